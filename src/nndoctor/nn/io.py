@@ -1,0 +1,65 @@
+"""Save and load a model (architecture + weights) to one ``.npz`` file, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from nndoctor.nn.layers import LAYERS, Dense, Sequential
+
+_FORMAT = "nndoctor.model/1"
+
+
+def save(model: Sequential, path: str | os.PathLike[str]) -> Path:
+    """Write ``model`` to ``path`` (``.npz``) through a temporary file and a rename, so a crash
+    never leaves a half-written file behind. Returns the path written."""
+    if not isinstance(model, Sequential):
+        raise TypeError(f"save expects an nndoctor.nn.Sequential, got {type(model).__name__}")
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")  # np.savez would append it silently anyway
+    architecture = [{"type": type(layer).__name__, **layer.config()} for layer in model.layers]
+    arrays = {f"param:{k}": v for k, v in model.named_parameters().items()}
+    arrays["format"] = np.array(_FORMAT)
+    arrays["architecture"] = np.array(json.dumps(architecture))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | os.PathLike[str]) -> Sequential:
+    """Read a model written by :func:`save`. Anything else gives a ``ValueError`` saying so."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            fmt = str(data["format"]) if "format" in data.files else None
+            if fmt != _FORMAT:
+                raise ValueError(f"{path} is not an nndoctor model file (format {fmt!r})")
+            architecture = json.loads(str(data["architecture"]))
+            params = {k[len("param:") :]: data[k] for k in data.files if k.startswith("param:")}
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ValueError(f"{path} is not an nndoctor model file: {exc}") from None
+    layers = []
+    for spec in architecture:
+        kind = spec.pop("type")
+        if kind not in LAYERS:
+            raise ValueError(f"{path} names an unknown layer type {kind!r}")
+        if LAYERS[kind] is Dense:
+            spec["init"] = "zeros"  # overwritten just below; zeros draws no random numbers
+        layers.append(LAYERS[kind](**spec))
+    model = Sequential(*layers)
+    model.set_parameters(params)
+    return model
