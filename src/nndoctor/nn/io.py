@@ -43,15 +43,20 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no model file at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            fmt = str(data["format"]) if "format" in data.files else None
-            if fmt != _FORMAT:
-                raise ValueError(f"{path} is not an nndoctor model file (format {fmt!r})")
-            architecture = json.loads(str(data["architecture"]))
-            params = {k[len("param:") :]: data[k] for k in data.files if k.startswith("param:")}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ValueError(f"{path} is not an nndoctor model file: {exc}") from None
+    # Opening the file ourselves closes it on every path (np.load leaks it on a broken zip).
+    with path.open("rb") as f:
+        try:
+            data = np.load(f, allow_pickle=False)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            # np.load raises ValueError for text and pickles, BadZipFile for a broken archive.
+            raise ValueError(f"{path} is not an nndoctor model file: {exc}") from None
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise ValueError(f"{path} is not an nndoctor model file: it holds a single array")
+        fmt = str(data["format"]) if "format" in data.files else None
+        if fmt != _FORMAT:
+            raise ValueError(f"{path} is not an nndoctor model file (format {fmt!r})")
+        architecture = json.loads(str(data["architecture"]))
+        params = {k[len("param:") :]: data[k] for k in data.files if k.startswith("param:")}
     layers = []
     for spec in architecture:
         kind = spec.pop("type")

@@ -89,7 +89,7 @@ class Dense(Layer):
         # dL/dW[o, i] = sum_n dY[n, o] X[n, i]; dL/db = column sums; dL/dX = dY W.
         # Written in place so that name-keyed views of the gradients stay valid across steps.
         np.matmul(dY.T, self._X, out=self.grads["W"])  # (out, in)
-        np.sum(dY, axis=0, out=self.grads["b"])  # (out,)
+        np.add.reduce(dY, axis=0, out=self.grads["b"])  # (out,); skips np.sum's wrapper
         return dY @ self.params["W"]  # (n, in)
 
     def config(self) -> dict[str, Any]:
@@ -102,7 +102,7 @@ class Sigmoid(Layer):
     def forward(self, X: np.ndarray) -> np.ndarray:
         # exp(-|x|) never overflows; both branches are the same function rearranged.
         e = np.exp(-np.abs(X))
-        self._Y = np.where(X >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        self._Y = np.where(X >= 0, 1.0, e) / (1.0 + e)
         return self._Y
 
     def backward(self, dY: np.ndarray) -> np.ndarray:

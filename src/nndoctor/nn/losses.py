@@ -144,15 +144,16 @@ class CrossEntropy(Loss):
             if fractional.size:
                 i = int(fractional[0])
                 raise ValueError(
-                    f"CrossEntropy labels {name} must be whole numbers; {name}[{i}] = {T[i]!r}"
+                    f"CrossEntropy labels {name} must be whole numbers; "
+                    f"{name}[{i}] = {T[i].item()!r}"
                 )
         if n_outputs is not None:
             bad = np.flatnonzero((T < 0) | (n_outputs <= T))
             if bad.size:
                 i = int(bad[0])
                 raise ValueError(
-                    f"CrossEntropy label {name}[{i}] = {T[i]!r} is out of range for a model with "
-                    f"{n_outputs} outputs (labels must be in 0..{n_outputs - 1})"
+                    f"CrossEntropy label {name}[{i}] = {T[i].item()!r} is out of range for a model "
+                    f"with {n_outputs} outputs (labels must be in 0..{n_outputs - 1})"
                 )
         return T.astype(np.float64)
 
