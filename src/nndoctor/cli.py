@@ -1,0 +1,205 @@
+"""The ``nndoctor`` command: ``nndoctor seed`` replays the seed case, ``nndoctor scenarios``
+runs the catalog of sick and healthy networks.
+
+``main(argv)`` is a plain function returning the exit status, so tests call it directly. Bad
+option values print one line on stderr and return 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nndoctor import __version__
+
+EXIT_USAGE = 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _init_list(text: str) -> list[str]:
+    """One ``--init`` value: a name or a comma-separated list of names."""
+    from nndoctor.nn import INITIALIZERS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in INITIALIZERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown init {', '.join(map(repr, unknown)) or repr(text)}; "
+            f"choose from: {', '.join(INITIALIZERS)}"
+        )
+    return names
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _print_json(payload: Any) -> None:
+    print(json.dumps(payload, indent=2, default=_json_default))
+
+
+def _seed(args: argparse.Namespace) -> int:
+    from nndoctor.seedcase import format_seed_case, run_seed_case
+
+    result = run_seed_case(
+        n_samples=args.samples,
+        epochs=args.epochs,
+        seed=args.seed,
+        inits=args.init or ("zeros", "xavier_uniform"),
+        init_seed=args.init_seed,
+        lr=args.lr,
+        diagnose=args.diagnose,
+        progress=args.progress,
+    )
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(format_seed_case(result))
+    return 0
+
+
+def _scenario_dict(result: Any) -> dict[str, Any]:
+    """One ``nndoctor.scenarios.ScenarioResult`` as plain values."""
+    return {
+        "name": result.name,
+        "expected": result.expected,
+        "first_cause": result.first_cause,
+        "cause_codes": result.cause_codes,
+        "ok": result.ok,
+        "seconds": result.seconds,
+        "report": result.report.to_dict(),
+    }
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    from nndoctor import scenarios
+
+    results = scenarios.run_catalog(seed=args.seed, names=args.only, progress=args.progress)
+    if args.json:
+        _print_json([_scenario_dict(result) for result in results])
+    else:
+        print(scenarios.format_table(results))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``nndoctor`` (subcommands ``seed`` and ``scenarios``)."""
+    parser = argparse.ArgumentParser(
+        prog="nndoctor", description="Why is my neural network's output always the same?"
+    )
+    parser.add_argument("--version", action="version", version=f"nndoctor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    seed = sub.add_parser(
+        "seed",
+        help="replay the seed case: an autoencoder whose output was always 0.5",
+        description="Replay the seed case end to end: speed, gradient checks, training from "
+        "each init, the achievable bounds and the doctor's report.",
+    )
+    seed.add_argument("--samples", type=_positive_int, default=100, help="8x8 matrices (100)")
+    seed.add_argument("--epochs", type=_positive_int, default=1000, help="epochs (1000)")
+    seed.add_argument("--seed", type=int, default=42, help="seed of the data (42)")
+    seed.add_argument(
+        "--init",
+        action="extend",
+        type=_init_list,
+        metavar="NAME[,NAME...]",
+        help="initialiser(s) to train from, repeatable or comma-separated (zeros,xavier_uniform)",
+    )
+    seed.add_argument("--init-seed", type=int, default=0, help="seed of the initial weights (0)")
+    seed.add_argument("--lr", type=_positive_float, default=0.05, help="SGD learning rate (0.05)")
+    seed.add_argument(
+        "--no-diagnose", dest="diagnose", action="store_false", help="skip the doctor's report"
+    )
+    seed.add_argument("--json", action="store_true", help="machine-readable output")
+    seed.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_const",
+        const=False,
+        default=None,
+        help="never draw progress bars",
+    )
+    seed.set_defaults(handler=_seed)
+
+    scen = sub.add_parser(
+        "scenarios",
+        help="run the catalog of sick and healthy networks through the doctor",
+        description="Run every scenario of the catalog and tabulate the doctor's verdicts.",
+    )
+    scen.add_argument("--seed", type=int, default=0, help="seed of every scenario (0)")
+    scen.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
+    scen.add_argument("--json", action="store_true", help="machine-readable output")
+    scen.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_const",
+        const=False,
+        default=None,
+        help="never draw progress bars",
+    )
+    scen.set_defaults(handler=_scenarios)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``nndoctor`` command line and return its exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; None = ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 on success, 2 for a bad option or option value (one line on stderr).
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits after --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command is None:
+        parser.print_usage(sys.stderr)
+        print("nndoctor: error: choose a command: seed or scenarios", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except BrokenPipeError:
+        # the reader went away (``nndoctor seed | head``): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except ValueError as exc:  # what nndoctor raises for bad input, e.g. an unknown scenario
+        print(f"nndoctor {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

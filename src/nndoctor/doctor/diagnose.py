@@ -1,0 +1,233 @@
+"""Orchestration: pre-flight, the watched training run, the rules, the trials, the report."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from nndoctor._validate import check_positive_int
+from nndoctor.doctor import preflight
+from nndoctor.doctor.context import (
+    AUTOENCODER,
+    Context,
+    compute_bounds,
+    data_stats,
+    describe_model,
+    describe_optimizer,
+    loss_name,
+    task_of,
+)
+from nndoctor.doctor.probes import PROBE_ROWS, Probes, Recorder
+from nndoctor.doctor.report import Report
+from nndoctor.doctor.rules import run_rules
+from nndoctor.doctor.trials import Setup, run_trials
+from nndoctor.gradcheck import check_gradients
+from nndoctor.nn import History, Loss, Optimizer, Sequential, TrainState, get_loss, train
+from nndoctor.nn import validate_data as _validate_data
+
+# rows and parameters for the finite-difference check (its cost grows with their product)
+GRADCHECK_ROWS = 16
+GRADCHECK_MAX_PARAMETERS = 2000
+
+
+def _is_autoencoder(X: np.ndarray, Y: np.ndarray) -> bool:
+    return Y is X or (Y.shape == X.shape and np.array_equal(X, Y))
+
+
+def build_context(
+    model: Sequential,
+    X: np.ndarray,
+    Y: np.ndarray,
+    loss: Loss,
+    optimizer: Optimizer,
+    batch_size: int | None,
+    seed: int,
+) -> Context:
+    """Architecture, data statistics and bounds, as plain data."""
+    task = task_of(loss, _is_autoencoder(X, Y))
+    specs = describe_model(model)
+    widths = [s.out_features for s in specs if s.kind == "dense"]
+    return Context(
+        layers=specs,
+        loss_name=loss_name(loss),
+        optimizer=describe_optimizer(optimizer),
+        task=task,
+        data=data_stats(X, Y, task),
+        bounds=compute_bounds(X, Y, loss, batch_size, task, widths[:-1], seed),
+    )
+
+
+def gradient_check(model: Sequential, X: np.ndarray, Y: np.ndarray, loss: Loss) -> dict | None:
+    """Finite-difference check of the backward pass on a few rows; None when too costly."""
+    if model.n_parameters > GRADCHECK_MAX_PARAMETERS:
+        return None
+    rows = min(GRADCHECK_ROWS, len(X))
+    result = check_gradients(model, X[:rows], Y[:rows], loss, autograd=False)
+    worst = max(result.parameters.values(), key=lambda c: c.max_rel_error)
+    return {
+        "passed": result.passed,
+        "failed": result.failed,
+        "worst": worst.name,
+        "max_rel_error": worst.max_rel_error,
+    }
+
+
+class Doctor(Recorder):
+    """A training callback that watches a run and reports on it.
+
+    ``train(model, X, Y, ..., callbacks=[doctor])`` then ``doctor.report()``. The callback
+    records probes (see :mod:`nndoctor.doctor.probes`); the report adds bounds and the rules.
+    Pre-flight checks and trials need extra training runs: use :func:`diagnose` for those.
+
+    Parameters
+    ----------
+    probe_rows : int
+        Rows of the fixed probe batch.
+    seed : int
+        Picks the probe rows and seeds the predictability test.
+    """
+
+    def on_train_begin(self, state: TrainState) -> None:
+        super().on_train_begin(state)
+        self._state = state
+        self._context = build_context(
+            state.model,
+            state.X,
+            state.Y,
+            state.loss,
+            state.optimizer,
+            state.batch_size,
+            self.seed,
+        )
+
+    def report(self, history: History | None = None) -> Report:
+        """The ranked findings of the run watched last."""
+        if self.probes is None:
+            raise RuntimeError(
+                "the Doctor has not watched a training run yet: pass it to "
+                "train(..., callbacks=[doctor]) first"
+            )
+        return _report(self.probes, self._context, history)
+
+
+def _report(probes: Probes, ctx: Context, history: History | None, **extra: Any) -> Report:
+    findings = run_rules(probes, ctx)
+    summary = {
+        "epochs_run": len(probes.epoch_loss),
+        "steps": len(probes.step_loss),
+        "final_loss": probes.final_loss,
+        "loss": ctx.loss_name,
+        "optimizer": ctx.optimizer,
+        "task": ctx.task,
+        "probes": len(probes.steps),
+        "probe_every": probes.probe_every,
+    }
+    if history is not None:
+        summary["train_seconds"] = history.wall_time
+    summary.update(extra)
+    bounds = {k: v for k, v in ctx.bounds.items() if k != "predictability"}
+    if "predictability" in ctx.bounds:
+        bounds["predictability"] = ctx.bounds["predictability"]
+    return Report(findings, summary, bounds, dict(ctx.preflight), probes.as_dict())
+
+
+def diagnose(
+    model: Sequential,
+    X: Any,
+    Y: Any = None,
+    *,
+    loss: Loss | str,
+    optimizer: Optimizer,
+    epochs: int,
+    batch_size: int | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+    trials: bool = True,
+    progress: bool | None = None,
+) -> Report:
+    """Train a copy of ``model``, watch it, and say why it does (not) learn.
+
+    Parameters
+    ----------
+    model : nndoctor.nn.Sequential
+        Left untouched: the doctor trains a deep copy.
+    X : array_like, shape (n, in_features)
+    Y : array_like, shape (n, out_features) or (n,) labels for CrossEntropy; None = X
+        (an autoencoder).
+    loss : Loss or str
+    optimizer : nndoctor.nn optimiser
+        Its settings are used on fresh copies; its state is left untouched.
+    epochs : int
+    batch_size : int or None
+        None = full batch.
+    shuffle : bool
+    seed : int
+        Shuffling, the probe batch, re-initialisations in trials.
+    trials : bool
+        Re-run training with the fix of each top cause (at most two) to confirm it.
+    progress : bool or None
+        Progress bar of the main run.
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    ValueError, TypeError
+        Before any training: data that does not fit the model, NaN or inf in the data,
+        ``epochs`` or ``batch_size`` not a positive integer, an unknown loss or optimiser.
+    """
+    start = time.perf_counter()
+    loss = get_loss(loss)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an nndoctor.nn optimizer, got {optimizer!r}")
+    epochs = check_positive_int(epochs, "epochs")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    seed = int(seed)
+    Xv, Yv = _validate_data(model, X, Y, loss)
+    if Y is None:
+        Yv = Xv
+    n = len(Xv)
+    bs = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
+    if not model.named_parameters():
+        raise ValueError("the model has no parameters (no Dense layer) to train")
+
+    ctx = build_context(model, Xv, Yv, loss, optimizer, batch_size, seed)
+    ctx.gradcheck = gradient_check(model, Xv, Yv, loss)
+    ctx.preflight = {
+        "init": preflight.init_loss(model, Xv, Yv, loss, bs),
+        "zeroed_inputs": preflight.zeroed_inputs(
+            model, Xv, Yv, loss, optimizer, epochs, bs, shuffle, seed
+        ),
+        "tiny_batch": preflight.tiny_batch(model, Xv, Yv, loss, seed),
+    }
+    ctx.preflight["init"]["baseline"] = ctx.bounds.get("baseline", math.nan)
+
+    work = model.copy()
+    recorder = Recorder(PROBE_ROWS, seed)
+    history = train(
+        work,
+        Xv,
+        Yv,
+        loss=loss,
+        optimizer=optimizer.with_lr(optimizer.lr),
+        epochs=epochs,
+        batch_size=bs,
+        shuffle=shuffle,
+        seed=seed,
+        callbacks=[recorder],
+        progress=progress,
+    )
+    assert recorder.probes is not None
+    report = _report(recorder.probes, ctx, history)
+    if trials:
+        setup = Setup(model, Xv, Yv, loss, optimizer, epochs, bs, shuffle, seed)
+        run_trials(report.findings, setup, recorder.probes.epoch_loss, ctx)
+    report.summary["autoencoder"] = ctx.task == AUTOENCODER
+    report.summary["diagnose_seconds"] = time.perf_counter() - start
+    return report

@@ -1,0 +1,52 @@
+"""Small helpers shared by the rule families."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nndoctor.doctor.context import Context
+from nndoctor.doctor.probes import Probes
+
+
+def nanmedian(a: np.ndarray) -> float:
+    """Median of the finite entries, NaN when there are none (no warning)."""
+    a = np.asarray(a, dtype=np.float64)
+    a = a[np.isfinite(a)]
+    return float(np.median(a)) if a.size else math.nan
+
+
+def baseline(ctx: Context) -> float:
+    return float(ctx.bounds.get("baseline", math.nan))
+
+
+def rms(norm: np.ndarray, size: int) -> np.ndarray:
+    """Root-mean-square entry from a Frobenius norm over ``size`` entries."""
+    return np.asarray(norm) / math.sqrt(max(size, 1))
+
+
+def improvement(probes: Probes) -> float:
+    """Share of the first epoch's loss that training removed (1 = down to 0)."""
+    curve = probes.epoch_loss[np.isfinite(probes.epoch_loss)]
+    if curve.size == 0 or curve[0] == 0:
+        return math.nan
+    return float((curve[0] - probes.final_loss) / abs(curve[0]))
+
+
+def units(indices: np.ndarray | list[int], limit: int = 8) -> str:
+    idx = [int(i) for i in indices]
+    shown = ", ".join(str(i) for i in idx[:limit])
+    return shown + (f", ... ({len(idx)} in all)" if len(idx) > limit else "")
+
+
+# a net whose loss is above this share of the constant baseline has learned (almost) nothing
+STUCK_SHARE = 0.9
+
+
+def stuck(probes: Probes, ctx: Context) -> bool:
+    """True when training got (almost) nowhere: near the baseline, or barely below its start."""
+    L0 = baseline(ctx)
+    if math.isfinite(L0) and L0 > 0:
+        return not probes.final_loss < STUCK_SHARE * L0
+    return not improvement(probes) >= 1 - STUCK_SHARE

@@ -1,0 +1,241 @@
+"""The loss curve and the outputs: divergence, oscillation, plateau, collapse, pre-flight."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nndoctor.doctor.codes import ERROR, WARNING
+from nndoctor.doctor.context import Context
+from nndoctor.doctor.probes import Probes
+from nndoctor.doctor.report import Finding
+from nndoctor.doctor.rules._util import baseline
+
+# prediction std across inputs below this share of the target std: collapsed
+COLLAPSE_RATIO = 0.1
+# share of epoch-to-epoch loss changes that flip sign, and their mean size relative to the loss
+OSC_SIGN_SHARE = 0.4
+OSC_AMPLITUDE = 0.05
+# ... measured against at least this share of the constant baseline
+OSC_FLOOR = 0.1
+# an epoch loss above this multiple of the best so far (after the first tenth) is a spike
+SPIKE_FACTOR = 2.0
+# plateau: relative change over the last half of training below this ...
+PLATEAU_CHANGE = 0.01
+# ... while the loss is still above this share of the constant baseline
+PLATEAU_HIGH = 0.5
+# fewest epochs for curve-shape rules
+MIN_EPOCHS = 10
+# tiny-batch overfit must bring the loss below this share of its constant baseline
+OVERFIT_RATIO = 0.1
+# the zeroed-input run counts as "as good" when the real run is not below it by this share
+ZERO_INPUT_MARGIN = 0.02
+
+
+def diverged(probes: Probes, ctx: Context) -> list[Finding]:
+    d = probes.diverged
+    if d is None:
+        return []
+    where = d.get("layer") or "the loss"
+    return [
+        Finding(
+            "diverged",
+            ERROR,
+            f"the loss became NaN/inf at step {d['step']} (epoch {d['epoch']}); first "
+            f"non-finite: {where}",
+            evidence={
+                "step": d["step"],
+                "epoch": d["epoch"],
+                "first_nonfinite": where,
+                "last_finite_loss": probes.final_loss,
+            },
+            why="once a value overflows, NaN spreads to every weight and every output",
+            fix="see the causes above; usually a lower learning rate or scaled inputs",
+            score=1.0,
+        )
+    ]
+
+
+def oscillating_loss(probes: Probes, ctx: Context) -> list[Finding]:
+    curve = probes.epoch_loss[np.isfinite(probes.epoch_loss)]
+    if curve.size < MIN_EPOCHS:
+        return []
+    late = curve[curve.size // 2 :]
+    diff = np.diff(late)
+    signs = np.sign(diff[diff != 0])
+    flips = float(np.mean(signs[1:] != signs[:-1])) if signs.size > 1 else 0.0
+    # wiggles of a loss already near 0 are harmless: measure against a floor of the baseline
+    L0 = baseline(ctx)
+    floor = OSC_FLOOR * L0 if math.isfinite(L0) else 0.0
+    amplitude = float(np.mean(np.abs(diff)) / max(np.mean(np.abs(late)), floor, 1e-300))
+    start = max(1, curve.size // 10)
+    best = np.minimum.accumulate(curve)
+    spikes = int(np.sum(curve[start:] > SPIKE_FACTOR * best[start - 1 : -1]))
+    if not ((flips > OSC_SIGN_SHARE and amplitude > OSC_AMPLITUDE) or spikes):
+        return []
+    return [
+        Finding(
+            "oscillating-loss",
+            WARNING,
+            f"the epoch loss changes direction {flips:.0%} of the time by {amplitude:.0%} "
+            f"on average, with {spikes} spike(s)",
+            evidence={
+                "sign_flip_share": flips,
+                "relative_amplitude": amplitude,
+                "spikes": spikes,
+            },
+            why="the steps overshoot the minimum back and forth instead of descending",
+            fix="lower the learning rate or use larger batches",
+            score=min(1.0, amplitude * 5),
+        )
+    ]
+
+
+def loss_plateau(probes: Probes, ctx: Context) -> list[Finding]:
+    curve = probes.epoch_loss[np.isfinite(probes.epoch_loss)]
+    L0 = baseline(ctx)
+    if curve.size < MIN_EPOCHS or not math.isfinite(L0) or L0 <= 0:
+        return []
+    mid, end = curve[curve.size // 2], curve[-1]
+    change = abs(mid - end) / max(abs(mid), 1e-300)
+    if change >= PLATEAU_CHANGE or end < PLATEAU_HIGH * L0:
+        return []
+    return [
+        Finding(
+            "loss-plateau",
+            WARNING,
+            f"the loss has stayed at {end:.4g} for the last half of training "
+            f"({end / L0:.0%} of the constant baseline {L0:.4g})",
+            evidence={
+                "final_loss": end,
+                "relative_change_last_half": change,
+                "baseline": L0,
+            },
+            why="the gradient no longer points anywhere that lowers the loss much: see the "
+            "causes above",
+            fix="address the causes above",
+            score=0.5,
+        )
+    ]
+
+
+def output_collapse(probes: Probes, ctx: Context) -> list[Finding]:
+    P, T = probes.probe_output, probes.probe_target
+    t_std = float(np.mean(T.std(axis=0)))
+    if t_std <= 0 or not np.all(np.isfinite(P)):
+        return []
+    p_std = float(np.mean(P.std(axis=0)))
+    ratio = p_std / t_std
+    if ratio >= COLLAPSE_RATIO:
+        return []
+    L0 = baseline(ctx)
+    return [
+        Finding(
+            "output-collapse",
+            ERROR if probes.final_loss >= 0.95 * L0 else WARNING,
+            f"outputs vary across inputs {ratio:.1%} as much as the targets do",
+            evidence={
+                "output_std": p_std,
+                "target_std": t_std,
+                "ratio": ratio,
+                "mean_output": np.round(P.mean(axis=0)[:8], 4).tolist(),
+            },
+            why="the net gives (nearly) the same output for every input: the best constant "
+            "prediction, reached without using the inputs",
+            fix="see the causes above",
+            score=1.0 - ratio / COLLAPSE_RATIO,
+        )
+    ]
+
+
+def loss_at_baseline(probes: Probes, ctx: Context) -> list[Finding]:
+    L0 = baseline(ctx)
+    final = probes.final_loss
+    tol = BASELINE_TOL * abs(L0)
+    if not (math.isfinite(L0) and math.isfinite(final)) or L0 <= 0 or final < L0 - tol:
+        return []
+    above = final > L0 + tol
+    pred = ctx.bounds.get("predictability") or {}
+    signal = pred.get("has_signal", True)
+    return [
+        Finding(
+            "loss-at-baseline",
+            ERROR if signal else WARNING,
+            f"the loss {final:.4g} is {'above' if above else 'at'} the constant-prediction "
+            f"baseline {L0:.4g}",
+            evidence={"final_loss": final, "baseline": L0, "ratio": final / L0},
+            why="a net that predicts the same value for every input reaches exactly this "
+            "loss: it has learned nothing from the inputs",
+            fix="see the causes above",
+            score=1.0,
+        )
+    ]
+
+
+# the final loss counts as at the baseline within this share of it
+BASELINE_TOL = 0.02
+
+
+def not_using_inputs(probes: Probes, ctx: Context) -> list[Finding]:
+    z = ctx.preflight.get("zeroed_inputs")
+    if not z:
+        return []
+    # the zeroed run can only learn a constant, which it reaches early: compare the end of
+    # the real run with it
+    real = probes.final_loss
+    if not (math.isfinite(real) and math.isfinite(z["loss"])):
+        return []
+    if real < z["loss"] * (1 - ZERO_INPUT_MARGIN):
+        return []
+    return [
+        Finding(
+            "not-using-inputs",
+            WARNING,
+            f"the net ends at {real:.4g} on the real inputs; trained on all-zero inputs for "
+            f"{z['epochs']} epochs it reaches {z['loss']:.4g}",
+            evidence={"loss_real": real, "loss_zeroed": z["loss"], "epochs": z["epochs"]},
+            why="a net that does as well without its inputs is not using them",
+            fix="see the causes above",
+            score=0.6,
+        )
+    ]
+
+
+def cannot_overfit(probes: Probes, ctx: Context) -> list[Finding]:
+    tiny = ctx.preflight.get("tiny_batch")
+    if not tiny or not tiny["baseline"] > 0:
+        return []
+    ratio = tiny["loss"] / tiny["baseline"]
+    if not ratio > OVERFIT_RATIO:
+        return []
+    return [
+        Finding(
+            "cannot-overfit",
+            WARNING,
+            f"the net cannot fit {tiny['rows']} samples: loss {tiny['loss']:.3g} after "
+            f"{tiny['steps']} Adam steps ({ratio:.0%} of their constant baseline)",
+            evidence={
+                "rows": tiny["rows"],
+                "loss": tiny["loss"],
+                "baseline": tiny["baseline"],
+                "ratio": ratio,
+                "steps": tiny["steps"],
+            },
+            why="any working net memorises a handful of samples; failing that, the fault is "
+            "in the model, its gradients or its initialisation, not in the data",
+            fix="see the causes above",
+            score=min(1.0, ratio),
+        )
+    ]
+
+
+RULES = (
+    diverged,
+    oscillating_loss,
+    loss_plateau,
+    output_collapse,
+    loss_at_baseline,
+    not_using_inputs,
+    cannot_overfit,
+)

@@ -1,0 +1,183 @@
+"""The data against the achievable bounds: rank-k codes, predictability, capacity."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nndoctor.doctor.codes import ERROR, NOTE, WARNING
+from nndoctor.doctor.context import AUTOENCODER, Context
+from nndoctor.doctor.probes import Probes
+from nndoctor.doctor.report import Finding
+from nndoctor.doctor.rules._util import baseline
+from nndoctor.doctor.rules.setup import CAPACITY_SKILL_MARGIN, _skills
+
+# the final loss matches the rank-r bound when it is within this share of the gap to the
+# neighbouring bounds
+RANK_MATCH = 0.25
+# ... and sits clearly above the width's bound: by more than this share of it
+RANK_GAP = 0.05
+# spectrum "nearly flat": effective rank at least this share of all components (as bounds)
+FLAT_SPECTRUM = 0.9
+# no better than the best affine map: within this share of its loss
+AFFINE_TOL = 0.05
+# the net's training skill (1 - loss / baseline) below the best held-out skill by this much
+CAPACITY_GAP = 0.3
+# ... after learning at least this much (a net at the constant is stuck, not too small)
+CAPACITY_MIN_SKILL = 0.05
+# "converged": the loss changed by less than this share over the last half of training; looser
+# than a plateau because a too-small net keeps creeping towards its limit
+CAPACITY_CHANGE = 0.05
+
+
+def _bottleneck(ctx: Context) -> int | None:
+    hidden = ctx.hidden_widths
+    return min(hidden) if hidden else None
+
+
+def loss_at_lower_rank_bound(probes: Probes, ctx: Context) -> list[Finding]:
+    L = ctx.bounds.get("loss_at_rank")
+    w = _bottleneck(ctx)
+    if ctx.task != AUTOENCODER or L is None or w is None or w < 2 or w >= len(L) - 1:
+        return []
+    final = probes.final_loss
+    if not math.isfinite(final) or final - L[w] <= RANK_GAP * L[w]:
+        return []
+    for r in range(1, w):
+        gap = min(L[r - 1] - L[r], L[r] - L[r + 1])
+        if abs(final - L[r]) <= RANK_MATCH * gap:
+            narrow = min(range(len(probes.layers) - 1), key=lambda i: probes.layers[i].out_features)
+            act = probes.layers[narrow].act_rank
+            return [
+                Finding(
+                    "loss-at-lower-rank-bound",
+                    WARNING,
+                    f"the loss {final:.4g} sits at the best rank-{r} code ({L[r]:.4g}) although "
+                    f"{w} units allow the rank-{w} bound {L[w]:.4g}",
+                    evidence={
+                        "final_loss": final,
+                        f"rank_{r}_bound": float(L[r]),
+                        f"rank_{w}_bound": float(L[w]),
+                        "bottleneck_units": w,
+                        "effective_rank": r,
+                        "bottleneck_activation_rank": float(act[-1]) if act.size else np.nan,
+                    },
+                    why=f"a code of {w} units that reaches only the rank-{r} bound uses {r} "
+                    "effective unit(s): the others duplicate them or carry nothing",
+                    fix="see the causes above (identical or dead units)",
+                    score=1.0 - r / w,
+                )
+            ]
+    return []
+
+
+def incompressible_data(probes: Probes, ctx: Context) -> list[Finding]:
+    evr = ctx.bounds.get("explained_variance_ratio")
+    L = ctx.bounds.get("loss_at_rank")
+    w = _bottleneck(ctx)
+    if ctx.task != AUTOENCODER or evr is None or w is None or w >= len(evr) or not evr.any():
+        return []
+    eff = float(ctx.bounds["effective_rank"])
+    if eff < FLAT_SPECTRUM * len(evr):
+        return []
+    share = float(np.sum(evr[:w]))
+    return [
+        Finding(
+            "incompressible-data",
+            NOTE,
+            f"the data is nearly incompressible: the top {w} of {len(evr)} components explain "
+            f"{share:.0%}, so about {L[w]:.4g} is the best any {w}-unit linear code can do "
+            f"(constant: {L[0]:.4g})",
+            evidence={
+                f"rank_{w}_bound": float(L[w]),
+                "baseline": float(L[0]),
+                "explained_share": share,
+                "effective_rank": eff,
+                "components": len(evr),
+            },
+            why="with a flat spectrum every direction holds about the same variance, so a "
+            f"{w}-unit bottleneck must drop most of it whatever the training does",
+            fix=f"expect no loss much below {L[w]:.4g} with {w} units; widen the bottleneck "
+            "if a lower loss is needed",
+            score=eff / len(evr),
+        )
+    ]
+
+
+def no_signal(probes: Probes, ctx: Context) -> list[Finding]:
+    pred = ctx.bounds.get("predictability")
+    if ctx.task == AUTOENCODER or not pred or pred["has_signal"]:
+        return []
+    if not np.any(ctx.data.y_std > 0):
+        return []
+    return [
+        Finding(
+            "no-signal",
+            WARNING,
+            "the targets are not predictable from the inputs: a constant output is the right "
+            "answer here",
+            evidence={
+                "held_out_skill": pred["skill"],
+                "skill_std": pred["skill_std"],
+                "shuffled_quantile": pred["shuffled_quantile"],
+                "p_value": pred["p_value"],
+                "best_model": pred["best_model"],
+            },
+            why="no model (linear or nearest-neighbour) predicts held-out targets better than "
+            "with the inputs shuffled; the net is right to output the mean",
+            fix="check that inputs and targets are paired correctly (no shuffling of one "
+            "without the other) and that the inputs contain the information at all",
+            score=min(1.0, pred["p_value"] * 2),
+        )
+    ]
+
+
+def insufficient_capacity(probes: Probes, ctx: Context) -> list[Finding]:
+    pred = ctx.bounds.get("predictability")
+    L0 = baseline(ctx)
+    final = probes.final_loss
+    if ctx.task == AUTOENCODER or not pred or not (L0 > 0 and math.isfinite(final)):
+        return []
+    knn, ridge = _skills(ctx)
+    best = max(knn, ridge)
+    # the net's skill on its own training data, on the scale of the held-out skill
+    net_skill = 1.0 - final / L0
+    if not best - net_skill > CAPACITY_GAP:
+        return []
+    ls = ctx.bounds.get("least_squares")
+    linear_like = (
+        ls is not None and final >= (1 - AFFINE_TOL) * ls and knn - ridge > (CAPACITY_SKILL_MARGIN)
+    )
+    curve = probes.epoch_loss[np.isfinite(probes.epoch_loss)]
+    converged = curve.size >= 2 and abs(curve[curve.size // 2] - curve[-1]) <= (
+        CAPACITY_CHANGE * abs(curve[curve.size // 2])
+    )
+    # a net stuck at the constant has not met its capacity: something else stops it
+    if not (linear_like or (converged and net_skill > CAPACITY_MIN_SKILL)):
+        return []
+    return [
+        Finding(
+            "insufficient-capacity",
+            ERROR if final >= 0.95 * L0 else WARNING,
+            f"training converged at skill {net_skill:.2f} on its own data while a "
+            f"{pred['best_model']} model reaches {best:.2f} on held-out data",
+            evidence={
+                "final_loss": final,
+                "net_skill": net_skill,
+                "best_heldout_skill": best,
+                "knn_skill": knn,
+                "ridge_skill": ridge,
+                "best_affine_loss": ls if ls is not None else math.nan,
+                "hidden_widths": ctx.hidden_widths,
+            },
+            why="the loss has stopped falling far above what even a simple nonlinear model "
+            "reaches: the architecture cannot represent the function (too few units, or no "
+            "nonlinearity)",
+            fix="add hidden units or a hidden layer with a nonlinearity",
+            score=min(1.0, best - net_skill),
+        )
+    ]
+
+
+RULES = (loss_at_lower_rank_bound, incompressible_data, no_signal, insufficient_capacity)

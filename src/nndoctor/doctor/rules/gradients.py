@@ -1,0 +1,249 @@
+"""Gradients and the learning rate: flow through depth, size of updates, correctness."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nndoctor.doctor.codes import ERROR, WARNING
+from nndoctor.doctor.context import Context
+from nndoctor.doctor.probes import Probes
+from nndoctor.doctor.report import Finding
+from nndoctor.doctor.rules._util import improvement, nanmedian, rms, stuck
+
+# first-layer RMS gradient over last-layer RMS gradient (median over probes): warning, error
+VANISHING_WARNING = 1e-3
+VANISHING_ERROR = 1e-5
+# growth of the gradient (or weight) norm from the first probe to its maximum
+EXPLODING_GROWTH = 1e4
+# gradient norm over weight norm of a layer before any update (healthy inits: below about 3)
+EXPLODING_AT_INIT = 1e3
+# median last-layer gradient norm over weight norm below which updates are small because the
+# gradient is, not the learning rate
+LR_LOW_MIN_GRAD = 1e-3
+# weights grown this many times while the loss barely moved: steps too large
+LR_HIGH_WEIGHT_GROWTH = 10.0
+# median update / weight norm ratio per step; healthy training sits near 1e-3
+LR_LOW_UPDATE = 1e-5
+LR_LOW_SLOW_UPDATE = 1e-4
+LR_HIGH_UPDATE = 0.3
+# a run whose loss fell by less than this share of its first epoch "barely moved"
+BARELY_MOVED = 0.1
+# epoch loss rising above this multiple of its first value: training made things worse
+LOSS_GREW = 1.5
+# ... or spiking above this multiple at any epoch
+LOSS_SPIKE = 10.0
+
+
+def _layer_rms(probes: Probes) -> list[np.ndarray]:
+    return [rms(t.grad_norm, t.in_features * t.out_features) for t in probes.layers]
+
+
+def vanishing_gradients(probes: Probes, ctx: Context) -> list[Finding]:
+    if len(probes.layers) < 2:
+        return []
+    g = _layer_rms(probes)
+    first, last = g[0], g[-1]
+    # judged at the first probe where the last layer has a gradient: once the output has
+    # collapsed to a constant every gradient is small, which says nothing about depth
+    ok = np.flatnonzero((first > 0) & (last > 0) & np.isfinite(first) & np.isfinite(last))
+    if not ok.size:
+        return []
+    ratio = float(first[ok[0]] / last[ok[0]])
+    if not ratio < VANISHING_WARNING:
+        return []
+    return [
+        Finding(
+            "vanishing-gradients",
+            ERROR if ratio < VANISHING_ERROR else WARNING,
+            f"first-layer gradients are {ratio:.1e} times the last layer's",
+            evidence={
+                "first_to_last_rms_ratio": ratio,
+                "step": int(probes.steps[ok[0]]),
+                "first_layer_rms_grad": float(first[ok[0]]),
+                "last_layer_rms_grad": float(last[ok[0]]),
+                "depth": len(probes.layers),
+            },
+            why="each sigmoid/tanh layer multiplies the backward signal by its derivative "
+            "(at most 0.25 for sigmoid); through many layers the early layers get almost no "
+            "gradient and stay near their initial values",
+            fix="use ReLU hidden activations with He initialisation, fewer layers, or "
+            "normalisation between layers",
+            score=min(1.0, -math.log10(max(ratio, 1e-12)) / 8),
+        )
+    ]
+
+
+def initial_gradient_ratio(probes: Probes) -> float:
+    """Largest gradient-to-weight norm ratio over the layers at the first probe (before any
+    update): huge values mean the initialisation itself explodes, whatever the learning rate."""
+    ratios = [
+        t.grad_norm[0] / t.weight_norm[0]
+        for t in probes.layers
+        if t.grad_norm.size and t.weight_norm[0] > 0 and np.isfinite(t.grad_norm[0])
+    ]
+    return max(ratios, default=math.nan)
+
+
+def exploding_gradients(probes: Probes, ctx: Context) -> list[Finding]:
+    g = _layer_rms(probes)
+    if not g or not g[0].size:
+        return []
+    total = np.sqrt(np.sum([x**2 for x in g], axis=0))
+    later = total[1:][np.isfinite(total[1:])]
+    growth = float(later.max() / total[0]) if later.size and total[0] > 0 else math.nan
+    at_init = initial_gradient_ratio(probes)
+    w0 = np.array([t.weight_norm[0] for t in probes.layers])
+    w1 = np.array([t.W_final.size and np.linalg.norm(t.W_final) for t in probes.layers])
+    weight_growth = float(np.max(w1[w0 > 0] / w0[w0 > 0])) if (w0 > 0).any() else math.nan
+    grew = growth > EXPLODING_GROWTH or weight_growth > EXPLODING_GROWTH
+    born = at_init > EXPLODING_AT_INIT
+    if not (grew or born):
+        return []
+    if born:
+        title = f"at initialisation the gradients are {at_init:.1e} times the weights' size"
+    elif growth > EXPLODING_GROWTH:
+        title = f"the gradient norm grew {growth:.1e}-fold during training"
+    else:
+        title = f"the weights grew {weight_growth:.1e}-fold during training"
+    return [
+        Finding(
+            "exploding-gradients",
+            ERROR if (born or probes.diverged is not None) else WARNING,
+            title,
+            evidence={
+                "initial_grad_to_weight": at_init,
+                "gradient_growth": growth,
+                "weight_growth": weight_growth,
+            },
+            why="large gradients make large updates, which push the weights to where the "
+            "gradients are larger still; with weights drawn too large, each layer multiplies "
+            "the signal forward and backward until it overflows",
+            fix="initialise with Xavier/He scaling (variance 1/fan_in, 2/fan_in for ReLU), "
+            "lower the learning rate, or clip gradients",
+            score=1.0 if born else 0.6,
+        )
+    ]
+
+
+def _update_ratios(probes: Probes) -> np.ndarray:
+    return (
+        np.concatenate([t.update_ratio for t in probes.layers]) if probes.layers else np.array([])
+    )
+
+
+def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
+    if not probes.layers:
+        return []
+    # the first probes with nonzero weights: later ones may be after units died
+    early = np.concatenate([t.update_ratio[:3] for t in probes.layers])
+    early_update = float(np.nanmax(early)) if np.isfinite(early).any() else math.nan
+    curve = probes.epoch_loss[np.isfinite(probes.epoch_loss)]
+    grew = bool(
+        curve.size >= 2
+        and (curve[-1] > LOSS_GREW * curve[0] or curve.max() > LOSS_SPIKE * curve[0])
+    )
+    w0 = np.array([t.weight_norm[0] for t in probes.layers])
+    w1 = np.array([np.linalg.norm(t.W_final) for t in probes.layers])
+    weight_growth = float(np.median(w1[w0 > 0] / w0[w0 > 0])) if (w0 > 0).any() else math.nan
+    no_progress = stuck(probes, ctx)
+    diverged = probes.diverged is not None
+    mismatch = ctx.gradcheck is not None and not ctx.gradcheck.get("passed", True)
+    # gradients already huge before the first update: the initialisation is to blame
+    born = initial_gradient_ratio(probes) > EXPLODING_AT_INIT
+    big = early_update > LR_HIGH_UPDATE and no_progress
+    blown = weight_growth > LR_HIGH_WEIGHT_GROWTH and no_progress
+    if mismatch or born or not (diverged or grew or big or blown):
+        return []
+    if diverged:
+        title = f"the loss became non-finite at step {probes.diverged['step']}"
+    elif grew:
+        title = (
+            f"the loss rose from {curve[0]:.4g} to {curve.max():.4g} during training "
+            f"(final {curve[-1]:.4g})"
+        )
+    elif big:
+        title = f"the first steps change the weights by {early_update:.0%} of their norm"
+    else:
+        title = f"the weights grew {weight_growth:.0f}-fold while the loss did not improve"
+    return [
+        Finding(
+            "lr-too-high",
+            ERROR if (diverged or grew or blown) else WARNING,
+            title + f" (learning rate {ctx.lr:g})",
+            evidence={
+                "lr": ctx.lr,
+                "early_update_ratio": early_update,
+                "weight_growth": weight_growth,
+                "diverged": diverged,
+                "loss_grew": grew,
+            },
+            why="a step larger than the curvature allows overshoots the minimum: the loss "
+            "oscillates, grows, or overflows, and ReLU units pushed far negative die",
+            fix=f"lower the learning rate (try {ctx.lr / 10:g})",
+            score=1.0 if diverged else 0.8 if (grew or blown) else 0.5,
+        )
+    ]
+
+
+def lr_too_low(probes: Probes, ctx: Context) -> list[Finding]:
+    ratios = _update_ratios(probes)
+    update = nanmedian(ratios)
+    if not np.isfinite(update) or probes.diverged is not None:
+        return []
+    moved = improvement(probes)
+    slow = update < LR_LOW_SLOW_UPDATE and moved < BARELY_MOVED
+    if not (update < LR_LOW_UPDATE or slow):
+        return []
+    # uniformly small updates, not just in the first layer (that is vanishing gradients),
+    # while the gradient itself is not small (zero gradients are dead or saturated units)
+    t = probes.layers[-1]
+    last = nanmedian(t.update_ratio)
+    grad = nanmedian(t.grad_norm / np.where(t.weight_norm > 0, t.weight_norm, np.nan))
+    if not (last < LR_LOW_SLOW_UPDATE and grad >= LR_LOW_MIN_GRAD):
+        return []
+    return [
+        Finding(
+            "lr-too-low",
+            ERROR if moved < BARELY_MOVED else WARNING,
+            f"each step changes the weights by only {update:.1e} of their norm "
+            f"(learning rate {ctx.lr:g}); the loss fell by {moved:.1%}",
+            evidence={
+                "lr": ctx.lr,
+                "median_update_ratio": update,
+                "grad_to_weight": grad,
+                "loss_improvement": moved,
+            },
+            why="with updates this small the weights hardly move within the training budget, "
+            "so the output stays near what the initial weights give",
+            fix=f"raise the learning rate (try {ctx.lr * 10:g}) or train much longer",
+            score=min(1.0, -math.log10(max(update, 1e-12)) / 8),
+        )
+    ]
+
+
+def gradient_mismatch(probes: Probes, ctx: Context) -> list[Finding]:
+    gc = ctx.gradcheck
+    if not gc or gc.get("passed", True):
+        return []
+    return [
+        Finding(
+            "gradient-mismatch",
+            ERROR,
+            f"the backward pass disagrees with finite differences for {', '.join(gc['failed'])}",
+            evidence={
+                "failed": gc["failed"],
+                "worst_parameter": gc["worst"],
+                "max_rel_error": gc["max_rel_error"],
+            },
+            why="training follows the computed gradient; when it is not the derivative of "
+            "the loss, the updates do not reduce the loss and the net stalls or drifts",
+            fix="fix the layer's backward rule (check each derivative against finite "
+            "differences or autograd)",
+            score=1.0,
+        )
+    ]
+
+
+RULES = (gradient_mismatch, lr_too_high, lr_too_low, exploding_gradients, vanishing_gradients)

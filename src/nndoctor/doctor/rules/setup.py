@@ -1,0 +1,291 @@
+"""Faults visible before training: architecture, loss and data (no probes needed)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from nndoctor.doctor.codes import ERROR, NOTE, WARNING
+from nndoctor.doctor.context import BINARY, CLASSIFICATION, Context
+from nndoctor.doctor.probes import Probes
+from nndoctor.doctor.report import Finding
+from nndoctor.doctor.rules._util import baseline, units
+
+# a feature is constant when its std is below this times max(1, |mean|)
+CONSTANT_STD = 1e-12
+# inputs with max |x| above this are unscaled (weights start at about 1/sqrt(fan_in))
+UNSCALED_MAX = 20.0
+# ... and above this they are a warning even without other evidence
+UNSCALED_SEVERE = 1000.0
+# hidden saturation in the first layer that turns unscaled inputs into an error
+FIRST_LAYER_SATURATION = 0.5
+# majority class share that counts as imbalanced
+IMBALANCE_SHARE = 0.8
+# share of probe predictions on the majority class that counts as collapsed onto it
+MAJORITY_PREDICTED = 0.98
+# target elements outside the output's range, tolerance for round-off
+RANGE_TOL = 1e-9
+
+_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, np.inf), "softmax": (0.0, 1.0)}
+_AFFINE = ("identity",)
+
+
+def missing_nonlinearity(probes: Probes, ctx: Context) -> list[Finding]:
+    kinds = [s.kind for s in ctx.layers if s.kind not in _AFFINE]
+    pairs = [i for i, (a, b) in enumerate(itertools.pairwise(kinds)) if a == b == "dense"]
+    if not pairs:
+        return []
+    dense_at = [i for i, k in enumerate(kinds) if k == "dense"]
+    # index of the Dense layers (counting Dense only) that are followed directly by Dense
+    where = [dense_at.index(i) for i in pairs]
+    n_dense = len(dense_at)
+    all_affine = len(pairs) == n_dense - 1 and kinds[-1] == "dense"
+    severity = WARNING
+    knn, ridge = _skills(ctx)
+    ls = ctx.bounds.get("least_squares")
+    if ls is not None and knn - ridge > CAPACITY_SKILL_MARGIN and probes.final_loss >= 0.95 * ls:
+        severity = ERROR
+    return [
+        Finding(
+            "missing-nonlinearity",
+            severity,
+            f"Dense layers {units(where)} feed the next Dense layer with no activation between",
+            evidence={
+                "consecutive_dense_pairs": len(pairs),
+                "whole_net_affine": all_affine,
+                "final_loss": probes.final_loss,
+                "best_affine_loss": ls if ls is not None else float("nan"),
+            },
+            why="a product of affine maps is one affine map: the extra layers add parameters "
+            "but no expressive power, so the net can do no better than linear regression",
+            fix="put an activation (ReLU, tanh) between consecutive Dense layers",
+            score=0.9,
+        )
+    ]
+
+
+# k-NN held-out skill above the best ridge skill by this much: a nonlinear model does better
+CAPACITY_SKILL_MARGIN = 0.1
+
+
+def _skills(ctx: Context) -> tuple[float, float]:
+    """Best k-NN and best ridge held-out skill from the predictability test (NaN if absent)."""
+    pred = ctx.bounds.get("predictability")
+    if not pred:
+        return float("nan"), float("nan")
+    skills = pred["model_skill"]
+    knn = max((v for k, v in skills.items() if "NN" in k), default=float("nan"))
+    ridge = max((v for k, v in skills.items() if "ridge" in k), default=float("nan"))
+    return knn, ridge
+
+
+def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
+    out_act, width = ctx.output_activation, ctx.dense_widths[-1] if ctx.dense_widths else 0
+    d = ctx.data
+    case = None
+    if ctx.loss_name == "cross_entropy" and width == 1:
+        case, title, why, fix = (
+            "cross-entropy-one-output",
+            "CrossEntropy over a single output",
+            "softmax of one logit is always 1: the loss is 0 and every gradient is 0 from the "
+            "first step, so nothing learns",
+            "use one output per class with CrossEntropy, or one sigmoid output with BCE",
+        )
+    elif out_act == "softmax" and width == 1:
+        case, title, why, fix = (
+            "softmax-one-output",
+            "softmax over a single output: the prediction is always exactly 1.0",
+            "softmax normalises across outputs; over one output it is the constant 1, whose "
+            "gradient is 0",
+            "use a sigmoid for one output, or one output per class",
+        )
+    elif ctx.loss_name == "bce" and (
+        np.any(d.y_min < -RANGE_TOL) or np.any(d.y_max > 1 + RANGE_TOL)
+    ):
+        case, title, why, fix = (
+            "bce-targets-outside-unit-interval",
+            f"BCE on targets in [{np.min(d.y_min):.3g}, {np.max(d.y_max):.3g}], outside [0, 1]",
+            "BCE is a loss for probabilities: with a target above 1 its minimum is at the "
+            "output's edge, so the prediction is pinned there for every input",
+            "use MSE with an identity output for real-valued targets",
+        )
+    elif ctx.loss_name == "bce" and out_act not in ("sigmoid", "softmax"):
+        case, title, why, fix = (
+            "bce-without-sigmoid",
+            f"BCE on a {out_act} output: the predictions are not probabilities",
+            "BCE takes log(p) and log(1 - p); outside (0, 1) these are undefined or clamped, "
+            "so the loss and its gradient are meaningless",
+            "end the net with a sigmoid before BCE",
+        )
+    elif ctx.loss_name == "cross_entropy" and out_act == "softmax":
+        case, title, why, fix = (
+            "softmax-before-cross-entropy",
+            "a Softmax layer before CrossEntropy (which applies softmax itself)",
+            "the double softmax squeezes the logits into [0, 1]: predictions stay near the "
+            "prior and the gradients are small",
+            "remove the final Softmax layer: CrossEntropy takes logits",
+        )
+    if case is None:
+        return []
+    severity = WARNING if case == "softmax-before-cross-entropy" else ERROR
+    return [
+        Finding(
+            "wrong-loss-for-targets",
+            severity,
+            title,
+            evidence={
+                "case": case,
+                "loss": ctx.loss_name,
+                "output_activation": out_act,
+                "outputs": width,
+            },
+            why=why,
+            fix=fix,
+            score=1.0,
+        )
+    ]
+
+
+def targets_out_of_range(probes: Probes, ctx: Context) -> list[Finding]:
+    act = ctx.output_activation
+    if act not in _RANGES or ctx.task in (CLASSIFICATION,) or ctx.loss_name == "bce":
+        return []
+    lo, hi = _RANGES[act]
+    T = probes.probe_target
+    outside = (lo - RANGE_TOL > T) | (hi + RANGE_TOL < T)
+    share = float(np.mean(outside))
+    if share == 0.0:
+        return []
+    d = ctx.data
+    return [
+        Finding(
+            "targets-out-of-range",
+            ERROR if share > 0.01 else WARNING,
+            f"{share:.0%} of targets lie outside the {act} output's range [{lo:g}, {hi:g}]",
+            evidence={
+                "share_outside": share,
+                "target_min": float(np.min(d.y_min)),
+                "target_max": float(np.max(d.y_max)),
+                "prediction_min": float(np.min(probes.probe_output)),
+                "prediction_max": float(np.max(probes.probe_output)),
+            },
+            why=f"a {act} output cannot reach those targets: the loss is smallest with the "
+            "output pinned at the edge of its range, so it stops depending on the input",
+            fix="use an identity output for real-valued targets, or rescale the targets into "
+            "the output's range",
+            score=min(1.0, 0.5 + share),
+        )
+    ]
+
+
+def constant_inputs(probes: Probes, ctx: Context) -> list[Finding]:
+    d = ctx.data
+    constant = np.flatnonzero(d.x_std <= CONSTANT_STD * np.maximum(1.0, np.abs(d.x_mean)))
+    if constant.size == 0:
+        return []
+    share = constant.size / d.x_std.size
+    all_constant = constant.size == d.x_std.size
+    severity = ERROR if all_constant else WARNING if share >= 0.5 else NOTE
+    title = (
+        "every input feature is constant: all inputs are the same"
+        if all_constant
+        else f"{constant.size} of {d.x_std.size} input features are constant"
+    )
+    return [
+        Finding(
+            "constant-inputs",
+            severity,
+            title,
+            evidence={
+                "constant_features": constant.size,
+                "features": d.x_std.size,
+                "constant_value": float(d.x_mean[constant[0]]),
+                "feature_indices": constant[:16].tolist(),
+            },
+            why="features without variance carry no information; when none varies, the best "
+            "the net can do is a constant output (the mean target or class prior)",
+            fix="check the preprocessing (integer division like x // 255 turns pixels into "
+            "0; a wrong column or a broadcast copies one value) and drop constant features",
+            score=share,
+        )
+    ]
+
+
+def unscaled_inputs(probes: Probes, ctx: Context) -> list[Finding]:
+    d = ctx.data
+    if d.x_absmax <= UNSCALED_MAX:
+        return []
+    first = probes.layers[0] if probes.layers else None
+    saturated = bool(
+        first is not None
+        and first.frac_saturated.size
+        and first.frac_saturated[-1] >= FIRST_LAYER_SATURATION
+    )
+    at_base = probes.final_loss >= 0.95 * baseline(ctx)
+    harm = saturated or probes.diverged is not None or at_base
+    severity = ERROR if harm else WARNING if d.x_absmax > UNSCALED_SEVERE else NOTE
+    return [
+        Finding(
+            "unscaled-inputs",
+            severity,
+            f"inputs reach |x| = {d.x_absmax:.3g} (largest feature std {np.max(d.x_std):.3g})",
+            evidence={
+                "max_abs_input": d.x_absmax,
+                "max_feature_std": float(np.max(d.x_std)),
+                "first_layer_saturated_share": float(first.frac_saturated[-1])
+                if saturated
+                else 0.0,
+            },
+            why="with weights initialised for unit-scale inputs, large inputs drive the first "
+            "pre-activations far from 0: sigmoid/tanh saturate and gradients vanish, or the "
+            "updates overshoot and the loss blows up",
+            fix="standardise the inputs (subtract the mean, divide by the std of each "
+            "feature, computed on the training set)",
+            score=min(1.0, np.log10(d.x_absmax) / 4),
+        )
+    ]
+
+
+def class_imbalance(probes: Probes, ctx: Context) -> list[Finding]:
+    counts = ctx.data.class_counts
+    if counts is None or counts.sum() == 0 or ctx.task not in (CLASSIFICATION, BINARY):
+        return []
+    share = float(counts.max() / counts.sum())
+    if share < IMBALANCE_SHARE or np.count_nonzero(counts) < 2:
+        return []
+    majority = int(np.argmax(counts))
+    P = probes.probe_output
+    predicted = P.argmax(axis=1) if P.shape[1] > 1 else (P[:, 0] > 0.5).astype(int)
+    on_majority = float(np.mean(predicted == majority))
+    collapsed = on_majority >= MAJORITY_PREDICTED
+    return [
+        Finding(
+            "class-imbalance",
+            ERROR if collapsed else NOTE,
+            f"class {majority} holds {share:.0%} of the samples"
+            + (f" and the net predicts it for {on_majority:.0%} of them" if collapsed else ""),
+            evidence={
+                "majority_class": majority,
+                "majority_share": share,
+                "predicted_majority_share": on_majority,
+                "class_counts": counts.tolist(),
+            },
+            why="predicting the majority class for everything already scores "
+            f"{share:.0%} accuracy and sits near the loss minimum of a constant, so the "
+            "minority classes give too little gradient to move away from it",
+            fix="weight the loss by inverse class frequency, or oversample the minority "
+            "classes; judge the model by per-class recall, not accuracy",
+            score=share if collapsed else share / 2,
+        )
+    ]
+
+
+RULES = (
+    missing_nonlinearity,
+    wrong_loss_for_targets,
+    targets_out_of_range,
+    constant_inputs,
+    unscaled_inputs,
+    class_imbalance,
+)

@@ -1,0 +1,149 @@
+"""States of hidden units at the end of training: identical, dead, saturated."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nndoctor.doctor.codes import ERROR, WARNING
+from nndoctor.doctor.context import Context
+from nndoctor.doctor.probes import Probes
+from nndoctor.doctor.report import Finding
+from nndoctor.doctor.rules._util import nanmedian, units
+
+# units are identical when their (weights, bias) rows differ by less than this, relative
+SYMMETRY_TOL = 1e-9
+# share of a ReLU layer's units dead on every probe sample: warning, error
+DEAD_WARNING = 0.5
+DEAD_ERROR = 0.9
+# share of hidden sigmoid/tanh pre-activations beyond +-5: warning, error
+SATURATED_WARNING = 0.5
+SATURATED_ERROR = 0.9
+
+
+def identical_groups(W: np.ndarray, b: np.ndarray) -> list[list[int]]:
+    """Groups (size >= 2) of units whose incoming weights and bias are the same."""
+    rows = np.column_stack([W, b])  # (units, in + 1)
+    size = np.max(np.abs(rows), axis=1)  # (units,)
+    groups: list[list[int]] = []
+    seen = np.zeros(len(rows), dtype=bool)
+    for i in range(len(rows)):
+        if seen[i]:
+            continue
+        diff = np.max(np.abs(rows - rows[i]), axis=1)
+        same = np.flatnonzero(diff <= SYMMETRY_TOL * np.maximum(size, size[i]))
+        seen[same] = True
+        if same.size > 1:
+            groups.append(same.tolist())
+    return groups
+
+
+def symmetric_units(probes: Probes, ctx: Context) -> list[Finding]:
+    findings = []
+    for t in probes.layers[:-1]:
+        groups = identical_groups(t.W_final, t.b_final)
+        if not groups:
+            continue
+        distinct = t.out_features - sum(len(g) - 1 for g in groups)
+        at_init = identical_groups(t.W_init, t.b_init) == groups
+        constant_init = at_init and np.ptp(t.W_init) == 0
+        cause = (
+            "every weight started at the same value (a constant init such as zeros gives "
+            "every unit the same gradient forever)"
+            if constant_init
+            else "they started identical"
+            if at_init
+            else "they became identical during training"
+        )
+        names = "; ".join(units(g) for g in groups)
+        findings.append(
+            Finding(
+                "symmetric-units",
+                ERROR,
+                f"layer {t.name}: units {names} have identical incoming weights, so the "
+                f"layer acts as {distinct} unit(s) instead of {t.out_features}",
+                evidence={
+                    "layer": t.name,
+                    "units": t.out_features,
+                    "effective_units": distinct,
+                    "groups": groups,
+                    "activation_rank": float(t.act_rank[-1]) if t.act_rank.size else np.nan,
+                    "identical_at_init": at_init,
+                    "constant_init": constant_init,
+                    "initial_weight": float(t.W_init.flat[0]) if constant_init else np.nan,
+                },
+                why=f"the units are identical because {cause}: identical units compute "
+                "identical activations and receive identical gradients, so nothing can ever "
+                "make them differ",
+                fix="initialise weights randomly (Xavier/Glorot for sigmoid/tanh, He for "
+                "ReLU) to break the symmetry",
+                score=1.0 - distinct / t.out_features,
+            )
+        )
+    return findings
+
+
+def dead_units(probes: Probes, ctx: Context) -> list[Finding]:
+    findings = []
+    for t in probes.layers:
+        if t.activation != "relu" or not t.dead_units.any():
+            continue
+        share = float(np.mean(t.dead_units))
+        if share < DEAD_WARNING:
+            continue
+        dead = np.flatnonzero(t.dead_units)
+        findings.append(
+            Finding(
+                "dead-units",
+                ERROR if share >= DEAD_ERROR else WARNING,
+                f"layer {t.name}: {dead.size} of {t.out_features} ReLU units output 0 for "
+                "every probe input",
+                evidence={
+                    "layer": t.name,
+                    "dead_share": share,
+                    "dead_units": dead[:16].tolist(),
+                    "mean_bias_dead": float(np.mean(t.b_final[dead])),
+                    "mean_bias_alive": float(np.mean(t.b_final[~t.dead_units]))
+                    if (~t.dead_units).any()
+                    else np.nan,
+                },
+                why="a ReLU whose input is negative for every sample has zero gradient, so it "
+                "never recovers; with every unit dead the output is a constant",
+                fix="lower the learning rate, use He initialisation with a zero or small "
+                "positive bias, or LeakyReLU",
+                score=share,
+            )
+        )
+    return findings
+
+
+def saturated_units(probes: Probes, ctx: Context) -> list[Finding]:
+    findings = []
+    for t in probes.layers[:-1]:
+        if t.activation not in ("sigmoid", "tanh") or not t.frac_saturated.size:
+            continue
+        late = t.frac_saturated[len(t.frac_saturated) // 2 :]
+        share = max(float(t.frac_saturated[-1]), nanmedian(late))
+        if share < SATURATED_WARNING:
+            continue
+        worst = np.argsort(-t.unit_saturation)[: max(1, int(np.sum(t.unit_saturation > 0.5)))]
+        findings.append(
+            Finding(
+                "saturated-units",
+                ERROR if share >= SATURATED_ERROR else WARNING,
+                f"layer {t.name}: {share:.0%} of {t.activation} pre-activations lie beyond +-5",
+                evidence={
+                    "layer": t.name,
+                    "saturated_share": share,
+                    "saturated_units": worst[:16].tolist(),
+                },
+                why=f"a saturated {t.activation} has a derivative near 0 (below 0.007 for "
+                "sigmoid at 5), so almost no gradient flows through it and the layer's "
+                "output hardly changes with the input",
+                fix="standardise the inputs and use Xavier initialisation; or ReLU units",
+                score=share,
+            )
+        )
+    return findings
+
+
+RULES = (symmetric_units, dead_units, saturated_units)

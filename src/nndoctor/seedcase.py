@@ -1,0 +1,595 @@
+"""The case nndoctor starts from (``docs/seed.md``): why was the autoencoder's output always 0.5?
+
+The asker's model, applied to one 8x8 matrix ``X`` whose 8 **columns** are the samples::
+
+    H = sigmoid(W1 @ X + b1)    # (3, 8): W1 (3, 8), b1 (3,) broadcast over columns
+    Y = sigmoid(W2 @ H + b2)    # (8, 8): W2 (8, 3), b2 (8,)
+    E = 0.5 * sum((Y - X)**2)
+
+This module keeps the asker's program as it plausibly was (Python loops, per-element gradients
+with the encoder bug), the answer's matrix version, and :func:`run_seed_case`, which replays the
+whole story with the engine: speed, gradient checks, training from zero and Xavier init, the
+achievable bounds, and the doctor's report.
+
+Parameters of the seed's functions are a dict ``{"W1", "b1", "W2", "b2"}``: the same layout as
+the engine's ``Dense`` (``W`` of shape ``(out, in)``), so ``"0.W"`` of the engine model is ``W1``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nndoctor._validate import as_rng, check_positive_int
+from nndoctor.bounds import LinearCode, linear_code
+from nndoctor.gradcheck import GradCheckResult, check_function_gradients, check_gradients
+from nndoctor.nn import INITIALIZERS, SGD, SSE, Dense, Sequential, Sigmoid, train
+
+Params = dict[str, np.ndarray]
+
+N_VISIBLE = 8  # rows and columns of one sample matrix
+N_HIDDEN = 3  # the asker's bottleneck
+# The asker's loops take hundreds of microseconds a step: a few hundred steps time them well.
+_ASKER_TIMING_STEPS = 200
+_ENGINE_TIMING_STEPS = 2000
+_TIMING_REPEATS = 3
+
+
+# --- The asker's program: Python loops, one element at a time -------------------------------
+
+
+def _scalar_sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def asker_forward(params: Params, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The asker's forward pass, one element at a time.
+
+    Parameters
+    ----------
+    params : dict
+        ``W1`` (3, 8), ``b1`` (3,), ``W2`` (8, 3), ``b2`` (8,).
+    X : ndarray, shape (8, 8)
+        One sample matrix; its columns are the vectors being encoded.
+
+    Returns
+    -------
+    H : ndarray, shape (3, 8)
+    Y : ndarray, shape (8, 8)
+    """
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    n_hidden, n_in = W1.shape
+    n_out, n_cols = W2.shape[0], X.shape[1]
+    H = np.zeros((n_hidden, n_cols))
+    for i in range(n_hidden):
+        for j in range(n_cols):
+            z = b1[i]
+            for k in range(n_in):
+                z += W1[i, k] * X[k, j]
+            H[i, j] = _scalar_sigmoid(z)
+    Y = np.zeros((n_out, n_cols))
+    for m in range(n_out):
+        for j in range(n_cols):
+            z = b2[m]
+            for i in range(n_hidden):
+                z += W2[m, i] * H[i, j]
+            Y[m, j] = _scalar_sigmoid(z)
+    return H, Y
+
+
+def asker_loss(params: Params, X: np.ndarray) -> float:
+    """``E = 0.5 * sum((Y - X)**2)`` with the asker's loop forward pass."""
+    _, Y = asker_forward(params, X)
+    return 0.5 * float(np.sum((Y - X) ** 2))
+
+
+def asker_gradients(params: Params, X: np.ndarray) -> Params:
+    """The asker's hand-written gradients, per element. **The encoder part is wrong.**
+
+    The decoder gradients are right. For the encoder the asker took the output error summed
+    over the output units as the error of every hidden unit, dropping the weight ``W2[m, i]``
+    that carries output ``m``'s error back to hidden unit ``i`` (the chain rule's
+    ``W2.T @ d2``). Every hidden unit then gets the same error signal.
+    """
+    W1, W2 = params["W1"], params["W2"]
+    H, Y = asker_forward(params, X)
+    n_hidden, n_in = W1.shape
+    n_out, n_cols = Y.shape
+    d2 = np.zeros((n_out, n_cols))
+    for m in range(n_out):
+        for j in range(n_cols):
+            d2[m, j] = (Y[m, j] - X[m, j]) * Y[m, j] * (1.0 - Y[m, j])
+    dW2 = np.zeros_like(W2)
+    db2 = np.zeros(n_out)
+    for m in range(n_out):
+        for j in range(n_cols):
+            db2[m] += d2[m, j]
+            for i in range(n_hidden):
+                dW2[m, i] += d2[m, j] * H[i, j]
+    d1 = np.zeros((n_hidden, n_cols))
+    for i in range(n_hidden):
+        for j in range(n_cols):
+            error = 0.0
+            for m in range(n_out):
+                error += d2[m, j]  # THE BUG: should be W2[m, i] * d2[m, j]
+            d1[i, j] = error * H[i, j] * (1.0 - H[i, j])
+    dW1 = np.zeros_like(W1)
+    db1 = np.zeros(n_hidden)
+    for i in range(n_hidden):
+        for j in range(n_cols):
+            db1[i] += d1[i, j]
+            for k in range(n_in):
+                dW1[i, k] += d1[i, j] * X[k, j]
+    return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+
+# --- The answer's program: matrix products --------------------------------------------------
+
+
+def answer_forward(params: Params, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The answer's vectorised forward pass; same arguments and results as :func:`asker_forward`."""
+    H = 1.0 / (1.0 + np.exp(-(params["W1"] @ X + params["b1"][:, None])))  # (3, 8)
+    Y = 1.0 / (1.0 + np.exp(-(params["W2"] @ H + params["b2"][:, None])))  # (8, 8)
+    return H, Y
+
+
+def answer_loss(params: Params, X: np.ndarray) -> float:
+    """``E = 0.5 * sum((Y - X)**2)`` with the answer's matrix forward pass."""
+    _, Y = answer_forward(params, X)
+    return 0.5 * float(np.sum((Y - X) ** 2))
+
+
+def answer_gradients(params: Params, X: np.ndarray) -> Params:
+    """The answer's matrix gradients (correct).
+
+    ``d2 = (Y - X) * Y * (1 - Y)`` (8, 8) and ``d1 = (W2.T @ d2) * H * (1 - H)`` (3, 8);
+    then ``dW2 = d2 @ H.T``, ``db2 = d2.sum(axis=1)``, ``dW1 = d1 @ X.T``, ``db1 = d1.sum(axis=1)``.
+    """
+    H, Y = answer_forward(params, X)
+    d2 = (Y - X) * Y * (1.0 - Y)  # (8, 8)
+    d1 = (params["W2"].T @ d2) * H * (1.0 - H)  # (3, 8)
+    return {"W1": d1 @ X.T, "b1": d1.sum(axis=1), "W2": d2 @ H.T, "b2": d2.sum(axis=1)}
+
+
+# --- The same case on the engine ------------------------------------------------------------
+
+
+def seed_data(n_samples: int = 100, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """The seed's data and the same data one sample vector per row, as the engine takes it.
+
+    Returns
+    -------
+    data : ndarray, shape (n_samples, 8, 8)
+        ``np.random.default_rng(seed).random((n_samples, 8, 8))``.
+    X : ndarray, shape (n_samples * 8, 8)
+        Row ``8 * s + j`` is column ``j`` of ``data[s]``, so consecutive batches of 8 rows
+        are the sample matrices.
+    """
+    n_samples = check_positive_int(n_samples, "n_samples")
+    data = np.random.default_rng(seed).random((n_samples, N_VISIBLE, N_VISIBLE))
+    return data, data.transpose(0, 2, 1).reshape(-1, N_VISIBLE)
+
+
+def _check_init(init: str) -> None:
+    if not isinstance(init, str) or init not in INITIALIZERS:
+        raise ValueError(f"unknown init {init!r}; choose one of: {', '.join(INITIALIZERS)}")
+
+
+def seed_model(init: str = "zeros", seed: int | np.random.Generator = 0) -> Sequential:
+    """The asker's 8-3-8 sigmoid autoencoder on the engine, both layers from one Generator.
+
+    ``init`` applies to both weight matrices; biases start at zero.
+    """
+    _check_init(init)
+    rng = as_rng(seed)
+    return Sequential(
+        Dense(N_VISIBLE, N_HIDDEN, init=init, seed=rng),
+        Sigmoid(),
+        Dense(N_HIDDEN, N_VISIBLE, init=init, seed=rng),
+        Sigmoid(),
+    )
+
+
+def seed_parameters(model: Sequential) -> Params:
+    """The engine model's weights as the seed's dict (copies): ``W1``, ``b1``, ``W2``, ``b2``."""
+    p = model.named_parameters()
+    return {
+        "W1": p["0.W"].copy(),
+        "b1": p["0.b"].copy(),
+        "W2": p["2.W"].copy(),
+        "b2": p["2.b"].copy(),
+    }
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Microseconds per training step on one sample matrix, best of a few repeats."""
+
+    asker_us: float
+    engine_us: float
+    asker_steps: int
+    engine_steps: int
+
+    @property
+    def ratio(self) -> float:
+        """How many times faster the engine's vectorised step is."""
+        return self.asker_us / self.engine_us
+
+
+@dataclass(frozen=True)
+class InitRun:
+    """One training run from one initialisation.
+
+    ``w1_row_spread`` is the largest absolute difference between a row of ``W1`` and its first
+    row: 0 when the hidden units are copies of each other.
+    """
+
+    init: str
+    final_loss: float
+    loss: np.ndarray
+    w1_rows_identical: bool
+    w1_row_spread: float
+    wall_time: float
+
+
+@dataclass
+class SeedCaseResult:
+    """Everything :func:`run_seed_case` measured; :func:`format_seed_case` tells the story."""
+
+    n_samples: int
+    epochs: int
+    seed: int
+    init_seed: int
+    lr: float
+    data_mean: float
+    data_var: float
+    timing: Timing
+    engine_check: GradCheckResult
+    asker_check: GradCheckResult
+    answer_check: GradCheckResult
+    runs: list[InitRun]
+    code: LinearCode
+    report: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    def run(self, init: str) -> InitRun:
+        """The run from ``init``; ``KeyError`` when it was not run."""
+        for r in self.runs:
+            if r.init == init:
+                return r
+        raise KeyError(f"no run from init {init!r}; ran {[r.init for r in self.runs]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (floats, ints, bools, strings, lists, dicts)."""
+        return {
+            "n_samples": self.n_samples,
+            "epochs": self.epochs,
+            "seed": self.seed,
+            "init_seed": self.init_seed,
+            "lr": self.lr,
+            "data": {"mean": self.data_mean, "var": self.data_var},
+            "timing": {**asdict(self.timing), "ratio": self.timing.ratio},
+            "gradient_checks": {
+                "engine": _check_dict(self.engine_check),
+                "asker": _check_dict(self.asker_check),
+                "answer": _check_dict(self.answer_check),
+            },
+            "runs": [
+                {
+                    "init": r.init,
+                    "final_loss": r.final_loss,
+                    "loss": r.loss.tolist(),
+                    "w1_rows_identical": r.w1_rows_identical,
+                    "w1_row_spread": r.w1_row_spread,
+                    "wall_time": r.wall_time,
+                }
+                for r in self.runs
+            ],
+            "bounds": {
+                "constant": float(self.code.loss_at_rank[0]),
+                "rank_1": self.code.at_rank(1),
+                f"rank_{N_HIDDEN}": self.code.at_rank(N_HIDDEN),
+                "explained_variance_ratio": self.code.explained_variance_ratio.tolist(),
+            },
+            "report": None if self.report is None else self.report.to_dict(),
+            "notes": list(self.notes),
+        }
+
+
+def _check_dict(result: GradCheckResult) -> dict[str, Any]:
+    def record(check: Any) -> dict[str, Any]:
+        d = asdict(check)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    return {
+        "passed": result.passed,
+        "failed": result.failed,
+        "loss": result.loss,
+        "parameters": {name: record(c) for name, c in result.parameters.items()},
+        "autograd": None
+        if result.autograd is None
+        else {name: record(c) for name, c in result.autograd.items()},
+        "notes": list(result.notes),
+    }
+
+
+def _seconds_per_step(step: Callable[[], None], n_steps: int) -> float:
+    best = math.inf
+    for _ in range(_TIMING_REPEATS):
+        start = time.perf_counter()
+        for _ in range(n_steps):
+            step()
+        best = min(best, (time.perf_counter() - start) / n_steps)
+    return best
+
+
+def time_steps(sample: np.ndarray, init_seed: int = 0, lr: float = 0.05) -> Timing:
+    """Time one SGD step on one 8x8 sample: the asker's loops against the engine.
+
+    Both start from the same Xavier weights and do the whole step: forward, gradients, update.
+    """
+    model = seed_model("xavier_uniform", init_seed)
+    params = seed_parameters(model)
+
+    def asker_step() -> None:
+        grads = asker_gradients(params, sample)
+        for name in params:
+            params[name] -= lr * grads[name]
+
+    rows = np.ascontiguousarray(sample.T)  # (8 columns as rows, 8)
+    loss, opt = SSE(), SGD(lr=lr)
+    named_params, named_grads = model.named_parameters(), model.named_gradients()
+
+    def engine_step() -> None:
+        P = model.forward(rows)
+        model.backward(loss.gradient(P, rows))
+        opt.step(named_params, named_grads)
+
+    asker = _seconds_per_step(asker_step, _ASKER_TIMING_STEPS)
+    engine = _seconds_per_step(engine_step, _ENGINE_TIMING_STEPS)
+    return Timing(asker * 1e6, engine * 1e6, _ASKER_TIMING_STEPS, _ENGINE_TIMING_STEPS)
+
+
+def _check_lr(lr: float) -> float:
+    if (
+        isinstance(lr, bool)
+        or not isinstance(lr, int | float)
+        or not (math.isfinite(lr) and lr > 0)
+    ):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    return float(lr)
+
+
+def _check_inits(inits: Sequence[str]) -> list[str]:
+    if isinstance(inits, str):
+        inits = [inits]
+    inits = list(inits)
+    if not inits:
+        raise ValueError("inits must name at least one initialiser, e.g. ('zeros',)")
+    for init in inits:
+        _check_init(init)
+    return inits
+
+
+def _check_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def run_seed_case(
+    n_samples: int = 100,
+    epochs: int = 1000,
+    seed: int = 42,
+    inits: Sequence[str] = ("zeros", "xavier_uniform"),
+    init_seed: int = 0,
+    lr: float = 0.05,
+    diagnose: bool = True,
+    progress: bool | None = None,
+) -> SeedCaseResult:
+    """Replay the seed case with the engine and measure every step of the story.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of 8x8 sample matrices, drawn as
+        ``np.random.default_rng(seed).random((n_samples, 8, 8))``.
+    epochs : int
+        Passes over the data; one SGD step per sample matrix (a batch of its 8 columns).
+    seed : int
+        Seed of the data.
+    inits : sequence of str
+        Initialisers to train from (names in ``nndoctor.nn.INITIALIZERS``).
+    init_seed : int
+        Each run builds both Dense layers from one ``np.random.default_rng(init_seed)``.
+    lr : float
+        SGD learning rate.
+    diagnose : bool
+        Also run ``nndoctor.doctor.diagnose`` on the zero-init setup (when that module exists).
+    progress : bool or None
+        Progress bars on stderr; None = on a terminal, for runs longer than about a second.
+
+    Returns
+    -------
+    SeedCaseResult
+    """
+    n_samples = check_positive_int(n_samples, "n_samples")
+    epochs = check_positive_int(epochs, "epochs")
+    seed = _check_int(seed, "seed")
+    init_seed = _check_int(init_seed, "init_seed")
+    lr = _check_lr(lr)
+    inits = _check_inits(inits)
+    data, X = seed_data(n_samples, seed)
+    loss = SSE()
+    notes: list[str] = []
+
+    timing = time_steps(data[0], init_seed, lr)
+
+    # Checked at the Xavier run's starting weights, where every gradient is non-trivial: at
+    # all-zero weights the true encoder gradient is exactly 0.
+    start = seed_model("xavier_uniform", init_seed)
+    sample_rows = data[0].T  # (8, 8): one sample matrix, a column per row
+    engine_check = check_gradients(start, sample_rows, sample_rows, loss)
+    start_params = seed_parameters(start)
+    asker_check = check_function_gradients(
+        lambda p: asker_loss(p, data[0]), lambda p: asker_gradients(p, data[0]), start_params
+    )
+    answer_check = check_function_gradients(
+        lambda p: answer_loss(p, data[0]), lambda p: answer_gradients(p, data[0]), start_params
+    )
+
+    runs = []
+    for init in inits:
+        model = seed_model(init, init_seed)
+        history = train(
+            model,
+            X,
+            X,
+            loss=loss,
+            optimizer=SGD(lr=lr),
+            epochs=epochs,
+            batch_size=N_VISIBLE,
+            shuffle=False,
+            progress=progress,
+        )
+        W1 = model.named_parameters()["0.W"]
+        spread = float(np.max(np.abs(W1 - W1[0])))
+        runs.append(
+            InitRun(
+                init,
+                history.final_loss,
+                history.loss.copy(),
+                spread == 0.0,
+                spread,
+                history.wall_time,
+            )
+        )
+
+    code = linear_code(X, loss, batch_size=N_VISIBLE)
+
+    report = None
+    if diagnose:
+        # The doctor is a later layer of the package; the story runs without it.
+        doctor = (
+            importlib.import_module("nndoctor.doctor")
+            if importlib.util.find_spec("nndoctor.doctor") is not None
+            else None
+        )
+        if getattr(doctor, "diagnose", None) is None:
+            notes.append("the doctor (nndoctor.doctor.diagnose) is not available, so no report")
+        else:
+            report = doctor.diagnose(
+                seed_model("zeros", init_seed),
+                X,
+                None,
+                loss=loss,
+                optimizer=SGD(lr=lr),
+                epochs=epochs,
+                batch_size=N_VISIBLE,
+                shuffle=False,
+                seed=init_seed,
+                progress=progress,
+            )
+
+    return SeedCaseResult(
+        n_samples=n_samples,
+        epochs=epochs,
+        seed=seed,
+        init_seed=init_seed,
+        lr=lr,
+        data_mean=float(data.mean()),
+        data_var=float(data.var()),
+        timing=timing,
+        engine_check=engine_check,
+        asker_check=asker_check,
+        answer_check=answer_check,
+        runs=runs,
+        code=code,
+        report=report,
+        notes=notes,
+    )
+
+
+def _worst(result: GradCheckResult, name: str) -> str:
+    c = result.parameters[name]
+    return (
+        f"{name}{list(c.worst_index)}: hand-written {c.analytic:+.4g}, finite differences "
+        f"{c.numeric:+.4g} (max rel. error {c.max_rel_error:.2g}; {c.n_failed} of "
+        f"{math.prod(c.shape)} elements wrong)"
+    )
+
+
+def format_seed_case(result: SeedCaseResult) -> str:
+    """A short account of :func:`run_seed_case`'s numbers, in the order of the story."""
+    r = result
+    t = r.timing
+    code = r.code
+    rank_k = code.at_rank(N_HIDDEN)
+    lines = [
+        "The seed case: an 8-3-8 sigmoid autoencoder whose output was always about 0.5",
+        f"Data: {r.n_samples} matrices 8x8, uniform on [0, 1) (seed {r.seed}): mean "
+        f"{r.data_mean:.3f}, variance {r.data_var:.4f} (1/12 = {1 / 12:.4f})",
+        "",
+        "1. Speed of one training step on one 8x8 sample",
+        f"   asker's Python loops: {t.asker_us:9.1f} us    engine, vectorised: "
+        f"{t.engine_us:7.1f} us    -> {t.ratio:.0f}x faster",
+        "",
+        "2. Gradients on one sample (at Xavier-initialised weights)",
+    ]
+    e = r.engine_check
+    worst_fd = max(c.max_rel_error for c in e.parameters.values())
+    verdict = "pass" if all(c.passed for c in e.parameters.values()) else "FAIL"
+    lines.append(f"   engine vs finite differences: {verdict} (max rel. error {worst_fd:.1e})")
+    if e.autograd is None:
+        lines += [f"   engine vs torch autograd: {note}" for note in e.notes]
+    else:
+        worst_ag = max(c.max_rel_error for c in e.autograd.values())
+        verdict = "pass" if all(c.passed for c in e.autograd.values()) else "FAIL"
+        lines.append(f"   engine vs torch autograd:     {verdict} (max rel. error {worst_ag:.1e})")
+    a = r.asker_check
+    if a.passed:
+        lines.append("   asker's hand-written gradient: passes (the bug did not show here)")
+    else:
+        lines.append(f"   asker's hand-written gradient: WRONG for {', '.join(a.failed)}")
+        lines += [f"     worst element {_worst(a, name)}" for name in a.failed]
+        lines.append(
+            "     (the encoder's error must come back through W2: d1 = (W2.T @ d2) H (1-H))"
+        )
+    verdict = "pass" if r.answer_check.passed else "FAIL"
+    lines += [f"   answer's matrix gradient:      {verdict}", ""]
+
+    lines.append(
+        f"3. Training {r.epochs} epochs, one SGD step per sample (lr {r.lr:g}), from each init"
+    )
+    for run in r.runs:
+        rows = "identical" if run.w1_rows_identical else f"differ (spread {run.w1_row_spread:.2g})"
+        lines.append(
+            f"   {run.init:<15} final loss {run.final_loss:.4f}   rows of W1 {rows}   "
+            f"({run.wall_time:.1f} s)"
+        )
+    lines += [
+        "",
+        "4. What any code of this data can achieve (loss per sample)",
+        f"   best constant {code.loss_at_rank[0]:.4f}   best rank-1 code {code.at_rank(1):.4f}   "
+        f"best rank-{N_HIDDEN} code {rank_k:.4f}",
+        f"   {code.spectrum(N_HIDDEN)}",
+    ]
+    for run in r.runs:
+        rank = 1 if run.w1_rows_identical else N_HIDDEN
+        bound = code.at_rank(rank)
+        why = "identical hidden units act as one" if rank == 1 else f"{N_HIDDEN} distinct units"
+        lines.append(
+            f"   {run.init}: {run.final_loss:.4f} is {run.final_loss / bound:.3f} x the "
+            f"rank-{rank} bound ({why})"
+        )
+    if r.report is not None:
+        lines += ["", "5. The doctor on the zero-init setup", str(r.report)]
+    lines += [f"Note: {note}" for note in r.notes]
+    return "\n".join(lines)

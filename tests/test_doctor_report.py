@@ -1,0 +1,97 @@
+"""Findings and reports: validation, ranking, terminal text, JSON round trip."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nndoctor.doctor import CODES, Finding, Report
+from nndoctor.doctor.report import rank
+
+
+def _f(code: str, severity: str = "error", score: float = 1.0) -> Finding:
+    return Finding(code, severity, f"title of {code}", {"x": 1.0}, "why", "fix", score=score)
+
+
+def test_finding_rejects_unknown_code_and_severity():
+    with pytest.raises(ValueError, match="unknown finding code"):
+        Finding("not-a-code", "error", "t")
+    with pytest.raises(ValueError, match="severity"):
+        Finding("dead-units", "fatal", "t")
+
+
+def test_every_code_has_a_kind_and_is_documented():
+    docs = (Path(__file__).parents[1] / "docs" / "findings.md").read_text(encoding="utf-8")
+    for code, spec in CODES.items():
+        assert spec.kind in ("cause", "symptom", "info")
+        assert f"`{code}`" in docs, code
+
+
+def test_rank_causes_then_symptoms_then_info_roots_first():
+    findings = [
+        _f("incompressible-data", "info"),
+        _f("loss-plateau", "warning"),
+        _f("dead-units", "error"),
+        _f("loss-at-baseline", "error"),
+        _f("lr-too-high", "warning"),
+        _f("output-collapse", "error"),
+    ]
+    ranked = rank(findings)
+    # lr-too-high explains dead-units: it comes first and is raised to its severity;
+    # loss-at-baseline makes the vaguer loss-plateau redundant
+    assert [f.code for f in ranked] == [
+        "lr-too-high",
+        "dead-units",
+        "loss-at-baseline",
+        "output-collapse",
+        "incompressible-data",
+    ]
+    assert ranked[0].severity == "error" and ranked[0].explains == ["dead-units"]
+
+
+def test_report_text_and_json_round_trip(tmp_path):
+    f = _f("symmetric-units")
+    f.evidence = {
+        "groups": [[0, 1, 2]],
+        "rank": np.int64(1),
+        "ratio": np.float64(0.5),
+        "nan": math.nan,
+        "flag": np.bool_(True),
+    }
+    f.confirmed = True
+    f.trial = {
+        "change": "re-initialise with xavier_uniform",
+        "metric": "loss",
+        "loss_before": 2.28,
+        "loss_after": 1.54,
+        "noise": 0.0,
+        "budget": "600 epochs",
+    }
+    report = Report(
+        rank([f, _f("incompressible-data", "info")]),
+        {"final_loss": 2.28},
+        {"text": "best constant: 2.66"},
+    )
+    text = str(report)
+    assert text.index("Causes:") < text.index("Information:")
+    assert "[confirmed]" in text and "2.28 -> 1.54" in text and "[[0, 1, 2]]" in text
+    path = tmp_path / "report.json"
+    out = report.to_json(path)
+    loaded = json.loads(path.read_text())
+    assert loaded == json.loads(out)
+    assert loaded["findings"][0]["evidence"]["nan"] == "nan"
+    assert loaded["findings"][0]["evidence"]["flag"] is True
+    back = Report.from_dict(loaded)
+    assert back.codes == report.codes == ["symmetric-units", "incompressible-data"]
+    assert back.causes[0].trial["loss_after"] == 1.54
+    assert "symmetric-units" in back and back["symmetric-units"].confirmed is True
+    with pytest.raises(KeyError, match="dead-units"):
+        back["dead-units"]
+
+
+def test_empty_report_says_healthy():
+    assert "healthy" in str(Report([]))

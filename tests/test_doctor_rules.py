@@ -1,0 +1,364 @@
+"""Rules on hand-made probes with known answers: every number is chosen, none is trained."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nndoctor.doctor.context import Context, DataStats, LayerSpec
+from nndoctor.doctor.probes import LayerTrace, Probes
+from nndoctor.doctor.report import rank
+from nndoctor.doctor.rules import curve, data, gradients, run_rules, setup, units
+
+
+def trace(
+    out: int = 3,
+    inp: int = 2,
+    activation: str = "sigmoid",
+    m: int = 10,
+    W: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    W_init: np.ndarray | None = None,
+    **series: np.ndarray,
+) -> LayerTrace:
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(out, inp)) if W is None else W
+    b = np.zeros(out) if b is None else b
+    defaults = {
+        "weight_norm": np.ones(m),
+        "grad_norm": np.full(m, 0.1),
+        "update_ratio": np.full(m, 1e-3),
+        "frac_saturated": np.zeros(m),
+        "frac_dead": np.zeros(m),
+        "act_rank": np.full(m, float(out)),
+    }
+    defaults.update(series)
+    return LayerTrace(
+        name="0",
+        in_features=inp,
+        out_features=out,
+        activation=activation,
+        W_init=W.copy() if W_init is None else W_init,
+        b_init=b.copy(),
+        W_final=W,
+        b_final=b,
+        dead_units=np.zeros(out, dtype=bool),
+        unit_saturation=np.zeros(out),
+        **defaults,
+    )
+
+
+def probes(
+    layers: list[LayerTrace] | None = None,
+    epoch_loss: np.ndarray | None = None,
+    P: np.ndarray | None = None,
+    T: np.ndarray | None = None,
+    diverged: dict | None = None,
+) -> Probes:
+    layers = [trace(), trace(1, 3, "identity")] if layers is None else layers
+    for i, t in enumerate(layers):
+        t.name = str(i)
+    epoch_loss = np.linspace(1.0, 0.1, 50) if epoch_loss is None else epoch_loss
+    rng = np.random.default_rng(1)
+    T = rng.normal(size=(20, 1)) if T is None else T
+    P = T.copy() if P is None else P
+    m = len(layers[0].grad_norm)
+    return Probes(
+        steps=np.arange(m),
+        step_loss=np.repeat(epoch_loss, 2),
+        epoch_loss=epoch_loss,
+        layers=layers,
+        output_std=np.ones(m),
+        target_std=float(T.std(axis=0).mean()),
+        probe_output=P,
+        probe_target=T,
+        diverged=diverged,
+        steps_per_epoch=2,
+        epochs=len(epoch_loss),
+        batch_size=10,
+        probe_every=1,
+    )
+
+
+def context(
+    kinds: tuple[str, ...] = ("dense", "sigmoid", "dense"),
+    widths: tuple[int, ...] = (3, 1),
+    loss: str = "mse",
+    task: str = "regression",
+    X: np.ndarray | None = None,
+    Y: np.ndarray | None = None,
+    bounds: dict | None = None,
+    lr: float = 0.1,
+) -> Context:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 2)) if X is None else X
+    Y = rng.normal(size=(50, 1)) if Y is None else Y
+    it = iter(widths)
+    specs = [
+        LayerSpec("dense", None, next(it), "xavier_uniform") if k == "dense" else LayerSpec(k)
+        for k in kinds
+    ]
+    Y2 = Y.reshape(len(Y), -1)
+    counts = np.bincount(Y.astype(int).ravel()) if task in ("classification", "binary") else None
+    data = DataStats(
+        n_samples=len(X),
+        x_std=X.std(axis=0),
+        x_mean=X.mean(axis=0),
+        x_absmax=float(np.abs(X).max()),
+        y_min=Y2.min(axis=0),
+        y_max=Y2.max(axis=0),
+        y_std=Y2.std(axis=0),
+        y_integer=bool(np.all(np.round(Y2) == Y2)),
+        class_counts=counts,
+    )
+    return Context(
+        layers=specs,
+        loss_name=loss,
+        optimizer={"name": "SGD", "lr": lr},
+        task=task,
+        data=data,
+        bounds={"baseline": 1.0} if bounds is None else bounds,
+    )
+
+
+def test_symmetric_units_names_the_identical_units_and_the_constant_init():
+    W = np.array([[0.3, -0.2], [0.5, 0.1], [0.3, -0.2], [0.5, 0.1]])
+    b = np.array([0.1, 0.0, 0.1, 0.0])
+    layer = trace(4, 2, W=W, b=b, W_init=np.zeros((4, 2)))
+    layer.b_init = np.zeros(4)
+    [f] = units.symmetric_units(probes([layer, trace(1, 4, "identity")]), context())
+    assert f.evidence["groups"] == [[0, 2], [1, 3]]
+    assert f.evidence["effective_units"] == 2
+    assert not f.evidence["identical_at_init"]  # all four were equal at init, now two pairs
+    zero = trace(3, 2, W=np.zeros((3, 2)))
+    [g] = units.symmetric_units(probes([zero, trace(1, 3, "identity")]), context())
+    assert g.evidence["groups"] == [[0, 1, 2]]
+    assert g.evidence["constant_init"] and g.evidence["effective_units"] == 1
+    assert "constant init" in g.why
+
+
+def test_symmetric_units_ignores_distinct_rows_and_the_output_layer():
+    W = np.array([[1.0, 2.0], [1.0, 2.0 + 1e-6], [3.0, 1.0]])
+    assert units.identical_groups(W, np.zeros(3)) == []
+    huge = np.array([[1e74, 2e74], [1.5e74, 2e74]])  # large rows differ far beyond round-off
+    assert units.identical_groups(huge, np.zeros(2)) == []
+    same_out = trace(2, 3, "identity", W=np.ones((2, 3)))
+    assert units.symmetric_units(probes([trace(), same_out]), context()) == []
+
+
+def test_dead_units_threshold_and_unit_names():
+    relu = trace(10, 2, "relu")
+    relu.dead_units = np.array([True] * 9 + [False])
+    relu.b_final = np.array([-5.0] * 9 + [0.5])
+    [f] = units.dead_units(probes([relu, trace(1, 10, "identity")]), context())
+    assert f.severity == "error" and f.evidence["dead_units"] == list(range(9))
+    assert f.evidence["mean_bias_dead"] == -5.0
+    relu.dead_units = np.array([True] * 4 + [False] * 6)  # 40%: below DEAD_WARNING
+    assert units.dead_units(probes([relu, trace(1, 10, "identity")]), context()) == []
+
+
+def test_saturated_units_uses_late_share():
+    sat = trace(4, 2, "tanh", frac_saturated=np.r_[np.zeros(5), np.full(5, 0.95)])
+    [f] = units.saturated_units(probes([sat, trace(1, 4, "identity")]), context())
+    assert f.severity == "error" and f.evidence["saturated_share"] == pytest.approx(0.95)
+
+
+def test_vanishing_gradients_ratio_of_rms_at_first_probe():
+    # RMS = norm / sqrt(size): first 1e-6 / sqrt(16), last 1.0 / sqrt(4) -> ratio 5e-7
+    first = trace(8, 2, grad_norm=np.full(10, 1e-6))
+    last = trace(1, 4, "identity", grad_norm=np.ones(10))
+    [f] = gradients.vanishing_gradients(probes([first, last]), context())
+    assert f.evidence["first_to_last_rms_ratio"] == pytest.approx(1e-6 / 4 / (1.0 / 2))
+    assert f.severity == "error"
+
+
+def test_exploding_gradients_at_init_blames_init_not_lr():
+    big = trace(4, 2, "relu", grad_norm=np.full(10, 1e6), weight_norm=np.full(10, 10.0))
+    p = probes([big, trace(1, 4, "identity")], epoch_loss=np.geomspace(1, 1e30, 50))
+    [f] = gradients.exploding_gradients(p, context())
+    assert f.evidence["initial_grad_to_weight"] == pytest.approx(1e5)
+    assert gradients.lr_too_high(p, context()) == []
+
+
+def test_lr_too_high_on_divergence_and_on_spikes():
+    p = probes(diverged={"step": 7, "epoch": 3, "layer": "layer 2 (Dense, output)"})
+    [f] = gradients.lr_too_high(p, context(lr=5.0))
+    assert f.severity == "error" and "step 7" in f.title and "0.5" in f.fix
+    spiky = probes(epoch_loss=np.r_[1.0, 50.0, np.full(48, 0.5)])
+    [g] = gradients.lr_too_high(spiky, context())
+    assert g.evidence["loss_grew"]
+    assert gradients.lr_too_high(probes(), context()) == []
+
+
+def test_lr_too_low_needs_small_updates_with_normal_gradients():
+    slow = [
+        trace(update_ratio=np.full(10, 1e-7)),
+        trace(1, 3, "identity", update_ratio=np.full(10, 1e-7), grad_norm=np.full(10, 0.5)),
+    ]
+    flat = np.linspace(1.0, 0.99, 50)
+    [f] = gradients.lr_too_low(probes(slow, epoch_loss=flat), context(lr=1e-6))
+    assert f.evidence["median_update_ratio"] == pytest.approx(1e-7)
+    assert "1e-05" in f.fix
+    # zero gradients (dead units) make updates small too, but that is not the learning rate
+    dead = [
+        trace(update_ratio=np.zeros(10)),
+        trace(1, 3, "identity", update_ratio=np.zeros(10), grad_norm=np.zeros(10)),
+    ]
+    assert gradients.lr_too_low(probes(dead, epoch_loss=flat), context()) == []
+
+
+def test_gradient_mismatch_from_gradcheck_summary():
+    ctx = context()
+    ctx.gradcheck = {"passed": False, "failed": ["0.W"], "worst": "0.W", "max_rel_error": 0.7}
+    [f] = gradients.gradient_mismatch(probes(), ctx)
+    assert f.evidence["max_rel_error"] == 0.7 and "0.W" in f.title
+    ctx.gradcheck["passed"] = True
+    assert gradients.gradient_mismatch(probes(), ctx) == []
+
+
+def test_missing_nonlinearity_finds_consecutive_dense():
+    ctx = context(kinds=("dense", "identity", "dense", "dense", "sigmoid"), widths=(4, 4, 1))
+    [f] = setup.missing_nonlinearity(probes(), ctx)
+    assert f.evidence["consecutive_dense_pairs"] == 2 and f.evidence["whole_net_affine"] is False
+    assert setup.missing_nonlinearity(probes(), context()) == []
+
+
+@pytest.mark.parametrize(
+    ("kinds", "widths", "loss", "Y", "case"),
+    [
+        (("dense",), (1,), "cross_entropy", np.zeros(50), "cross-entropy-one-output"),
+        (("dense", "softmax"), (1,), "bce", np.zeros((50, 1)), "softmax-one-output"),
+        (
+            ("dense", "sigmoid"),
+            (1,),
+            "bce",
+            np.full((50, 1), 3.0),
+            "bce-targets-outside-unit-interval",
+        ),
+        (("dense",), (1,), "bce", np.zeros((50, 1)), "bce-without-sigmoid"),
+        (("dense", "softmax"), (3,), "cross_entropy", np.zeros(50), "softmax-before-cross-entropy"),
+    ],
+)
+def test_wrong_loss_for_targets_cases(kinds, widths, loss, Y, case):
+    ctx = context(kinds=kinds, widths=widths, loss=loss, Y=Y, task="other")
+    [f] = setup.wrong_loss_for_targets(probes(), ctx)
+    assert f.evidence["case"] == case
+
+
+def test_targets_out_of_range_share():
+    T = np.r_[np.full(15, 0.5), np.full(5, 40.0)][:, None]  # 25% above a sigmoid's 1
+    ctx = context(kinds=("dense", "sigmoid"), widths=(1,), Y=T)
+    [f] = setup.targets_out_of_range(probes(T=T, P=np.ones_like(T)), ctx)
+    assert f.evidence["share_outside"] == 0.25 and f.evidence["target_max"] == 40.0
+    inside = np.full((20, 1), 0.5)
+    assert (
+        setup.targets_out_of_range(
+            probes(T=inside), context(kinds=("dense", "sigmoid"), widths=(1,), Y=inside)
+        )
+        == []
+    )
+
+
+def test_constant_and_unscaled_inputs():
+    X = np.c_[np.zeros(50), np.arange(50.0)]
+    [f] = setup.constant_inputs(probes(), context(X=X))
+    assert f.evidence["feature_indices"] == [0] and f.severity == "warning"
+    [g] = setup.constant_inputs(probes(), context(X=np.full((50, 2), 3.0)))
+    assert g.severity == "error" and g.evidence["constant_value"] == 3.0
+    [h] = setup.unscaled_inputs(probes(), context(X=X * 100))
+    assert h.evidence["max_abs_input"] == 4900.0
+    assert setup.unscaled_inputs(probes(), context(X=X / 10)) == []
+
+
+def test_class_imbalance_when_predictions_collapse_to_majority():
+    Y = np.r_[np.zeros(45), np.ones(5)]
+    P = np.tile([0.9, 0.1], (20, 1))  # every probe predicts class 0
+    ctx = context(widths=(3, 2), loss="cross_entropy", task="classification", Y=Y)
+    [f] = setup.class_imbalance(probes(P=P, T=np.eye(2)[np.zeros(20, int)]), ctx)
+    assert f.severity == "error" and f.evidence["majority_share"] == 0.9
+
+
+def test_curve_rules_on_known_curves():
+    ctx = context(bounds={"baseline": 1.0})
+    flat = np.r_[np.linspace(1.2, 0.8, 25), np.full(25, 0.8)]
+    [f] = curve.loss_plateau(probes(epoch_loss=flat), ctx)
+    assert f.evidence["final_loss"] == 0.8
+    zigzag = 0.8 + 0.2 * (-1.0) ** np.arange(50)
+    [g] = curve.oscillating_loss(probes(epoch_loss=zigzag), ctx)
+    assert g.evidence["sign_flip_share"] == 1.0
+    [h] = curve.loss_at_baseline(probes(epoch_loss=np.full(50, 1.01)), ctx)
+    assert h.evidence["ratio"] == pytest.approx(1.01)
+    assert curve.loss_at_baseline(probes(epoch_loss=np.full(50, 0.9)), ctx) == []
+    T = np.linspace(-1, 1, 20)[:, None]
+    [c] = curve.output_collapse(probes(P=np.full((20, 1), 0.1) + 1e-3 * T, T=T), ctx)
+    assert c.evidence["ratio"] == pytest.approx(1e-3)
+    d = {"step": 4, "epoch": 2, "layer": "layer 0 (Dense, weights)"}
+    [e] = curve.diverged(probes(diverged=d), ctx)
+    assert e.evidence["first_nonfinite"] == "layer 0 (Dense, weights)"
+
+
+def test_rank_bounds_rules_on_the_closed_form_spectrum():
+    # uniform data, 8 features, 100 samples: rank-k bound (8 - k) / 3 per sample
+    L = np.array([(8 - k) / 3 for k in range(9)])
+    evr = np.full(8, 1 / 8)
+    ctx = context(
+        kinds=("dense", "sigmoid", "dense", "sigmoid"),
+        widths=(3, 8),
+        loss="sse",
+        task="autoencoder",
+        bounds={
+            "baseline": L[0],
+            "loss_at_rank": L,
+            "explained_variance_ratio": evr,
+            "effective_rank": 8.0,
+        },
+    )
+    layers = [trace(3, 8), trace(8, 3)]
+    p = probes(layers, epoch_loss=np.full(50, 7 / 3 + 0.01))
+    [f] = data.loss_at_lower_rank_bound(p, ctx)
+    assert f.evidence["rank_1_bound"] == pytest.approx(7 / 3) and f.evidence["effective_rank"] == 1
+    [g] = data.incompressible_data(p, ctx)
+    assert g.evidence["explained_share"] == pytest.approx(3 / 8)
+    at_width = probes(layers, epoch_loss=np.full(50, 5 / 3))
+    assert data.loss_at_lower_rank_bound(at_width, ctx) == []
+
+
+def test_no_signal_and_insufficient_capacity():
+    pred = {
+        "has_signal": False,
+        "skill": -0.01,
+        "skill_std": 0.02,
+        "shuffled_quantile": 0.03,
+        "p_value": 0.4,
+        "best_model": "ridge (lambda=1)",
+        "model_skill": {"ridge (lambda=1)": -0.01, "3-NN": -0.05},
+    }
+    ctx = context(bounds={"baseline": 1.0, "predictability": pred})
+    [f] = data.no_signal(probes(), ctx)
+    assert f.evidence["p_value"] == 0.4
+    pred = {
+        **pred,
+        "has_signal": True,
+        "skill": 0.95,
+        "best_model": "3-NN",
+        "model_skill": {"ridge (lambda=1)": 0.0, "3-NN": 0.95},
+    }
+    ctx = context(bounds={"baseline": 1.0, "least_squares": 0.98, "predictability": pred})
+    plateau = np.r_[np.linspace(1.0, 0.7, 25), np.full(25, 0.7)]
+    [g] = data.insufficient_capacity(probes(epoch_loss=plateau), ctx)
+    assert g.evidence["net_skill"] == pytest.approx(0.3)
+    assert data.no_signal(probes(), ctx) == []
+
+
+def test_run_rules_ranks_root_cause_first_and_marks_what_it_explains():
+    relu = trace(4, 2, "relu", W=np.zeros((4, 2)))
+    relu.dead_units = np.ones(4, dtype=bool)
+    p = probes([relu, trace(1, 4, "identity")], epoch_loss=np.full(50, 1.0))
+    findings = run_rules(p, context(kinds=("dense", "relu", "dense"), widths=(4, 1)))
+    causes = [f for f in findings if f.kind == "cause"]
+    assert [f.code for f in causes[:2]] == ["symmetric-units", "dead-units"]
+    assert "dead-units" in causes[0].explains
+    assert findings == rank(findings)
+    assert not math.isnan(p.final_loss)
