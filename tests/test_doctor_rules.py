@@ -211,9 +211,18 @@ def test_lr_too_low_needs_small_updates_with_normal_gradients():
 
 def test_gradient_mismatch_from_gradcheck_summary():
     ctx = context()
-    ctx.gradcheck = {"passed": False, "failed": ["0.W"], "worst": "0.W", "max_rel_error": 0.7}
+    ctx.gradcheck = {
+        "passed": False,
+        "failed": ["0.W"],
+        "worst": "0.W",
+        "worst_index": [1, 2],
+        "analytic": 0.3,
+        "numeric": 1.0,
+        "max_rel_error": 0.7,
+    }
     [f] = gradients.gradient_mismatch(probes(), ctx)
     assert f.evidence["max_rel_error"] == 0.7 and "0.W" in f.title
+    assert f.evidence["worst_index"] == [1, 2] and f.evidence["finite_difference"] == 1.0
     ctx.gradcheck["passed"] = True
     assert gradients.gradient_mismatch(probes(), ctx) == []
 

@@ -235,6 +235,9 @@ def gradient_mismatch(probes: Probes, ctx: Context) -> list[Finding]:
             evidence={
                 "failed": gc["failed"],
                 "worst_parameter": gc["worst"],
+                "worst_index": gc["worst_index"],
+                "analytic": gc["analytic"],
+                "finite_difference": gc["numeric"],
                 "max_rel_error": gc["max_rel_error"],
             },
             why="training follows the computed gradient; when it is not the derivative of "
