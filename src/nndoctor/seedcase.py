@@ -17,18 +17,18 @@ the engine's ``Dense`` (``W`` of shape ``(out, in)``), so ``"0.W"`` of the engin
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from nndoctor._validate import as_rng, check_positive_int
 from nndoctor.bounds import LinearCode, linear_code
+from nndoctor.doctor import Report
+from nndoctor.doctor import diagnose as doctor_diagnose
 from nndoctor.gradcheck import GradCheckResult, check_function_gradients, check_gradients
 from nndoctor.nn import INITIALIZERS, SGD, SSE, Dense, Sequential, Sigmoid, train
 
@@ -256,8 +256,7 @@ class SeedCaseResult:
     answer_check: GradCheckResult
     runs: list[InitRun]
     code: LinearCode
-    report: Any = None
-    notes: list[str] = field(default_factory=list)
+    report: Report | None = None
 
     def run(self, init: str) -> InitRun:
         """The run from ``init``; ``KeyError`` when it was not run."""
@@ -299,7 +298,6 @@ class SeedCaseResult:
                 "explained_variance_ratio": self.code.explained_variance_ratio.tolist(),
             },
             "report": None if self.report is None else self.report.to_dict(),
-            "notes": list(self.notes),
         }
 
 
@@ -428,7 +426,6 @@ def run_seed_case(
     inits = _check_inits(inits)
     data, X = seed_data(n_samples, seed)
     loss = SSE()
-    notes: list[str] = []
 
     timing = time_steps(data[0], init_seed, lr)
 
@@ -476,27 +473,18 @@ def run_seed_case(
 
     report = None
     if diagnose:
-        # The doctor is a later layer of the package; the story runs without it.
-        doctor = (
-            importlib.import_module("nndoctor.doctor")
-            if importlib.util.find_spec("nndoctor.doctor") is not None
-            else None
+        report = doctor_diagnose(
+            seed_model("zeros", init_seed),
+            X,
+            None,
+            loss=loss,
+            optimizer=SGD(lr=lr),
+            epochs=epochs,
+            batch_size=N_VISIBLE,
+            shuffle=False,
+            seed=init_seed,
+            progress=progress,
         )
-        if getattr(doctor, "diagnose", None) is None:
-            notes.append("the doctor (nndoctor.doctor.diagnose) is not available, so no report")
-        else:
-            report = doctor.diagnose(
-                seed_model("zeros", init_seed),
-                X,
-                None,
-                loss=loss,
-                optimizer=SGD(lr=lr),
-                epochs=epochs,
-                batch_size=N_VISIBLE,
-                shuffle=False,
-                seed=init_seed,
-                progress=progress,
-            )
 
     return SeedCaseResult(
         n_samples=n_samples,
@@ -513,7 +501,6 @@ def run_seed_case(
         runs=runs,
         code=code,
         report=report,
-        notes=notes,
     )
 
 
@@ -591,5 +578,4 @@ def format_seed_case(result: SeedCaseResult) -> str:
         )
     if r.report is not None:
         lines += ["", "5. The doctor on the zero-init setup", str(r.report)]
-    lines += [f"Note: {note}" for note in r.notes]
     return "\n".join(lines)

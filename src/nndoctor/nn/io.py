@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from nndoctor._files import write_atomic
 from nndoctor.nn.layers import LAYERS, Dense, Sequential
 
 _FORMAT = "nndoctor.model/1"
@@ -27,15 +27,7 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> Path:
     arrays = {f"param:{k}": v for k, v in model.named_parameters().items()}
     arrays["format"] = np.array(_FORMAT)
     arrays["architecture"] = np.array(json.dumps(architecture))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
 def load(path: str | os.PathLike[str]) -> Sequential:
