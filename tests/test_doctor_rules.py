@@ -9,7 +9,7 @@ import pytest
 
 from nndoctor.doctor.context import Context, DataStats, LayerSpec
 from nndoctor.doctor.probes import LayerTrace, Probes
-from nndoctor.doctor.report import rank
+from nndoctor.doctor.report import Finding, rank
 from nndoctor.doctor.rules import curve, data, gradients, run_rules, setup, units
 
 
@@ -175,11 +175,50 @@ def test_vanishing_gradients_ratio_of_rms_at_first_probe():
 
 
 def test_exploding_gradients_at_init_blames_init_not_lr():
-    big = trace(4, 2, "relu", grad_norm=np.full(10, 1e6), weight_norm=np.full(10, 10.0))
-    p = probes([big, trace(1, 4, "identity")], epoch_loss=np.geomspace(1, 1e30, 50))
+    # the second layer's pre-activations are 50 times the first's: the init amplifies
+    big = trace(
+        4, 2, "relu", grad_norm=np.full(10, 1e6), weight_norm=np.full(10, 10.0), z_rms=np.ones(10)
+    )
+    out = trace(1, 4, "identity", z_rms=np.full(10, 50.0))
+    p = probes([big, out], epoch_loss=np.geomspace(1, 1e30, 50))
     [f] = gradients.exploding_gradients(p, context())
     assert f.evidence["initial_grad_to_weight"] == pytest.approx(1e5)
+    assert f.evidence["forward_growth_at_init"] == pytest.approx(50.0)
+    assert f.severity == "error" and "at initialisation" in f.title
     assert gradients.lr_too_high(p, context()) == []
+
+
+def test_huge_initial_gradient_with_sane_activations_is_not_the_init():
+    # the same gradients, but activations of the same size in both layers: the loss's scale
+    # (a sum over a large batch, targets in the thousands) makes the gradient large
+    big = trace(
+        4, 2, "relu", grad_norm=np.full(10, 1e6), weight_norm=np.full(10, 10.0), z_rms=np.ones(10)
+    )
+    out = trace(1, 4, "identity", z_rms=np.full(10, 2.0))
+    p = probes([big, out], epoch_loss=np.geomspace(1, 1e30, 50))
+    assert gradients.exploding_gradients(p, context()) == []
+    [g] = gradients.lr_too_high(p, context())
+    assert g.evidence["loss_grew"]
+
+
+def test_lr_too_high_when_huge_first_steps_kill_relu_units():
+    relu = trace(4, 2, "relu", update_ratio=np.r_[0.5, np.full(9, 1e-3)], frac_dead=np.zeros(10))
+    relu.dead_units = np.array([True, True, True, False])
+    p = probes([relu, trace(1, 4, "identity")])
+    [f] = gradients.lr_too_high(p, context())
+    assert f.evidence["units_died"] == pytest.approx(0.75)
+    # the same end state with ordinary steps, or with the units dead from the start: not lr
+    calm = trace(4, 2, "relu", frac_dead=np.zeros(10))
+    calm.dead_units = relu.dead_units
+    assert gradients.lr_too_high(probes([calm, trace(1, 4, "identity")]), context()) == []
+    born_dead = trace(4, 2, "relu", update_ratio=relu.update_ratio, frac_dead=np.full(10, 0.75))
+    born_dead.dead_units = relu.dead_units
+    assert gradients.lr_too_high(probes([born_dead, trace(1, 4, "identity")]), context()) == []
+
+
+def test_lr_too_high_silent_when_the_loss_was_not_finite_before_any_update():
+    p = probes([trace(m=0), trace(1, 3, "identity", m=0)], diverged={"step": 0, "epoch": 0})
+    assert gradients.lr_too_high(p, context(lr=5.0)) == []
 
 
 def test_lr_too_high_on_divergence_and_on_spikes():
@@ -207,6 +246,70 @@ def test_lr_too_low_needs_small_updates_with_normal_gradients():
         trace(1, 3, "identity", update_ratio=np.zeros(10), grad_norm=np.zeros(10)),
     ]
     assert gradients.lr_too_low(probes(dead, epoch_loss=flat), context()) == []
+
+
+def test_lr_too_low_when_no_layer_moved_over_the_whole_run():
+    # per-step ratios near 1e-4 (not below the per-step limit for the last layer), but over
+    # the run no layer's weights changed by more than 5%, and the loss stayed at 2x baseline
+    rng = np.random.default_rng(3)
+    layers = [trace(update_ratio=np.full(10, 2e-5)), trace(1, 3, "identity")]
+    for t in layers:
+        t.update_ratio = np.full(10, 2.5e-4) if t.out_features == 1 else t.update_ratio
+        t.W_final = t.W_init + 0.05 * np.linalg.norm(t.W_init) * _unit(rng, t.W_init.shape)
+    stuck_curve = np.linspace(2.5, 2.0, 50)
+    [f] = gradients.lr_too_low(probes(layers, epoch_loss=stuck_curve), context())
+    assert f.evidence["total_weight_change"] == pytest.approx(0.05)
+    assert f.severity == "error"
+    # the same curve when the targets are unpredictable: the loss has nowhere to go
+    pred = {"has_signal": False}
+    ctx = context(bounds={"baseline": 1.0, "predictability": pred})
+    assert gradients.lr_too_low(probes(layers, epoch_loss=stuck_curve), ctx) == []
+    # weights that moved by half their norm: the steps were large enough
+    for t in layers:
+        t.W_final = t.W_init + 0.5 * np.linalg.norm(t.W_init) * _unit(rng, t.W_init.shape)
+    assert gradients.lr_too_low(probes(layers, epoch_loss=stuck_curve), context()) == []
+
+
+def _unit(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    v = rng.normal(size=shape)
+    return v / np.linalg.norm(v)
+
+
+def test_constant_targets_found_for_labels_and_values_but_not_autoencoders():
+    [f] = setup.constant_targets(probes(), context(Y=np.zeros(50), task="classification"))
+    assert f.severity == "error" and f.evidence["target_value"] == [0.0]
+    [g] = setup.constant_targets(probes(), context(Y=np.full((50, 1), 3.5)))
+    assert g.evidence["target_value"] == [3.5]
+    assert setup.constant_targets(probes(), context()) == []
+    X = np.ones((50, 2))
+    assert setup.constant_targets(probes(), context(X=X, Y=X, task="autoencoder")) == []
+
+
+def test_unscaled_targets_severity_and_bounded_outputs():
+    rng = np.random.default_rng(4)
+    prices = 3e5 + 8e4 * rng.normal(size=(50, 1))
+    stuck_curve = np.full(50, 30.0)  # 30 times the baseline of 1
+    [f] = setup.unscaled_targets(probes(epoch_loss=stuck_curve), context(Y=prices))
+    assert f.severity == "error"
+    assert f.evidence["max_abs_target"] == pytest.approx(np.abs(prices).max())
+    # trained well: only a warning (above UNSCALED_SEVERE) or a note (below it)
+    assert setup.unscaled_targets(probes(), context(Y=prices))[0].severity == "warning"
+    tens = 5.0 + 20.0 * rng.random((50, 1))
+    assert setup.unscaled_targets(probes(), context(Y=tens))[0].severity == "info"
+    # a sigmoid output cannot reach them at all: that is targets-out-of-range
+    ctx = context(kinds=("dense", "tanh", "dense", "sigmoid"), Y=prices)
+    assert setup.unscaled_targets(probes(epoch_loss=stuck_curve), ctx) == []
+    assert setup.unscaled_targets(probes(), context(Y=rng.normal(size=(50, 1)))) == []
+
+
+def test_rank_keeps_every_finding_of_a_code_found_in_two_layers():
+    a = Finding("dead-units", "warning", "layer 0", score=0.6)
+    b = Finding("dead-units", "error", "layer 1", score=0.95)
+    root = Finding("lr-too-high", "warning", "lr")
+    ranked = rank([a, b, root])
+    assert [f.title for f in ranked] == ["lr", "layer 1", "layer 0"]
+    # the root is raised to the severity of the strongest consequence
+    assert ranked[0].severity == "error" and ranked[0].explains == ["dead-units"]
 
 
 def test_gradient_mismatch_from_gradcheck_summary():
@@ -334,6 +437,24 @@ def test_rank_bounds_rules_on_the_closed_form_spectrum():
     assert data.loss_at_lower_rank_bound(at_width, ctx) == []
 
 
+def test_insufficient_capacity_not_for_a_net_stuck_far_above_the_affine_loss():
+    pred = {
+        "has_signal": True,
+        "skill": 0.95,
+        "skill_std": 0.01,
+        "shuffled_quantile": 0.02,
+        "p_value": 0.005,
+        "best_model": "3-NN",
+        "model_skill": {"ridge (lambda=1)": 0.5, "3-NN": 0.95},
+    }
+    # the affine map reaches half the baseline; a net at the baseline has not met its capacity
+    ctx = context(bounds={"baseline": 1.0, "least_squares": 0.5, "predictability": pred})
+    assert data.insufficient_capacity(probes(epoch_loss=np.full(50, 1.0)), ctx) == []
+    # a net at the affine loss, where 3-NN does far better, has
+    [f] = data.insufficient_capacity(probes(epoch_loss=np.full(50, 0.51)), ctx)
+    assert f.evidence["best_affine_loss"] == 0.5
+
+
 def test_no_signal_and_insufficient_capacity():
     pred = {
         "has_signal": False,
@@ -364,7 +485,10 @@ def test_no_signal_and_insufficient_capacity():
 def test_run_rules_ranks_root_cause_first_and_marks_what_it_explains():
     relu = trace(4, 2, "relu", W=np.zeros((4, 2)))
     relu.dead_units = np.ones(4, dtype=bool)
-    p = probes([relu, trace(1, 4, "identity")], epoch_loss=np.full(50, 1.0))
+    # the output layer's weights moved (by half their norm): the steps were not too small
+    out = trace(1, 4, "identity")
+    out.W_init = 2.0 * out.W_final
+    p = probes([relu, out], epoch_loss=np.full(50, 1.0))
     findings = run_rules(p, context(kinds=("dense", "relu", "dense"), widths=(4, 1)))
     causes = [f for f in findings if f.kind == "cause"]
     assert [f.code for f in causes[:2]] == ["symmetric-units", "dead-units"]

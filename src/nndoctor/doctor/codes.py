@@ -33,11 +33,13 @@ CODES: dict[str, Code] = {
     "gradient-mismatch": Code(CAUSE, 0, "layer gradients disagree with finite differences"),
     "wrong-loss-for-targets": Code(CAUSE, 0, "the loss does not fit the targets or the output"),
     "constant-inputs": Code(CAUSE, 0, "features or whole inputs have no variance"),
+    "constant-targets": Code(CAUSE, 0, "every target (label) is the same value"),
     "targets-out-of-range": Code(CAUSE, 0, "targets the output activation cannot reach"),
     "missing-nonlinearity": Code(CAUSE, 0, "consecutive Dense layers: the whole net is affine"),
     "symmetric-units": Code(CAUSE, 1, "units of one layer with identical incoming weights"),
     "lr-too-high": Code(CAUSE, 1, "the learning rate makes the loss spike, oscillate or blow up"),
     "unscaled-inputs": Code(CAUSE, 1, "inputs far from unit scale"),
+    "unscaled-targets": Code(CAUSE, 1, "regression targets far from unit scale"),
     "no-signal": Code(CAUSE, 1, "targets are not predictable from the inputs"),
     "class-imbalance": Code(CAUSE, 1, "one class dominates and the net predicts only it"),
     "lr-too-low": Code(CAUSE, 2, "updates too small to move the weights"),
@@ -83,6 +85,13 @@ EXPLAINS: tuple[tuple[str, str], ...] = (
     ("exploding-gradients", "dead-units"),
     ("wrong-loss-for-targets", "targets-out-of-range"),
     ("dead-units", "vanishing-gradients"),
+    # errors in the thousands give gradients in the thousands: steps overshoot or, kept small,
+    # never reach the targets
+    ("unscaled-targets", "exploding-gradients"),
+    ("unscaled-targets", "lr-too-high"),
+    ("unscaled-targets", "lr-too-low"),
+    ("unscaled-targets", "dead-units"),
+    ("unscaled-targets", "saturated-units"),
 )
 
 # A more specific symptom makes a vaguer one redundant.

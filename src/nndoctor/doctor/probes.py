@@ -37,6 +37,7 @@ class LayerTrace:
     """One Dense (affine) layer and the activation that follows it.
 
     Series have one entry per probe (shape ``(m,)``); snapshots are arrays of the weights.
+    ``z_rms`` is the root-mean-square pre-activation (the Dense output) on the probe batch.
     ``W`` is ``(out, in)``, as ``Dense`` and ``torch.nn.Linear`` store it.
     """
 
@@ -56,6 +57,7 @@ class LayerTrace:
     b_final: np.ndarray
     dead_units: np.ndarray
     unit_saturation: np.ndarray
+    z_rms: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass
@@ -124,6 +126,7 @@ class Probes:
                 "frac_saturated",
                 "frac_dead",
                 "act_rank",
+                "z_rms",
             ):
                 out[f"{t.name}.{key}"] = getattr(t, key)
         return out
@@ -208,6 +211,7 @@ class Recorder(Callback):
                     "frac_saturated",
                     "frac_dead",
                     "act_rank",
+                    "z_rms",
                 )
             }
             for _ in self._blocks
@@ -249,6 +253,7 @@ class Recorder(Callback):
                 float(np.mean(np.all(z <= 0, axis=0))) if act in RECTIFIED else 0.0
             )
             series["act_rank"].append(numeric_rank(h))
+            series["z_rms"].append(float(np.linalg.norm(z) / math.sqrt(max(z.size, 1))))
         self._series["output_std"].append(
             float(np.mean(prediction_space(P, self._labels).std(axis=0)))
         )

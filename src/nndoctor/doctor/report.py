@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from nndoctor._files import write_text_atomic
 from nndoctor.doctor.codes import CAUSE, CODES, EXPLAINS, INFO, KINDS, SEVERITIES, SUBSUMES
 
 
@@ -112,23 +113,28 @@ def rank(findings: list[Finding]) -> list[Finding]:
 
     A root cause found together with a consequence it explains (``codes.EXPLAINS``) is raised
     to the consequence's severity and lists it in ``explains``; a vague symptom subsumed by a
-    more specific one (``codes.SUBSUMES``) is dropped. Within a kind the order is severity,
-    causal tier, then score.
+    more specific one (``codes.SUBSUMES``) is dropped. A code found several times (one finding
+    per layer) keeps every finding. Within a kind the order is severity, causal tier, then
+    score.
     """
-    by_code = {f.code: f for f in findings}
-    for specific, vague in SUBSUMES:
-        if specific in by_code and vague in by_code:
-            del by_code[vague]
+    found = {f.code for f in findings}
+    kept = [f for f in findings if not any(s in found and v == f.code for s, v in SUBSUMES)]
+    # a code found more than once (dead units in two layers) keeps every finding; its
+    # strongest one stands for the code in the causal links
+    top: dict[str, Finding] = {}
+    for f in kept:
+        if f.code not in top or _strength(f) < _strength(top[f.code]):
+            top[f.code] = f
     for root, consequence in EXPLAINS:
-        if root in by_code and consequence in by_code:
-            r, c = by_code[root], by_code[consequence]
+        if root in top and consequence in top:
+            r, c = top[root], top[consequence]
             if _SEVERITY_ORDER[c.severity] < _SEVERITY_ORDER[r.severity]:
                 r.severity = c.severity
             if consequence not in r.explains:
                 r.explains.append(consequence)
     # a root must come before what it explains even across severities: sort by the
     # explanation depth first (roots have depth 0), then severity, tier, score
-    depth = {code: 0 for code in by_code}
+    depth = {code: 0 for code in top}
     for _ in range(len(EXPLAINS)):
         for root, consequence in EXPLAINS:
             if root in depth and consequence in depth:
@@ -138,7 +144,11 @@ def rank(findings: list[Finding]) -> list[Finding]:
         sev = _SEVERITY_ORDER[f.severity]
         return (_KIND_ORDER[f.kind], depth[f.code], sev, CODES[f.code].tier, -f.score)
 
-    return sorted(by_code.values(), key=key)
+    return sorted(kept, key=key)
+
+
+def _strength(f: Finding) -> tuple[int, float]:
+    return _SEVERITY_ORDER[f.severity], -f.score
 
 
 @dataclass
@@ -194,10 +204,10 @@ class Report:
         }
 
     def to_json(self, path: str | Path | None = None) -> str:
-        """The report as JSON text; also written to ``path`` when given."""
+        """The report as JSON text; also written to ``path`` (atomically) when given."""
         text = json.dumps(self.to_dict(), indent=2)
         if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
+            write_text_atomic(path, text + "\n")
         return text
 
     @classmethod

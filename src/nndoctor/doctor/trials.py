@@ -131,6 +131,16 @@ def _fix_standardise(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | 
     return replace(s, X=X), "standardise the inputs"
 
 
+def _fix_standardise_targets(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
+    mean, std = s.Y.mean(axis=0), s.Y.std(axis=0)
+    scale = np.where(std > 0, std, 1.0)
+    # trained on standardised targets, judged on the original loss in the original units
+    return (
+        replace(s, Y=(s.Y - mean) / scale, unscale=lambda P: P * scale + mean),
+        "standardise the targets",
+    )
+
+
 def _fix_identity_output(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
     layers = [layer for layer in s.model.copy().layers]
     if isinstance(layers[-1], Dense):
@@ -200,6 +210,7 @@ FIXES: dict[str, Callable[[Setup, Finding, Context], tuple[Setup, str] | None]] 
     "lr-too-high": _fix_lr_down,
     "lr-too-low": _fix_lr_up,
     "unscaled-inputs": _fix_standardise,
+    "unscaled-targets": _fix_standardise_targets,
     "targets-out-of-range": _fix_identity_output,
     "wrong-loss-for-targets": _fix_loss,
     "missing-nonlinearity": _fix_insert_activation,

@@ -20,7 +20,7 @@ RANK_MATCH = 0.25
 RANK_GAP = 0.05
 # spectrum "nearly flat": effective rank at least this share of all components (as bounds)
 FLAT_SPECTRUM = 0.9
-# no better than the best affine map: within this share of its loss
+# the net sits at the best affine map's loss: within this share of the constant baseline
 AFFINE_TOL = 0.05
 # the net's training skill (1 - loss / baseline) below the best held-out skill by this much
 CAPACITY_GAP = 0.3
@@ -146,8 +146,12 @@ def insufficient_capacity(probes: Probes, ctx: Context) -> list[Finding]:
     if not best - net_skill > CAPACITY_GAP:
         return []
     ls = ctx.bounds.get("least_squares")
+    # at the affine map's loss, neither clearly below nor clearly above it: a net stuck far
+    # above the affine loss has not reached what even its linear part can do
     linear_like = (
-        ls is not None and final >= (1 - AFFINE_TOL) * ls and knn - ridge > (CAPACITY_SKILL_MARGIN)
+        ls is not None
+        and abs(final - ls) <= AFFINE_TOL * L0
+        and knn - ridge > CAPACITY_SKILL_MARGIN
     )
     curve = probes.epoch_loss[np.isfinite(probes.epoch_loss)]
     converged = curve.size >= 2 and abs(curve[curve.size // 2] - curve[-1]) <= (

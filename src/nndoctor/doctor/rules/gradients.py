@@ -11,6 +11,7 @@ from nndoctor.doctor.context import Context
 from nndoctor.doctor.probes import Probes
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import improvement, nanmedian, rms, stuck
+from nndoctor.doctor.rules.units import DEAD_WARNING
 
 # first-layer RMS gradient over last-layer RMS gradient (median over probes): warning, error
 VANISHING_WARNING = 1e-3
@@ -19,6 +20,9 @@ VANISHING_ERROR = 1e-5
 EXPLODING_GROWTH = 1e4
 # gradient norm over weight norm of a layer before any update (healthy inits: below about 3)
 EXPLODING_AT_INIT = 1e3
+# ... blamed on the init only when a later layer's RMS pre-activation is this many times the
+# first layer's (Xavier/He inits: at most 3 over 60 nets of depth 1-11, see docs/findings.md)
+EXPLODING_FORWARD = 10.0
 # median last-layer gradient norm over weight norm below which updates are small because the
 # gradient is, not the learning rate
 LR_LOW_MIN_GRAD = 1e-3
@@ -27,6 +31,8 @@ LR_HIGH_WEIGHT_GROWTH = 10.0
 # median update / weight norm ratio per step; healthy training sits near 1e-3
 LR_LOW_UPDATE = 1e-5
 LR_LOW_SLOW_UPDATE = 1e-4
+# ... or no layer's weights changed by more than this share of their norm over the whole run
+LR_LOW_TOTAL_MOVE = 0.1
 LR_HIGH_UPDATE = 0.3
 # a run whose loss fell by less than this share of its first epoch "barely moved"
 BARELY_MOVED = 0.1
@@ -77,13 +83,38 @@ def vanishing_gradients(probes: Probes, ctx: Context) -> list[Finding]:
 
 def initial_gradient_ratio(probes: Probes) -> float:
     """Largest gradient-to-weight norm ratio over the layers at the first probe (before any
-    update): huge values mean the initialisation itself explodes, whatever the learning rate."""
+    update)."""
     ratios = [
         t.grad_norm[0] / t.weight_norm[0]
         for t in probes.layers
         if t.grad_norm.size and t.weight_norm[0] > 0 and np.isfinite(t.grad_norm[0])
     ]
     return max(ratios, default=math.nan)
+
+
+def forward_growth(probes: Probes) -> float:
+    """Largest RMS pre-activation of a later layer over the first layer's, before any update.
+
+    A variance-preserving init (Xavier, He) keeps this within a few-fold at any depth; an init
+    whose layers multiply the signal makes it grow geometrically with depth.
+    """
+    z = [t.z_rms[0] for t in probes.layers if t.z_rms.size]
+    if len(z) < 2 or not z[0] > 0:
+        return math.nan
+    return float(max(z[1:]) / z[0])
+
+
+def exploding_init(probes: Probes) -> bool:
+    """Gradients huge before the first update *because* the layers amplify the signal.
+
+    A huge initial gradient with activations of sane size comes from the loss's scale (targets
+    in the thousands, a sum over a large batch), which the learning rate or the data must
+    absorb; it is not the initialisation's fault.
+    """
+    return bool(
+        initial_gradient_ratio(probes) > EXPLODING_AT_INIT
+        and forward_growth(probes) > EXPLODING_FORWARD
+    )
 
 
 def exploding_gradients(probes: Probes, ctx: Context) -> list[Finding]:
@@ -98,7 +129,7 @@ def exploding_gradients(probes: Probes, ctx: Context) -> list[Finding]:
     w1 = np.array([t.W_final.size and np.linalg.norm(t.W_final) for t in probes.layers])
     weight_growth = float(np.max(w1[w0 > 0] / w0[w0 > 0])) if (w0 > 0).any() else math.nan
     grew = growth > EXPLODING_GROWTH or weight_growth > EXPLODING_GROWTH
-    born = at_init > EXPLODING_AT_INIT
+    born = exploding_init(probes)
     if not (grew or born):
         return []
     if born:
@@ -114,6 +145,7 @@ def exploding_gradients(probes: Probes, ctx: Context) -> list[Finding]:
             title,
             evidence={
                 "initial_grad_to_weight": at_init,
+                "forward_growth_at_init": forward_growth(probes),
                 "gradient_growth": growth,
                 "weight_growth": weight_growth,
             },
@@ -133,8 +165,22 @@ def _update_ratios(probes: Probes) -> np.ndarray:
     )
 
 
+def _killed_units(probes: Probes) -> tuple[str, float] | None:
+    """(layer, dead share at the end) of the ReLU layer most killed during training: below
+    the dead-units warning share at the first probe, at or above it at the end."""
+    killed = [
+        (t.name, float(np.mean(t.dead_units)))
+        for t in probes.layers
+        if t.frac_dead.size
+        and t.frac_dead[0] < DEAD_WARNING
+        and np.mean(t.dead_units) >= DEAD_WARNING
+    ]
+    return max(killed, key=lambda k: k[1], default=None)
+
+
 def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
-    if not probes.layers:
+    # no probe means the loss was non-finite before the first update: not the step size
+    if not probes.layers or not probes.steps.size:
         return []
     # the first probes with nonzero weights: later ones may be after units died
     early = np.concatenate([t.update_ratio[:3] for t in probes.layers])
@@ -150,11 +196,15 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     no_progress = stuck(probes, ctx)
     diverged = probes.diverged is not None
     mismatch = ctx.gradcheck is not None and not ctx.gradcheck.get("passed", True)
-    # gradients already huge before the first update: the initialisation is to blame
-    born = initial_gradient_ratio(probes) > EXPLODING_AT_INIT
+    # gradients already huge before the first update from an amplifying init: its fault
+    born = exploding_init(probes)
     big = early_update > LR_HIGH_UPDATE and no_progress
     blown = weight_growth > LR_HIGH_WEIGHT_GROWTH and no_progress
-    if mismatch or born or not (diverged or grew or big or blown):
+    # ReLU units alive at the start and dead at the end, after steps of this size: the steps
+    # threw them into the dead zone (the catalog of causes: "afterwards ReLU layers all zero")
+    killed = _killed_units(probes)
+    died = early_update > LR_HIGH_UPDATE and killed is not None
+    if mismatch or born or not (diverged or grew or big or blown or died):
         return []
     if diverged:
         title = f"the loss became non-finite at step {probes.diverged['step']}"
@@ -165,6 +215,12 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
         )
     elif big:
         title = f"the first steps change the weights by {early_update:.0%} of their norm"
+    elif died:
+        assert killed is not None
+        title = (
+            f"the first steps change the weights by {early_update:.0%} of their norm and "
+            f"{killed[1]:.0%} of layer {killed[0]}'s ReLU units died during training"
+        )
     else:
         title = f"the weights grew {weight_growth:.0f}-fold while the loss did not improve"
     return [
@@ -178,6 +234,7 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
                 "weight_growth": weight_growth,
                 "diverged": diverged,
                 "loss_grew": grew,
+                "units_died": killed[1] if killed is not None else 0.0,
             },
             why="a step larger than the curvature allows overshoots the minimum: the loss "
             "oscillates, grows, or overflows, and ReLU units pushed far negative die",
@@ -187,31 +244,50 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+def total_move(probes: Probes) -> float:
+    """Largest change of a layer's weights over the whole run, relative to its initial norm."""
+    moves = [
+        float(np.linalg.norm(t.W_final - t.W_init) / np.linalg.norm(t.W_init))
+        for t in probes.layers
+        if np.linalg.norm(t.W_init) > 0
+    ]
+    return max(moves, default=math.nan)
+
+
 def lr_too_low(probes: Probes, ctx: Context) -> list[Finding]:
     ratios = _update_ratios(probes)
     update = nanmedian(ratios)
     if not np.isfinite(update) or probes.diverged is not None:
         return []
     moved = improvement(probes)
-    slow = update < LR_LOW_SLOW_UPDATE and moved < BARELY_MOVED
-    if not (update < LR_LOW_UPDATE or slow):
-        return []
-    # uniformly small updates, not just in the first layer (that is vanishing gradients),
-    # while the gradient itself is not small (zero gradients are dead or saturated units)
+    move = total_move(probes)
     t = probes.layers[-1]
     last = nanmedian(t.update_ratio)
+    # small updates in every layer, not just the first (that is vanishing gradients): the
+    # last layer's per-step ratio is small, or no layer moved much over the whole run
+    uniformly_small = last < LR_LOW_SLOW_UPDATE or move < LR_LOW_TOTAL_MOVE
+    # when the targets are unpredictable the loss has nowhere to go: a flat curve is right
+    signal = (ctx.bounds.get("predictability") or {}).get("has_signal", True)
+    # the loss barely fell, or fell without getting anywhere (still near the baseline)
+    no_progress = moved < BARELY_MOVED or stuck(probes, ctx)
+    slow = no_progress and signal and uniformly_small
+    if not (update < LR_LOW_UPDATE or slow):
+        return []
+    # the gradient itself is not small (zero gradients are dead or saturated units)
     grad = nanmedian(t.grad_norm / np.where(t.weight_norm > 0, t.weight_norm, np.nan))
-    if not (last < LR_LOW_SLOW_UPDATE and grad >= LR_LOW_MIN_GRAD):
+    if not (uniformly_small and grad >= LR_LOW_MIN_GRAD):
         return []
     return [
         Finding(
             "lr-too-low",
-            ERROR if moved < BARELY_MOVED else WARNING,
+            ERROR if no_progress else WARNING,
             f"each step changes the weights by only {update:.1e} of their norm "
-            f"(learning rate {ctx.lr:g}); the loss fell by {moved:.1%}",
+            f"(learning rate {ctx.lr:g}), {move:.1%} over the whole run; the loss fell by "
+            f"{moved:.1%}",
             evidence={
                 "lr": ctx.lr,
                 "median_update_ratio": update,
+                "total_weight_change": move,
                 "grad_to_weight": grad,
                 "loss_improvement": moved,
             },

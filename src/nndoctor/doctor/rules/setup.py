@@ -7,14 +7,15 @@ import itertools
 import numpy as np
 
 from nndoctor.doctor.codes import ERROR, NOTE, WARNING
-from nndoctor.doctor.context import BINARY, CLASSIFICATION, Context
+from nndoctor.doctor.context import AUTOENCODER, BINARY, CLASSIFICATION, REGRESSION, Context
 from nndoctor.doctor.probes import Probes
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import baseline, units
 
 # a feature is constant when its std is below this times max(1, |mean|)
 CONSTANT_STD = 1e-12
-# inputs with max |x| above this are unscaled (weights start at about 1/sqrt(fan_in))
+# inputs (targets) with max |x| above this are unscaled (weights start at about
+# 1/sqrt(fan_in), outputs at about unit size)
 UNSCALED_MAX = 20.0
 # ... and above this they are a warning even without other evidence
 UNSCALED_SEVERE = 1000.0
@@ -29,6 +30,8 @@ RANGE_TOL = 1e-9
 
 _RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, np.inf), "softmax": (0.0, 1.0)}
 _AFFINE = ("identity",)
+# output activations with a bounded range: targets beyond it are targets-out-of-range
+_BOUNDED = ("sigmoid", "tanh", "softmax")
 
 
 def missing_nonlinearity(probes: Probes, ctx: Context) -> list[Finding]:
@@ -247,6 +250,62 @@ def unscaled_inputs(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+def constant_targets(probes: Probes, ctx: Context) -> list[Finding]:
+    d = ctx.data
+    # an autoencoder's targets are its inputs: constant-inputs speaks for them
+    if ctx.task == AUTOENCODER or not np.all(d.y_max == d.y_min):
+        return []
+    value = np.round(d.y_min[:8], 6).tolist()
+    return [
+        Finding(
+            "constant-targets",
+            ERROR,
+            f"every target is the same ({value[0] if len(value) == 1 else value}): there is "
+            "nothing to learn but that constant",
+            evidence={"target_value": value, "samples": d.n_samples},
+            why="with one target value the loss is minimised by outputting it for every input, "
+            "which the net learns quickly; its constant output is right for these labels",
+            fix="check how the targets were made: labels // 255 or int(label / 255) turn every "
+            "label into 0; a wrong column or a broadcast copies one value",
+            score=1.0,
+        )
+    ]
+
+
+def unscaled_targets(probes: Probes, ctx: Context) -> list[Finding]:
+    d = ctx.data
+    if ctx.task != REGRESSION or ctx.output_activation in _BOUNDED or d.y_min.size == 0:
+        return []
+    y_absmax = float(max(np.max(np.abs(d.y_min)), np.max(np.abs(d.y_max))))
+    if y_absmax <= UNSCALED_MAX:
+        return []
+    at_base = probes.final_loss >= 0.95 * baseline(ctx)
+    harm = probes.diverged is not None or at_base
+    severity = ERROR if harm else WARNING if y_absmax > UNSCALED_SEVERE else NOTE
+    return [
+        Finding(
+            "unscaled-targets",
+            severity,
+            f"targets reach |y| = {y_absmax:.3g} (mean {float(np.mean(probes.probe_target)):.3g}"
+            f", largest std {float(np.max(d.y_std)):.3g}) while the output starts near unit "
+            "scale",
+            evidence={
+                "max_abs_target": y_absmax,
+                "max_target_std": float(np.max(d.y_std)),
+                "final_loss": probes.final_loss,
+                "baseline": baseline(ctx),
+            },
+            why="an initialised net outputs values of about unit size; reaching targets in the "
+            "thousands takes weights thousands of times larger, which small steps do not reach "
+            "in the budget, while the huge errors give huge gradients that make larger steps "
+            "overshoot",
+            fix="standardise the targets (subtract their mean, divide by their std) and undo "
+            "it on the predictions",
+            score=min(1.0, np.log10(y_absmax) / 4),
+        )
+    ]
+
+
 def class_imbalance(probes: Probes, ctx: Context) -> list[Finding]:
     counts = ctx.data.class_counts
     if counts is None or counts.sum() == 0 or ctx.task not in (CLASSIFICATION, BINARY):
@@ -286,6 +345,8 @@ RULES = (
     wrong_loss_for_targets,
     targets_out_of_range,
     constant_inputs,
+    constant_targets,
     unscaled_inputs,
+    unscaled_targets,
     class_imbalance,
 )
