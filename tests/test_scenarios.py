@@ -46,6 +46,8 @@ ISSUE_CAUSES = (
     "no-signal",
     "class-imbalance",
     "insufficient-capacity",
+    "constant-targets",
+    "unscaled-targets",
 )
 
 BY_NAME = {s.name: s for s in CATALOG}
@@ -63,17 +65,20 @@ def _fit(setup: Setup) -> History:
     return train(setup.model, setup.X, setup.Y, **setup.training, progress=False)
 
 
+def _entropy(p: np.ndarray) -> float:
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
 def _constant_baseline(setup: Setup) -> float:
     """Best input-independent loss, in closed form, as ``History.loss`` reports it."""
     Y = setup.X if setup.Y is None else setup.Y
     name = type(setup.loss).__name__
     if name == "CrossEntropy":
-        prior = np.bincount(Y.astype(np.intp)) / len(Y)
-        prior = prior[prior > 0]
-        return float(-(prior * np.log(prior)).sum())
+        return _entropy(np.bincount(Y.astype(np.intp)) / len(Y))
     if name == "BCE":
-        q = Y.mean(axis=0)
-        return float(np.mean(-(q * np.log(q) + (1 - q) * np.log(1 - q))))
+        # mean entropy of each column's positive rate, with 0 log 0 = 0 (all-0 labels: 0)
+        return float(np.mean([_entropy(np.array([q, 1.0 - q])) for q in Y.mean(axis=0)]))
     if name == "MSE":
         return float(Y.var(axis=0).mean())
     # SSE over consecutive batches of batch_size rows: half the summed variance per batch
@@ -239,6 +244,11 @@ def _widen(setup: Setup) -> Setup:
     return setup
 
 
+def _standardize_targets(setup: Setup) -> Setup:
+    setup.Y = (setup.Y - setup.Y.mean(axis=0)) / setup.Y.std(axis=0)
+    return setup
+
+
 def _ages_in_centuries(setup: Setup) -> Setup:
     setup.Y = setup.Y / 100.0  # now inside the sigmoid's range (0, 1)
     return setup
@@ -269,6 +279,7 @@ FIXES: dict[str, Callable[[Setup], Setup]] = {
     "softmax-single-output": lambda s: _replace(s, 3, Sigmoid()),
     "xor-no-activation": _insert_tanh,
     "one-hidden-unit-rings": _widen,
+    "salaries-as-raw-targets": _standardize_targets,
 }
 
 

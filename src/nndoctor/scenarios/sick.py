@@ -218,6 +218,25 @@ def _one_hidden_unit_rings(seed: int) -> Setup:
     return Setup(model, X, Y, BCE(), Adam(lr=0.05), epochs=300)
 
 
+def _pass_fail_by_integer_division(seed: int) -> Setup:
+    rng = np.random.default_rng(seed)
+    # Exam scores 0-99 turned into pass/fail labels with ``score // 100``: every label is 0.
+    X = standardize(rng.normal(size=(300, 6)))
+    scores = np.clip(60 + 15 * (X @ rng.normal(size=6)) / 2.5, 0, 99).astype(np.int64)
+    Y = (scores // 100).astype(np.float64)[:, None]
+    model = mlp([6, 16, 1], activation="relu", output_activation="sigmoid", seed=rng)
+    return Setup(model, X, Y, BCE(), Adam(lr=0.01), epochs=200, batch_size=32, shuffle=True)
+
+
+def _salaries_as_raw_targets(seed: int) -> Setup:
+    rng = np.random.default_rng(seed)
+    # Standardised features, but salaries (tens of thousands) as the regression target.
+    X = standardize(rng.normal(size=(300, 5)))
+    salary = 5e4 + 1.5e4 * np.tanh(X @ rng.normal(size=5) / 2.0) + 2e3 * rng.normal(size=300)
+    model = mlp([5, 16, 1], activation="tanh", seed=rng)
+    return Setup(model, X, salary[:, None], MSE(), Adam(lr=0.05), epochs=200)
+
+
 SICK: list[Scenario] = [
     Scenario(
         "seed-zero-init",
@@ -402,5 +421,24 @@ SICK: list[Scenario] = [
         "tiny network (one or two hidden neurons) on circles data predicts 0.5 everywhere; a "
         "wider hidden layer solves it (Q&A and playground reports)",
         _one_hidden_unit_rings,
+    ),
+    Scenario(
+        "pass-fail-integer-division",
+        "constant-targets",
+        "Pass/fail labels made from exam scores 0-99 with score // 100: every label is 0, so "
+        "the only thing to learn is 'always fail', and the net learns exactly that.",
+        "classifier that always outputs the same class because the labels were all 0 after "
+        "an integer division (common Q&A report: labels divided like pixels)",
+        _pass_fail_by_integer_division,
+    ),
+    Scenario(
+        "salaries-as-raw-targets",
+        "unscaled-targets",
+        "Salaries around 50,000 regressed with a tanh net and a linear output from "
+        "standardised features: the output bias crawls towards 50,000 at Adam's step size, "
+        "and the loss stays near the variance of the targets' scale.",
+        "regression network that predicts about the same value for every input because the "
+        "targets (prices, salaries) were not scaled (common Q&A report)",
+        _salaries_as_raw_targets,
     ),
 ]
