@@ -154,3 +154,31 @@ def test_scenarios_unknown_name_in_the_real_catalog_exits_2(capsys):
     assert main(["scenarios", "--only", "no-such-scenario"]) == 2
     err = capsys.readouterr().err
     assert "no-such-scenario" in err and "Traceback" not in err
+
+
+def test_seed_plot_writes_the_figure(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="the plot extra")
+    path = tmp_path / "seed.png"
+    argv = ["seed", "--samples", "4", "--epochs", "5", "--no-progress", "--plot", str(path)]
+    assert main(argv) == 0
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    assert str(path) in capsys.readouterr().out
+
+
+def test_seed_plot_without_the_doctor_is_refused_before_training(capsys):
+    assert main(["seed", "--no-diagnose", "--plot", "x.png"]) == 2
+    assert "drop --no-diagnose" in capsys.readouterr().err
+
+
+def test_missing_extra_is_one_line_exit_1(monkeypatch, capsys):
+    import nndoctor._extras as extras
+
+    def require(module):
+        raise ImportError(f"{module} is needed for this feature: pip install 'nndoctor[plot]'")
+
+    monkeypatch.setattr(extras, "require", require)
+    monkeypatch.delitem(sys.modules, "nndoctor.plot", raising=False)
+    argv = ["seed", "--samples", "2", "--epochs", "1", "--no-progress", "--plot", "x.png"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'nndoctor[plot]'" in err

@@ -56,3 +56,14 @@ def test_known_extra_is_named(monkeypatch):
     monkeypatch.setattr(importlib, "import_module", fake)
     with pytest.raises(ImportError, match=r"pip install 'nndoctor\[plot\]'"):
         _extras.require("matplotlib.pyplot")
+
+
+def test_readme_names_every_finding_code_and_both_commands():
+    from pathlib import Path
+
+    from nndoctor.doctor.codes import CODES
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "make demo" in readme and "make test" in readme
+    missing = [code for code in CODES if f"| `{code}` |" not in readme]
+    assert missing == []

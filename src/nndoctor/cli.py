@@ -71,6 +71,11 @@ def _print_json(payload: Any) -> None:
 def _seed(args: argparse.Namespace) -> int:
     from nndoctor.seedcase import format_seed_case, run_seed_case
 
+    if args.plot is not None:
+        if not args.diagnose:
+            raise ValueError("--plot draws the doctor's run: drop --no-diagnose")
+        from nndoctor.plot import plot_report  # fails now, not after training, without the extra
+
     result = run_seed_case(
         n_samples=args.samples,
         epochs=args.epochs,
@@ -81,10 +86,14 @@ def _seed(args: argparse.Namespace) -> int:
         diagnose=args.diagnose,
         progress=args.progress,
     )
+    if args.plot is not None:
+        plot_report(result.report, args.plot)
     if args.json:
         _print_json(result.to_dict())
     else:
         print(format_seed_case(result))
+        if args.plot is not None:
+            print(f"\nPlot of the doctor's run: {args.plot}")
     return 0
 
 
@@ -142,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-diagnose", dest="diagnose", action="store_false", help="skip the doctor's report"
     )
     seed.add_argument("--json", action="store_true", help="machine-readable output")
+    seed.add_argument(
+        "--plot", metavar="FILE", help="save a plot of the doctor's run (.png, .svg, .pdf)"
+    )
     seed.add_argument(
         "--no-progress",
         dest="progress",
@@ -203,3 +215,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # what nndoctor raises for bad input, e.g. an unknown scenario
         print(f"nndoctor {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (ImportError, OSError) as exc:  # a missing extra, a file that cannot be written
+        print(f"nndoctor {args.command}: error: {exc}", file=sys.stderr)
+        return 1

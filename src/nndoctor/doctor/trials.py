@@ -142,7 +142,7 @@ def _fix_standardise_targets(s: Setup, f: Finding, ctx: Context) -> tuple[Setup,
 
 
 def _fix_identity_output(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
-    layers = [layer for layer in s.model.copy().layers]
+    layers = list(s.model.copy().layers)
     if isinstance(layers[-1], Dense):
         return None
     return replace(s, model=_rebuild(layers[:-1])), "identity output instead of " + type(
