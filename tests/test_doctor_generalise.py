@@ -27,9 +27,10 @@ from nndoctor.nn import (
     ReLU,
     Sequential,
     Sigmoid,
+    Softmax,
     Tanh,
 )
-from nndoctor.nn.init import constant
+from nndoctor.nn.init import constant, normal
 from nndoctor.scenarios import run_catalog
 
 SEEDS = (1, 2, 3)
@@ -169,7 +170,92 @@ def _patterns_tanh_momentum() -> dict[str, Any]:
     return _setup(model, X, labels, CrossEntropy(), optimizer, 40, 16, True)
 
 
+def _spiral(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Three interleaved spiral arms: ``X`` (n, 2), labels (n,) in {0, 1, 2}."""
+    labels = rng.integers(0, 3, n)
+    r = rng.uniform(0.1, 1.0, n)
+    t = 4.0 * r + 2 * np.pi * labels / 3 + 0.2 * rng.normal(size=n)
+    return np.column_stack([r * np.cos(t), r * np.sin(t)]), labels
+
+
+def _blank_corner_patterns(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_patterns`` with the four corner pixels always 0, as in real digit images."""
+    X, labels = _patterns(rng, n, 10)
+    X[:, [0, 7, 56, 63]] = 0.0
+    return X, labels
+
+
+def _sorted_by_class_batch_1() -> dict[str, Any]:
+    # the classic: rows sorted by label, shuffle off, one sample per step. The mean batch loss
+    # looks fine because the net always fits the class it is seeing; as a whole it predicts
+    # the last class
+    rng = np.random.default_rng(400)
+    X, labels = _spiral(rng, 450)
+    order = np.argsort(labels, kind="stable")
+    model = Sequential(*_net([2, 32, 32, 3], ReLU, rng, init="he_uniform"))
+    return _setup(model, X[order], labels[order], CrossEntropy(), SGD(lr=0.05), 10, 1)
+
+
+def _bce_on_minus_one_plus_one() -> dict[str, Any]:
+    # SVM-style labels {-1, 1} under BCE: the loss falls below 0 (it once crashed the doctor)
+    rng = np.random.default_rng(240)
+    X = rng.normal(size=(400, 4))
+    y = np.where(X[:, 0] - 0.5 * X[:, 1] + 0.3 * rng.normal(size=400) > 0, 1.0, -1.0)
+    model = Sequential(*_net([4, 16, 1], Tanh, rng), Sigmoid())
+    return _setup(model, X, y[:, None], BCE(), Adam(lr=0.01), 60, 32, True)
+
+
+def _random_labels_blank_corners() -> dict[str, Any]:
+    # labels shuffled apart from their images: four always-blank pixels must not take the
+    # blame from no-signal
+    rng = np.random.default_rng(310)
+    X, labels = _blank_corner_patterns(rng, 400)
+    model = Sequential(*_net([64, 32, 10], ReLU, rng, init="he_uniform"))
+    return _setup(model, X, rng.permutation(labels), CrossEntropy(), Adam(lr=0.001), 30, 32, True)
+
+
+def _tanh_six_layers_small_normal_init() -> dict[str, Any]:
+    # weights N(0, 0.05) on width 48: each layer scales the signal by about 0.35, so the
+    # gradients are tiny in every layer alike (their first-to-last ratio stays near 1)
+    rng = np.random.default_rng(351)
+    X, labels = _spiral(rng, 450)
+    model = Sequential(*_net([2, 48, 48, 48, 48, 48, 48, 3], Tanh, rng, init=normal(0.05)))
+    optimizer = SGD(lr=0.05, momentum=0.9)
+    return _setup(model, X, labels, CrossEntropy(), optimizer, 40, 32, True)
+
+
+def _one_unit_bottleneck() -> dict[str, Any]:
+    # a 12-1-12 autoencoder on data spread over 6 directions: at its own rank-1 bound
+    rng = np.random.default_rng(210)
+    Z = rng.normal(size=(500, 6))
+    X = np.tanh(Z @ rng.normal(size=(6, 12)) / 2) + 0.05 * rng.normal(size=(500, 12))
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    model = Sequential(*_net([12, 1, 12], Tanh, rng))
+    return _setup(model, X, None, MSE(), Adam(lr=0.01), 80, 32, True)
+
+
+def _softmax_before_cross_entropy() -> dict[str, Any]:
+    rng = np.random.default_rng(250)
+    X, labels = _blank_corner_patterns(rng, 500)
+    model = Sequential(*_net([64, 32, 10], ReLU, rng, init="he_uniform"), Softmax())
+    return _setup(model, X, labels, CrossEntropy(), Adam(lr=0.003), 40, 32, True)
+
+
+def _blank_corner_patterns_healthy() -> dict[str, Any]:
+    rng = np.random.default_rng(511)
+    X, labels = _blank_corner_patterns(rng, 500)
+    model = Sequential(*_net([64, 32, 10], ReLU, rng, init="he_uniform"))
+    return _setup(model, X, labels, CrossEntropy(), Adam(lr=0.003), 30, 32, True)
+
+
 HELD_OUT: list[tuple[str, str | None, Callable[[], dict[str, Any]]]] = [
+    ("sorted-by-class-batch-1", "unshuffled-data", _sorted_by_class_batch_1),
+    ("bce-on-minus-one-plus-one", "wrong-loss-for-targets", _bce_on_minus_one_plus_one),
+    ("random-labels-blank-corners", "no-signal", _random_labels_blank_corners),
+    ("tanh-six-layers-small-init", "vanishing-gradients", _tanh_six_layers_small_normal_init),
+    ("one-unit-bottleneck", "insufficient-capacity", _one_unit_bottleneck),
+    ("softmax-before-cross-entropy", "wrong-loss-for-targets", _softmax_before_cross_entropy),
+    ("blank-corner-patterns", None, _blank_corner_patterns_healthy),
     ("labels-divided-by-255", "constant-targets", _labels_divided_by_255),
     ("raw-house-prices-as-targets", "unscaled-targets", _raw_house_prices_as_targets),
     ("sum-reduction-large-batch", "lr-too-high", _sum_reduction_on_a_large_batch),

@@ -95,3 +95,17 @@ def test_report_text_and_json_round_trip(tmp_path):
 
 def test_empty_report_says_healthy():
     assert "healthy" in str(Report([]))
+
+
+def test_a_few_constant_features_rated_info_explain_nothing():
+    # four blank pixels of 64 (info) next to unpredictable targets: no-signal is the cause
+    few = rank([_f("constant-inputs", "info"), _f("no-signal", "warning")])
+    assert [f.code for f in few] == ["no-signal", "constant-inputs"]
+    assert few[1].severity == "info" and few[1].explains == []
+    # every feature constant (error): that is why nothing is predictable
+    every = rank([_f("no-signal", "warning"), _f("constant-inputs", "error")])
+    assert [f.code for f in every] == ["constant-inputs", "no-signal"]
+    assert every[0].explains == ["no-signal"]
+    # an info-level unscaled-inputs still explains the lr-too-high it causes
+    scale = rank([_f("lr-too-high", "error"), _f("unscaled-inputs", "info")])
+    assert scale[0].code == "unscaled-inputs" and scale[0].severity == "error"

@@ -239,7 +239,9 @@ def test_lr_too_low_needs_small_updates_with_normal_gradients():
     flat = np.linspace(1.0, 0.99, 50)
     [f] = gradients.lr_too_low(probes(slow, epoch_loss=flat), context(lr=1e-6))
     assert f.evidence["median_update_ratio"] == pytest.approx(1e-7)
-    assert "1e-05" in f.fix
+    # the power of ten that brings 1e-7 to the healthy 1e-3 is 1e4, capped at 1e3
+    assert f.evidence["suggested_lr"] == pytest.approx(1e-3)
+    assert "try 0.001" in f.fix
     # zero gradients (dead units) make updates small too, but that is not the learning rate
     dead = [
         trace(update_ratio=np.zeros(10)),
@@ -495,3 +497,32 @@ def test_run_rules_ranks_root_cause_first_and_marks_what_it_explains():
     assert "dead-units" in causes[0].explains
     assert findings == rank(findings)
     assert not math.isnan(p.final_loss)
+
+
+def test_order_correlation_matches_numpy_corrcoef_per_column():
+    from nndoctor.doctor.context import order_correlation
+
+    rng = np.random.default_rng(5)
+    T = np.column_stack([np.sort(rng.normal(size=200)), rng.normal(size=200), np.ones(200)])
+    expected = np.mean([np.corrcoef(T[:-1, j], T[1:, j])[0, 1] for j in (0, 1)])
+    assert order_correlation(T) == pytest.approx(expected, rel=1e-12)
+    assert math.isnan(order_correlation(np.ones((10, 2))))
+
+
+def test_unshuffled_data_needs_order_no_shuffling_and_a_gap():
+    from dataclasses import replace
+
+    ctx = context(bounds={"baseline": 1.1})
+    ctx.data.y_order_corr = 0.99
+    seen = probes(epoch_loss=np.full(20, 0.07))
+    gap = replace(seen, probe_loss=2.2, steps_per_epoch=450)
+    [f] = data.unshuffled_data(gap, ctx)
+    # 2.2 on the data, above the 1.1 baseline: worse than a constant, an error
+    assert f.severity == "error" and f.evidence["loss_of_end_weights"] == 2.2
+    ctx.shuffle = True
+    assert data.unshuffled_data(gap, ctx) == []
+    ctx.shuffle = None
+    assert data.unshuffled_data(replace(gap, probe_loss=0.08), ctx) == []
+    assert data.unshuffled_data(replace(gap, steps_per_epoch=1), ctx) == []
+    ctx.data.y_order_corr = 0.01
+    assert data.unshuffled_data(gap, ctx) == []

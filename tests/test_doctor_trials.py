@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from nndoctor.doctor.context import data_stats
+from nndoctor.doctor.report import Finding
 from nndoctor.doctor.trials import FIXES, Setup, judge, reinitialise
 from nndoctor.nn import SGD, SSE, Dense, ReLU, Sequential, Sigmoid
 
@@ -67,6 +68,8 @@ def test_fixes_change_one_thing():
     assert scaled.Y is Y and scaled.model is model
     ident, _ = FIXES["targets-out-of-range"](s, None, Ctx)
     assert isinstance(ident.model.layers[-1], Dense)
-    slower, _ = FIXES["lr-too-high"](s, None, Ctx)
-    assert slower.optimizer.lr == 0.1 * 0.1 and s.optimizer.lr == 0.1
+    # the trial tries the rate the finding suggests, so report and trial name one change
+    high = Finding("lr-too-high", "error", "t", evidence={"suggested_lr": 0.001})
+    slower, change = FIXES["lr-too-high"](s, high, Ctx)
+    assert slower.optimizer.lr == 0.001 and s.optimizer.lr == 0.1 and "0.001" in change
     assert isinstance(model.layers[1], Dense) and not isinstance(model.layers[1], ReLU)

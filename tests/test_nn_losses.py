@@ -144,3 +144,8 @@ def test_get_loss_by_name_and_bad_reduction():
         get_loss("hinge")
     with pytest.raises(ValueError, match="reduction must be one of"):
         MSE("none")
+
+
+def test_labels_one_to_c_get_the_subtract_one_hint():
+    with pytest.raises(ValueError, match=r"labels must be in 0\.\.2\); subtract 1 from Y"):
+        CrossEntropy().check_targets(np.array([1, 2, 3, 1]), 3)

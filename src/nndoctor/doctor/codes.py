@@ -42,6 +42,11 @@ CODES: dict[str, Code] = {
     "unscaled-targets": Code(CAUSE, 1, "regression targets far from unit scale"),
     "no-signal": Code(CAUSE, 1, "targets are not predictable from the inputs"),
     "class-imbalance": Code(CAUSE, 1, "one class dominates and the net predicts only it"),
+    "unshuffled-data": Code(
+        CAUSE,
+        1,
+        "ordered data, not shuffled: each stretch of batches pulls the net towards its own targets",
+    ),
     "lr-too-low": Code(CAUSE, 2, "updates too small to move the weights"),
     "exploding-gradients": Code(CAUSE, 2, "gradients grow layer by layer or step by step"),
     "vanishing-gradients": Code(CAUSE, 2, "first-layer gradients far below last-layer ones"),
@@ -92,6 +97,26 @@ EXPLAINS: tuple[tuple[str, str], ...] = (
     ("unscaled-targets", "lr-too-low"),
     ("unscaled-targets", "dead-units"),
     ("unscaled-targets", "saturated-units"),
+    # a loss with a floor above 0 (double softmax) or an output that cannot reach half the
+    # targets looks like a net too small for the function
+    ("wrong-loss-for-targets", "insufficient-capacity"),
+    ("targets-out-of-range", "insufficient-capacity"),
+    # training follows the wrong gradient: the state it leaves the units and weights in, and
+    # the loss it stops at, say nothing about the setup
+    ("gradient-mismatch", "saturated-units"),
+    ("gradient-mismatch", "dead-units"),
+    ("gradient-mismatch", "exploding-gradients"),
+    ("gradient-mismatch", "vanishing-gradients"),
+    ("gradient-mismatch", "lr-too-high"),
+    ("gradient-mismatch", "lr-too-low"),
+    ("gradient-mismatch", "insufficient-capacity"),
+)
+
+# Links that hold only when the root's own rule rates it a warning or an error: a few
+# constant features among many (info) are harmless by nature and account for nothing, while
+# an info-level unscaled-inputs still explains the lr-too-high it causes.
+EXPLAINS_IF_SEVERE: frozenset[tuple[str, str]] = frozenset(
+    {("constant-inputs", "no-signal"), ("constant-inputs", "dead-units")}
 )
 
 # A more specific symptom makes a vaguer one redundant.

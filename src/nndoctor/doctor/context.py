@@ -46,6 +46,9 @@ class DataStats:
     y_std: np.ndarray
     y_integer: bool
     class_counts: np.ndarray | None
+    # correlation of consecutive targets in data order: about 0 for shuffled data, near 1
+    # for data sorted by class or by target (time series)
+    y_order_corr: float = math.nan
 
 
 @dataclass
@@ -69,8 +72,8 @@ class Context:
         Results of :mod:`nndoctor.doctor.preflight` (may be empty).
     gradcheck : dict or None
         ``passed`` and per-parameter worst relative errors.
-    trials : dict
-        Filled by the trials after the rules ran once.
+    shuffle : bool or None
+        Whether training reshuffles the samples every epoch; None when unknown.
     """
 
     layers: list[LayerSpec]
@@ -81,6 +84,7 @@ class Context:
     bounds: dict[str, Any] = field(default_factory=dict)
     preflight: dict[str, Any] = field(default_factory=dict)
     gradcheck: dict[str, Any] | None = None
+    shuffle: bool | None = None
 
     @property
     def dense_widths(self) -> list[int]:
@@ -141,8 +145,11 @@ def data_stats(X: np.ndarray, Y: np.ndarray, task: str) -> DataStats:
     counts = None
     if task == CLASSIFICATION:
         counts = np.bincount(Y.astype(np.intp))
-    elif task == BINARY and integer and Y2.shape[1] == 1:
+    elif task == BINARY and integer and Y2.shape[1] == 1 and np.all(Y2 >= 0):
+        # class counts only for valid 0/1 labels: targets such as {-1, 1} are a wrong-loss
+        # finding, not classes
         counts = np.bincount(Y2[:, 0].astype(np.intp), minlength=2)
+    T = np.eye(int(Y.max()) + 1)[Y.astype(np.intp)] if task == CLASSIFICATION else Y2
     return DataStats(
         n_samples=len(X),
         x_std=X.std(axis=0),
@@ -153,7 +160,20 @@ def data_stats(X: np.ndarray, Y: np.ndarray, task: str) -> DataStats:
         y_std=Y2.std(axis=0),
         y_integer=integer,
         class_counts=counts,
+        y_order_corr=order_correlation(T),
     )
+
+
+def order_correlation(T: np.ndarray) -> float:
+    """Mean over target columns of the correlation between consecutive rows, ``(n, k)`` ->
+    float; NaN when no column varies or there are fewer than 3 rows."""
+    if len(T) < 3:
+        return math.nan
+    a, b = T[:-1], T[1:]
+    a, b = a - a.mean(axis=0), b - b.mean(axis=0)
+    den = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+    ok = den > 0
+    return float(np.mean((a * b).sum(axis=0)[ok] / den[ok])) if ok.any() else math.nan
 
 
 def compute_bounds(

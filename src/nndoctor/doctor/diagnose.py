@@ -47,8 +47,10 @@ def build_context(
     optimizer: Optimizer,
     batch_size: int | None,
     seed: int,
+    shuffle: bool | None = None,
 ) -> Context:
-    """Architecture, data statistics and bounds, as plain data."""
+    """Architecture, data statistics and bounds, as plain data (``shuffle``: None when the
+    training loop does not say)."""
     task = task_of(loss, _is_autoencoder(X, Y))
     specs = describe_model(model)
     widths = [s.out_features for s in specs if s.kind == "dense"]
@@ -59,6 +61,7 @@ def build_context(
         task=task,
         data=data_stats(X, Y, task),
         bounds=compute_bounds(X, Y, loss, batch_size, task, widths[:-1], seed),
+        shuffle=shuffle,
     )
 
 
@@ -223,7 +226,7 @@ def diagnose(
     if not model.named_parameters():
         raise ValueError("the model has no parameters (no Dense layer) to train")
 
-    ctx = build_context(model, Xv, Yv, loss, optimizer, batch_size, seed)
+    ctx = build_context(model, Xv, Yv, loss, optimizer, batch_size, seed, shuffle)
     ctx.gradcheck = gradient_check(model, Xv, Yv, loss)
     ctx.preflight = {
         "init": preflight.init_loss(model, Xv, Yv, loss, bs),

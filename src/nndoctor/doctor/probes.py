@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nndoctor.nn import Callback, Dense, Sequential, TrainState
+from nndoctor.nn import Callback, Dense, Loss, Sequential, TrainState
 
 # about this many probes per run: enough for curves, cheap next to training
 TARGET_PROBES = 100
@@ -85,6 +85,10 @@ class Probes:
         ``step``, ``epoch``, ``layer`` (first layer whose output or weights were non-finite).
     steps_per_epoch, epochs, batch_size : int
     probe_every : int
+    probe_loss : float
+        Loss of the end weights on the probe batch, averaged over consecutive chunks of
+        ``batch_size`` rows: the unit of ``epoch_loss``, but with the weights held fixed
+        (``epoch_loss`` averages over batches seen while the weights moved).
     """
 
     steps: np.ndarray
@@ -100,6 +104,7 @@ class Probes:
     epochs: int
     batch_size: int
     probe_every: int
+    probe_loss: float = math.nan
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -290,15 +295,19 @@ class Recorder(Callback):
             }
         # the last finite weights of a diverging run may still overflow on the probe batch
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            self.probes = self._finish(model)
+            self.probes = self._finish(model, state.loss)
 
-    def _finish(self, model: Sequential) -> Probes:
+    def _finish(self, model: Sequential, loss: Loss) -> Probes:
         # judge the end state with the last finite weights, so a diverged run still has one
         current = self._snapshot(model)
         for (_, dense, _), (W, b) in zip(self._blocks, self._last_finite, strict=True):
             dense.params["W"][...] = W
             dense.params["b"][...] = b
         outputs, P = _block_outputs(model, self._blocks, self._X)
+        b = self._batch_size
+        probe_loss = float(
+            np.mean([loss(P[lo : lo + b], self._Y[lo : lo + b]) for lo in range(0, len(P), b)])
+        )
         traces = []
         for (_, dense, act), series, (W0, b0), (z, _) in zip(
             self._blocks, self._layer_series, self._init, outputs, strict=True
@@ -343,6 +352,7 @@ class Recorder(Callback):
             epochs=self._epochs,
             batch_size=self._batch_size,
             probe_every=self._every,
+            probe_loss=probe_loss,
         )
 
 

@@ -11,7 +11,17 @@ from typing import Any
 import numpy as np
 
 from nndoctor._files import write_text_atomic
-from nndoctor.doctor.codes import CAUSE, CODES, EXPLAINS, INFO, KINDS, SEVERITIES, SUBSUMES
+from nndoctor.doctor.codes import (
+    CAUSE,
+    CODES,
+    EXPLAINS,
+    EXPLAINS_IF_SEVERE,
+    INFO,
+    KINDS,
+    NOTE,
+    SEVERITIES,
+    SUBSUMES,
+)
 
 
 @dataclass
@@ -113,7 +123,8 @@ def rank(findings: list[Finding]) -> list[Finding]:
 
     A root cause found together with a consequence it explains (``codes.EXPLAINS``) is raised
     to the consequence's severity and lists it in ``explains``; a vague symptom subsumed by a
-    more specific one (``codes.SUBSUMES``) is dropped. A code found several times (one finding
+    more specific one (``codes.SUBSUMES``) is dropped. Links in ``codes.EXPLAINS_IF_SEVERE``
+    hold only for a root rated above info. A code found several times (one finding
     per layer) keeps every finding. Within a kind the order is severity, causal tier, then
     score.
     """
@@ -125,8 +136,15 @@ def rank(findings: list[Finding]) -> list[Finding]:
     for f in kept:
         if f.code not in top or _strength(f) < _strength(top[f.code]):
             top[f.code] = f
+
+    def linked(root: str, consequence: str) -> bool:
+        if root not in top or consequence not in top:
+            return False
+        # some roots at info level are harmless by nature (4 blank corner pixels of 64)
+        return top[root].severity != NOTE or (root, consequence) not in EXPLAINS_IF_SEVERE
+
     for root, consequence in EXPLAINS:
-        if root in top and consequence in top:
+        if linked(root, consequence):
             r, c = top[root], top[consequence]
             if _SEVERITY_ORDER[c.severity] < _SEVERITY_ORDER[r.severity]:
                 r.severity = c.severity
@@ -137,7 +155,7 @@ def rank(findings: list[Finding]) -> list[Finding]:
     depth = {code: 0 for code in top}
     for _ in range(len(EXPLAINS)):
         for root, consequence in EXPLAINS:
-            if root in depth and consequence in depth:
+            if linked(root, consequence):
                 depth[consequence] = max(depth[consequence], depth[root] + 1)
 
     def key(f: Finding) -> tuple:

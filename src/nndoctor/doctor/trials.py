@@ -24,6 +24,7 @@ import numpy as np
 
 from nndoctor.doctor.context import Context
 from nndoctor.doctor.report import Finding
+from nndoctor.doctor.rules.setup import UNSCALED_MAX
 from nndoctor.nn import (
     MSE,
     Dense,
@@ -45,8 +46,6 @@ SEEDS = 2
 TRIAL_COST = 1.2
 NOISE_FACTOR = 2.0
 MIN_GAIN = 0.05
-# update / weight norm ratio per step of healthy training (a common rule of thumb)
-HEALTHY_UPDATE = 1e-3
 
 
 @dataclass
@@ -108,16 +107,10 @@ def _with_lr(s: Setup, lr: float) -> tuple[Setup, str]:
     return replace(s, optimizer=s.optimizer.with_lr(lr)), f"learning rate {lr:g}"
 
 
-def _fix_lr_down(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
-    return _with_lr(s, s.optimizer.lr * 0.1)
-
-
-def _fix_lr_up(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
-    # a power of ten that brings the update/weight ratio up to about HEALTHY_UPDATE
-    ratio = f.evidence.get("median_update_ratio", math.nan)
-    steps = math.log10(HEALTHY_UPDATE / ratio) if ratio > 0 else 1.0
-    factor = 10.0 ** min(max(math.ceil(steps), 1), 3)
-    return _with_lr(s, s.optimizer.lr * factor)
+def _fix_lr(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
+    # the rate the finding suggests, so the report's fix and its trial are the same change
+    lr = f.evidence.get("suggested_lr")
+    return _with_lr(s, lr) if lr is not None and lr > 0 else None
 
 
 def _fix_standardise(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
@@ -170,6 +163,17 @@ def _fix_loss(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
             replace(s, model=_rebuild([*layers[:-1], Sigmoid()]), metric="mse"),
             "sigmoid instead of softmax on the single output",
         )
+    if case == "bce-two-labels-outside-unit-interval":
+        lo, hi = float(s.Y.min()), float(s.Y.max())
+        return (
+            replace(
+                s,
+                Y=(s.Y - lo) / (hi - lo),
+                unscale=lambda P: P * (hi - lo) + lo,
+                metric="mse",
+            ),
+            f"labels mapped from {{{lo:g}, {hi:g}}} to {{0, 1}}",
+        )
     if case == "bce-targets-outside-unit-interval":
         body = layers[:-1] if not isinstance(layers[-1], Dense) else layers
         return (
@@ -183,6 +187,9 @@ def _fix_loss(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
 
 
 def _fix_unsquash(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
+    if f.evidence.get("small_init"):
+        # not the activation's derivative: weights too small shrink the signal
+        return _fix_reinit(s, f, ctx)
     layers = s.model.copy().layers
     last_dense = max(i for i, layer in enumerate(layers) if isinstance(layer, Dense))
     if not any(isinstance(x, Sigmoid | Tanh) for x in layers[:last_dense]):
@@ -196,19 +203,27 @@ def _fix_unsquash(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | Non
 
 
 def _fix_saturated(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
-    if ctx.data.x_absmax > 5 * max(1.0, float(np.max(ctx.data.x_std))):
+    # inputs the unscaled-inputs rule calls unscaled (pixels 0-255 too, whose max is only a
+    # few stds) saturate any init: scale them; unit-scale inputs saturate a too-large init
+    if ctx.data.x_absmax > UNSCALED_MAX:
         return _fix_standardise(s, f, ctx)
     return _fix_reinit(s, f, ctx)
 
 
+def _fix_shuffle(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
+    # judged by the end weights' loss on all the data: the epoch loss is what misleads here
+    return replace(s, shuffle=True, metric="loss of end weights"), "shuffle every epoch"
+
+
 FIXES: dict[str, Callable[[Setup, Finding, Context], tuple[Setup, str] | None]] = {
+    "unshuffled-data": _fix_shuffle,
     "symmetric-units": _fix_reinit,
     "dead-units": _fix_reinit,
     "saturated-units": _fix_saturated,
     "vanishing-gradients": _fix_unsquash,
     "exploding-gradients": _fix_reinit,
-    "lr-too-high": _fix_lr_down,
-    "lr-too-low": _fix_lr_up,
+    "lr-too-high": _fix_lr,
+    "lr-too-low": _fix_lr,
     "unscaled-inputs": _fix_standardise,
     "unscaled-targets": _fix_standardise_targets,
     "targets-out-of-range": _fix_identity_output,

@@ -151,9 +151,11 @@ class CrossEntropy(Loss):
             bad = np.flatnonzero((T < 0) | (n_outputs <= T))
             if bad.size:
                 i = int(bad[0])
+                # labels 1..C instead of 0..C-1 is the usual way to get here
+                hint = f"; subtract 1 from {name}" if T.min() == 1 and T.max() == n_outputs else ""
                 raise ValueError(
                     f"CrossEntropy label {name}[{i}] = {T[i].item()!r} is out of range for a model "
-                    f"with {n_outputs} outputs (labels must be in 0..{n_outputs - 1})"
+                    f"with {n_outputs} outputs (labels must be in 0..{n_outputs - 1}){hint}"
                 )
         return T.astype(np.float64)
 

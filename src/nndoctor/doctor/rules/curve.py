@@ -71,7 +71,10 @@ def oscillating_loss(probes: Probes, ctx: Context) -> list[Finding]:
     amplitude = float(np.mean(np.abs(diff)) / max(np.mean(np.abs(late)), floor, 1e-300))
     start = max(1, curve.size // 10)
     best = np.minimum.accumulate(curve)
-    spikes = int(np.sum(curve[start:] > SPIKE_FACTOR * best[start - 1 : -1]))
+    # a multiple of the best so far means "far above" only for a positive loss (a negative
+    # BCE, from targets outside [0, 1], would make every epoch a spike)
+    prev = best[start - 1 : -1]
+    spikes = int(np.sum((prev > 0) & (curve[start:] > SPIKE_FACTOR * prev)))
     if not ((flips > OSC_SIGN_SHARE and amplitude > OSC_AMPLITUDE) or spikes):
         return []
     return [

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from nndoctor.doctor.codes import ERROR, NOTE, WARNING
-from nndoctor.doctor.context import AUTOENCODER, Context
+from nndoctor.doctor.context import AUTOENCODER, BINARY, CLASSIFICATION, Context
 from nndoctor.doctor.probes import Probes
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import baseline
@@ -20,6 +20,9 @@ RANK_MATCH = 0.25
 RANK_GAP = 0.05
 # spectrum "nearly flat": effective rank at least this share of all components (as bounds)
 FLAT_SPECTRUM = 0.9
+# an autoencoder's bottleneck is too narrow when the data needs more components than it has
+# units for this share of its variance (and the loss sits at the width's own rank bound)
+BOTTLENECK_SHARE = 0.9
 # the net sits at the best affine map's loss: within this share of the constant baseline
 AFFINE_TOL = 0.05
 # the net's training skill (1 - loss / baseline) below the best held-out skill by this much
@@ -125,7 +128,8 @@ def no_signal(probes: Probes, ctx: Context) -> list[Finding]:
                 "best_model": pred["best_model"],
             },
             why="no model (linear or nearest-neighbour) predicts held-out targets better than "
-            "with the inputs shuffled; the net is right to output the mean",
+            "with the inputs shuffled; the net is right to output "
+            + ("the class shares" if ctx.task in (CLASSIFICATION, BINARY) else "the mean target"),
             fix="check that inputs and targets are paired correctly (no shuffling of one "
             "without the other) and that the inputs contain the information at all",
             score=min(1.0, pred["p_value"] * 2),
@@ -133,11 +137,54 @@ def no_signal(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+def narrow_bottleneck(probes: Probes, ctx: Context) -> list[Finding]:
+    """An autoencoder at its own width's rank bound on data that needs more components."""
+    evr = ctx.bounds.get("explained_variance_ratio")
+    L = ctx.bounds.get("loss_at_rank")
+    w = _bottleneck(ctx)
+    final = probes.final_loss
+    if evr is None or L is None or w is None or w >= len(L) - 1 or not math.isfinite(final):
+        return []
+    # a flat spectrum is incompressible-data: no width short of all of it does much better
+    if float(ctx.bounds["effective_rank"]) >= FLAT_SPECTRUM * len(evr):
+        return []
+    needed = int(np.searchsorted(np.cumsum(evr), BOTTLENECK_SHARE)) + 1
+    if needed <= w or final > L[w] + RANK_MATCH * (L[w - 1] - L[w]):
+        return []
+    k = min(needed, len(L) - 1)
+    return [
+        Finding(
+            "insufficient-capacity",
+            WARNING,
+            f"the loss {final:.4g} is at the best any {w}-unit linear code can do "
+            f"({L[w]:.4g}), while the data needs {needed} components for "
+            f"{BOTTLENECK_SHARE:.0%} of its variance",
+            evidence={
+                "final_loss": final,
+                f"rank_{w}_bound": float(L[w]),
+                f"rank_{k}_bound": float(L[k]),
+                "bottleneck_units": w,
+                "components_needed": needed,
+                "baseline": float(L[0]),
+            },
+            why=f"an autoencoder passes at most {w} direction(s) of the data through its "
+            f"{w}-unit bottleneck; this data spreads over {needed}, so the reconstruction keeps "
+            "only the strongest and the loss stops at the architecture's limit, not at a "
+            "training fault",
+            fix=f"widen the bottleneck to about {needed} units (the best rank-{k} code reaches "
+            f"{L[k]:.4g}), or accept this loss as the price of a {w}-unit code",
+            score=1.0 - w / needed,
+        )
+    ]
+
+
 def insufficient_capacity(probes: Probes, ctx: Context) -> list[Finding]:
+    if ctx.task == AUTOENCODER:
+        return narrow_bottleneck(probes, ctx)
     pred = ctx.bounds.get("predictability")
     L0 = baseline(ctx)
     final = probes.final_loss
-    if ctx.task == AUTOENCODER or not pred or not (L0 > 0 and math.isfinite(final)):
+    if not pred or not (L0 > 0 and math.isfinite(final)):
         return []
     knn, ridge = _skills(ctx)
     best = max(knn, ridge)
@@ -176,12 +223,75 @@ def insufficient_capacity(probes: Probes, ctx: Context) -> list[Finding]:
                 "hidden_widths": ctx.hidden_widths,
             },
             why="the loss has stopped falling far above what even a simple nonlinear model "
-            "reaches: the architecture cannot represent the function (too few units, or no "
-            "nonlinearity)",
-            fix="add hidden units or a hidden layer with a nonlinearity",
+            "reaches: the architecture cannot represent the function "
+            + (
+                "(with no hidden layer the net is a linear model: it cannot represent "
+                "products or curved boundaries)"
+                if not ctx.hidden_widths
+                else "(too few units, or no nonlinearity)"
+            ),
+            fix="add a hidden layer with a nonlinearity (e.g. 32 ReLU units)"
+            if not ctx.hidden_widths
+            else "add hidden units or a hidden layer with a nonlinearity",
             score=min(1.0, best - net_skill),
         )
     ]
 
 
-RULES = (loss_at_lower_rank_bound, incompressible_data, no_signal, insufficient_capacity)
+# consecutive targets correlated above this: the data comes in order (shuffled data: about
+# +-2/sqrt(n), below 0.2 from 100 rows on; sorted by class or a smooth time series: near 1)
+ORDER_CORR = 0.5
+# the end weights' loss on the probe batch above this multiple of the last epoch's mean batch
+# loss, and above it by this share of the constant baseline: the net fits the batches it has
+# just seen, not the data
+ORDER_GAP_RATIO = 2.0
+ORDER_GAP_BASELINE = 0.1
+
+
+def unshuffled_data(probes: Probes, ctx: Context) -> list[Finding]:
+    corr = ctx.data.y_order_corr
+    L0 = baseline(ctx)
+    held, seen = probes.probe_loss, probes.final_loss
+    if (
+        ctx.shuffle
+        or probes.steps_per_epoch < 2
+        or probes.diverged is not None
+        or not corr > ORDER_CORR
+        or not (math.isfinite(L0) and L0 > 0 and math.isfinite(held))
+    ):
+        return []
+    if not (held > ORDER_GAP_RATIO * seen and held - seen > ORDER_GAP_BASELINE * L0):
+        return []
+    return [
+        Finding(
+            "unshuffled-data",
+            ERROR if held >= 0.95 * L0 else WARNING,
+            f"the samples come ordered by target (consecutive targets correlate {corr:.2f}) "
+            f"and are not shuffled: the end weights score {held:.4g} on the data while the "
+            f"batches of the last epoch averaged {seen:.4g} (constant baseline {L0:.4g})",
+            evidence={
+                "target_order_correlation": corr,
+                "loss_of_end_weights": held,
+                "last_epoch_batch_loss": seen,
+                "baseline": L0,
+                "batches_per_epoch": probes.steps_per_epoch,
+            },
+            why="without shuffling, each stretch of batches holds one class (or one range of "
+            "targets) and drags the weights towards it: at every moment the net fits the "
+            "batches it has just seen and forgets the rest, so the training loss, averaged "
+            "over batches as they come, looks good while the net as a whole predicts what "
+            "the last stretch held",
+            fix="shuffle the samples every epoch (train(..., shuffle=True), or "
+            "DataLoader(shuffle=True)); at the least permute them once before training",
+            score=min(1.0, (held - seen) / L0),
+        )
+    ]
+
+
+RULES = (
+    loss_at_lower_rank_bound,
+    incompressible_data,
+    no_signal,
+    insufficient_capacity,
+    unshuffled_data,
+)

@@ -16,6 +16,10 @@ from nndoctor.doctor.rules.units import DEAD_WARNING
 # first-layer RMS gradient over last-layer RMS gradient (median over probes): warning, error
 VANISHING_WARNING = 1e-3
 VANISHING_ERROR = 1e-5
+# a later hidden layer's RMS pre-activation at init below this share of the first's, in a
+# net that got stuck: weights too small (healthy Xavier/He nets of the catalog and the three
+# held-out sets: at least 0.74; N(0, 0.05) tanh nets of depth 5-6: below 0.01)
+VANISHING_FORWARD = 0.05
 # growth of the gradient (or weight) norm from the first probe to its maximum
 EXPLODING_GROWTH = 1e4
 # gradient norm over weight norm of a layer before any update (healthy inits: below about 3)
@@ -34,6 +38,11 @@ LR_LOW_SLOW_UPDATE = 1e-4
 # ... or no layer's weights changed by more than this share of their norm over the whole run
 LR_LOW_TOTAL_MOVE = 0.1
 LR_HIGH_UPDATE = 0.3
+# the suggested learning rates aim the per-step update/weight ratio at these: the healthy
+# rule of thumb (1e-3) from below, its upper end (1e-2) from above so that the lowered rate
+# still trains within the budget
+HEALTHY_UPDATE = 1e-3
+LR_HIGH_TARGET_UPDATE = 1e-2
 # a run whose loss fell by less than this share of its first epoch "barely moved"
 BARELY_MOVED = 0.1
 # epoch loss rising above this multiple of its first value: training made things worse
@@ -42,8 +51,26 @@ LOSS_GREW = 1.5
 LOSS_SPIKE = 10.0
 
 
+def lr_factor(excess: float) -> float:
+    """The power of ten, 10 to 1000, closest above ``excess`` (how many times too large or too
+    small the per-step update is); 10 when unknown or below 10."""
+    if not (excess > 0 and math.isfinite(excess)):
+        return 10.0
+    return 10.0 ** min(max(math.ceil(math.log10(excess)), 1), 3)
+
+
 def _layer_rms(probes: Probes) -> list[np.ndarray]:
     return [rms(t.grad_norm, t.in_features * t.out_features) for t in probes.layers]
+
+
+def forward_shrink(probes: Probes) -> float:
+    """Smallest RMS pre-activation of a later hidden layer over the first one's, before any
+    update (NaN with fewer than two hidden layers, or when a layer's output is exactly 0:
+    that is dead or zero-initialised units, not shrinking)."""
+    z = [t.z_rms[0] for t in probes.layers[:-1] if t.z_rms.size]
+    if len(z) < 2 or not min(z) > 0:
+        return math.nan
+    return float(min(z[1:]) / z[0])
 
 
 def vanishing_gradients(probes: Probes, ctx: Context) -> list[Finding]:
@@ -54,29 +81,54 @@ def vanishing_gradients(probes: Probes, ctx: Context) -> list[Finding]:
     # judged at the first probe where the last layer has a gradient: once the output has
     # collapsed to a constant every gradient is small, which says nothing about depth
     ok = np.flatnonzero((first > 0) & (last > 0) & np.isfinite(first) & np.isfinite(last))
-    if not ok.size:
+    ratio = float(first[ok[0]] / last[ok[0]]) if ok.size else math.nan
+    shrink = forward_shrink(probes)
+    depth = len(probes.layers)
+    evidence = {
+        "first_to_last_rms_ratio": ratio,
+        "forward_shrink_at_init": shrink,
+        "depth": depth,
+    }
+    if ratio < VANISHING_WARNING:
+        return [
+            Finding(
+                "vanishing-gradients",
+                ERROR if ratio < VANISHING_ERROR else WARNING,
+                f"first-layer gradients are {ratio:.1e} times the last layer's",
+                evidence={
+                    **evidence,
+                    "small_init": False,
+                    "step": int(probes.steps[ok[0]]),
+                    "first_layer_rms_grad": float(first[ok[0]]),
+                    "last_layer_rms_grad": float(last[ok[0]]),
+                },
+                why="each sigmoid/tanh layer multiplies the backward signal by its derivative "
+                "(at most 0.25 for sigmoid); through many layers the early layers get almost "
+                "no gradient and stay near their initial values",
+                fix="use ReLU hidden activations with He initialisation, fewer layers, or "
+                "normalisation between layers",
+                score=min(1.0, -math.log10(max(ratio, 1e-12)) / 8),
+            )
+        ]
+    # weights drawn too small shrink the signal at every layer, forward and backward alike:
+    # every layer's gradient is tiny, so the first-to-last ratio stays near 1
+    if not (shrink < VANISHING_FORWARD and stuck(probes, ctx)):
         return []
-    ratio = float(first[ok[0]] / last[ok[0]])
-    if not ratio < VANISHING_WARNING:
-        return []
+    per_layer = shrink ** (1.0 / (depth - 2))
     return [
         Finding(
             "vanishing-gradients",
-            ERROR if ratio < VANISHING_ERROR else WARNING,
-            f"first-layer gradients are {ratio:.1e} times the last layer's",
-            evidence={
-                "first_to_last_rms_ratio": ratio,
-                "step": int(probes.steps[ok[0]]),
-                "first_layer_rms_grad": float(first[ok[0]]),
-                "last_layer_rms_grad": float(last[ok[0]]),
-                "depth": len(probes.layers),
-            },
-            why="each sigmoid/tanh layer multiplies the backward signal by its derivative "
-            "(at most 0.25 for sigmoid); through many layers the early layers get almost no "
-            "gradient and stay near their initial values",
-            fix="use ReLU hidden activations with He initialisation, fewer layers, or "
-            "normalisation between layers",
-            score=min(1.0, -math.log10(max(ratio, 1e-12)) / 8),
+            ERROR,
+            f"at initialisation each layer scales the signal by about {per_layer:.2g}: a later "
+            f"hidden layer's pre-activations are only {shrink:.1e} times the first's",
+            evidence={**evidence, "small_init": True},
+            why="weights drawn too small for their fan-in scale the signal down at every "
+            "layer, forward and backward alike: the output hardly depends on the input and "
+            "every layer's gradient, a product of those factors, is tiny, so the net sits at "
+            "the constant prediction",
+            fix="initialise with Xavier/Glorot scaling (variance 1/fan_in; He, 2/fan_in, for "
+            "ReLU) instead of a fixed small standard deviation",
+            score=min(1.0, -math.log10(max(shrink, 1e-12)) / 8),
         )
     ]
 
@@ -185,6 +237,10 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     # the first probes with nonzero weights: later ones may be after units died
     early = np.concatenate([t.update_ratio[:3] for t in probes.layers])
     early_update = float(np.nanmax(early)) if np.isfinite(early).any() else math.nan
+    # the first step's ratio sizes the cut: later ones are inflated by the blow-up itself
+    first = np.array([t.update_ratio[0] for t in probes.layers if t.update_ratio.size])
+    first_update = float(np.nanmax(first)) if np.isfinite(first).any() else math.nan
+    suggested = ctx.lr / lr_factor(first_update / LR_HIGH_TARGET_UPDATE)
     curve = probes.epoch_loss[np.isfinite(probes.epoch_loss)]
     grew = bool(
         curve.size >= 2
@@ -235,10 +291,13 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
                 "diverged": diverged,
                 "loss_grew": grew,
                 "units_died": killed[1] if killed is not None else 0.0,
+                "first_update_ratio": first_update,
+                "suggested_lr": suggested,
             },
             why="a step larger than the curvature allows overshoots the minimum: the loss "
             "oscillates, grows, or overflows, and ReLU units pushed far negative die",
-            fix=f"lower the learning rate (try {ctx.lr / 10:g})",
+            fix=f"lower the learning rate (try {suggested:g}: the first step changed the "
+            f"weights by {first_update:.1e} of their norm, about 1e-3 to 1e-2 is healthy)",
             score=1.0 if diverged else 0.8 if (grew or blown) else 0.5,
         )
     ]
@@ -277,6 +336,7 @@ def lr_too_low(probes: Probes, ctx: Context) -> list[Finding]:
     grad = nanmedian(t.grad_norm / np.where(t.weight_norm > 0, t.weight_norm, np.nan))
     if not (uniformly_small and grad >= LR_LOW_MIN_GRAD):
         return []
+    suggested = ctx.lr * lr_factor(HEALTHY_UPDATE / update)
     return [
         Finding(
             "lr-too-low",
@@ -290,10 +350,12 @@ def lr_too_low(probes: Probes, ctx: Context) -> list[Finding]:
                 "total_weight_change": move,
                 "grad_to_weight": grad,
                 "loss_improvement": moved,
+                "suggested_lr": suggested,
             },
             why="with updates this small the weights hardly move within the training budget, "
             "so the output stays near what the initial weights give",
-            fix=f"raise the learning rate (try {ctx.lr * 10:g}) or train much longer",
+            fix=f"raise the learning rate (try {suggested:g}, which brings the update ratio "
+            "to about 1e-3) or train much longer",
             score=min(1.0, -math.log10(max(update, 1e-12)) / 8),
         )
     ]

@@ -106,13 +106,25 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
     elif ctx.loss_name == "bce" and (
         np.any(d.y_min < -RANGE_TOL) or np.any(d.y_max > 1 + RANGE_TOL)
     ):
+        lo, hi = float(np.min(d.y_min)), float(np.max(d.y_max))
+        labels = np.unique(probes.probe_target)
+        two = labels.size == 2 and labels[0] == lo and labels[1] == hi
         case, title, why, fix = (
             "bce-targets-outside-unit-interval",
-            f"BCE on targets in [{np.min(d.y_min):.3g}, {np.max(d.y_max):.3g}], outside [0, 1]",
-            "BCE is a loss for probabilities: with a target above 1 its minimum is at the "
-            "output's edge, so the prediction is pinned there for every input",
-            "use MSE with an identity output for real-valued targets",
+            f"BCE on targets in [{lo:.3g}, {hi:.3g}], outside [0, 1]"
+            + (f" (final loss {probes.final_loss:.4g}, below 0)" if probes.final_loss < 0 else ""),
+            "BCE, -t log p - (1 - t) log(1 - p), is a loss for targets in [0, 1]: outside it "
+            "one of the two weights is negative, the loss has no minimum inside (0, 1) and "
+            "falls without bound (a negative BCE is impossible with valid targets) as the "
+            "output is pushed to 0 or 1, so the prediction is pinned at an edge",
+            f"the targets look like class labels {{{lo:g}, {hi:g}}}: map them to {{0, 1}} "
+            f"with (y - {lo:g}) / {hi - lo:g} and keep BCE"
+            if two
+            else "use MSE with an identity output for real-valued targets, or rescale the "
+            "targets into [0, 1]",
         )
+        if two:
+            case = "bce-two-labels-outside-unit-interval"
     elif ctx.loss_name == "bce" and out_act not in ("sigmoid", "softmax"):
         case, title, why, fix = (
             "bce-without-sigmoid",
@@ -122,12 +134,20 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
             "end the net with a sigmoid before BCE",
         )
     elif ctx.loss_name == "cross_entropy" and out_act == "softmax":
+        # the best the double softmax allows: probability 1 on the true class, 0 elsewhere,
+        # read as logits
+        floor = float(np.log(np.e + width - 1) - 1.0)
         case, title, why, fix = (
             "softmax-before-cross-entropy",
-            "a Softmax layer before CrossEntropy (which applies softmax itself)",
-            "the double softmax squeezes the logits into [0, 1]: predictions stay near the "
-            "prior and the gradients are small",
-            "remove the final Softmax layer: CrossEntropy takes logits",
+            "a Softmax layer before CrossEntropy (which applies softmax itself): the loss "
+            f"cannot go below {floor:.4g} (final {probes.final_loss:.4g})",
+            "CrossEntropy reads its inputs as logits; probabilities in [0, 1] as logits give "
+            f"a second softmax that is at most e / (e + {width - 1}) on the true class, so the "
+            f"loss has a floor of ln(e + {width - 1}) - 1 = {floor:.4g} and its gradient shrinks "
+            "long before the net is confident: the loss stalls there and the predicted "
+            "probabilities stay near uniform, even when the predicted classes are right",
+            "remove the final Softmax layer: CrossEntropy takes logits (apply softmax only "
+            "when you need probabilities, after training)",
         )
     if case is None:
         return []
@@ -207,9 +227,15 @@ def constant_inputs(probes: Probes, ctx: Context) -> list[Finding]:
                 "feature_indices": constant[:16].tolist(),
             },
             why="features without variance carry no information; when none varies, the best "
-            "the net can do is a constant output (the mean target or class prior)",
+            "the net can do is a constant output (the mean target or class prior)"
+            if all_constant
+            else "features without variance carry no information; a few of them (blank image "
+            "borders, an unused sensor) are harmless, the other features still carry the signal",
             fix="check the preprocessing (integer division like x // 255 turns pixels into "
-            "0; a wrong column or a broadcast copies one value) and drop constant features",
+            "0; a wrong column or a broadcast copies one value)"
+            if share >= 0.5
+            else "nothing to fix if these features are constant by nature; otherwise check how "
+            "they were made. Dropping them saves parameters",
             score=share,
         )
     ]
@@ -295,10 +321,10 @@ def unscaled_targets(probes: Probes, ctx: Context) -> list[Finding]:
                 "final_loss": probes.final_loss,
                 "baseline": baseline(ctx),
             },
-            why="an initialised net outputs values of about unit size; reaching targets in the "
-            "thousands takes weights thousands of times larger, which small steps do not reach "
-            "in the budget, while the huge errors give huge gradients that make larger steps "
-            "overshoot",
+            why=f"an initialised net outputs values of about unit size; reaching targets of "
+            f"about {y_absmax:.3g} takes output weights about that many times larger, which "
+            "small steps do not reach in the budget, while the large errors give large "
+            "gradients that make larger steps overshoot",
             fix="standardise the targets (subtract their mean, divide by their std) and undo "
             "it on the predictions",
             score=min(1.0, np.log10(y_absmax) / 4),

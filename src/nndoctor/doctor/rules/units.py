@@ -18,6 +18,11 @@ DEAD_ERROR = 0.9
 # share of hidden sigmoid/tanh pre-activations beyond +-5: warning, error
 SATURATED_WARNING = 0.5
 SATURATED_ERROR = 0.9
+# the activation's slope at |z| = 5, where a unit counts as saturated
+_SLOPE_AT_EDGE = {
+    "sigmoid": float(np.exp(-5.0) / (1.0 + np.exp(-5.0)) ** 2),
+    "tanh": float(1.0 - np.tanh(5.0) ** 2),
+}
 
 
 def identical_groups(W: np.ndarray, b: np.ndarray) -> list[list[int]]:
@@ -91,12 +96,31 @@ def dead_units(probes: Probes, ctx: Context) -> list[Finding]:
         if share < DEAD_WARNING:
             continue
         dead = np.flatnonzero(t.dead_units)
+        # dead from the first probe with biases that started negative: the init killed them
+        bias0 = float(np.mean(t.b_init[dead]))
+        born = bool(t.frac_dead.size and t.frac_dead[0] >= DEAD_WARNING and bias0 < 0)
+        if born:
+            why = (
+                f"their biases started at {bias0:.3g} on average, below every input's weighted "
+                "sum: a ReLU whose input is negative for every sample outputs 0 and has zero "
+                "gradient, so it never recovers; with every unit dead the output is a constant"
+            )
+            fix = "initialise the biases at 0 (or a small positive value) with He weights"
+        else:
+            why = (
+                "a ReLU whose input is negative for every sample has zero gradient, so it "
+                "never recovers; with every unit dead the output is a constant"
+            )
+            fix = (
+                "lower the learning rate, use He initialisation with a zero or small positive "
+                "bias, or LeakyReLU"
+            )
         findings.append(
             Finding(
                 "dead-units",
                 ERROR if share >= DEAD_ERROR else WARNING,
                 f"layer {t.name}: {dead.size} of {t.out_features} ReLU units output 0 for "
-                "every probe input",
+                "every probe input" + (" from the start" if born else ""),
                 evidence={
                     "layer": t.name,
                     "dead_share": share,
@@ -105,11 +129,11 @@ def dead_units(probes: Probes, ctx: Context) -> list[Finding]:
                     "mean_bias_alive": float(np.mean(t.b_final[~t.dead_units]))
                     if (~t.dead_units).any()
                     else np.nan,
+                    "mean_initial_bias_dead": bias0,
+                    "dead_from_start": born,
                 },
-                why="a ReLU whose input is negative for every sample has zero gradient, so it "
-                "never recovers; with every unit dead the output is a constant",
-                fix="lower the learning rate, use He initialisation with a zero or small "
-                "positive bias, or LeakyReLU",
+                why=why,
+                fix=fix,
                 score=share,
             )
         )
@@ -136,9 +160,9 @@ def saturated_units(probes: Probes, ctx: Context) -> list[Finding]:
                     "saturated_share": share,
                     "saturated_units": worst[:16].tolist(),
                 },
-                why=f"a saturated {t.activation} has a derivative near 0 (below 0.007 for "
-                "sigmoid at 5), so almost no gradient flows through it and the layer's "
-                "output hardly changes with the input",
+                why=f"a saturated {t.activation} has a derivative near 0 (below "
+                f"{_SLOPE_AT_EDGE[t.activation]:.1e} beyond +-5), so almost no gradient flows "
+                "through it and the layer's output hardly changes with the input",
                 fix="standardise the inputs and use Xavier initialisation; or ReLU units",
                 score=share,
             )
