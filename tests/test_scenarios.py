@@ -48,6 +48,7 @@ ISSUE_CAUSES = (
     "insufficient-capacity",
     "constant-targets",
     "unscaled-targets",
+    "unshuffled-data",
 )
 
 BY_NAME = {s.name: s for s in CATALOG}
@@ -413,3 +414,22 @@ def test_format_table_counts_precision_and_recall_by_hand():
     assert "healthy: 1/2 without an error finding" in table
     assert "FALSE ALARM: dead-units" in table
     assert table.count("MISS") == 1
+
+
+def test_sorted_csv_end_weights_fail_the_data_but_shuffling_fixes_it():
+    # The epoch loss averages batches as they come, so it hides the fault: judge the end
+    # weights on all the data, computed here by hand (log-softmax of the logits).
+    def data_loss(setup: Setup) -> float:
+        Z = setup.model.forward(setup.X)
+        Z = Z - Z.max(axis=1, keepdims=True)
+        log_p = Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
+        return float(-log_p[np.arange(len(Z)), setup.Y.astype(np.intp)].mean())
+
+    sick = BY_NAME["sorted-csv-no-shuffle"].build(0)
+    _fit(sick)
+    fixed = BY_NAME["sorted-csv-no-shuffle"].build(0)
+    fixed.shuffle = True
+    _fit(fixed)
+    baseline = _constant_baseline(sick)
+    assert data_loss(sick) > baseline  # worse than predicting the class shares
+    assert data_loss(fixed) < 0.85 * baseline

@@ -298,8 +298,11 @@ class Recorder(Callback):
             self.probes = self._finish(model, state.loss)
 
     def _finish(self, model: Sequential, loss: Loss) -> Probes:
-        # judge the end state with the last finite weights, so a diverged run still has one
+        # judge the end state with the end weights when finite, else with the last finite
+        # ones seen at a probe, so that a diverged run still has an end state
         current = self._snapshot(model)
+        if all(np.all(np.isfinite(W)) and np.all(np.isfinite(b)) for W, b in current):
+            self._last_finite = current
         for (_, dense, _), (W, b) in zip(self._blocks, self._last_finite, strict=True):
             dense.params["W"][...] = W
             dense.params["b"][...] = b

@@ -237,6 +237,16 @@ def _salaries_as_raw_targets(seed: int) -> Setup:
     return Setup(model, X, salary[:, None], MSE(), Adam(lr=0.05), epochs=200)
 
 
+def _sorted_csv_no_shuffle(seed: int) -> Setup:
+    rng = np.random.default_rng(seed)
+    # A CSV sorted by its label column, read in order, trained in small batches without
+    # shuffling: every stretch of batches holds one class only.
+    X, labels = blobs(rng, [150, 150, 150], 4, spread=2.0)
+    order = np.argsort(labels, kind="stable")
+    model = mlp([4, 16, 3], activation="tanh", seed=rng)
+    return Setup(model, X[order], labels[order], CrossEntropy(), SGD(lr=0.1), 20, batch_size=5)
+
+
 SICK: list[Scenario] = [
     Scenario(
         "seed-zero-init",
@@ -440,5 +450,15 @@ SICK: list[Scenario] = [
         "regression network that predicts about the same value for every input because the "
         "targets (prices, salaries) were not scaled (common Q&A report)",
         _salaries_as_raw_targets,
+    ),
+    Scenario(
+        "sorted-csv-no-shuffle",
+        "unshuffled-data",
+        "Three classes read from a CSV sorted by label and trained in batches of 5 without "
+        "shuffling: each stretch of batches drags the net to one class, so the epoch loss looks "
+        "fine while the final net predicts the last class for everything.",
+        "network that always predicts the last class seen: the training file was sorted by "
+        "label and never shuffled (common Q&A report)",
+        _sorted_csv_no_shuffle,
     ),
 ]
