@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,7 +257,9 @@ class Report:
             for i, f in enumerate(group, 1):
                 lines.extend(_finding_lines(i, f))
         if self.bounds.get("text"):
-            lines.append(f"Bounds: {self.bounds['text']}")
+            lines += textwrap.wrap(
+                f"Bounds: {self.bounds['text']}", TEXT_WIDTH, subsequent_indent="  "
+            )
         return "\n".join(lines)
 
 
@@ -271,25 +274,43 @@ def _num(x: Any) -> str:
     return f"{x:.4g}" if 1e-3 <= abs(x) < 1e5 else f"{x:.2e}"
 
 
+# the terminal text wraps at this width, continuation lines indented under their label
+TEXT_WIDTH = 100
+
+
+def _field(label: str, text: str) -> list[str]:
+    """``label: text`` wrapped to TEXT_WIDTH, continuation lines indented under the text."""
+    head = f"     {label}: "
+    return textwrap.wrap(
+        text, TEXT_WIDTH, initial_indent=head, subsequent_indent=" " * len(head)
+    ) or [head.rstrip()]
+
+
 def _finding_lines(i: int, f: Finding) -> list[str]:
     tag = {True: " [confirmed]", False: " [not confirmed]", None: ""}[f.confirmed]
-    lines = [f"  {i}. [{f.severity}] {f.code}: {f.title}{tag}"]
+    head = f"  {i}. [{f.severity}] "
+    lines = textwrap.wrap(
+        f"{f.code}: {f.title}{tag}",
+        TEXT_WIDTH,
+        initial_indent=head,
+        subsequent_indent=" " * len(head),
+    )
     if f.evidence:
-        ev = ", ".join(f"{k} {_value(v)}" for k, v in f.evidence.items())
-        lines.append(f"     evidence: {ev}")
+        lines += _field("evidence", ", ".join(f"{k} {_value(v)}" for k, v in f.evidence.items()))
     if f.why:
-        lines.append(f"     why: {f.why}")
+        lines += _field("why", f.why)
     if f.fix:
-        lines.append(f"     fix: {f.fix}")
+        lines += _field("fix", f.fix)
     if f.trial:
         t = f.trial
-        lines.append(
-            f"     trial: {t['change']}: {t.get('metric', 'loss')} {_num(t['loss_before'])} -> "
+        lines += _field(
+            "trial",
+            f"{t['change']}: {t.get('metric', 'loss')} {_num(t['loss_before'])} -> "
             f"{_num(t['loss_after'])} (seed-to-seed noise {_num(t['noise'])}; "
-            f"{t.get('budget', '')})"
+            f"{t.get('budget', '')})",
         )
     if f.explains:
-        lines.append(f"     explains: {', '.join(f.explains)}")
+        lines += _field("explains", ", ".join(f.explains))
     return lines
 
 
