@@ -62,3 +62,9 @@ def check_positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def batch_rows(batch_size: Any, n: int) -> int:
+    """Rows per step for ``n`` samples: ``n`` for ``None`` (full batch), else ``batch_size``
+    (a positive integer, checked) capped at ``n``."""
+    return n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)

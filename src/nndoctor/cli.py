@@ -150,18 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument(
         "--no-diagnose", dest="diagnose", action="store_false", help="skip the doctor's report"
     )
-    seed.add_argument("--json", action="store_true", help="machine-readable output")
     seed.add_argument(
         "--plot", metavar="FILE", help="save a plot of the doctor's run (.png, .svg, .pdf)"
     )
-    seed.add_argument(
-        "--no-progress",
-        dest="progress",
-        action="store_const",
-        const=False,
-        default=None,
-        help="never draw progress bars",
-    )
+    _add_output_options(seed)
     seed.set_defaults(handler=_seed)
 
     scen = sub.add_parser(
@@ -171,8 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scen.add_argument("--seed", type=int, default=0, help="seed of every scenario (0)")
     scen.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
-    scen.add_argument("--json", action="store_true", help="machine-readable output")
-    scen.add_argument(
+    _add_output_options(scen)
+    scen.set_defaults(handler=_scenarios)
+    return parser
+
+
+def _add_output_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.add_argument(
         "--no-progress",
         dest="progress",
         action="store_const",
@@ -180,8 +178,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="never draw progress bars",
     )
-    scen.set_defaults(handler=_scenarios)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

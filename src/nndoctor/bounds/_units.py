@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nndoctor._validate import as_float_array, check_positive_int
+from nndoctor._validate import as_float_array, batch_rows
 from nndoctor.nn.losses import BCE, MSE, SSE, CrossEntropy, Loss
 
 SQUARED = "squared"
@@ -89,7 +89,7 @@ class Units:
 def units(loss: Loss, n: int, width: int, batch_size: int | None) -> Units:
     """Units of ``loss`` for ``n`` rows of ``width`` outputs, in batches of ``batch_size``."""
     kind = loss_kind(loss)
-    batch = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
+    batch = batch_rows(batch_size, n)
     mean = loss.reduction == "mean"
     if isinstance(loss, SSE):
         factor = 0.5

@@ -131,6 +131,11 @@ def describe_optimizer(optimizer: Optimizer) -> dict[str, Any]:
     return {"name": type(optimizer).__name__, **optimizer.get_params()}
 
 
+def is_autoencoder(X: np.ndarray, Y: np.ndarray) -> bool:
+    """Whether the targets are the inputs (the same array or equal values)."""
+    return Y is X or (Y.shape == X.shape and np.array_equal(X, Y))
+
+
 def task_of(loss: Loss, autoencoder: bool) -> str:
     if isinstance(loss, CrossEntropy):
         return CLASSIFICATION

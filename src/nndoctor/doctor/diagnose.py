@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from nndoctor._validate import check_positive_int
 from nndoctor.doctor import preflight
 from nndoctor.doctor.context import (
     AUTOENCODER,
@@ -17,6 +16,7 @@ from nndoctor.doctor.context import (
     data_stats,
     describe_model,
     describe_optimizer,
+    is_autoencoder,
     loss_name,
     task_of,
 )
@@ -25,18 +25,14 @@ from nndoctor.doctor.report import Report
 from nndoctor.doctor.rules import run_rules
 from nndoctor.doctor.trials import Setup, run_trials
 from nndoctor.gradcheck import check_gradients
-from nndoctor.nn import BCE, History, Loss, Optimizer, Sequential, TrainState, get_loss, train
-from nndoctor.nn import validate_data as _validate_data
+from nndoctor.nn import BCE, History, Loss, Optimizer, Sequential, TrainState, train
+from nndoctor.nn.train import check_run
 
 # rows and parameters for the finite-difference check (its cost grows with their product)
 GRADCHECK_ROWS = 16
 GRADCHECK_MAX_PARAMETERS = 2000
 # BCE predictions this close to 0 or 1 are left out of the check (gradcheck's own limit)
 GRADCHECK_SATURATED = 1e-8
-
-
-def _is_autoencoder(X: np.ndarray, Y: np.ndarray) -> bool:
-    return Y is X or (Y.shape == X.shape and np.array_equal(X, Y))
 
 
 def build_context(
@@ -51,7 +47,7 @@ def build_context(
 ) -> Context:
     """Architecture, data statistics and bounds, as plain data (``shuffle``: None when the
     training loop does not say)."""
-    task = task_of(loss, _is_autoencoder(X, Y))
+    task = task_of(loss, is_autoencoder(X, Y))
     specs = describe_model(model)
     widths = [s.out_features for s in specs if s.kind == "dense"]
     return Context(
@@ -145,7 +141,7 @@ class Doctor(Recorder):
         return _report(self.probes, self._context, history)
 
 
-def _report(probes: Probes, ctx: Context, history: History | None, **extra: Any) -> Report:
+def _report(probes: Probes, ctx: Context, history: History | None) -> Report:
     findings = run_rules(probes, ctx)
     summary = {
         "epochs_run": len(probes.epoch_loss),
@@ -159,7 +155,6 @@ def _report(probes: Probes, ctx: Context, history: History | None, **extra: Any)
     }
     if history is not None:
         summary["train_seconds"] = history.wall_time
-    summary.update(extra)
     return Report(findings, summary, dict(ctx.bounds), dict(ctx.preflight), probes.as_dict())
 
 
@@ -211,18 +206,12 @@ def diagnose(
         ``epochs`` or ``batch_size`` not a positive integer, an unknown loss or optimiser.
     """
     start = time.perf_counter()
-    loss = get_loss(loss)
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be an nndoctor.nn optimizer, got {optimizer!r}")
-    epochs = check_positive_int(epochs, "epochs")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int, got {seed!r}")
     seed = int(seed)
-    Xv, Yv = _validate_data(model, X, Y, loss)
+    loss, Xv, Yv, epochs, bs = check_run(model, X, Y, loss, optimizer, epochs, batch_size)
     if Y is None:
         Yv = Xv
-    n = len(Xv)
-    bs = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
     if not model.named_parameters():
         raise ValueError("the model has no parameters (no Dense layer) to train")
 

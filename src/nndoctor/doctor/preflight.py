@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from nndoctor import bounds
+from nndoctor.doctor.probes import batch_mean_loss
 from nndoctor.nn import Adam, CrossEntropy, Dense, Loss, Optimizer, Sequential, train
 
 # share of the epochs the zeroed-input run gets
@@ -26,22 +27,11 @@ TINY_STEPS = 1000
 TINY_LR = 0.03
 
 
-def batch_loss(
-    model: Sequential, X: np.ndarray, Y: np.ndarray, loss: Loss, batch_size: int
-) -> float:
-    """Mean loss over consecutive batches, the unit of ``History.loss``."""
-    values = [
-        loss(model.forward(X[lo : lo + batch_size]), Y[lo : lo + batch_size])
-        for lo in range(0, len(X), batch_size)
-    ]
-    return float(np.mean(values))
-
-
 def init_loss(
     model: Sequential, X: np.ndarray, Y: np.ndarray, loss: Loss, batch_size: int
 ) -> dict[str, Any]:
     with np.errstate(all="ignore"):
-        value = batch_loss(model, X, Y, loss, batch_size)
+        value = batch_mean_loss(loss, model.forward(X), Y, batch_size)
     out: dict[str, Any] = {"loss": value}
     if isinstance(loss, CrossEntropy):
         out["ln_classes"] = math.log(max(model.out_features or 1, 1))

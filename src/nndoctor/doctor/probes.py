@@ -31,6 +31,17 @@ RANK_TOL = 1e-6
 SQUASHING = ("sigmoid", "tanh")
 RECTIFIED = ("relu",)
 
+# the per-probe series of every LayerTrace, in the order of Probes.as_dict
+LAYER_SERIES = (
+    "weight_norm",
+    "grad_norm",
+    "update_ratio",
+    "frac_saturated",
+    "frac_dead",
+    "act_rank",
+    "z_rms",
+)
+
 
 @dataclass
 class LayerTrace:
@@ -105,7 +116,11 @@ class Probes:
     batch_size: int
     probe_every: int
     probe_loss: float = math.nan
-    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finite_epoch_loss(self) -> np.ndarray:
+        """``epoch_loss`` without its non-finite entries (a diverged run's last epoch)."""
+        return self.epoch_loss[np.isfinite(self.epoch_loss)]
 
     @property
     def final_loss(self) -> float:
@@ -124,17 +139,22 @@ class Probes:
             "output_std": self.output_std,
         }
         for t in self.layers:
-            for key in (
-                "weight_norm",
-                "grad_norm",
-                "update_ratio",
-                "frac_saturated",
-                "frac_dead",
-                "act_rank",
-                "z_rms",
-            ):
+            for key in LAYER_SERIES:
                 out[f"{t.name}.{key}"] = getattr(t, key)
         return out
+
+
+def batch_mean_loss(loss: Loss, P: np.ndarray, Y: np.ndarray, batch_size: int) -> float:
+    """Mean of ``loss`` over consecutive chunks of ``batch_size`` rows of predictions ``P``
+    ``(n, out)`` and targets ``Y``: the unit of ``History.loss``, with the weights held fixed."""
+    return float(
+        np.mean(
+            [
+                loss(P[lo : lo + batch_size], Y[lo : lo + batch_size])
+                for lo in range(0, len(P), batch_size)
+            ]
+        )
+    )
 
 
 def probe_interval(total_steps: int, target: int = TARGET_PROBES) -> int:
@@ -166,16 +186,20 @@ def numeric_rank(H: np.ndarray) -> int:
     return int(np.sum(s > RANK_TOL * s[0]))
 
 
-def _blocks(model: Sequential) -> list[tuple[int, Dense, str]]:
-    """(index, Dense layer, name of the activation right after it or "identity")."""
+def _blocks(model: Sequential) -> list[tuple[Dense, str]]:
+    """(Dense layer, name of the activation right after it or "identity")."""
     out = []
     layers = model.layers
     for i, layer in enumerate(layers):
         if isinstance(layer, Dense):
             nxt = layers[i + 1] if i + 1 < len(layers) else None
             act = "identity" if nxt is None or isinstance(nxt, Dense) else type(nxt).__name__
-            out.append((i, layer, act.lower()))
+            out.append((layer, act.lower()))
     return out
+
+
+def _all_finite(snapshot: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+    return all(np.all(np.isfinite(W)) and np.all(np.isfinite(b)) for W, b in snapshot)
 
 
 class Recorder(Callback):
@@ -197,41 +221,36 @@ class Recorder(Callback):
     def on_train_begin(self, state: TrainState) -> None:
         n = len(state.X)
         rows = np.random.default_rng(self.seed).permutation(n)[: min(self.probe_rows, n)]
-        self._X = state.X[np.sort(rows)]
-        self._Y = state.Y[np.sort(rows)]
+        rows.sort()
+        self._X = state.X[rows]
+        self._Y = state.Y[rows]
         self._labels = state.Y.ndim == 1
         steps_per_epoch = -(-n // state.batch_size)
         self._every = probe_interval(steps_per_epoch * state.epochs)
         self._steps_per_epoch = steps_per_epoch
         self._blocks = _blocks(state.model)
-        self._init = [(d.params["W"].copy(), d.params["b"].copy()) for _, d, _ in self._blocks]
+        self._init = self._snapshot()
         self._series: dict[str, list] = {"steps": [], "output_std": []}
         self._layer_series: list[dict[str, list]] = [
-            {
-                k: []
-                for k in (
-                    "weight_norm",
-                    "grad_norm",
-                    "update_ratio",
-                    "frac_saturated",
-                    "frac_dead",
-                    "act_rank",
-                    "z_rms",
-                )
-            }
-            for _ in self._blocks
+            {k: [] for k in LAYER_SERIES} for _ in self._blocks
         ]
         self._losses: list[float] = []
         self._epoch_losses: list[float] = []
         self._epoch_total, self._epoch_count = 0.0, 0
         self._before: list[np.ndarray] | None = None
-        self._last_finite = self._snapshot(state.model)
+        # snapshots are replaced, never written into, so the initial one can be shared
+        self._last_finite = self._init
         self._epochs = state.epochs
         self._batch_size = state.batch_size
         self._diverged: dict[str, Any] | None = None
 
-    def _snapshot(self, model: Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-        return [(d.params["W"].copy(), d.params["b"].copy()) for _, d, _ in self._blocks]
+    def _snapshot(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(d.params["W"].copy(), d.params["b"].copy()) for d, _ in self._blocks]
+
+    def _load(self, snapshot: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        for (dense, _), (W, b) in zip(self._blocks, snapshot, strict=True):
+            dense.params["W"][...] = W
+            dense.params["b"][...] = b
 
     def on_gradients(self, state: TrainState) -> None:
         self._losses.append(state.batch_loss)
@@ -240,17 +259,15 @@ class Recorder(Callback):
         if state.step % self._every:
             return
         self._series["steps"].append(state.step)
-        self._before = [d.params["W"].copy() for _, d, _ in self._blocks]
-        for (_, dense, _), series in zip(self._blocks, self._layer_series, strict=True):
+        self._before = [d.params["W"].copy() for d, _ in self._blocks]
+        for (dense, _), series in zip(self._blocks, self._layer_series, strict=True):
             series["weight_norm"].append(float(np.linalg.norm(dense.params["W"])))
             series["grad_norm"].append(float(np.linalg.norm(dense.grads["W"])))
         self._forward_stats(state.model)
 
     def _forward_stats(self, model: Sequential) -> None:
-        outputs, P = _block_outputs(model, self._blocks, self._X)
-        for (_, _, act), series, (z, h) in zip(
-            self._blocks, self._layer_series, outputs, strict=True
-        ):
+        outputs, P = _block_outputs(model, self._X)
+        for (_, act), series, (z, h) in zip(self._blocks, self._layer_series, outputs, strict=True):
             series["frac_saturated"].append(
                 float(np.mean(np.abs(z) > SATURATION_Z)) if act in SQUASHING else 0.0
             )
@@ -266,7 +283,7 @@ class Recorder(Callback):
     def on_step_end(self, state: TrainState) -> None:
         if self._before is None:
             return
-        for (_, dense, _), series, W0 in zip(
+        for (dense, _), series, W0 in zip(
             self._blocks, self._layer_series, self._before, strict=True
         ):
             W = dense.params["W"]
@@ -274,11 +291,9 @@ class Recorder(Callback):
             delta = np.linalg.norm(W - W0)
             series["update_ratio"].append(float(delta / base) if base > 0 else math.nan)
         self._before = None
-        if all(
-            np.all(np.isfinite(W)) and np.all(np.isfinite(b))
-            for W, b in self._snapshot(state.model)
-        ):
-            self._last_finite = self._snapshot(state.model)
+        snapshot = self._snapshot()
+        if _all_finite(snapshot):
+            self._last_finite = snapshot
 
     def on_epoch_end(self, state: TrainState) -> None:
         self._epoch_losses.append(self._epoch_total / max(self._epoch_count, 1))
@@ -300,19 +315,14 @@ class Recorder(Callback):
     def _finish(self, model: Sequential, loss: Loss) -> Probes:
         # judge the end state with the end weights when finite, else with the last finite
         # ones seen at a probe, so that a diverged run still has an end state
-        current = self._snapshot(model)
-        if all(np.all(np.isfinite(W)) and np.all(np.isfinite(b)) for W, b in current):
+        current = self._snapshot()
+        if _all_finite(current):
             self._last_finite = current
-        for (_, dense, _), (W, b) in zip(self._blocks, self._last_finite, strict=True):
-            dense.params["W"][...] = W
-            dense.params["b"][...] = b
-        outputs, P = _block_outputs(model, self._blocks, self._X)
-        b = self._batch_size
-        probe_loss = float(
-            np.mean([loss(P[lo : lo + b], self._Y[lo : lo + b]) for lo in range(0, len(P), b)])
-        )
+        self._load(self._last_finite)
+        outputs, P = _block_outputs(model, self._X)
+        probe_loss = batch_mean_loss(loss, P, self._Y, self._batch_size)
         traces = []
-        for (_, dense, act), series, (W0, b0), (z, _) in zip(
+        for (dense, act), series, (W0, b0), (z, _) in zip(
             self._blocks, self._layer_series, self._init, outputs, strict=True
         ):
             arrays = {k: np.asarray(v, dtype=np.float64) for k, v in series.items()}
@@ -337,9 +347,7 @@ class Recorder(Callback):
                     **arrays,
                 )
             )
-        for (_, dense, _), (W, b) in zip(self._blocks, current, strict=True):
-            dense.params["W"][...] = W
-            dense.params["b"][...] = b
+        self._load(current)
         T = effective_targets(self._Y, P.shape[1], self._labels)
         return Probes(
             steps=np.asarray(self._series["steps"], dtype=np.int64),
@@ -360,20 +368,19 @@ class Recorder(Callback):
 
 
 def _block_outputs(
-    model: Sequential, blocks: list[tuple[int, Dense, str]], X: np.ndarray
+    model: Sequential, X: np.ndarray
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """Per Dense layer its output ``z`` and the activation after it ``h`` on ``X``; and the
     model's output."""
-    starts = {i: k for k, (i, _, _) in enumerate(blocks)}
     z_of: list[np.ndarray] = []
     h_of: list[np.ndarray] = []
     h = X
-    for i, layer in enumerate(model.layers):
+    for layer in model.layers:
         h = layer.forward(h)
-        if i in starts:
+        if isinstance(layer, Dense):
             z_of.append(h)
             h_of.append(h)
-        elif z_of and len(h_of) == len(z_of) and not isinstance(layer, Dense):
+        elif z_of:
             h_of[-1] = h  # the activation (or activations) right after the last Dense
     return list(zip(z_of, h_of, strict=True)), h
 
@@ -381,13 +388,10 @@ def _block_outputs(
 def _first_nonfinite(model: Sequential, X: np.ndarray) -> str | None:
     """Name of the first layer whose weights or output on ``X`` are not finite."""
     h = X
-    dense_index = -1
     with np.errstate(all="ignore"):
         for i, layer in enumerate(model.layers):
-            if isinstance(layer, Dense):
-                dense_index += 1
-                if not all(np.all(np.isfinite(v)) for v in layer.params.values()):
-                    return f"layer {i} ({type(layer).__name__}, weights)"
+            if not all(np.all(np.isfinite(v)) for v in layer.params.values()):
+                return f"layer {i} ({type(layer).__name__}, weights)"
             h = layer.forward(h)
             if not np.all(np.isfinite(h)):
                 return f"layer {i} ({type(layer).__name__}, output)"

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from nndoctor.doctor.context import Context
+from nndoctor.doctor.context import Context, is_autoencoder
+from nndoctor.doctor.probes import batch_mean_loss
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules.setup import UNSCALED_MAX
 from nndoctor.nn import (
@@ -115,11 +116,10 @@ def _fix_lr(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
 
 def _fix_standardise(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
     mean, std = s.X.mean(axis=0), s.X.std(axis=0)
-    X = (s.X - mean) / np.where(std > 0, std, 1.0)
-    autoencoder = s.Y is s.X or (s.Y.shape == s.X.shape and np.array_equal(s.Y, s.X))
-    if autoencoder:
+    scale = np.where(std > 0, std, 1.0)
+    X = (s.X - mean) / scale
+    if is_autoencoder(s.X, s.Y):
         # the targets are the inputs: reconstruct the standardised data, judge in data units
-        scale = np.where(std > 0, std, 1.0)
         return replace(s, X=X, Y=X, unscale=lambda P: P * scale + mean), "standardise the inputs"
     return replace(s, X=X), "standardise the inputs"
 
@@ -252,12 +252,7 @@ def _score(s: Setup, model: Sequential, history: Any, original: Setup) -> float:
         return float(np.mean(P.argmax(axis=1) != original.Y.astype(np.intp)))
     if s.metric == "mse":
         return float(np.mean((P - original.Y.reshape(P.shape)) ** 2))
-    b = original.batch_size
-    return float(
-        np.mean(
-            [original.loss(P[lo : lo + b], original.Y[lo : lo + b]) for lo in range(0, len(P), b)]
-        )
-    )
+    return batch_mean_loss(original.loss, P, original.Y, original.batch_size)
 
 
 def _run(s: Setup, epochs: int, seed: int, original: Setup) -> float:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from nndoctor._progress import ProgressBar
-from nndoctor._validate import as_float_array, as_rng, check_positive_int, check_rows
+from nndoctor._validate import as_float_array, as_rng, batch_rows, check_positive_int, check_rows
 from nndoctor.nn.layers import Sequential
 from nndoctor.nn.losses import Loss, get_loss
 from nndoctor.nn.optim import Optimizer
@@ -79,7 +79,6 @@ class History:
     wall_time: float = 0.0
     batch_size: int = 0
     epochs: int = 0
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def final_loss(self) -> float:
@@ -104,6 +103,26 @@ def validate_data(model: Sequential, X: Any, Y: Any, loss: Loss) -> tuple[np.nda
     Y = loss.check_targets(X if Y is None else Y, model.out_features)
     check_rows(X, Y)
     return X, Y
+
+
+def check_run(
+    model: Sequential,
+    X: Any,
+    Y: Any,
+    loss: Loss | str,
+    optimizer: Optimizer,
+    epochs: int,
+    batch_size: int | None,
+) -> tuple[Loss, np.ndarray, np.ndarray, int, int]:
+    """The checks :func:`train` makes before its first step, for callers that need them
+    earlier (the doctor): returns the loss object, ``X`` and ``Y`` as from
+    :func:`validate_data`, ``epochs`` and the rows per step."""
+    loss = get_loss(loss)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an nndoctor.nn optimizer, got {optimizer!r}")
+    X, Y = validate_data(model, X, Y, loss)
+    epochs = check_positive_int(epochs, "epochs")
+    return loss, X, Y, epochs, batch_rows(batch_size, len(X))
 
 
 def train(
@@ -140,13 +159,8 @@ def train(
     progress : bool or None
         Progress bar on stderr; None = only on a terminal for runs longer than about a second.
     """
-    loss = get_loss(loss)
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be an nndoctor.nn optimizer, got {optimizer!r}")
-    X, Y = validate_data(model, X, Y, loss)
-    epochs = check_positive_int(epochs, "epochs")
+    loss, X, Y, epochs, batch_size = check_run(model, X, Y, loss, optimizer, epochs, batch_size)
     n = len(X)
-    batch_size = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
     rng = as_rng(seed)
     params, grads = model.named_parameters(), model.named_gradients()
     state = TrainState(model, X, Y, loss, optimizer, epochs, batch_size)

@@ -28,7 +28,7 @@ def rms(norm: np.ndarray, size: int) -> np.ndarray:
 
 def improvement(probes: Probes) -> float:
     """Share of the first epoch's loss that training removed (1 = down to 0)."""
-    curve = probes.epoch_loss[np.isfinite(probes.epoch_loss)]
+    curve = probes.finite_epoch_loss
     if curve.size == 0 or curve[0] == 0:
         return math.nan
     return float((curve[0] - probes.final_loss) / abs(curve[0]))

@@ -58,7 +58,7 @@ def diverged(probes: Probes, ctx: Context) -> list[Finding]:
 
 
 def oscillating_loss(probes: Probes, ctx: Context) -> list[Finding]:
-    curve = probes.epoch_loss[np.isfinite(probes.epoch_loss)]
+    curve = probes.finite_epoch_loss
     if curve.size < MIN_EPOCHS:
         return []
     late = curve[curve.size // 2 :]
@@ -96,7 +96,7 @@ def oscillating_loss(probes: Probes, ctx: Context) -> list[Finding]:
 
 
 def loss_plateau(probes: Probes, ctx: Context) -> list[Finding]:
-    curve = probes.epoch_loss[np.isfinite(probes.epoch_loss)]
+    curve = probes.finite_epoch_loss
     L0 = baseline(ctx)
     if curve.size < MIN_EPOCHS or not math.isfinite(L0) or L0 <= 0:
         return []

@@ -200,7 +200,7 @@ def insufficient_capacity(probes: Probes, ctx: Context) -> list[Finding]:
         and abs(final - ls) <= AFFINE_TOL * L0
         and knn - ridge > CAPACITY_SKILL_MARGIN
     )
-    curve = probes.epoch_loss[np.isfinite(probes.epoch_loss)]
+    curve = probes.finite_epoch_loss
     converged = curve.size >= 2 and abs(curve[curve.size // 2] - curve[-1]) <= (
         CAPACITY_CHANGE * abs(curve[curve.size // 2])
     )

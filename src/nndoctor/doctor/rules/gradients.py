@@ -241,7 +241,7 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     first = np.array([t.update_ratio[0] for t in probes.layers if t.update_ratio.size])
     first_update = float(np.nanmax(first)) if np.isfinite(first).any() else math.nan
     suggested = ctx.lr / lr_factor(first_update / LR_HIGH_TARGET_UPDATE)
-    curve = probes.epoch_loss[np.isfinite(probes.epoch_loss)]
+    curve = probes.finite_epoch_loss
     grew = bool(
         curve.size >= 2
         and (curve[-1] > LOSS_GREW * curve[0] or curve.max() > LOSS_SPIKE * curve[0])
