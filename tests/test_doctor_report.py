@@ -109,3 +109,28 @@ def test_a_few_constant_features_rated_info_explain_nothing():
     # an info-level unscaled-inputs still explains the lr-too-high it causes
     scale = rank([_f("lr-too-high", "error"), _f("unscaled-inputs", "info")])
     assert scale[0].code == "unscaled-inputs" and scale[0].severity == "error"
+
+
+def test_a_dynamic_cause_refuted_by_its_trial_goes_after_the_others():
+    refuted = _f("lr-too-high", "error")
+    refuted.confirmed = False
+    refuted.trial = {"change": "learning rate 0.002", "loss_before": 0.679, "loss_after": 0.690}
+    untried = _f("insufficient-capacity", "warning")
+    assert refuted.refuted
+    assert [f.code for f in rank([refuted, untried])] == ["insufficient-capacity", "lr-too-high"]
+    # a fix that blew up (inf) made nothing better either
+    refuted.trial = {"change": "learning rate 0.002", "loss_before": 0.679, "loss_after": math.inf}
+    assert refuted.refuted
+    # an unconfirmed trial that still helped is no refutation: the causal order stands
+    refuted.trial = {"change": "learning rate 0.002", "loss_before": 0.679, "loss_after": 0.6}
+    assert [f.code for f in rank([untried, refuted])] == ["lr-too-high", "insufficient-capacity"]
+
+
+def test_a_setup_fault_is_not_refuted_by_a_trial():
+    # a wrong loss is visible in the setup; a trial judged on an insensitive metric (error
+    # rate unchanged) or on a short budget cannot argue it away
+    static = _f("wrong-loss-for-targets", "warning")
+    static.confirmed = False
+    static.trial = {"change": "remove the Softmax", "loss_before": 0.0, "loss_after": 0.0}
+    assert not static.refuted
+    assert rank([static, _f("insufficient-capacity", "warning")])[0].code == static.code

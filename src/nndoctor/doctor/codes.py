@@ -119,6 +119,21 @@ EXPLAINS_IF_SEVERE: frozenset[tuple[str, str]] = frozenset(
     {("constant-inputs", "no-signal"), ("constant-inputs", "dead-units")}
 )
 
+# Causes read off the dynamics of training (sizes of steps, gradients, unit states), as
+# opposed to faults visible in the setup itself (a wrong loss, identical weights): a trial
+# whose fix made the loss no better at all is evidence against them, so they rank after the
+# causes that were confirmed or not tried (``Finding.refuted``).
+REFUTABLE: frozenset[str] = frozenset(
+    {
+        "lr-too-high",
+        "lr-too-low",
+        "exploding-gradients",
+        "vanishing-gradients",
+        "saturated-units",
+        "dead-units",
+    }
+)
+
 # A more specific symptom makes a vaguer one redundant.
 SUBSUMES: tuple[tuple[str, str], ...] = (
     ("loss-at-baseline", "loss-plateau"),

@@ -21,7 +21,7 @@ from nndoctor.doctor.context import (
     task_of,
 )
 from nndoctor.doctor.probes import PROBE_ROWS, Probes, Recorder
-from nndoctor.doctor.report import Report
+from nndoctor.doctor.report import Report, rank
 from nndoctor.doctor.rules import run_rules
 from nndoctor.doctor.trials import Setup, run_trials
 from nndoctor.gradcheck import check_gradients
@@ -246,6 +246,7 @@ def diagnose(
     if trials:
         setup = Setup(model, Xv, Yv, loss, optimizer, epochs, bs, shuffle, seed)
         run_trials(report.findings, setup, recorder.probes.epoch_loss, ctx)
+        report.findings = rank(report.findings)  # a cause refuted by its trial moves down
     report.summary["autoencoder"] = ctx.task == AUTOENCODER
     report.summary["diagnose_seconds"] = time.perf_counter() - start
     return report

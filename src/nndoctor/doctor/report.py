@@ -20,6 +20,7 @@ from nndoctor.doctor.codes import (
     INFO,
     KINDS,
     NOTE,
+    REFUTABLE,
     SEVERITIES,
     SUBSUMES,
 )
@@ -75,6 +76,14 @@ class Finding:
         """``"cause"``, ``"symptom"`` or ``"info"``."""
         return CODES[self.code].kind
 
+    @property
+    def refuted(self) -> bool:
+        """A cause read off the training dynamics (``codes.REFUTABLE``) whose trial ran and
+        made the loss no better at all (a non-finite loss after the fix counts as no better)."""
+        if self.code not in REFUTABLE or self.confirmed is not False or not self.trial:
+            return False
+        return not self.trial["loss_after"] < self.trial["loss_before"]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,
@@ -124,7 +133,9 @@ def rank(findings: list[Finding]) -> list[Finding]:
 
     A root cause found together with a consequence it explains (``codes.EXPLAINS``) is raised
     to the consequence's severity and lists it in ``explains``; a vague symptom subsumed by a
-    more specific one (``codes.SUBSUMES``) is dropped. Links in ``codes.EXPLAINS_IF_SEVERE``
+    more specific one (``codes.SUBSUMES``) is dropped. A cause refuted by its trial
+    (``Finding.refuted``) goes after the causes that were confirmed or not tried. Links in
+    ``codes.EXPLAINS_IF_SEVERE``
     hold only for a root rated above info. A code found several times (one finding
     per layer) keeps every finding. Within a kind the order is severity, causal tier, then
     score.
@@ -161,7 +172,7 @@ def rank(findings: list[Finding]) -> list[Finding]:
 
     def key(f: Finding) -> tuple:
         sev = _SEVERITY_ORDER[f.severity]
-        return (_KIND_ORDER[f.kind], depth[f.code], sev, CODES[f.code].tier, -f.score)
+        return (_KIND_ORDER[f.kind], f.refuted, depth[f.code], sev, CODES[f.code].tier, -f.score)
 
     return sorted(kept, key=key)
 
