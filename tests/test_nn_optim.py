@@ -116,6 +116,10 @@ def test_with_lr_and_reset_start_without_state():
     opt = SGD(lr=0.1, momentum=0.9)
     _run(opt, 1.0, 3)
     assert opt.state and not opt.with_lr(0.2).state
+    fresh = opt.fresh()
+    assert fresh.state == {} and fresh.get_params() == opt.get_params()
+    # the fresh copy's first step is plain SGD, while opt carries its momentum on
+    assert _run(fresh, 1.0, 1) == pytest.approx([0.9], rel=1e-15)
     opt.reset()
     assert opt.state == {}
     # Without state the first step is plain SGD again: 1 - 0.1 * 1.

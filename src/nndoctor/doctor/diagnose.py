@@ -233,7 +233,7 @@ def diagnose(
         Xv,
         Yv,
         loss=loss,
-        optimizer=optimizer.with_lr(optimizer.lr),
+        optimizer=optimizer.fresh(),
         epochs=epochs,
         batch_size=bs,
         shuffle=shuffle,

@@ -56,7 +56,7 @@ def zeroed_inputs(
         np.zeros_like(X),
         Y,
         loss=loss,
-        optimizer=optimizer.with_lr(optimizer.lr),
+        optimizer=optimizer.fresh(),
         epochs=n_epochs,
         batch_size=batch_size,
         shuffle=shuffle,

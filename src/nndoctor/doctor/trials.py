@@ -262,7 +262,7 @@ def _run(s: Setup, epochs: int, seed: int, original: Setup) -> float:
         s.X,
         s.Y,
         loss=s.loss,
-        optimizer=s.optimizer.with_lr(s.optimizer.lr),
+        optimizer=s.optimizer.fresh(),
         epochs=epochs,
         batch_size=s.batch_size,
         shuffle=s.shuffle,

@@ -30,6 +30,10 @@ class Optimizer:
         """The constructor arguments: ``type(opt)(**opt.get_params())`` is a fresh copy."""
         raise NotImplementedError
 
+    def fresh(self) -> Optimizer:
+        """A new optimiser with the same settings and no state (no momentum, no moments)."""
+        return type(self)(**self.get_params())
+
     def with_lr(self, lr: float) -> Optimizer:
         """A fresh optimiser (no state) with the same settings but learning rate ``lr``."""
         return type(self)(**{**self.get_params(), "lr": lr})
