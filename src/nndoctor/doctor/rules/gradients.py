@@ -7,11 +7,10 @@ import math
 import numpy as np
 
 from nndoctor.doctor.codes import ERROR, WARNING
-from nndoctor.doctor.context import Context
-from nndoctor.doctor.probes import Probes
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import improvement, nanmedian, rms, stuck
 from nndoctor.doctor.rules.units import DEAD_WARNING
+from nndoctor.doctor.schema import Context, Probes
 
 # first-layer RMS gradient over last-layer RMS gradient (median over probes): warning, error
 VANISHING_WARNING = 1e-3

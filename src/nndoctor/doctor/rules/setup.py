@@ -7,10 +7,9 @@ import itertools
 import numpy as np
 
 from nndoctor.doctor.codes import ERROR, NOTE, WARNING
-from nndoctor.doctor.context import AUTOENCODER, BINARY, CLASSIFICATION, REGRESSION, Context
-from nndoctor.doctor.probes import Probes
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import baseline, units
+from nndoctor.doctor.schema import AUTOENCODER, BINARY, CLASSIFICATION, REGRESSION, Context, Probes
 
 # a feature is constant when its std is below this times max(1, |mean|)
 CONSTANT_STD = 1e-12

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from nndoctor.doctor.codes import ERROR, WARNING
-from nndoctor.doctor.context import Context
-from nndoctor.doctor.probes import Probes
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import nanmedian, units
+from nndoctor.doctor.schema import Context, Probes
 
 # units are identical when their (weights, bias) rows differ by less than this, relative
 SYMMETRY_TOL = 1e-9
