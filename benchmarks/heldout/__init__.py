@@ -1,8 +1,8 @@
 """Held-out cases for ``nndoctor.diagnose``; ``benchmarks/bench_doctor_heldout.py`` runs them."""
 
-from heldout import set1, set2, set3, set4
+from heldout import set1, set2, set3, set4, set5
 from heldout._common import Case, CaseSet, Setup
 
-SETS: list[CaseSet] = [set1.SET, set2.SET, set3.SET, set4.SET]
+SETS: list[CaseSet] = [set1.SET, set2.SET, set3.SET, set4.SET, set5.SET]
 
 __all__ = ["SETS", "Case", "CaseSet", "Setup"]
