@@ -79,9 +79,13 @@ class Finding:
     @property
     def refuted(self) -> bool:
         """A cause read off the training dynamics (``codes.REFUTABLE``) whose trial ran and
-        made the loss no better at all (a non-finite loss after the fix counts as no better)."""
+        clearly did not help: its verdict is ``"refuted"`` (paired gains below the least gain
+        worth reporting, or a changed run that diverged). A trial without a verdict (an older
+        report) is refuted when the loss after the fix is no lower (or not finite)."""
         if self.code not in REFUTABLE or self.confirmed is not False or not self.trial:
             return False
+        if "verdict" in self.trial:
+            return self.trial["verdict"] == "refuted"
         return not self.trial["loss_after"] < self.trial["loss_before"]
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,12 +137,16 @@ def rank(findings: list[Finding]) -> list[Finding]:
 
     A root cause found together with a consequence it explains (``codes.EXPLAINS``) is raised
     to the consequence's severity and lists it in ``explains``; a vague symptom subsumed by a
-    more specific one (``codes.SUBSUMES``) is dropped. A cause refuted by its trial
-    (``Finding.refuted``) goes after the causes that were confirmed or not tried. Links in
-    ``codes.EXPLAINS_IF_SEVERE``
-    hold only for a root rated above info. A code found several times (one finding
-    per layer) keeps every finding. Within a kind the order is severity, causal tier, then
-    score.
+    more specific one (``codes.SUBSUMES``) is dropped. Links in ``codes.EXPLAINS_IF_SEVERE``
+    hold only for a root rated above info.
+
+    Trial verdicts outweigh thresholds: causes whose trial was confirmed come first, then
+    those not tried or whose trial was inconclusive, then those refuted by their trial
+    (``Finding.refuted``). A root that explains a confirmed consequence ranks with the
+    confirmed ones (unless its own trial refuted it): the consequence's fix works, the root
+    is why it was needed. A code found several times (one finding per layer) keeps every
+    finding. Within a verdict group the order is explanation depth, severity, causal tier,
+    then score.
     """
     found = {f.code for f in findings}
     kept = [f for f in findings if not any(s in found and v == f.code for s, v in SUBSUMES)]
@@ -170,9 +178,18 @@ def rank(findings: list[Finding]) -> list[Finding]:
             if linked(root, consequence):
                 depth[consequence] = max(depth[consequence], depth[root] + 1)
 
+    # 0: confirmed, 1: not tried or inconclusive, 2: refuted; a root takes the best group
+    # of what it explains, through chains of links
+    group = {code: 2 if f.refuted else 0 if f.confirmed else 1 for code, f in top.items()}
+    for _ in range(len(EXPLAINS)):
+        for root, consequence in EXPLAINS:
+            if linked(root, consequence) and not top[root].refuted:
+                group[root] = min(group[root], group[consequence])
+
     def key(f: Finding) -> tuple:
         sev = _SEVERITY_ORDER[f.severity]
-        return (_KIND_ORDER[f.kind], f.refuted, depth[f.code], sev, CODES[f.code].tier, -f.score)
+        verdict = 2 if f.refuted else min(group[f.code], 0 if f.confirmed else 1)
+        return (_KIND_ORDER[f.kind], verdict, depth[f.code], sev, CODES[f.code].tier, -f.score)
 
     return sorted(kept, key=key)
 
