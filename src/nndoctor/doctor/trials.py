@@ -245,8 +245,13 @@ def judge(before: list[float], after: list[float], base: float) -> tuple[str, di
     gains = [a - b for a, b in zip(sa, sb, strict=True)]
     mean = statistics.fmean(gains)
     sem = statistics.stdev(gains) / math.sqrt(len(gains)) if len(gains) > 1 else math.inf
-    numbers = {"skill_before": sb, "skill_after": sa, "gains": gains, "mean_gain": mean,
-               "sem": sem}  # fmt: skip
+    numbers = {
+        "skill_before": sb,
+        "skill_after": sa,
+        "gains": gains,
+        "mean_gain": mean,
+        "sem": sem,
+    }
     if not all(math.isfinite(a) for a in after):
         return REFUTED, numbers
     if min(gains) > MIN_GAIN and mean - NOISE_FACTOR * sem > MIN_GAIN:
