@@ -64,7 +64,7 @@ NOISE_FACTOR = 2.0
 MIN_GAIN = 0.05
 SKILL_FLOOR = -1.0
 TRIAL_COST = 1.5
-MIN_TRIAL_SECONDS = 2.0
+MIN_TRIAL_SECONDS = 3.0
 PARALLEL_MIN_SECONDS = 1.0
 # the largest class count read off integer labels given to BCE (more: not classes)
 MAX_CLASSES = 1000
@@ -306,6 +306,12 @@ def _run_jobs(jobs: list[tuple[Run, int, Run]], workers: int) -> list[float]:
         _JOBS = []
 
 
+def _epoch_seconds(run: Run) -> float:
+    tick = time.perf_counter()
+    run.backend.fit(run, 1, run.seed)
+    return time.perf_counter() - tick
+
+
 @dataclass
 class _Trial:
     finding: Finding
@@ -370,10 +376,11 @@ def run_trials(
     first_round = MIN_PAIRS * len(trials) + sum(
         (1 if deterministic else MIN_PAIRS) - (m == "loss") for m in metrics
     )
-    # the watched run pays for its probes: one plain epoch prices a trial run better
-    tick = time.perf_counter()
-    backend.fit(original, 1, original.seed)
-    per_epoch = min(run_seconds / max(original.epochs, 1), time.perf_counter() - tick)
+    # one plain epoch of the original and of a changed run price a trial run: the watched
+    # run pays for its probes, and an original that diverged stopped early
+    per_epoch = _epoch_seconds(original)
+    if per_epoch < run_seconds / max(original.epochs, 1):
+        per_epoch = max(per_epoch, _epoch_seconds(trials[0].runs[0]))
     affordable = budget * workers / max(first_round * per_epoch, 1e-12)
     epochs = max(1, min(original.epochs, math.floor(affordable)))
     base_of = {m: metric_baseline(m, original, ctx) for m in metrics}
