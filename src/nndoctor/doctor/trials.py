@@ -368,21 +368,36 @@ def run_trials(
     if not trials:
         return
     deterministic = not original.shuffle and backend.same_weights(bases[1], original)
-    # the budget: full epochs when the first round fits, else one shorter count for all runs
     budget = max(cost * run_seconds, MIN_TRIAL_SECONDS)
     workers = _workers(run_seconds, backend)
-    metrics = sorted({t.change.metric for t in trials})
-    # the original's seed-0 loss is read off the watched run's curve
-    first_round = MIN_PAIRS * len(trials) + sum(
-        (1 if deterministic else MIN_PAIRS) - (m == "loss") for m in metrics
-    )
     # one plain epoch of the original and of a changed run price a trial run: the watched
     # run pays for its probes, and an original that diverged stopped early
     per_epoch = _epoch_seconds(original)
     if per_epoch < run_seconds / max(original.epochs, 1):
         per_epoch = max(per_epoch, _epoch_seconds(trials[0].runs[0]))
-    affordable = budget * workers / max(first_round * per_epoch, 1e-12)
-    epochs = max(1, min(original.epochs, math.floor(affordable)))
+
+    def first_round(planned: list[_Trial]) -> int:
+        # the original's seed-0 loss is read off the watched run's curve
+        return MIN_PAIRS * len(planned) + sum(
+            (1 if deterministic else MIN_PAIRS) - (m == "loss")
+            for m in {t.change.metric for t in planned}
+        )
+
+    # full epochs for as many of the top trials as the budget allows (a shortened run can
+    # miss a true fix); when not even the first fits, all of them share a shorter count
+    def affordable(planned: list[_Trial]) -> float:
+        return budget * workers / max(first_round(planned) * per_epoch, 1e-12)
+
+    full = [k for k in range(1, len(trials) + 1) if affordable(trials[:k]) >= original.epochs]
+    if full:
+        for t in trials[full[-1] :]:
+            t.finding.evidence["trial_skipped"] = (
+                f"{t.change.describe()}: not tried, the time budget of the trials "
+                f"({budget:.1f} s) went to the causes ranked above at the full epoch count"
+            )
+        trials = trials[: full[-1]]
+    epochs = max(1, min(original.epochs, math.floor(affordable(trials))))
+    metrics = sorted({t.change.metric for t in trials})
     base_of = {m: metric_baseline(m, original, ctx) for m in metrics}
     before: dict[str, list[float]] = {m: [] for m in metrics}
 
