@@ -21,8 +21,9 @@ How a trial is judged (``docs/findings.md``, "How trials are judged"):
   while undecided, up to ``MAX_PAIRS`` and while the time budget lasts; undecided at the end
   is *inconclusive* (not confirmed).
 - **Budget.** Trials share ``TRIAL_COST`` times the plain run's wall time (at least
-  ``MIN_TRIAL_SECONDS``); runs train the full epoch count when that fits, otherwise every run
-  of the trials (original and changed alike) the same shorter count, and the trial says so.
+  ``MIN_TRIAL_SECONDS``), a run priced by a plain run of ``PRICE_SHARE`` of the epochs; the
+  top trials train the full epoch count, as many as fit; when not even one fits, every run of
+  the trials (original and changed alike) trains the same shorter count, and the trial says so.
   Pairs run in parallel processes when one run takes ``PARALLEL_MIN_SECONDS`` or more, cores
   are free and the backend allows forking; the results are the same as in one process.
 """
@@ -66,6 +67,7 @@ SKILL_FLOOR = -1.0
 TRIAL_COST = 1.5
 MIN_TRIAL_SECONDS = 3.0
 PARALLEL_MIN_SECONDS = 1.0
+PRICE_SHARE = 0.05
 # the largest class count read off integer labels given to BCE (more: not classes)
 MAX_CLASSES = 1000
 
@@ -307,9 +309,13 @@ def _run_jobs(jobs: list[tuple[Run, int, Run]], workers: int) -> list[float]:
 
 
 def _epoch_seconds(run: Run) -> float:
+    """Seconds per epoch of a plain run of ``PRICE_SHARE`` of the epochs (at least one, so
+    that the fixed cost of a fit weighs as in a full run); NaN when it diverged."""
+    epochs = max(1, math.ceil(PRICE_SHARE * run.epochs))
     tick = time.perf_counter()
-    run.backend.fit(run, 1, run.seed)
-    return time.perf_counter() - tick
+    fit = run.backend.fit(run, epochs, run.seed)
+    seconds = time.perf_counter() - tick
+    return math.nan if fit.diverged is not None else seconds / epochs
 
 
 @dataclass
@@ -370,11 +376,13 @@ def run_trials(
     deterministic = not original.shuffle and backend.same_weights(bases[1], original)
     budget = max(cost * run_seconds, MIN_TRIAL_SECONDS)
     workers = _workers(run_seconds, backend)
-    # one plain epoch of the original and of a changed run price a trial run: the watched
-    # run pays for its probes, and an original that diverged stopped early
+    # a plain run of PRICE_SHARE of the epochs prices a trial run (the watched run pays for
+    # its probes); a changed run's when the original diverges (it stops early)
     per_epoch = _epoch_seconds(original)
-    if per_epoch < run_seconds / max(original.epochs, 1):
-        per_epoch = max(per_epoch, _epoch_seconds(trials[0].runs[0]))
+    if math.isnan(per_epoch):
+        per_epoch = _epoch_seconds(trials[0].runs[0])
+    if math.isnan(per_epoch):
+        per_epoch = run_seconds / max(original.epochs, 1)
 
     def first_round(planned: list[_Trial]) -> int:
         # the original's seed-0 loss is read off the watched run's curve
