@@ -64,7 +64,7 @@ MAX_PAIRS = 5
 NOISE_FACTOR = 2.0
 MIN_GAIN = 0.05
 SKILL_FLOOR = -1.0
-TRIAL_COST = 1.5
+TRIAL_COST = 1.2
 MIN_TRIAL_SECONDS = 3.0
 PARALLEL_MIN_SECONDS = 1.0
 PRICE_SHARE = 0.05
@@ -280,8 +280,9 @@ def _workers(run_seconds: float, backend: Any) -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return 1
+    # the load average counts this process too: it is one of the workers
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return max(1, min(cores - round(load), cores))
+    return max(1, min(cores - round(load) + 1, cores))
 
 
 def _run_jobs(jobs: list[tuple[Run, int, Run]], workers: int) -> list[float]:
