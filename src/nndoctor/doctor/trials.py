@@ -65,7 +65,7 @@ NOISE_FACTOR = 2.0
 MIN_GAIN = 0.05
 SKILL_FLOOR = -1.0
 TRIAL_COST = 1.2
-MIN_TRIAL_SECONDS = 3.0
+MIN_TRIAL_SECONDS = 1.5
 PARALLEL_MIN_SECONDS = 1.0
 PRICE_SHARE = 0.05
 # the largest class count read off integer labels given to BCE (more: not classes)
