@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from nndoctor import diagnose
 from nndoctor.doctor.backends.engine import ENGINE, reinitialise
 from nndoctor.doctor.context import build_context
 from nndoctor.doctor.report import Finding
@@ -191,3 +192,14 @@ def test_units_killed_by_the_steps_are_tried_with_a_lower_rate_not_new_weights()
     assert FIXES["dead-units"](killed, ctx).describe() == "learning rate 0.01"
     born = Finding("dead-units", "error", "t", evidence={"dead_from_start": True})
     assert FIXES["dead-units"](born, ctx).describe() == "re-initialise with he_uniform"
+
+
+def test_the_report_says_where_the_time_went():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 2))
+    model = Sequential(Dense(2, 4, seed=1), ReLU(), Dense(4, 1, seed=2))
+    report = diagnose(model, X, X[:, :1], loss=MSE(), optimizer=SGD(lr=0.05), epochs=3)
+    seconds = report.summary["seconds"]
+    assert set(seconds) == {"bounds", "gradcheck", "preflight", "train", "rules", "trials"}
+    assert all(v >= 0 for v in seconds.values())
+    assert sum(seconds.values()) <= report.summary["diagnose_seconds"]
