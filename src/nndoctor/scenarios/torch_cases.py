@@ -754,11 +754,14 @@ class PlainRun:
     ----------
     losses : list of float
         The loss of every step, in order.
+    optimizer : torch.optim.Optimizer
+        The optimizer the loop built (its ``param_groups`` hold the final learning rates).
     watch : nndoctor Watch or None
         The closed watch around the loop (its ``report()`` is the doctor's verdict), or None.
     """
 
     losses: list[float]
+    optimizer: Any
     watch: Any | None
 
 
@@ -837,4 +840,4 @@ def run_plain_loop(setup: Setup, watch: bool = False, seed: int = 0) -> PlainRun
                 losses.append(float(loss.item()))
             if scheduler is not None:
                 scheduler.step()
-    return PlainRun(losses, w)
+    return PlainRun(losses, optimizer, w)
