@@ -18,7 +18,7 @@ from collections.abc import Sequence
 # One thread, as in the tests and the other benchmarks on the 2-core machine.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from nndoctor.scenarios import TORCH_CATALOG, format_table, run_scenario  # noqa: E402
+from nndoctor.scenarios import TORCH_CATALOG, format_table, run_scenario
 
 
 def main(argv: Sequence[str] | None = None) -> int:
