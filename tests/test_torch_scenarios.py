@@ -10,6 +10,7 @@ the seed net's effective width against an independent count from the trained wei
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -28,7 +29,10 @@ TORCH_CODES = {
     "eval-mode-training",
     "lr-schedule-collapse",
 }
-SEEDS = (0, 1, 2)
+# A diagnose of a torch scenario trains several copies (about 1-3 s each on the 2-core
+# machine), so the suite runs the doctor at seed 0; NNDOCTOR_ALL_SEEDS=1 runs seeds 0-2, as
+# benchmarks/bench_torch_scenarios.py does (with trials) for the numbers in docs/findings.md.
+SEEDS = (0, 1, 2) if os.environ.get("NNDOCTOR_ALL_SEEDS") == "1" else (0,)
 BY_NAME = {s.name: s for s in TORCH_CATALOG}
 
 # Scenarios whose root cause the doctor ranks first only with its trials (re-training with
@@ -246,7 +250,7 @@ def test_doctor_ranks_the_expected_cause_first(torch, scenario, seed):
 
 
 @pytest.mark.parametrize("scenario", TORCH_HEALTHY, ids=lambda s: s.name)
-@pytest.mark.parametrize("seed", SEEDS[:2])
+@pytest.mark.parametrize("seed", SEEDS)
 def test_doctor_raises_no_error_on_a_healthy_run(torch, scenario, seed):
     report = _diagnose(scenario.build(seed), seed, trials=False)
     errors = [f.code for f in report.findings if f.severity == "error"]
