@@ -7,7 +7,7 @@ import numpy as np
 from nndoctor.doctor.codes import ERROR, WARNING
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import nanmedian, units
-from nndoctor.doctor.schema import Context, Probes
+from nndoctor.doctor.schema import Context, LayerTrace, Probes
 
 # units are identical when their (weights, bias) rows differ by less than this, relative
 SYMMETRY_TOL = 1e-9
@@ -28,8 +28,15 @@ _SLOPE_AT_EDGE = {
 }
 
 
-def identical_groups(W: np.ndarray, b: np.ndarray) -> list[list[int]]:
-    """Groups (size >= 2) of units whose incoming weights and bias are the same."""
+def symmetry_tolerance(eps: float) -> float:
+    """Relative difference under which two units count as identical: round-off of float64
+    (``SYMMETRY_TOL``), or about 100 ulps of a lower precision (float32: 1.2e-5)."""
+    return max(SYMMETRY_TOL, min(100.0 * eps, 1e-3))
+
+
+def identical_groups(W: np.ndarray, b: np.ndarray, tol: float = SYMMETRY_TOL) -> list[list[int]]:
+    """Groups (size >= 2) of units whose incoming weights and bias are the same, within ``tol``
+    relative to the rows' size."""
     rows = np.column_stack([W, b])  # (units, in + 1)
     size = np.max(np.abs(rows), axis=1)  # (units,)
     groups: list[list[int]] = []
@@ -38,7 +45,7 @@ def identical_groups(W: np.ndarray, b: np.ndarray) -> list[list[int]]:
         if seen[i]:
             continue
         diff = np.max(np.abs(rows - rows[i]), axis=1)
-        same = np.flatnonzero(diff <= SYMMETRY_TOL * np.maximum(size, size[i]))
+        same = np.flatnonzero(diff <= tol * np.maximum(size, size[i]))
         seen[same] = True
         if same.size > 1:
             groups.append(same.tolist())
@@ -47,13 +54,18 @@ def identical_groups(W: np.ndarray, b: np.ndarray) -> list[list[int]]:
 
 def symmetric_units(probes: Probes, ctx: Context) -> list[Finding]:
     findings = []
+    tol = symmetry_tolerance(probes.eps)
     for t in probes.layers[:-1]:
-        groups = identical_groups(t.W_final, t.b_final)
+        groups = identical_groups(t.W_final, t.b_final, tol)
         if not groups:
+            findings.extend(_split_by_rounding(t))
             continue
         distinct = t.out_features - sum(len(g) - 1 for g in groups)
-        at_init = identical_groups(t.W_init, t.b_init) == groups
-        constant_init = at_init and np.ptp(t.W_init) == 0
+        # identical at init when each group lies inside a group of the initial weights (in
+        # floating point a unit can split off a group during training, never join one)
+        init_groups = [set(g) for g in identical_groups(t.W_init, t.b_init, tol)]
+        at_init = all(any(set(g) <= h for h in init_groups) for g in groups)
+        constant_init = bool(at_init and np.ptp(t.W_init) == 0)
         cause = (
             "every weight started at the same value (a constant init such as zeros gives "
             "every unit the same gradient forever)"
@@ -107,6 +119,42 @@ def killed_early(probes: Probes) -> tuple[str, float, int] | None:
         if step <= KILLED_EARLY * total and (out is None or share > out[1]):
             out = (t.name, share, step)
     return out
+
+
+def _split_by_rounding(t: LayerTrace) -> list[Finding]:
+    """Units that started as copies of each other (a constant init) and ended distinct: in
+    floating point, rounding differences between identical units grow until one splits off,
+    hundreds of steps later, so the layer spent much of the run as fewer units."""
+    if not (np.all(np.isfinite(t.W_init)) and np.ptp(t.W_init) == 0 and t.out_features > 1):
+        return []
+    start = len(identical_groups(t.W_init, t.b_init)[0]) if t.W_init.size else 0
+    if start < 2:
+        return []
+    return [
+        Finding(
+            "symmetric-units",
+            ERROR,
+            f"layer {t.name}: all {t.out_features} units started identical (every weight "
+            f"{float(t.W_init.flat[0]):g}); only rounding noise split them apart, late",
+            evidence={
+                "layer": t.name,
+                "units": t.out_features,
+                "effective_units": t.out_features,
+                "groups": [],
+                "identical_at_init": True,
+                "constant_init": True,
+                "initial_weight": float(t.W_init.flat[0]),
+            },
+            why="identical units compute identical activations and receive identical "
+            "gradients: in exact arithmetic they never differ; in floating point rounding "
+            "differences grow for hundreds of steps before a unit splits off, so the net "
+            "trains as a narrower one for much of the run and ends far from what its width "
+            "allows",
+            fix="initialise weights randomly (Xavier/Glorot for sigmoid/tanh, He for "
+            "ReLU) to break the symmetry",
+            score=0.5,
+        )
+    ]
 
 
 def dead_units(probes: Probes, ctx: Context) -> list[Finding]:
