@@ -18,6 +18,7 @@ the engine's ``Dense`` (``W`` of shape ``(out, in)``), so ``"0.W"`` of the engin
 from __future__ import annotations
 
 import math
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -228,7 +229,9 @@ class InitRun:
     """One training run from one initialisation.
 
     ``w1_row_spread`` is the largest absolute difference between a row of ``W1`` and its first
-    row: 0 when the hidden units are copies of each other.
+    row: 0 when the hidden units are copies of each other. ``output_mean`` is the mean of the
+    trained model's outputs over the data, ``output_spread`` the mean over output elements of
+    their standard deviation across inputs (0 when the output is always the same).
     """
 
     init: str
@@ -237,6 +240,8 @@ class InitRun:
     w1_rows_identical: bool
     w1_row_spread: float
     wall_time: float
+    output_mean: float = math.nan
+    output_spread: float = math.nan
 
 
 @dataclass
@@ -288,6 +293,8 @@ class SeedCaseResult:
                     "w1_rows_identical": r.w1_rows_identical,
                     "w1_row_spread": r.w1_row_spread,
                     "wall_time": r.wall_time,
+                    "output_mean": r.output_mean,
+                    "output_spread": r.output_spread,
                 }
                 for r in self.runs
             ],
@@ -458,6 +465,7 @@ def run_seed_case(
         )
         W1 = model.named_parameters()["0.W"]
         spread = float(np.max(np.abs(W1 - W1[0])))
+        P = model.forward(X)  # (n_samples * 8, 8)
         runs.append(
             InitRun(
                 init,
@@ -466,6 +474,8 @@ def run_seed_case(
                 spread == 0.0,
                 spread,
                 history.wall_time,
+                float(P.mean()),
+                float(P.std(axis=0).mean()),
             )
         )
 
@@ -485,6 +495,11 @@ def run_seed_case(
             seed=init_seed,
             progress=progress,
         )
+
+    if report is not None:
+        # the doctor trained the zero-init setup: the other inits' runs go beside it in plots
+        report.summary["run_label"] = "zeros init (the asker's)"
+        report.curves = {f"{r.init} init": r.loss for r in runs if r.init != "zeros"}
 
     return SeedCaseResult(
         n_samples=n_samples,
@@ -513,69 +528,165 @@ def _worst(result: GradCheckResult, name: str) -> str:
     )
 
 
-def format_seed_case(result: SeedCaseResult) -> str:
-    """A short account of :func:`run_seed_case`'s numbers, in the order of the story."""
+# population values for i.i.d. uniform [0, 1) data: variance 1/12 per element, so the best
+# rank-k linear code of one 8x8 sample loses 0.5 * 8 columns * (8 - k) directions * 1/12
+UNIFORM_VAR = 1.0 / 12.0
+
+
+def population_bound(k: int) -> float:
+    """The rank-k bound of the *population* of uniform 8x8 matrices, per sample: (8 - k) / 3."""
+    return 0.5 * N_VISIBLE * (N_VISIBLE - k) * UNIFORM_VAR
+
+
+def story(result: SeedCaseResult) -> list[tuple[str, list[str]]]:
+    """The seed case told in the asker's terms, as (heading, paragraphs): why the outputs sat
+    at 0.5, the wrong hand-written gradient, the zero init, the bound, then the speed."""
     r = result
-    t = r.timing
     code = r.code
-    rank_k = code.at_rank(N_HIDDEN)
+    baseline = float(code.loss_at_rank[0])
+    data_spread = math.sqrt(r.data_var)
+    runs = {run.init: run for run in r.runs}
+    out: list[tuple[str, list[str]]] = []
+
+    mean = [
+        f"Your data has mean {r.data_mean:.3f}: uniform numbers on [0, 1) average 0.5. A network "
+        "that cannot use its input can only predict one value for every input, and the best "
+        f"single value is the mean of the data. That costs {baseline:.4f} per 8x8 sample (the "
+        "constant baseline): the loss of a network that ignores its input.",
+        "With all weights at zero every output is sigmoid(0) = 0.5 exactly, for every input: "
+        "the mean already. Your outputs sat at about 0.5 because your network was not using "
+        "its input.",
+    ]
+    for run in r.runs:
+        if math.isfinite(run.output_spread):
+            mean.append(
+                f"After training from {run.init}, the outputs vary across inputs by "
+                f"{run.output_spread:.3f} (their mean {run.output_mean:.3f}), where the data "
+                f"varies by {data_spread:.3f}: a spread of 0 would be an output that is always "
+                "the same."
+            )
+    out.append(("1. Why the outputs sat at 0.5", mean))
+
+    a = r.asker_check
+    grad = []
+    if a.passed:
+        grad.append("Your hand-written gradient passes the check on this sample.")
+    else:
+        grad.append(
+            f"Your hand-written gradient is WRONG for {', '.join(a.failed)}: compared with finite "
+            "differences (the loss measured a tiny step either side of each weight), "
+            + "; ".join(f"worst element {_worst(a, name)}" for name in a.failed)
+            + ". The encoder's error must come back through W2: d1 = (W2.T @ d2) H (1-H); "
+            "your loop added up the output errors without W2, so every hidden unit got the "
+            "same error signal."
+        )
+    verdict = "passes" if r.answer_check.passed else "FAILS"
+    grad.append(f"The answer's matrix gradient {verdict} the same check.")
+    e = r.engine_check
+    worst_fd = max(c.max_rel_error for c in e.parameters.values())
+    ok = "passes" if all(c.passed for c in e.parameters.values()) else "FAILS"
+    line = f"nndoctor's engine {ok} it too (max rel. error {worst_fd:.1e})"
+    if e.autograd is not None:
+        worst_ag = max(c.max_rel_error for c in e.autograd.values())
+        line += f" and agrees with torch autograd (max rel. error {worst_ag:.1e})"
+    grad.append(line + ".")
+    out.append(("2. The wrong hand-written gradient", grad))
+
+    init = []
+    for run in r.runs:
+        rows = (
+            "its 3 hidden units stayed identical (the rows of W1 are equal)"
+            if run.w1_rows_identical
+            else f"its hidden units differ (rows of W1 spread {run.w1_row_spread:.2g})"
+        )
+        init.append(
+            f"Trained {r.epochs} epochs from {run.init} (SGD, lr {r.lr:g}, one step per "
+            f"sample): final loss {run.final_loss:.4f}; {rows}."
+        )
+    init.append(
+        "Units that start with the same weights get the same gradient at every step and stay "
+        "the same forever: with all-zero weights the 3 hidden units compute the same thing, so "
+        "the network acts as if it had one. Random (Xavier) weights break the tie."
+    )
+    out.append(("3. The zero init", init))
+
+    k = N_HIDDEN
+    bound = [
+        f"The best any linear code of this data can do, per sample: constant {baseline:.4f}, "
+        f"best rank-1 code {code.at_rank(1):.4f}, best rank-{k} code {code.at_rank(k):.4f}. "
+        f"{code.spectrum(k)[:1].upper()}{code.spectrum(k)[1:]}.",
+    ]
+    for run in r.runs:
+        rank = 1 if run.w1_rows_identical else k
+        b = code.at_rank(rank)
+        why = "identical hidden units act as one" if rank == 1 else f"{k} distinct units"
+        bound.append(
+            f"{run.init}: {run.final_loss:.4f} is {run.final_loss / b:.3f} x the rank-{rank} "
+            f"bound ({why})."
+        )
+    zero = runs.get("zeros")
+    ours = f"ours {zero.final_loss:.2f}" if zero is not None else "ours"
+    bound.append(
+        f"Why the answer's 2.33 and {ours} differ: 2.33 = (8 - 1) / 3 = "
+        f"{population_bound(1):.4f} is the rank-1 bound of the population (every element "
+        f"uniform, variance exactly 1/12); the bound of this sample of {r.n_samples} matrices "
+        f"is {code.at_rank(1):.4f}, lower because a finite sample has some directions with more "
+        "variance than 1/12, and the best code keeps exactly those."
+    )
+    out.append(("4. The bound", bound))
+    t = r.timing
+    out.append(
+        (
+            "5. Speed of one training step on one 8x8 sample",
+            [
+                f"Your Python loops: {t.asker_us:.1f} us; the engine, vectorised: "
+                f"{t.engine_us:.1f} us ({t.ratio:.0f}x faster)."
+            ],
+        )
+    )
+    return out
+
+
+def format_seed_case(result: SeedCaseResult, verbosity: int = 1, color: bool = False) -> str:
+    """The story of :func:`run_seed_case` in the order the asker met it, then the doctor's
+    report (in colour when ``color``)."""
+    r = result
     lines = [
         "The seed case: an 8-3-8 sigmoid autoencoder whose output was always about 0.5",
         f"Data: {r.n_samples} matrices 8x8, uniform on [0, 1) (seed {r.seed}): mean "
         f"{r.data_mean:.3f}, variance {r.data_var:.4f} (1/12 = {1 / 12:.4f})",
-        "",
-        "1. Speed of one training step on one 8x8 sample",
-        f"   asker's Python loops: {t.asker_us:9.1f} us    engine, vectorised: "
-        f"{t.engine_us:7.1f} us    -> {t.ratio:.0f}x faster",
-        "",
-        "2. Gradients on one sample (at Xavier-initialised weights)",
     ]
-    e = r.engine_check
-    worst_fd = max(c.max_rel_error for c in e.parameters.values())
-    verdict = "pass" if all(c.passed for c in e.parameters.values()) else "FAIL"
-    lines.append(f"   engine vs finite differences: {verdict} (max rel. error {worst_fd:.1e})")
-    if e.autograd is None:
-        lines += [f"   engine vs torch autograd: {note}" for note in e.notes]
-    else:
-        worst_ag = max(c.max_rel_error for c in e.autograd.values())
-        verdict = "pass" if all(c.passed for c in e.autograd.values()) else "FAIL"
-        lines.append(f"   engine vs torch autograd:     {verdict} (max rel. error {worst_ag:.1e})")
-    a = r.asker_check
-    if a.passed:
-        lines.append("   asker's hand-written gradient: passes (the bug did not show here)")
-    else:
-        lines.append(f"   asker's hand-written gradient: WRONG for {', '.join(a.failed)}")
-        lines += [f"     worst element {_worst(a, name)}" for name in a.failed]
-        lines.append(
-            "     (the encoder's error must come back through W2: d1 = (W2.T @ d2) H (1-H))"
-        )
-    verdict = "pass" if r.answer_check.passed else "FAIL"
-    lines += [f"   answer's matrix gradient:      {verdict}", ""]
-
-    lines.append(
-        f"3. Training {r.epochs} epochs, one SGD step per sample (lr {r.lr:g}), from each init"
-    )
-    for run in r.runs:
-        rows = "identical" if run.w1_rows_identical else f"differ (spread {run.w1_row_spread:.2g})"
-        lines.append(
-            f"   {run.init:<15} final loss {run.final_loss:.4f}   rows of W1 {rows}   "
-            f"({run.wall_time:.1f} s)"
-        )
-    lines += [
-        "",
-        "4. What any code of this data can achieve (loss per sample)",
-        f"   best constant {code.loss_at_rank[0]:.4f}   best rank-1 code {code.at_rank(1):.4f}   "
-        f"best rank-{N_HIDDEN} code {rank_k:.4f}",
-        f"   {code.spectrum(N_HIDDEN)}",
-    ]
-    for run in r.runs:
-        rank = 1 if run.w1_rows_identical else N_HIDDEN
-        bound = code.at_rank(rank)
-        why = "identical hidden units act as one" if rank == 1 else f"{N_HIDDEN} distinct units"
-        lines.append(
-            f"   {run.init}: {run.final_loss:.4f} is {run.final_loss / bound:.3f} x the "
-            f"rank-{rank} bound ({why})"
-        )
+    for heading, paragraphs in story(r):
+        lines += ["", heading]
+        for paragraph in paragraphs:
+            lines += textwrap.wrap(paragraph, 100, initial_indent="   ", subsequent_indent="   ")
     if r.report is not None:
-        lines += ["", "5. The doctor on the zero-init setup", str(r.report)]
+        lines += ["", "6. The doctor on the zero-init setup"]
+        if color:
+            import io
+
+            buffer = io.StringIO()
+            r.report.render(buffer, verbosity, color=True)
+            lines.append(buffer.getvalue().rstrip("\n"))
+        else:
+            from nndoctor.render.terminal import plain_text
+
+            lines.append(plain_text(r.report, verbosity))
     return "\n".join(lines)
+
+
+def seed_page(result: SeedCaseResult) -> str:
+    """The seed case as one self-contained HTML page: the story, then the doctor's report."""
+    from nndoctor.render.html import Section, render_page
+
+    intro = []
+    for heading, paragraphs in story(result):
+        intro.append(heading)
+        intro += paragraphs
+    if result.report is None:
+        raise ValueError("the seed case ran without the doctor: nothing to draw")
+    return render_page(
+        [Section("The doctor on the zero-init setup", result.report)],
+        title="The seed case: why was the autoencoder's output always 0.5?",
+        intro=intro,
+    )

@@ -66,6 +66,13 @@ def _section_context(section: Section, plots: bool, index: int) -> dict[str, Any
     drawn = _plots(report, plots)
     views = [finding_view(f, list(drawn)) for f in report.findings]
     used = {p for v in views for p in v.plots}
+    # each plot is drawn once, under the first finding it supports; later ones link to it
+    shown: set[str] = set()
+    placed = []
+    for v in views:
+        here = [p for p in v.plots if p not in shown]
+        shown.update(here)
+        placed.append({"view": v, "here": here, "above": [p for p in v.plots if p not in here]})
     terms = sorted({t for v in views for t, _, _ in v.terms})
     return {
         "title": section.title,
@@ -74,7 +81,7 @@ def _section_context(section: Section, plots: bool, index: int) -> dict[str, Any
         "summary": summary_line(report),
         "verdict": verdict(report),
         "healthy": not report.findings,
-        "findings": views,
+        "findings": placed,
         "plots": drawn,
         "other_plots": [name for name in drawn if name not in used],
         "bounds": report.bounds.get("text", ""),
