@@ -612,8 +612,9 @@ def story(result: SeedCaseResult) -> list[tuple[str, list[str]]]:
 
     k = N_HIDDEN
     bound = [
-        f"The best any linear code of this data can do, per sample: constant {baseline:.4f}, "
-        f"best rank-1 code {code.at_rank(1):.4f}, best rank-{k} code {code.at_rank(k):.4f}. "
+        "What any linear code of this data can achieve (loss per sample):",
+        f"best constant {baseline:.4f}   best rank-1 code {code.at_rank(1):.4f}   "
+        f"best rank-{k} code {code.at_rank(k):.4f}",
         f"{code.spectrum(k)[:1].upper()}{code.spectrum(k)[1:]}.",
     ]
     for run in r.runs:

@@ -89,7 +89,7 @@ SENTENCES: dict[str, str] = {
     "|your network does no better than always predicting the average of your targets: it is "
     "not using its input",
     "output-collapse": "your network gives almost the same output (about {mean_output}) for "
-    "every input: its outputs vary {ratio} as much as your targets do"
+    "every input: its outputs vary {ratio_pct} as much as your targets do"
     "|your network gives almost the same output for every input",
     "not-using-inputs": "the network trained on inputs set to zero does as well "
     "({loss_zeroed}) as on your real inputs ({loss_real}), so it does not use them"
@@ -307,6 +307,22 @@ def _unit_count(n: Any) -> str:
     return "one" if k == 1 else str(k)
 
 
+def _percent(x: float) -> str:
+    """0.000413 -> ``0.04%``, 0.25 -> ``25%``: two significant digits below 1%."""
+    p = 100.0 * x
+    return f"{p:.0f}%" if p >= 1 or p == 0 else f"{p:.2g}%"
+
+
+def _in_sentence(key: str, value: Any) -> str:
+    """A value inside a sentence: a list of numbers (one per output) becomes their mean."""
+    if isinstance(value, list | tuple | np.ndarray) and len(value) > 1:
+        try:
+            return fmt(float(np.mean(np.asarray(value, dtype=float))))
+        except (TypeError, ValueError):
+            return fmt(value)
+    return fmt_evidence(key, value)
+
+
 def sentence(code: str, evidence: dict[str, Any], title: str = "") -> str:
     """The plain sentence of a finding; its title when the code has none."""
     text = SENTENCES.get(code)
@@ -318,7 +334,9 @@ def sentence(code: str, evidence: dict[str, Any], title: str = "") -> str:
         if key.startswith("rank_") and key.endswith("_bound"):
             extra.setdefault("bound", value)
             extra.setdefault("bottleneck", key.split("_")[1])
-    values = {k: fmt_evidence(k, v) for k, v in _Evidence(evidence, extra).items()}
+    values = {k: _in_sentence(k, v) for k, v in _Evidence(evidence, extra).items()}
+    if isinstance(evidence.get("ratio"), int | float | np.number):
+        values["ratio_pct"] = _percent(float(evidence["ratio"]))
     if "effective_units" in evidence:
         n = _unit_count(evidence["effective_units"])
         values["effective_units"] = f"{n} unit" if n == "one" else f"{n} units"
@@ -439,5 +457,5 @@ def summary_line(report: Any) -> str:
         parts.append(f"on {s['loss']} loss")
     text = " ".join(parts)
     if "final_loss" in s:
-        text += f": final loss {fmt(s['final_loss'])}"
+        text += f"{': f' if text else 'F'}inal loss {fmt(s['final_loss'])}"
     return text

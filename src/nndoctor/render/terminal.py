@@ -75,6 +75,7 @@ def plain_text(report: Any, verbosity: int = NORMAL) -> str:
         lines += _wrap("", line, 2)
     lines += _wrap("Verdict", verdict(report), 2)
     top = _verdict_index(report)
+    fixes: set[str] = set()  # a fix said once ("see the causes above") is not said again
     for kind in _KINDS:
         group = [(i, v) for i, v in enumerate(views) if v.kind == kind]
         if not group:
@@ -102,7 +103,8 @@ def plain_text(report: Any, verbosity: int = NORMAL) -> str:
                 lines += _wrap("evidence", ", ".join(f"{k} {val}" for k, val in v.evidence))
             if verbosity >= VERBOSE and v.why:
                 lines += _wrap("why", v.why)
-            if v.fix:
+            if v.fix and v.fix not in fixes:
+                fixes.add(v.fix)
                 lines += _wrap("fix", v.fix)
             if v.trial:
                 lines += _wrap("trial", v.trial)
@@ -130,6 +132,7 @@ def _rich_renderables(report: Any, verbosity: int) -> list[Any]:
     head.append(summary_line(report), style="dim")
     out.append(head)
     top = _verdict_index(report)
+    fixes: set[str] = set()
     style = "bold green" if not report.findings else "bold"
     if top is not None and report.findings[top].kind == "cause":
         style = _SEVERITY_STYLE.get(report.findings[top].severity, "bold")
@@ -164,7 +167,8 @@ def _rich_renderables(report: Any, verbosity: int) -> list[Any]:
                 grid.add_row("evidence", evidence)
             if verbosity >= VERBOSE and v.why:
                 grid.add_row("why", v.why)
-            if v.fix:
+            if v.fix and v.fix not in fixes:
+                fixes.add(v.fix)
                 grid.add_row("fix", Text(v.fix, style="green"))
             if v.trial:
                 grid.add_row("trial", v.trial)
