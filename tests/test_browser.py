@@ -9,35 +9,25 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import pytest
 
+from nndoctor.render.browser import find_chromium, headless_chromium
 from nndoctor.seedcase import run_seed_case, seed_page
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 WIDTHS = {"phone": (390, 844), "desktop": (1280, 900)}
 
 
 def _driver():
-    if not (CHROMIUM and CHROMEDRIVER):
+    browser, driver = find_chromium()
+    if not (browser and driver):
         if os.environ.get("CI"):
             pytest.fail("chromium and chromedriver are required in CI (.ci/run installs them)")
         pytest.skip(
             "chromium / chromedriver not installed: apt-get install chromium chromium-driver"
         )
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium: the dev extra")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-extensions", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"):  # fmt: skip
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    pytest.importorskip("selenium.webdriver", reason="selenium: the dev extra")
+    return headless_chromium(log_network=True)
 
 
 @pytest.fixture(scope="module")

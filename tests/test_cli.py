@@ -182,3 +182,48 @@ def test_missing_extra_is_one_line_exit_1(monkeypatch, capsys):
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'nndoctor[plot]'" in err
+
+
+def test_seed_html_quiet_and_verbose(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib", reason="the plot extra draws the page's plots")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    page = tmp_path / "seed.html"
+    argv = ["seed", "--samples", "3", "--epochs", "4", "--no-progress"]
+    assert main([*argv, "--quiet", "--html", str(page)]) == 0
+    quiet = capsys.readouterr().out
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "symmetric-units" in html
+    assert "data:image/svg+xml;base64," in html and "<script" not in html
+    assert f"HTML report: {page}" in quiet
+    assert "\x1b[" not in quiet  # captured stdout is not a terminal: plain text
+    assert main([*argv, "--verbose"]) == 0
+    verbose = capsys.readouterr().out
+    assert "why:" in verbose and "why:" not in quiet
+    assert "fix:" not in quiet.split("6. The doctor")[1]
+    # the story in the asker's terms: the mean, the bug, the zero init, the bound
+    for needle in ("Why the outputs sat at 0.5", "WRONG for W1, b1", "The zero init", "2.33"):
+        assert needle in verbose
+
+
+def test_seed_html_without_the_doctor_is_refused(capsys):
+    assert main(["seed", "--no-diagnose", "--html", "x.html"]) == 2
+    assert "--html draws the doctor's run" in capsys.readouterr().err
+
+
+def test_quiet_and_verbose_exclude_each_other(capsys):
+    assert main(["seed", "--quiet", "--verbose"]) == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_scenarios_html_has_the_table_and_a_section_each(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="the plot extra draws the page's plots")
+    page = tmp_path / "catalog.html"
+    names = ["xor-tanh", "seed-encoder-gradient-bug"]
+    assert main(["scenarios", "--only", *names, "--no-progress", "--html", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    assert html.index('<table class="catalog">') < html.index('id="report-0"')
+    assert 'id="report-1"' in html and "gradient-mismatch" in html
+    # catalog order, each row linked to its section
+    assert '<a href="#report-0">seed-encoder-gradient-bug</a>' in html
+    assert '<a href="#report-1">xor-tanh</a>' in html
+    assert str(page) in capsys.readouterr().out

@@ -613,7 +613,7 @@ def story(result: SeedCaseResult) -> list[tuple[str, list[str]]]:
     k = N_HIDDEN
     bound = [
         "What any linear code of this data can achieve (loss per sample):",
-        f"best constant {baseline:.4f}   best rank-1 code {code.at_rank(1):.4f}   "
+        f"best constant {baseline:.4f}; best rank-1 code {code.at_rank(1):.4f}; "
         f"best rank-{k} code {code.at_rank(k):.4f}",
         f"{code.spectrum(k)[:1].upper()}{code.spectrum(k)[1:]}.",
     ]
@@ -677,17 +677,21 @@ def format_seed_case(result: SeedCaseResult, verbosity: int = 1, color: bool = F
 
 
 def seed_page(result: SeedCaseResult) -> str:
-    """The seed case as one self-contained HTML page: the story, then the doctor's report."""
+    """The seed case as one self-contained HTML page: the doctor's report, then the story."""
     from nndoctor.render.html import Section, render_page
 
-    intro = []
-    for heading, paragraphs in story(result):
-        intro.append(heading)
-        intro += paragraphs
     if result.report is None:
         raise ValueError("the seed case ran without the doctor: nothing to draw")
+    r = result
+    intro = [
+        f"An 8-3-8 sigmoid autoencoder trained on {r.n_samples} random 8x8 matrices (uniform "
+        f"on [0, 1), seed {r.seed}) from all-zero weights, {r.epochs} epochs of SGD (lr "
+        f"{r.lr:g}): its output was always about 0.5 and its loss stopped far above what "
+        "three units can reach. First the doctor's report, then the story step by step."
+    ]
     return render_page(
-        [Section("The doctor on the zero-init setup", result.report)],
+        [Section("The doctor on the zero-init setup", r.report)],
         title="The seed case: why was the autoencoder's output always 0.5?",
         intro=intro,
+        story=story(r),
     )

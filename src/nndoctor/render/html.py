@@ -95,6 +95,7 @@ def render_page(
     title: str = "nndoctor report",
     table: Sequence[Sequence[str]] | None = None,
     intro: Sequence[str] = (),
+    story: Sequence[tuple[str, Sequence[str]]] = (),
     plots: bool = True,
     fragment: bool = False,
 ) -> str:
@@ -105,7 +106,9 @@ def render_page(
     table : rows of str, optional
         A table above the sections (the scenario catalog's); the first row is the header.
     intro : paragraphs, optional
-        Text above everything (the seed case's story).
+        Text above everything.
+    story : (heading, paragraphs) pairs, optional
+        Text after the reports, before the glossary (the seed case's story, step by step).
     plots : bool
         Embed the plots (needs matplotlib; without it the page has no plots).
     fragment : bool
@@ -120,6 +123,7 @@ def render_page(
         sections=ctx,
         table=[list(r) for r in table] if table else None,
         intro=list(intro),
+        story=[(heading, list(paragraphs)) for heading, paragraphs in story],
         glossary=glossary,
         fragment=fragment,
         version=__version__,

@@ -121,7 +121,7 @@ def plain_text(report: Any, verbosity: int = NORMAL) -> str:
 
 
 def _rich_renderables(report: Any, verbosity: int) -> list[Any]:
-    from rich.padding import Padding
+    from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
@@ -143,43 +143,47 @@ def _rich_renderables(report: Any, verbosity: int) -> list[Any]:
             continue
         out.append(Text(_HEADS[kind], style="bold underline"))
         for n, (i, v) in enumerate(group, 1):
-            line = Text(f"{n}. ")
-            line.append(f"{v.severity:<7} ", style=_SEVERITY_STYLE.get(v.severity, ""))
-            line.append(v.title if i == top and verbosity > QUIET else v.sentence)
+            line = Text()
+            line.append(f"{v.severity} ", style=_SEVERITY_STYLE.get(v.severity, ""))
+            line.append(v.title if i == top and verbosity > QUIET else v.sentence, style="bold")
             if v.confirmed is True:
                 line.append("  ✓ confirmed", style="bold green")
             elif v.confirmed is False:
                 line.append("  ✗ not confirmed", style="magenta")
-            out.append(line)
-            if verbosity == QUIET:
-                continue
-            grid = Table.grid(padding=(0, 1))
-            grid.add_column(style="dim", no_wrap=True)
-            grid.add_column()
-            if i != top:
-                grid.add_row("", Text(v.title, style="italic"))
-            grid.add_row("code", v.code)
-            if v.evidence:
-                evidence = Text()
-                for n_item, (k, val) in enumerate(v.evidence):
-                    evidence.append(f"{' · ' if n_item else ''}{k} ")
-                    evidence.append(val, style="bold")
-                grid.add_row("evidence", evidence)
-            if verbosity >= VERBOSE and v.why:
-                grid.add_row("why", v.why)
-            if v.fix and v.fix not in fixes:
-                fixes.add(v.fix)
-                grid.add_row("fix", Text(v.fix, style="green"))
-            if v.trial:
-                grid.add_row("trial", v.trial)
-            if verbosity >= VERBOSE:
-                if v.explains:
-                    grid.add_row("explains", ", ".join(v.explains))
-                if v.plots:
-                    grid.add_row("plots", ", ".join(v.plots))
-                for term, _, text in v.terms:
-                    grid.add_row(term, Text(text, style="dim"))
-            out.append(Padding(grid, (0, 0, 0, 3)))
+            body: list[Any] = [line]
+            if verbosity > QUIET:
+                grid = Table.grid(padding=(0, 1))
+                grid.add_column(style="dim", no_wrap=True)
+                grid.add_column()
+                if i != top:
+                    grid.add_row("", Text(v.title, style="italic"))
+                grid.add_row("code", v.code)
+                if v.evidence:
+                    evidence = Text()
+                    for n_item, (k, val) in enumerate(v.evidence):
+                        evidence.append(f"{' · ' if n_item else ''}{k} ")
+                        evidence.append(val, style="bold")
+                    grid.add_row("evidence", evidence)
+                if verbosity >= VERBOSE and v.why:
+                    grid.add_row("why", v.why)
+                if v.fix and v.fix not in fixes:
+                    fixes.add(v.fix)
+                    grid.add_row("fix", Text(v.fix, style="green"))
+                if v.trial:
+                    grid.add_row("trial", v.trial)
+                if verbosity >= VERBOSE:
+                    if v.explains:
+                        grid.add_row("explains", ", ".join(v.explains))
+                    if v.plots:
+                        grid.add_row("plots", ", ".join(v.plots))
+                    for term, _, text in v.terms:
+                        grid.add_row(term, Text(text, style="dim"))
+                body.append(grid)
+            row = Table.grid(padding=(0, 1))
+            row.add_column(no_wrap=True)
+            row.add_column()
+            row.add_row(f"{n}.", Group(*body))
+            out.append(row)
     if verbosity >= VERBOSE and report.bounds.get("text"):
         out.append(Text(f"Bounds: {report.bounds['text']}", style="dim"))
     return out
