@@ -424,6 +424,9 @@ def verdict(report: Any) -> str:
         return sentence(f.code, f.evidence, f.title)
     f = causes[0]
     text = sentence(f.code, f.evidence, f.title).rstrip(".")
+    because = _because(f)
+    if because:
+        text += f": {because}"
     if f.confirmed is True and f.trial:
         t = f.trial
         text += (
@@ -433,6 +436,17 @@ def verdict(report: Any) -> str:
     elif f.confirmed is False and f.trial:
         text += f" - not confirmed by its trial ({t_short(f.trial)})"
     return text + "."
+
+
+def _because(finding: Any) -> str:
+    """What caused the root cause, when the evidence says (the verdict's middle part)."""
+    e = finding.evidence
+    if finding.code == "symmetric-units" and e.get("constant_init") in (True, np.True_):
+        value = e.get("initial_weight")
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            return f"all their weights started at {fmt(value)}"
+        return "all their weights started at the same value"
+    return ""
 
 
 def t_short(trial: dict[str, Any]) -> str:

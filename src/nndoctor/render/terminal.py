@@ -76,6 +76,7 @@ def plain_text(report: Any, verbosity: int = NORMAL) -> str:
     lines += _wrap("Verdict", verdict(report), 2)
     top = _verdict_index(report)
     fixes: set[str] = set()  # a fix said once ("see the causes above") is not said again
+    terms: set[str] = set()  # a glossary term is explained once
     for kind in _KINDS:
         group = [(i, v) for i, v in enumerate(views) if v.kind == kind]
         if not group:
@@ -114,7 +115,9 @@ def plain_text(report: Any, verbosity: int = NORMAL) -> str:
                 if v.plots:
                     lines += _wrap("plots", ", ".join(v.plots))
                 for term, _, text in v.terms:
-                    lines += _wrap(term, text)
+                    if term not in terms:
+                        terms.add(term)
+                        lines += _wrap(term, text)
     if verbosity >= VERBOSE and report.bounds.get("text"):
         lines += _wrap("Bounds", str(report.bounds["text"]), 0)
     return "\n".join(lines)
@@ -133,6 +136,7 @@ def _rich_renderables(report: Any, verbosity: int) -> list[Any]:
     out.append(head)
     top = _verdict_index(report)
     fixes: set[str] = set()
+    terms: set[str] = set()
     style = "bold green" if not report.findings else "bold"
     if top is not None and report.findings[top].kind == "cause":
         style = _SEVERITY_STYLE.get(report.findings[top].severity, "bold")
@@ -177,7 +181,9 @@ def _rich_renderables(report: Any, verbosity: int) -> list[Any]:
                     if v.plots:
                         grid.add_row("plots", ", ".join(v.plots))
                     for term, _, text in v.terms:
-                        grid.add_row(term, Text(text, style="dim"))
+                        if term not in terms:
+                            terms.add(term)
+                            grid.add_row(term, Text(text, style="dim"))
                 body.append(grid)
             row = Table.grid(padding=(0, 1))
             row.add_column(no_wrap=True)
