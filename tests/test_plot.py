@@ -127,7 +127,21 @@ def test_each_plot_alone_returns_a_figure_with_the_reports_numbers(report):
         report.plot("nope")
 
 
-def test_unit_similarity_shows_one_block_for_identical_units():
+def test_the_zero_init_case_shows_one_block_of_identical_units(report):
+    assert "unit-similarity" in report.plots
+    fig = report.plot("unit-similarity")
+    ax = fig.axes[0]  # layer 0, the only hidden layer
+    S = np.asarray(ax.get_images()[0].get_array())
+    W = np.asarray(report.probes["0.W_final"])
+    norms = np.linalg.norm(W, axis=1)
+    np.testing.assert_allclose(S, (W @ W.T) / np.outer(norms, norms), rtol=1e-12)
+    assert np.allclose(S, 1.0)  # all three units are one
+    assert ax.get_title() == "layer 0: 3 units, 1 distinct"
+    assert report["symmetric-units"].evidence["groups"] == [[0, 1, 2]]
+    _legend_outside(fig)
+
+
+def test_unit_similarity_of_a_hand_made_layer():
     W = np.array([[1.0, 2.0, -1.0], [1.0, 2.0, -1.0], [1.0, 2.0, -1.0], [0.0, 1.0, 0.0]])
     S = nplot.unit_similarity(W)
     expected = np.array(

@@ -68,7 +68,8 @@ def test_every_code_has_a_plain_sentence_and_it_fills_in():
 
 
 def test_a_code_without_a_sentence_falls_back_to_its_title():
-    assert plain.sentence("stale-gradients", {}, "gradients are stale") == "gradients are stale"
+    assert plain.sentence("a-code-added-later", {}, "gradients are stale") == "gradients are stale"
+    assert plain.sentence("a-code-added-later", {}) == "a code added later"
 
 
 def test_the_symmetric_units_sentence_uses_the_numbers():

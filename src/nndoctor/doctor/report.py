@@ -124,6 +124,8 @@ def _plain(value: Any) -> Any:
 
 # probe series too long to be worth saving in JSON (one value per step)
 _UNSAVED_PROBES = frozenset({"step_loss"})
+# probe arrays with more elements than this stay out of JSON (their plot is then left out)
+MAX_SAVED_PROBE_SIZE = 20_000
 
 
 def _array(value: Any) -> Any:
@@ -255,8 +257,13 @@ class Report:
         }
 
     def probe_series(self) -> dict[str, Any]:
-        """The recorded series worth saving: every probe series but the per-step loss."""
-        return {k: v for k, v in self.probes.items() if k not in _UNSAVED_PROBES}
+        """The recorded series worth saving: every probe series but the per-step loss and
+        arrays too big to be worth the JSON (the end weights of a wide layer)."""
+        return {
+            k: v
+            for k, v in self.probes.items()
+            if k not in _UNSAVED_PROBES and np.size(v) <= MAX_SAVED_PROBE_SIZE
+        }
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The report as JSON text; also written to ``path`` (atomically) when given."""

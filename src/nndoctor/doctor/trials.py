@@ -167,8 +167,13 @@ def _score(s: Run, fit: Fit, original: Run) -> float:
     return original.backend.loss_value(original, P, original.Y)
 
 
-def _run(s: Run, epochs: int, seed: int, original: Run) -> float:
-    return _score(s, s.backend.fit(s, epochs, seed), original)
+def _run(
+    s: Run, epochs: int, seed: int, original: Run, curves: list[np.ndarray] | None = None
+) -> float:
+    fit = s.backend.fit(s, epochs, seed)
+    if curves is not None:  # the loss curve, for the report's plot beside the original's
+        curves.append(np.asarray(fit.epoch_loss, dtype=np.float64))
+    return _score(s, fit, original)
 
 
 def _spread(values: list[float]) -> float:
@@ -266,7 +271,8 @@ def run_trials(
         if metric not in before_runs:
             before_runs[metric] = _before(bases, epochs, metric, original_epoch_loss, deterministic)
         before, note = before_runs[metric]
-        after = [_run(run, epochs, run.seed, original) for run in runs]
+        curves: list[np.ndarray] = []
+        after = [_run(run, epochs, run.seed, original, curves) for run in runs]
         confirmed, numbers = judge(before, after)
         f.confirmed = confirmed
         f.trial = {
@@ -281,6 +287,9 @@ def run_trials(
             "budget": budget,
             "noise_note": note,
         }
+        if metric == "loss" and runs[0].unscale is None:
+            # seed 0 (the user's own weights, changed): its curve is in the original's units
+            f.trial["curve"] = [float(x) for x in curves[0]]
     for f, twin in same_fix:
         f.confirmed, f.trial = twin.confirmed, twin.trial
 

@@ -102,6 +102,22 @@ SENTENCES: dict[str, str] = {
     "oscillating-loss": "your loss goes up and down from epoch to epoch instead of going down",
     "loss-plateau": "your loss stopped going down ({final_loss}) while still far from good"
     "|your loss stopped going down while still far from good",
+    # the PyTorch training loop (written without evidence names: they are filled from the
+    # title when a rule gives none)
+    "detached-graph": "some of your parameters never get a gradient: the loss was cut off "
+    "from them (a .detach(), .item() or a tensor rebuilt from numbers), so they never learn",
+    "frozen-parameters": "some of your parameters never change during training: they are "
+    "frozen (requires_grad=False) or not given to the optimiser",
+    "loss-shape-broadcast": "your predictions and targets have different shapes, so the loss "
+    "compares every prediction with every target (an (N, N) table) instead of each with its own",
+    "double-activation": "you apply an activation that the loss applies itself (a sigmoid "
+    "before BCEWithLogitsLoss, a softmax before CrossEntropyLoss), so it is applied twice",
+    "stale-gradients": "your gradients are never set back to zero, so every step adds the "
+    "old gradients again and the steps grow and point the wrong way",
+    "eval-mode-training": "your model trains in eval() mode (or is judged in train() mode), so "
+    "dropout and batch normalisation do not behave as they should",
+    "lr-schedule-collapse": "your learning-rate schedule drives the learning rate to about 0, "
+    "so training stops moving long before the end",
     "incompressible-data": "your data has little structure to compress: no "
     "{bottleneck}-unit code can do much better than {bound}"
     "|your data has little structure to compress: a narrow bottleneck must drop most of it",
