@@ -188,3 +188,18 @@ def test_plots_without_data_are_left_out(report):
     # a regression (no spectrum) and a sigmoid net far from saturation (no activation panel)
     no_spectrum = Report(report.findings, report.summary, {"baseline": 1.0}, {}, report.probes)
     assert "spectrum" not in no_spectrum.plots and "activations" not in no_spectrum.plots
+
+
+def test_each_trial_curve_is_drawn_beside_the_original():
+    X = _seed_X(10)
+    sgd = SGD(lr=0.05)
+    report = diagnose(_zero_init(), X, loss=SSE(), optimizer=sgd, epochs=30, batch_size=8)
+    trial = report["symmetric-units"].trial
+    # seed 0 of the trial: the user's own setup with the fix; its last epoch is its score
+    assert trial["curve"][-1] == trial["after_seeds"][0]
+    fig = report.plot("loss")
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    drawn = lines[f"trial: {trial['change']}"]
+    np.testing.assert_array_equal(drawn.get_ydata(), trial["curve"])
+    np.testing.assert_array_equal(drawn.get_xdata(), np.arange(1, len(trial["curve"]) + 1))
+    _legend_outside(fig)
