@@ -141,11 +141,14 @@ def plot_loss(report: Any, ax: Any = None, *, max_rank: int | None = 3) -> Any:
     assert epoch_loss is not None
     label = report.summary.get("run_label") or "your run"
     ax.plot(np.arange(1, len(epoch_loss) + 1), epoch_loss, color="black", lw=1.8, label=label)
-    for i, (name, curve) in enumerate(
-        [*((k, np.asarray(v, dtype=float)) for k, v in getattr(report, "curves", {}).items()),
-         *_trial_curves(report)]
-    ):  # fmt: skip
-        ax.plot(np.arange(1, len(curve) + 1), curve, color=f"C{(i + 5) % 10}", lw=1.5, label=name)
+    others = [
+        (k, np.asarray(v, dtype=float), "-") for k, v in getattr(report, "curves", {}).items()
+    ]
+    others += [(k, v, "-.") for k, v in _trial_curves(report)]  # trials dash-dotted
+    for i, (name, curve, style) in enumerate(others):
+        ax.plot(
+            np.arange(1, len(curve) + 1), curve, style, color=f"C{(i + 5) % 10}", lw=1.5, label=name
+        )
     for i, (name, value) in enumerate(bound_lines(report.bounds, max_rank)):
         ax.axhline(value, linestyle="--", lw=1, color=f"C{i}", label=f"{name}: {value:.4g}")
     ax.set(xlabel="epoch", ylabel=f"loss ({report.summary.get('loss', 'per batch')})")

@@ -69,10 +69,19 @@ def _section_context(section: Section, plots: bool, index: int) -> dict[str, Any
     # each plot is drawn once, under the first finding it supports; later ones link to it
     shown: set[str] = set()
     placed = []
-    for v in views:
+    top = next((i for i, f in enumerate(report.findings) if f.kind == "cause"), 0)
+    for i, v in enumerate(views):
         here = [p for p in v.plots if p not in shown]
         shown.update(here)
-        placed.append({"view": v, "here": here, "above": [p for p in v.plots if p not in here]})
+        placed.append(
+            {
+                "view": v,
+                "here": here,
+                "above": [p for p in v.plots if p not in here],
+                # the verdict already says this finding's sentence: show its title instead
+                "is_verdict": i == top,
+            }
+        )
     terms = sorted({t for v in views for t, _, _ in v.terms})
     return {
         "title": section.title,
