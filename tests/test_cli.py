@@ -215,15 +215,29 @@ def test_quiet_and_verbose_exclude_each_other(capsys):
     assert "not allowed with" in capsys.readouterr().err
 
 
-def test_scenarios_html_has_the_table_and_a_section_each(tmp_path, capsys):
-    pytest.importorskip("matplotlib", reason="the plot extra draws the page's plots")
+def test_scenarios_html_has_the_table_and_a_section_each(tmp_path, capsys, monkeypatch):
+    from nndoctor.doctor import Finding, Report
+
+    module = types.ModuleType("nndoctor.scenarios")
+    results = []
+    for name, code in (("first-case", "dead-units"), ("second-case", None)):
+        result = _Result(name)
+        result.scenario = types.SimpleNamespace(description=f"what {name} is")
+        findings = [Finding(code, "error", f"title of {code}")] if code else []
+        result.report = Report(findings)
+        results.append(result)
+    module.run_catalog = lambda seed=0, names=None, progress=None: results
+    module.format_table = lambda rs: "TABLE\n\nsick: 1/1 ok\n\nSCORES"
+    monkeypatch.setitem(sys.modules, "nndoctor.scenarios", module)
+    monkeypatch.setattr(nndoctor, "scenarios", module, raising=False)
     page = tmp_path / "catalog.html"
-    names = ["xor-tanh", "seed-encoder-gradient-bug"]
-    assert main(["scenarios", "--only", *names, "--no-progress", "--html", str(page)]) == 0
+    assert main(["scenarios", "--no-progress", "--html", str(page)]) == 0
     html = page.read_text(encoding="utf-8")
     assert html.index('<table class="catalog">') < html.index('id="report-0"')
-    assert 'id="report-1"' in html and "gradient-mismatch" in html
-    # catalog order, each row linked to its section
-    assert '<a href="#report-0">seed-encoder-gradient-bug</a>' in html
-    assert '<a href="#report-1">xor-tanh</a>' in html
+    # each row of the table links to its own section, in catalog order
+    assert '<a href="#report-0">first-case</a>' in html
+    assert '<a href="#report-1">second-case</a>' in html
+    assert html.index("title of dead-units") < html.index('id="report-1"')
+    assert "No problem found" in html.split('id="report-1"')[1]
+    assert "what second-case is" in html and "sick: 1/1 ok" in html
     assert str(page) in capsys.readouterr().out

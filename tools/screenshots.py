@@ -49,7 +49,7 @@ def main() -> int:
             phone = Path(tmp) / "report.html"
             phone.write_text(result.report.to_html(), encoding="utf-8")
             screenshot(driver, phone, OUT / "report-phone.png", 390, max_height=1800)
-            screenshot(driver, term, OUT / "report-terminal.png", 960)
+            screenshot(driver, term, OUT / "report-terminal.png", 1040)
         finally:
             driver.quit()
     for name in ("report-html.png", "report-phone.png", "report-terminal.png"):
