@@ -245,7 +245,9 @@ def plot_unit_similarity(report: Any) -> Any:
         if n <= 12:
             for i in range(n):
                 for j in range(n):
-                    ax.text(j, i, f"{S[i, j]:.2f}", ha="center", va="center", fontsize=7)
+                    color = "white" if abs(S[i, j]) > 0.6 else "black"
+                    ax.text(j, i, f"{S[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                            color=color)  # fmt: skip
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="cosine similarity of weights")
     fig.suptitle("are the hidden units different from each other?")
     return fig

@@ -51,12 +51,25 @@ def headless_chromium(log_network: bool = False) -> Any:
 def screenshot(
     driver: Any, page: Path, out: Path, width: int, max_height: int | None = None
 ) -> Path:
-    """Load ``page`` at ``width`` pixels and save the whole page (up to ``max_height``) as PNG."""
-    driver.set_window_size(width, 800)
+    """Load ``page`` in a viewport ``width`` CSS pixels wide and save the whole page (cut at
+    ``max_height``) as PNG, through the DevTools protocol (no window-size limit)."""
+    import base64
+
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
     driver.get(page.resolve().as_uri())
-    height = driver.execute_script("return document.documentElement.scrollHeight")
+    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
     if max_height is not None:
         height = min(height, max_height)
-    driver.set_window_size(width, height)
-    driver.save_screenshot(str(out))
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {"format": "png", "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}},
+    )
+    out.write_bytes(base64.b64decode(shot["data"]))
     return out
