@@ -30,6 +30,7 @@ from nndoctor._validate import as_rng, check_positive_int
 from nndoctor.bounds import LinearCode, linear_code
 from nndoctor.doctor import Report
 from nndoctor.doctor import diagnose as doctor_diagnose
+from nndoctor.doctor.rules.units import identical_groups
 from nndoctor.gradcheck import GradCheckResult, check_function_gradients, check_gradients
 from nndoctor.nn import INITIALIZERS, SGD, SSE, Dense, Sequential, Sigmoid, train
 
@@ -229,7 +230,11 @@ class InitRun:
     """One training run from one initialisation.
 
     ``w1_row_spread`` is the largest absolute difference between a row of ``W1`` and its first
-    row: 0 when the hidden units are copies of each other. ``output_mean`` is the mean of the
+    row: 0 when the hidden units are copies of each other. ``distinct_units`` counts the hidden
+    units that differ beyond rounding (the doctor's ``symmetric-units`` tolerance): in floating
+    point, rounding differences between identical units can grow until one splits off, and
+    whether they do within the run depends on the CPU's BLAS kernels.
+    ``w1_rows_identical`` is ``distinct_units == 1``. ``output_mean`` is the mean of the
     trained model's outputs over the data, ``output_spread`` the mean over output elements of
     their standard deviation across inputs (0 when the output is always the same).
     """
@@ -240,6 +245,7 @@ class InitRun:
     w1_rows_identical: bool
     w1_row_spread: float
     wall_time: float
+    distinct_units: int = N_HIDDEN
     output_mean: float = math.nan
     output_spread: float = math.nan
 
@@ -292,6 +298,7 @@ class SeedCaseResult:
                     "loss": r.loss.tolist(),
                     "w1_rows_identical": r.w1_rows_identical,
                     "w1_row_spread": r.w1_row_spread,
+                    "distinct_units": r.distinct_units,
                     "wall_time": r.wall_time,
                     "output_mean": r.output_mean,
                     "output_spread": r.output_spread,
@@ -464,16 +471,19 @@ def run_seed_case(
             progress=progress,
         )
         W1 = model.named_parameters()["0.W"]
+        b1 = model.named_parameters()["0.b"]
         spread = float(np.max(np.abs(W1 - W1[0])))
+        distinct = N_HIDDEN - sum(len(g) - 1 for g in identical_groups(W1, b1))
         P = model.forward(X)  # (n_samples * 8, 8)
         runs.append(
             InitRun(
                 init,
                 history.final_loss,
                 history.loss.copy(),
-                spread == 0.0,
+                distinct == 1,
                 spread,
                 history.wall_time,
+                distinct,
                 float(P.mean()),
                 float(P.std(axis=0).mean()),
             )
@@ -531,10 +541,6 @@ def _worst(result: GradCheckResult, name: str) -> str:
 # population values for i.i.d. uniform [0, 1) data: variance 1/12 per element, so the best
 # rank-k linear code of one 8x8 sample loses 0.5 * 8 columns * (8 - k) directions * 1/12
 UNIFORM_VAR = 1.0 / 12.0
-
-
-# rows of W1 closer than this are the same unit, split only by the rounding of sums
-ROUNDING_SPREAD = 1e-9
 
 
 def population_bound(k: int) -> float:
@@ -599,12 +605,11 @@ def story(result: SeedCaseResult) -> list[tuple[str, list[str]]]:
     init = []
     for run in r.runs:
         if run.w1_rows_identical:
-            rows = "its 3 hidden units stayed identical (the rows of W1 are equal)"
-        elif run.w1_row_spread < ROUNDING_SPREAD:
-            rows = (
-                f"its hidden units are identical up to rounding (rows of W1 spread "
-                f"{run.w1_row_spread:.2g}: the floating-point order of a matrix product)"
+            rows = "its 3 hidden units stayed identical (the rows of W1 are equal" + (
+                ")" if run.w1_row_spread == 0 else f" up to rounding, {run.w1_row_spread:.2g})"
             )
+        elif run.distinct_units < N_HIDDEN:
+            rows = f"its {N_HIDDEN} hidden units act as {run.distinct_units} distinct ones"
         else:
             rows = f"its hidden units differ (rows of W1 spread {run.w1_row_spread:.2g})"
         init.append(
@@ -617,12 +622,12 @@ def story(result: SeedCaseResult) -> list[tuple[str, list[str]]]:
         "the network acts as if it had one. Random (Xavier) weights break the tie."
     )
     zero_run = runs.get("zeros")
-    if zero_run is not None and zero_run.w1_row_spread >= ROUNDING_SPREAD:
+    if zero_run is not None and zero_run.distinct_units > 1:
         init.append(
             "In exact arithmetic that is so. On this machine the matrix products round the "
             "identical units' sums in different orders, and the differences of about 1e-16 "
-            "grew until the units split: the zero-init run ends at "
-            f"{zero_run.final_loss:.4f}, not at the rank-1 bound {code.at_rank(1):.4f}. "
+            f"grew until the units split into {zero_run.distinct_units}: the zero-init run ends "
+            f"at {zero_run.final_loss:.4f}, not at the rank-1 bound {code.at_rank(1):.4f}. "
             "Rounding is no way to break symmetry: it is slow and depends on the machine."
         )
     out.append(("3. The zero init", init))
@@ -635,9 +640,14 @@ def story(result: SeedCaseResult) -> list[tuple[str, list[str]]]:
         f"{code.spectrum(k)[:1].upper()}{code.spectrum(k)[1:]}.",
     ]
     for run in r.runs:
-        rank = 1 if run.w1_row_spread < ROUNDING_SPREAD else k
+        rank = run.distinct_units
         b = code.at_rank(rank)
-        why = "identical hidden units act as one" if rank == 1 else f"{k} distinct units"
+        why = (
+            "identical hidden units act as one"
+            if rank == 1
+            else f"{rank} distinct units"
+            + (" (rounding split the identical ones apart)" if rank < k else "")
+        )
         bound.append(
             f"{run.init}: {run.final_loss:.4f} is {run.final_loss / b:.3f} x the rank-{rank} "
             f"bound ({why})."
