@@ -46,3 +46,20 @@ def test_on_a_terminal_a_short_run_draws_nothing_a_long_one_draws():
     bar.close()
     assert "epoch 3/3" in slow.getvalue()
     assert not in_notebook()  # pytest is no Jupyter kernel
+
+
+def test_diagnose_shows_training_and_trial_progress_when_asked(capsys):
+    import numpy as np
+
+    from nndoctor import diagnose
+    from nndoctor.nn import SGD, SSE, Dense, Sequential, Sigmoid
+
+    X = np.random.default_rng(42).random((5, 8, 8)).transpose(0, 2, 1).reshape(-1, 8)
+    model = Sequential(Dense(8, 3, init="zeros"), Sigmoid(), Dense(3, 8, init="zeros"), Sigmoid())
+    opt = SGD(lr=0.05)
+    diagnose(model, X, loss=SSE(), optimizer=opt, epochs=10, batch_size=8, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 10/10" in err  # the watched run
+    assert "trial runs" in err  # the trials' re-training
+    diagnose(model, X, loss=SSE(), optimizer=opt, epochs=10, batch_size=8, progress=False)
+    assert capsys.readouterr().err == ""
