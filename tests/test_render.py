@@ -257,3 +257,33 @@ def test_show_refuses_what_is_not_a_report(tmp_path, capsys):
     path.write_text("{")
     assert main(["show", str(path)]) == 2
     assert "not JSON" in capsys.readouterr().err
+
+
+def test_a_pytorch_report_renders_the_same_way(torch, tmp_path):
+    """diagnose() on a torch.nn.Module: the same terminal text, plots, page and schema, with
+    the layers named as torch names them."""
+    pytest.importorskip("matplotlib", reason="the plot extra")
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(8, 3), nn.Sigmoid(), nn.Linear(3, 8), nn.Sigmoid())
+    for p in model.parameters():
+        nn.init.zeros_(p)
+
+    def sse(out, target):
+        return 0.5 * ((out - target) ** 2).sum()
+
+    def sgd(params):
+        return torch.optim.SGD(params, lr=0.05)
+
+    report = diagnose(model, _seed_data(5), loss=sse, optimizer=sgd, epochs=5, batch_size=8,
+                      trials=False)  # fmt: skip
+    assert report.causes[0].code == "symmetric-units"
+    assert not ANSI.search(str(report)) and "Verdict:" in str(report)
+    # torch's module names: the Linear layers are "0" and "2"
+    assert {"0.W_final", "2.W_final"} <= set(report.probes)
+    fig = report.plot("gradients")
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["layer 0", "layer 2"]
+    assert report.plot("unit-similarity").axes[0].get_title() == "layer 0: 3 units, 1 distinct"
+    html = report.save_html(tmp_path / "torch.html").read_text(encoding="utf-8")
+    assert "symmetric-units" in html and html.count("<img") == len(report.plots)
+    jsonschema = pytest.importorskip("jsonschema", reason="the dev extra")
+    jsonschema.Draft202012Validator(_schema()).validate(json.loads(report.to_json()))
