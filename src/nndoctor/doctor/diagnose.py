@@ -195,7 +195,14 @@ def diagnose(
     report = make_report(probes, ctx, fit.wall_time)
     lap("rules")
     if trials:
-        run_trials(report.findings, run, probes.epoch_loss, ctx, run_seconds=fit.wall_time)
+        run_trials(
+            report.findings,
+            run,
+            probes.epoch_loss,
+            ctx,
+            run_seconds=fit.wall_time,
+            progress=progress,
+        )
         report.findings = rank(report.findings)  # trial verdicts outweigh thresholds
         lap("trials")
     report.summary["autoencoder"] = ctx.task == AUTOENCODER

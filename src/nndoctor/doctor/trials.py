@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from nndoctor._progress import ProgressBar
 from nndoctor.doctor.backends import Fit
 from nndoctor.doctor.changes import (
     Change,
@@ -282,9 +283,11 @@ def judge(before: list[float], after: list[float], base: float) -> tuple[str, di
 _JOBS: list[tuple[Run, int, Run]] = []
 
 
-def _do(i: int) -> float:
+def _do(i: int) -> tuple[float, list[float]]:
+    """The metric of job ``i`` and its loss curve (for the report's plot)."""
     s, epochs, original = _JOBS[i]
-    return _metric(s, s.backend.fit(s, epochs, s.seed), original)
+    fit = s.backend.fit(s, epochs, s.seed)
+    return _metric(s, fit, original), [float(x) for x in fit.epoch_loss]
 
 
 def _workers(run_seconds: float, backend: Any) -> int:
@@ -299,9 +302,9 @@ def _workers(run_seconds: float, backend: Any) -> int:
     return max(1, min(cores - round(load) + 1, cores))
 
 
-def _run_jobs(jobs: list[tuple[Run, int, Run]], workers: int) -> list[float]:
-    """The metric of every job, in order; in ``workers`` forked processes when > 1 (each job
-    seeds its own run, so the results do not depend on where it ran)."""
+def _run_jobs(jobs: list[tuple[Run, int, Run]], workers: int) -> list[tuple[float, list[float]]]:
+    """The metric and loss curve of every job, in order; in ``workers`` forked processes
+    when > 1 (each job seeds its own run, so the results do not depend on where it ran)."""
     global _JOBS
     if workers > 1 and len(jobs) > 1:
         import multiprocessing
@@ -342,6 +345,7 @@ class _Trial:
     verdict: str = UNDECIDED
     numbers: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    curve: list[float] | None = None  # seed 0's loss curve (the user's weights, changed)
 
 
 def run_trials(
@@ -353,11 +357,13 @@ def run_trials(
     run_seconds: float = 0.0,
     max_trials: int = MAX_TRIALS,
     cost: float = TRIAL_COST,
+    progress: bool | None = False,
 ) -> None:
     """Try the fixes of the top causes; fill ``confirmed`` and ``trial`` in place.
 
     ``run_seconds`` is the wall time of the watched run: it sizes the time budget. A fix the
-    backend cannot make is named in ``evidence["trial_skipped"]``.
+    backend cannot make is named in ``evidence["trial_skipped"]``. ``progress``: a bar over
+    the training runs the trials make (None = on a terminal or in a notebook).
     """
     start = time.perf_counter()
     backend = original.backend
@@ -430,6 +436,9 @@ def run_trials(
         return (replace(bases[k], metric=metric), epochs, original)
 
     pairs, elapsed = 0, 0.0
+    # the bar's length: every pair of every trial and its original, at most
+    ran, most = 0, MAX_PAIRS * (len(trials) + len(metrics))
+    bar = ProgressBar(most, "trial runs", enabled=progress)
     while True:
         target = MIN_PAIRS if pairs == 0 else pairs + 1
         open_trials = [t for t in trials if t.verdict == UNDECIDED]
@@ -452,8 +461,15 @@ def run_trials(
             for k in range(len(t.after), target):
                 jobs.append((t.runs[k], epochs, original))
                 slots.append(("after", t))
-        for (kind, key), value in zip(slots, _run_jobs(jobs, workers), strict=True):
-            (before[key] if kind == "before" else key.after).append(value)
+        for (kind, key), (value, curve) in zip(slots, _run_jobs(jobs, workers), strict=True):
+            if kind == "before":
+                before[key].append(value)
+            else:
+                if not key.after:
+                    key.curve = curve
+                key.after.append(value)
+        ran += len(jobs)
+        bar.update(min(ran, most))
         done, pairs = pairs, target
         last, elapsed = elapsed, time.perf_counter() - start
         for t in open_trials:
@@ -493,6 +509,10 @@ def run_trials(
             "noise_note": note,
             "seconds": t.seconds,
         }
+        if m == "loss" and t.runs[0].unscale is None and t.curve is not None:
+            # seed 0 (the user's own weights, changed): its curve is in the original's units
+            t.finding.trial["curve"] = t.curve
+    bar.close()
     for f, twin in same_fix:
         f.confirmed, f.trial = twin.finding.confirmed, twin.finding.trial
 
