@@ -31,6 +31,8 @@ from nndoctor.nn.train import check_run
 # rows and parameters for the finite-difference check (its cost grows with their product)
 GRADCHECK_ROWS = 16
 GRADCHECK_MAX_PARAMETERS = 2000
+# rows searched for well-conditioned ones (a forward pass over all of X costs n x width)
+GRADCHECK_SCAN_ROWS = 4096
 # BCE predictions this close to 0 or 1 are left out of the check (gradcheck's own limit)
 GRADCHECK_SATURATED = 1e-8
 
@@ -65,6 +67,7 @@ def _checkable_rows(model: Sequential, X: np.ndarray, loss: Loss) -> np.ndarray:
     """Rows where the loss is differentiable in floating point: finite predictions, and for
     BCE none within ``GRADCHECK_SATURATED`` of 0 or 1, where the loss is clamped (its slope
     is 0 there while the formula's is not) or computed from ``1 - p`` with few digits."""
+    X = X[:GRADCHECK_SCAN_ROWS]  # enough to find GRADCHECK_ROWS good rows; bounds memory
     with np.errstate(all="ignore"):
         P = model.copy().forward(X)  # (n, out)
     ok = np.all(np.isfinite(P), axis=1)
@@ -209,7 +212,10 @@ def diagnose(
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int, got {seed!r}")
     seed = int(seed)
-    loss, Xv, Yv, epochs, bs = check_run(model, X, Y, loss, optimizer, epochs, batch_size)
+    loss, Xv, Yv, epochs, bs = check_run(
+        model, X, Y, loss, optimizer, epochs, batch_size, seed=seed, min_samples=2
+    )
+    model = model.copy()  # the user's model is never run: its weights and caches stay as given
     if Y is None:
         Yv = Xv
     if not model.named_parameters():

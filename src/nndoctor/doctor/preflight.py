@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from nndoctor import bounds
-from nndoctor.doctor.probes import batch_mean_loss
 from nndoctor.nn import Adam, CrossEntropy, Dense, Loss, Optimizer, Sequential, train
 
 # share of the epochs the zeroed-input run gets
@@ -25,13 +24,26 @@ ZEROED_FRACTION = 0.1
 TINY_ROWS = 8
 TINY_STEPS = 1000
 TINY_LR = 0.03
+# rows per forward pass when measuring the loss at initialisation
+INIT_CHUNK_ROWS = 8192
 
 
 def init_loss(
     model: Sequential, X: np.ndarray, Y: np.ndarray, loss: Loss, batch_size: int
 ) -> dict[str, Any]:
+    # chunks of whole batches, on a copy: the activations of all of X are never held at once
+    work = model.copy()
+    chunk = batch_size * max(1, INIT_CHUNK_ROWS // batch_size)
+    values = []
     with np.errstate(all="ignore"):
-        value = batch_mean_loss(loss, model.forward(X), Y, batch_size)
+        for start in range(0, len(X), chunk):
+            P = work.forward(X[start : start + chunk])
+            Yc = Y[start : start + chunk]
+            values += [
+                loss(P[lo : lo + batch_size], Yc[lo : lo + batch_size])
+                for lo in range(0, len(P), batch_size)
+            ]
+    value = float(np.mean(values))
     out: dict[str, Any] = {"loss": value}
     if isinstance(loss, CrossEntropy):
         out["ln_classes"] = math.log(max(model.out_features or 1, 1))
@@ -53,7 +65,7 @@ def zeroed_inputs(
     n_epochs = max(1, min(epochs, round(epochs * ZEROED_FRACTION)))
     history = train(
         model.copy(),
-        np.zeros_like(X),
+        np.broadcast_to(np.zeros((1, X.shape[1])), X.shape),  # no (n, d) copy
         Y,
         loss=loss,
         optimizer=optimizer.fresh(),

@@ -13,11 +13,13 @@ import numpy as np
 from nndoctor.doctor.context import Context
 from nndoctor.doctor.probes import Probes
 from nndoctor.doctor.report import Finding, rank
-from nndoctor.doctor.rules import curve, data, gradients, setup, units
+from nndoctor.doctor.rules import curve, data, gradients, setup, units, values
 
 Rule = Callable[[Probes, Context], list[Finding]]
 
-RULES: tuple[Rule, ...] = setup.RULES + units.RULES + gradients.RULES + curve.RULES + data.RULES
+RULES: tuple[Rule, ...] = (
+    values.RULES + setup.RULES + units.RULES + gradients.RULES + curve.RULES + data.RULES
+)
 
 
 def run_rules(probes: Probes, context: Context, rules: tuple[Rule, ...] = RULES) -> list[Finding]:
