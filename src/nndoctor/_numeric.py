@@ -34,12 +34,15 @@ def column_stats(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         np.maximum(absmax, np.max(np.abs(a[lo : lo + step]), axis=0), out=absmax)
     if a.size <= CHUNK_ELEMENTS and np.all(absmax < SAFE_MAGNITUDE):
         return a.mean(axis=0), a.std(axis=0), absmax
-    scale = np.where(absmax > 0, absmax, 1.0)
+    big = bool(np.any(absmax >= SAFE_MAGNITUDE))
+    scale = np.where(absmax > 0, absmax, 1.0) if big else np.ones(k)
     total = np.zeros(k)
     for lo in range(0, n, step):
-        total += (a[lo : lo + step] / scale).sum(axis=0)
+        chunk = a[lo : lo + step]
+        total += (chunk / scale if big else chunk).sum(axis=0)
     mean_s = total / n
     sq = np.zeros(k)
     for lo in range(0, n, step):
-        sq += ((a[lo : lo + step] / scale - mean_s) ** 2).sum(axis=0)
+        chunk = a[lo : lo + step]
+        sq += (((chunk / scale) if big else chunk) - mean_s).__pow__(2).sum(axis=0)
     return mean_s * scale, np.sqrt(sq / n) * scale, absmax

@@ -244,10 +244,16 @@ EXACT_WORK = 2e10
 HESSIAN_WORK = 1e10
 # ... and its parameters stay below this (inputs reduced to principal components beyond)
 MAX_SAMPLED_PARAMETERS = 1000
+# ... from at most this many rows (their features are held in memory)
+SAMPLE_ROWS = 50000
 # rows whose covariance gives the principal components
 PCA_ROWS = 20000
-# passes over all rows the subsampled Newton may take
+# passes over all rows the subsampled Newton may take, after Newton steps on the sample alone
 MAX_PASSES = 15
+SAMPLE_NEWTON = 30
+SAMPLE_TOL = 1e-3
+# ... and it stops when the predicted remaining decrease is below this share of the loss
+GAP_TOL = 1e-4
 
 
 @dataclass
@@ -313,7 +319,7 @@ def _squared_chunked(X: np.ndarray, T: np.ndarray) -> _Fit:
 def _binary(X: np.ndarray, T: np.ndarray, seed: int | np.random.Generator) -> _Fit:
     n, p = X.shape
     cols = T.shape[1]
-    if p + 1 <= MAX_NEWTON_PARAMETERS and n * (p + 1) ** 2 <= EXACT_WORK:
+    if n * (p + 1) <= EXACT_ELEMENTS and n * (p + 1) ** 2 <= EXACT_WORK:
         mu, sd = _standardiser(X)
         Xs = (X - mu) / sd
         Ws, bs, q = np.zeros((cols, p)), np.zeros(cols), 0.0
@@ -351,7 +357,7 @@ def _categorical(X: np.ndarray, T: np.ndarray, width: int, seed: int | np.random
     K = len(present)
     D = (K - 1) * (p + 1)
     W, b = np.zeros((width, p)), np.full(width, -np.inf)
-    if D <= MAX_NEWTON_PARAMETERS and n * D**2 <= EXACT_WORK:
+    if D <= MAX_NEWTON_PARAMETERS and n * (p + 1) <= EXACT_ELEMENTS and n * D**2 <= EXACT_WORK:
         mu, sd = _standardiser(X)
         Xs = (X - mu) / sd
         onehot = (T[:, None] == present[None, :]).astype(np.float64)
@@ -365,7 +371,7 @@ def _categorical(X: np.ndarray, T: np.ndarray, width: int, seed: int | np.random
     labels = code[T]
 
     def chunk_targets(lo: int, hi: int) -> np.ndarray:
-        return (labels[lo:hi, None] == np.arange(K)[None, :]).astype(np.float64)
+        return labels[lo:hi]  # class indices 0..K-1
 
     fit = _large_softmax(X, chunk_targets, K, seed)
     W[present[:-1]], b[present[:-1]] = fit.W, fit.b
@@ -401,37 +407,64 @@ def _large_softmax(
         V = np.linalg.eigh(Xs.T @ Xs)[1]
         proj = V[:, ::-1][:, :r]  # (p, r), top directions first
     D = (K - 1) * (r + 1)
-    m = int(min(n, max(4 * D, HESSIAN_WORK // D**2)))
+    m = int(min(n, SAMPLE_ROWS, max(4 * D, HESSIAN_WORK // D**2)))
     sample = np.sort(rng.choice(n, m, replace=False))
-    step = max(1, CHUNK_ELEMENTS // (p + r + 1))
-
-    def features(Xc: np.ndarray) -> np.ndarray:
-        Z = (Xc - mu) / sd
-        if proj is not None:
-            Z = Z @ proj
-        return np.column_stack([Z, np.ones(len(Z))])  # (rows, r + 1)
-
-    A_s = features(X[sample])
+    step = max(1, CHUNK_ELEMENTS // p)
+    # the sample's features (standardised, projected, a 1 for the bias): only these are
+    # materialised; passes over all rows fold the standardisation into the weights instead
+    Z_s = (X[sample] - mu) / sd
+    if proj is not None:
+        Z_s = Z_s @ proj
+    A_s = np.column_stack([Z_s, np.ones(m)])  # (m, r + 1)
     T_s = _gather_targets(chunk_targets, sample)
 
-    def terms(A: np.ndarray, Tc: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Z = np.column_stack([A @ theta.reshape(K - 1, r + 1).T, np.zeros(len(A))])  # (rows, K)
-        lse = np.logaddexp.reduce(Z, axis=1)
-        return lse - (Tc * Z).sum(axis=1), np.exp(Z - lse[:, None])
+    def probabilities(L: np.ndarray, Tc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row terms and class probabilities from the free logits ``L`` ``(rows, K-1)``;
+        ``Tc`` is ``(rows, K)`` soft targets or ``(rows,)`` class indices."""
+        Z = np.column_stack([L, np.zeros(len(L))])  # (rows, K), the last class at 0
+        top = Z.max(axis=1, keepdims=True)
+        E = np.exp(Z - top)
+        total = E.sum(axis=1, keepdims=True)
+        lse = (top + np.log(total))[:, 0]
+        picked = Z[np.arange(len(Z)), Tc] if Tc.ndim == 1 else (Tc * Z).sum(axis=1)
+        return lse - picked, E / total
+
+    def residuals(P: np.ndarray, Tc: np.ndarray) -> np.ndarray:
+        """Probabilities minus targets of the free classes, ``(rows, K - 1)``."""
+        if Tc.ndim == 2:
+            return P[:, :-1] - Tc[:, :-1]
+        R = P[:, :-1].copy()
+        free = np.flatnonzero(Tc < K - 1)
+        R[free, Tc[free]] -= 1.0
+        return R
+
+    def in_x_units(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        Theta = theta.reshape(K - 1, r + 1)
+        Ws = Theta[:, :-1] if proj is None else Theta[:, :-1] @ proj.T  # (K - 1, p)
+        W = Ws / sd
+        return W, Theta[:, -1] - W @ mu
 
     def full_pass(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        W, b = in_x_units(theta)
         q = np.empty(n)
-        g = np.zeros((K - 1, r + 1))
+        RX = np.zeros((K - 1, p))  # residuals times raw inputs
+        Rsum = np.zeros(K - 1)
         for lo in range(0, n, step):
-            A = features(X[lo : lo + step])
-            Tc = chunk_targets(lo, lo + len(A))
-            qc, P = terms(A, Tc, theta)
-            q[lo : lo + len(A)] = qc
-            g += (P[:, :-1] - Tc[:, :-1]).T @ A
-        return float(q.sum()), g.ravel(), q
+            Xc = X[lo : lo + step]
+            Tc = chunk_targets(lo, lo + len(Xc))
+            qc, P = probabilities(Xc @ W.T + b, Tc)
+            q[lo : lo + len(Xc)] = qc
+            R = residuals(P, Tc)
+            RX += R.T @ Xc
+            Rsum += R.sum(axis=0)
+        G = (RX - Rsum[:, None] * mu) / sd  # gradient in standardised inputs
+        if proj is not None:
+            G = G @ proj
+        return float(q.sum()), np.column_stack([G, Rsum]).ravel(), q
 
     def hessian(theta: np.ndarray) -> np.ndarray:
-        P = terms(A_s, T_s, theta)[1][:, :-1]  # (m, K - 1)
+        L = A_s @ theta.reshape(K - 1, r + 1).T
+        P = probabilities(L, T_s)[1][:, :-1]  # (m, K - 1)
         H = np.zeros((K - 1, r + 1, K - 1, r + 1))
         for a in range(K - 1):
             H[a, :, a, :] = A_s.T @ (A_s * P[:, a : a + 1])
@@ -439,16 +472,49 @@ def _large_softmax(
         H -= (B.T @ B).reshape(H.shape)
         return H.reshape(D, D) * (n / m)
 
+    def sample_value(theta: np.ndarray) -> float:
+        return float(probabilities(A_s @ theta.reshape(K - 1, r + 1).T, T_s)[0].sum())
+
+    def sample_derivatives(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        P = probabilities(A_s @ theta.reshape(K - 1, r + 1).T, T_s)[1]
+        g = (residuals(P, T_s).T @ A_s).ravel()
+        last["H"] = hessian(theta)
+        return g, last["H"] * (m / n)
+
+    last: dict[str, np.ndarray] = {}
+
+    # start from the sample's own optimum (no pass over all rows), unless it is worse on all
+    # rows than all-zero weights (the uniform prediction, n log K): a sample that happens to be
+    # separable sends its weights off to infinity
     theta = np.zeros(D)
-    f, g, q = full_pass(theta)
+    # the loss of all-zero weights is log K for every row (targets sum to 1): no pass needed
+    f = n * math.log(K)
+    start = np.zeros(D)
+    if m < n:
+        # the sample's optimum is only as good as the sample: solve it loosely
+        start = _newton(sample_value, sample_derivatives, start, m, SAMPLE_TOL, SAMPLE_NEWTON)[0]
+    f_start, g, q = full_pass(start)
+    if f_start < f or m == n:
+        theta, f = start, f_start
+    else:
+        f, g, q = full_pass(theta)
     converged, it, gap = False, 0, math.inf
+    # one Hessian for all passes: near the optimum it changes little, and each pass over all
+    # rows then costs two products with X; it is recomputed when a full step is refused. The
+    # sample's last Hessian serves first.
+    H = last["H"] if ("H" in last and theta is start) else None
+    fresh = H is not None
+    if H is not None:
+        H = H + 1e-10 * max(np.trace(H) / D, 1e-12) * np.eye(D)
     for it in range(1, MAX_PASSES + 1):  # noqa: B007 - the count is reported
-        H = hessian(theta)
-        damping = 1e-10 * max(np.trace(H) / D, 1e-12)
-        direction = np.linalg.solve(H + damping * np.eye(D), g)
+        if H is None:
+            H = hessian(theta)
+            H = H + 1e-10 * max(np.trace(H) / D, 1e-12) * np.eye(D)
+            fresh = True
+        direction = np.linalg.solve(H, g)
         decrement = float(g @ direction)
         gap = max(decrement / 2, 0.0)
-        if gap <= max(1e-12 * n, 1e-7 * abs(f)):
+        if gap <= max(1e-12 * n, GAP_TOL * abs(f)):
             converged = True
             break
         t = 1.0
@@ -459,15 +525,19 @@ def _large_softmax(
                 break
             t *= 0.5
         else:
-            break
+            if fresh:
+                break
+            H = None  # the old curvature misled the step: measure it again here
+            continue
+        if t < 1.0:
+            H = None
+        fresh = False
         theta, f, g, q = candidate, f_new, g_new, q_new
-    Theta = theta.reshape(K - 1, r + 1)
-    Ws = Theta[:, :-1] if proj is None else Theta[:, :-1] @ proj.T  # (K - 1, p)
-    W = Ws / sd
+    W, b = in_x_units(theta)
     method = "subsampled Newton" if proj is None else "subsampled Newton, top-k components"
     return _Fit(
         W,
-        Theta[:, -1] - W @ mu,
+        b,
         q,
         converged,
         it,
