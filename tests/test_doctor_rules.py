@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from nndoctor.doctor.context import Context, DataStats, LayerSpec
-from nndoctor.doctor.probes import LayerTrace, Probes
 from nndoctor.doctor.report import Finding, rank
 from nndoctor.doctor.rules import curve, data, gradients, run_rules, setup, units
+from nndoctor.doctor.schema import Context, DataStats, LayerSpec, LayerTrace, LossSpec, Probes
 
 
 def trace(
@@ -115,7 +114,7 @@ def context(
     )
     return Context(
         layers=specs,
-        loss_name=loss,
+        loss=LossSpec(loss),
         optimizer={"name": "SGD", "lr": lr},
         task=task,
         data=data,

@@ -7,9 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from nndoctor.doctor.context import data_stats
+from nndoctor.doctor.backends.engine import ENGINE, reinitialise
+from nndoctor.doctor.context import build_context
 from nndoctor.doctor.report import Finding
-from nndoctor.doctor.trials import FIXES, Setup, judge, reinitialise
+from nndoctor.doctor.schema import Run
+from nndoctor.doctor.trials import FIXES, changed, judge
 from nndoctor.nn import SGD, SSE, Dense, ReLU, Sequential, Sigmoid
 
 
@@ -51,25 +53,27 @@ def test_fixes_change_one_thing():
     X = np.random.default_rng(0).normal(5.0, 30.0, size=(20, 4))
     Y = X[:, :2] / 30
     model = Sequential(Dense(4, 3), Dense(3, 2), Sigmoid())
-    s = Setup(model, X, Y, SSE(), SGD(lr=0.1), 10, 5, False, 0)
+    s = Run(ENGINE, model, X, Y, SSE(), SGD(lr=0.1), 10, 5, False, 0)
+    ctx = build_context(s)
 
-    class Ctx:
-        data = data_stats(X, Y, "regression")
+    def fix(code, finding=None):
+        change = FIXES[code](finding, ctx)
+        return changed(s, change), change.describe()
 
-    inserted, _ = FIXES["missing-nonlinearity"](s, None, Ctx)
+    inserted, _ = fix("missing-nonlinearity")
     assert [type(x).__name__ for x in inserted.model.layers] == [
         "Dense",
         "ReLU",
         "Dense",
         "Sigmoid",
     ]
-    scaled, _ = FIXES["unscaled-inputs"](s, None, Ctx)
+    scaled, _ = fix("unscaled-inputs")
     assert np.allclose(scaled.X.mean(axis=0), 0) and np.allclose(scaled.X.std(axis=0), 1)
     assert scaled.Y is Y and scaled.model is model
-    ident, _ = FIXES["targets-out-of-range"](s, None, Ctx)
+    ident, _ = fix("targets-out-of-range")
     assert isinstance(ident.model.layers[-1], Dense)
     # the trial tries the rate the finding suggests, so report and trial name one change
     high = Finding("lr-too-high", "error", "t", evidence={"suggested_lr": 0.001})
-    slower, change = FIXES["lr-too-high"](s, high, Ctx)
+    slower, change = fix("lr-too-high", high)
     assert slower.optimizer.lr == 0.001 and s.optimizer.lr == 0.1 and "0.001" in change
     assert isinstance(model.layers[1], Dense) and not isinstance(model.layers[1], ReLU)

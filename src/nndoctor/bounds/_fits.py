@@ -158,10 +158,14 @@ def constant_baseline(Y: Any, loss: Loss, batch_size: int | None = None) -> Cons
     else:
         constant = T.mean(axis=0)
         P = np.broadcast_to(constant, T.shape)
-        q = ((T - P) ** 2).sum(axis=1) if kind == SQUARED else bce_terms(P, T)
+        # targets of scale 1e200 have squared errors beyond float64: inf is the honest loss
+        with np.errstate(over="ignore", invalid="ignore"):
+            q = ((T - P) ** 2).sum(axis=1) if kind == SQUARED else bce_terms(P, T)
         width = T.shape[1]
     u = units(loss, len(T), width, batch_size)
-    return ConstantBaseline(u.of_rows(q), constant, type(loss).__name__, batch_size)
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = u.of_rows(q)
+    return ConstantBaseline(value, constant, type(loss).__name__, batch_size)
 
 
 def least_squares(

@@ -39,6 +39,16 @@ CODES: dict[str, Code] = {
     "constant-targets": Code(CAUSE, 0, "every target (label) is the same value"),
     "targets-out-of-range": Code(CAUSE, 0, "targets the output activation cannot reach"),
     "missing-nonlinearity": Code(CAUSE, 0, "consecutive Dense layers: the whole net is affine"),
+    # PyTorch training-loop faults: a broken setup that no amount of training fixes
+    "detached-graph": Code(CAUSE, 0, "parameters get no gradient: the loss was cut from them"),
+    "frozen-parameters": Code(CAUSE, 0, "parameters that never change (frozen or not optimised)"),
+    "loss-shape-broadcast": Code(
+        CAUSE, 0, "prediction and target shapes broadcast to (N, N) inside the loss"
+    ),
+    "double-activation": Code(CAUSE, 0, "an activation the loss applies itself, applied twice"),
+    "stale-gradients": Code(CAUSE, 0, "gradients never zeroed: they pile up step after step"),
+    "eval-mode-training": Code(CAUSE, 1, "trained in eval() mode (or evaluated in train() mode)"),
+    "lr-schedule-collapse": Code(CAUSE, 1, "a scheduler drives the learning rate to about 0"),
     "symmetric-units": Code(CAUSE, 1, "units of one layer with identical incoming weights"),
     "lr-too-high": Code(CAUSE, 1, "the learning rate makes the loss spike, oscillate or blow up"),
     "unscaled-inputs": Code(CAUSE, 1, "inputs far from unit scale"),
@@ -129,6 +139,19 @@ EXPLAINS: tuple[tuple[str, str], ...] = (
             "gradient-mismatch",
         )
     ),
+    # PyTorch loop faults and the states they leave
+    ("stale-gradients", "lr-too-high"),
+    ("stale-gradients", "exploding-gradients"),
+    ("stale-gradients", "dead-units"),
+    ("lr-schedule-collapse", "lr-too-low"),
+    ("lr-schedule-collapse", "insufficient-capacity"),
+    ("frozen-parameters", "lr-too-low"),
+    ("frozen-parameters", "insufficient-capacity"),
+    ("detached-graph", "lr-too-low"),
+    ("detached-graph", "insufficient-capacity"),
+    ("loss-shape-broadcast", "insufficient-capacity"),
+    ("double-activation", "insufficient-capacity"),
+    ("eval-mode-training", "insufficient-capacity"),
 )
 
 # Links that hold only when the root's own rule rates it a warning or an error: a few

@@ -1,146 +1,85 @@
 """The plain-data context rules read beside the probes: architecture, data, bounds.
 
-Nothing here is a model or an optimiser: a PyTorch front end fills the same fields.
+Built from a :class:`~nndoctor.doctor.schema.Run` through its backend's plain descriptions, so
+nothing here is a model or an optimiser.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from nndoctor import bounds
 from nndoctor._numeric import SAFE_MAGNITUDE, column_stats
-from nndoctor.nn import BCE, MSE, SSE, CrossEntropy, Dense, Loss, Optimizer, Sequential
-
-AUTOENCODER = "autoencoder"
-REGRESSION = "regression"
-BINARY = "binary"
-CLASSIFICATION = "classification"
+from nndoctor.doctor.schema import (
+    AUTOENCODER,
+    BINARY,
+    CLASSIFICATION,
+    REGRESSION,
+    Context,
+    DataStats,
+    LayerSpec,
+    LossSpec,
+    Run,
+    is_autoencoder,
+)
 
 # rows given to the predictability test: k-NN needs all pairwise distances, so cap the cost
 PREDICTABILITY_ROWS = 1000
 
 
-@dataclass
-class LayerSpec:
-    """One layer: ``kind`` is ``"dense"`` or an activation name (``"sigmoid"``, ``"relu"``)."""
-
-    kind: str
-    in_features: int | None = None
-    out_features: int | None = None
-    init: str | None = None
-
-
-@dataclass
-class DataStats:
-    """Statistics of inputs and targets, computed once before training."""
-
-    n_samples: int
-    x_std: np.ndarray
-    x_mean: np.ndarray
-    x_absmax: float
-    y_min: np.ndarray
-    y_max: np.ndarray
-    y_std: np.ndarray
-    y_integer: bool
-    class_counts: np.ndarray | None
-    # correlation of consecutive targets in data order: about 0 for shuffled data, near 1
-    # for data sorted by class or by target (time series)
-    y_order_corr: float = math.nan
+def build_context(run: Run) -> Context:
+    """Architecture, loss, optimiser, data statistics and bounds of ``run``, as plain data."""
+    backend = run.backend
+    return make_context(
+        backend.describe(run),
+        backend.loss_spec(run),
+        backend.optimizer_spec(run),
+        run.X,
+        run.Y,
+        run.batch_size,
+        run.seed,
+        run.shuffle,
+        backend.name,
+    )
 
 
-@dataclass
-class Context:
-    """What the rules know besides the probes.
-
-    Attributes
-    ----------
-    layers : list of LayerSpec
-    loss_name : str
-        ``"sse"``, ``"mse"``, ``"bce"`` or ``"cross_entropy"``.
-    optimizer : dict
-        ``name`` and the constructor arguments (``lr``, ...).
-    task : str
-        ``"autoencoder"``, ``"regression"``, ``"binary"`` (BCE) or ``"classification"`` (CE).
-    data : DataStats
-    bounds : dict
-        ``baseline``, ``loss_at_rank`` (autoencoders), ``explained_variance_ratio``,
-        ``least_squares``, ``predictability`` (a dict), ``text``.
-    preflight : dict
-        Results of :mod:`nndoctor.doctor.preflight` (may be empty).
-    gradcheck : dict or None
-        ``passed`` and per-parameter worst relative errors.
-    shuffle : bool or None
-        Whether training reshuffles the samples every epoch; None when unknown.
-    """
-
-    layers: list[LayerSpec]
-    loss_name: str
-    optimizer: dict[str, Any]
-    task: str
-    data: DataStats
-    bounds: dict[str, Any] = field(default_factory=dict)
-    preflight: dict[str, Any] = field(default_factory=dict)
-    gradcheck: dict[str, Any] | None = None
-    shuffle: bool | None = None
-
-    @property
-    def dense_widths(self) -> list[int]:
-        return [s.out_features for s in self.layers if s.kind == "dense"]
-
-    @property
-    def hidden_widths(self) -> list[int]:
-        return self.dense_widths[:-1]
-
-    @property
-    def output_activation(self) -> str:
-        """Name of the last layer when it is an activation, else ``"identity"``."""
-        last = self.layers[-1].kind if self.layers else "identity"
-        return "identity" if last == "dense" else last
-
-    @property
-    def lr(self) -> float:
-        return float(self.optimizer.get("lr", math.nan))
+def make_context(
+    layers: list[LayerSpec],
+    spec: LossSpec,
+    optimizer: dict[str, Any],
+    X: np.ndarray,
+    Y: np.ndarray,
+    batch_size: int | None,
+    seed: int,
+    shuffle: bool | None,
+    backend: str,
+) -> Context:
+    """The :class:`Context` from plain descriptions and data (``X``, ``Y``: all the data, or
+    the sample a watched run saw)."""
+    task = task_of(spec, is_autoencoder(X, Y))
+    if X.ndim != 2:  # images, sequences: one row of features per sample for the statistics
+        X = X.reshape(len(X), -1)
+        Y = X if task == AUTOENCODER else Y
+    widths = [s.out_features for s in layers if s.kind == "dense"]
+    return Context(
+        layers=layers,
+        loss=spec,
+        optimizer=optimizer,
+        task=task,
+        data=data_stats(X, Y, task),
+        bounds=compute_bounds(X, Y, spec, batch_size, task, widths[:-1], seed),
+        shuffle=shuffle,
+        backend=backend,
+    )
 
 
-_LOSS_NAMES = ((SSE, "sse"), (MSE, "mse"), (BCE, "bce"), (CrossEntropy, "cross_entropy"))
-
-
-def loss_name(loss: Loss) -> str:
-    for cls, name in _LOSS_NAMES:
-        if isinstance(loss, cls):
-            return name
-    return type(loss).__name__.lower()
-
-
-def describe_model(model: Sequential) -> list[LayerSpec]:
-    """The architecture as plain :class:`LayerSpec` entries."""
-    specs = []
-    for layer in model.layers:
-        if isinstance(layer, Dense):
-            init = layer.init if isinstance(layer.init, str) else "custom"
-            specs.append(LayerSpec("dense", layer.in_features, layer.out_features, init))
-        else:
-            specs.append(LayerSpec(type(layer).__name__.lower()))
-    return specs
-
-
-def describe_optimizer(optimizer: Optimizer) -> dict[str, Any]:
-    return {"name": type(optimizer).__name__, **optimizer.get_params()}
-
-
-def is_autoencoder(X: np.ndarray, Y: np.ndarray) -> bool:
-    """Whether the targets are the inputs (the same array or equal values)."""
-    return Y is X or (Y.shape == X.shape and np.array_equal(X, Y))
-
-
-def task_of(loss: Loss, autoencoder: bool) -> str:
-    if isinstance(loss, CrossEntropy):
+def task_of(loss: LossSpec, autoencoder: bool) -> str:
+    if loss.kind == "cross_entropy":
         return CLASSIFICATION
-    if isinstance(loss, BCE):
+    if loss.kind == "bce":
         return BINARY
     return AUTOENCODER if autoencoder else REGRESSION
 
@@ -191,7 +130,7 @@ def order_correlation(T: np.ndarray) -> float:
 def compute_bounds(
     X: np.ndarray,
     Y: np.ndarray,
-    loss: Loss,
+    spec: LossSpec,
     batch_size: int | None,
     task: str,
     widths: list[int],
@@ -199,6 +138,10 @@ def compute_bounds(
 ) -> dict[str, Any]:
     """Achievable losses in the user's units; entries a loss does not support are left out."""
     out: dict[str, Any] = {}
+    loss = spec.numpy_loss()
+    if loss is None:
+        out["baseline_error"] = f"no bounds for the loss {spec.name or spec.kind}"
+        return out
     try:
         baseline = bounds.constant_baseline(Y, loss, batch_size)
     except (ValueError, TypeError) as exc:
@@ -216,7 +159,7 @@ def compute_bounds(
         texts = [code.summary(ranks)]
     else:
         if len(X) > X.shape[1] + 1:
-            fit = bounds.least_squares(X, Y, loss, batch_size)
+            fit = bounds.least_squares(X, Y, loss, batch_size, seed=seed)
             out["least_squares"] = fit.loss
             texts.append(str(fit))
         if len(X) >= 20:

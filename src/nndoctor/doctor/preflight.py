@@ -6,17 +6,21 @@
   net is not using its inputs;
 - overfitting a tiny batch with Adam: any working model memorises a handful of samples, so a
   failure points at the model or its gradients, not at the data or the optimiser settings.
+
+Each check is a :class:`~nndoctor.doctor.schema.Run` changed and trained by its backend.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from nndoctor import bounds
-from nndoctor.nn import Adam, CrossEntropy, Dense, Loss, Optimizer, Sequential, train
+from nndoctor.doctor.changes import SwitchOptimizer
+from nndoctor.doctor.schema import Context, Run
 
 # share of the epochs the zeroed-input run gets
 ZEROED_FRACTION = 0.1
@@ -24,84 +28,51 @@ ZEROED_FRACTION = 0.1
 TINY_ROWS = 8
 TINY_STEPS = 1000
 TINY_LR = 0.03
-# rows per forward pass when measuring the loss at initialisation
-INIT_CHUNK_ROWS = 8192
 
 
-def init_loss(
-    model: Sequential, X: np.ndarray, Y: np.ndarray, loss: Loss, batch_size: int
-) -> dict[str, Any]:
-    # chunks of whole batches, on a copy: the activations of all of X are never held at once
-    work = model.copy()
-    chunk = batch_size * max(1, INIT_CHUNK_ROWS // batch_size)
-    values = []
+def init_loss(run: Run, ctx: Context) -> dict[str, Any]:
+    backend = run.backend
     with np.errstate(all="ignore"):
-        for start in range(0, len(X), chunk):
-            P = work.forward(X[start : start + chunk])
-            Yc = Y[start : start + chunk]
-            values += [
-                loss(P[lo : lo + batch_size], Yc[lo : lo + batch_size])
-                for lo in range(0, len(P), batch_size)
-            ]
-    value = float(np.mean(values))
+        value = backend.loss_value(run, backend.predict(run.model, run.X), run.Y)
     out: dict[str, Any] = {"loss": value}
-    if isinstance(loss, CrossEntropy):
-        out["ln_classes"] = math.log(max(model.out_features or 1, 1))
+    if ctx.loss.kind == "cross_entropy":
+        out["ln_classes"] = math.log(max(ctx.dense_widths[-1] if ctx.dense_widths else 1, 1))
     return out
 
 
-def zeroed_inputs(
-    model: Sequential,
-    X: np.ndarray,
-    Y: np.ndarray,
-    loss: Loss,
-    optimizer: Optimizer,
-    epochs: int,
-    batch_size: int,
-    shuffle: bool,
-    seed: int,
-) -> dict[str, Any]:
+def zeroed_inputs(run: Run) -> dict[str, Any]:
     """Train a copy on all-zero inputs (same targets) for a tenth of the epochs."""
-    n_epochs = max(1, min(epochs, round(epochs * ZEROED_FRACTION)))
-    history = train(
-        model.copy(),
-        np.broadcast_to(np.zeros((1, X.shape[1])), X.shape),  # no (n, d) copy
-        Y,
-        loss=loss,
-        optimizer=optimizer.fresh(),
-        epochs=n_epochs,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        progress=False,
-    )
-    return {"epochs": len(history.loss), "loss": history.final_loss}
+    n_epochs = max(1, min(run.epochs, round(run.epochs * ZEROED_FRACTION)))
+    zeros = np.broadcast_to(np.zeros((1, *run.X.shape[1:])), run.X.shape)  # no (n, d) copy
+    fit = run.backend.fit(replace(run, X=zeros), n_epochs, run.seed)
+    return {"epochs": len(fit.epoch_loss), "loss": fit.final_loss}
 
 
-def tiny_batch(
-    model: Sequential, X: np.ndarray, Y: np.ndarray, loss: Loss, seed: int
-) -> dict[str, Any]:
+def tiny_batch(run: Run, ctx: Context) -> dict[str, Any]:
     """Fit a copy to a few rows with Adam; report the loss against their constant baseline.
 
     The rows are as many as the narrowest layer can separate (at most ``TINY_ROWS``): a net
     with a 3-unit bottleneck cannot be asked to memorise 8 generic points.
     """
-    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
+    dense = [s for s in ctx.layers if s.kind == "dense"]
     narrowest = min(d.out_features for d in dense[:-1]) if len(dense) > 1 else dense[0].in_features
-    rows = int(min(TINY_ROWS, narrowest + 1, len(X)))
-    pick = np.sort(np.random.default_rng(seed).permutation(len(X))[:rows])
-    Xt, Yt = X[pick], Y[pick]
-    history = train(
-        model.copy(),
-        Xt,
-        Yt,
-        loss=loss,
-        optimizer=Adam(lr=TINY_LR),
-        epochs=TINY_STEPS,
-        progress=False,
-    )
+    rows = int(min(TINY_ROWS, narrowest + 1, len(run.X)))
+    pick = np.sort(np.random.default_rng(run.seed).permutation(len(run.X))[:rows])
+    Xt, Yt = run.X[pick], run.Y[pick]
+    adam = run.backend.apply(run, SwitchOptimizer("adam", TINY_LR))
+    small = replace(adam, X=Xt, Y=Yt, batch_size=rows, shuffle=False)
+    fit = run.backend.fit(small, TINY_STEPS, 0)
+    loss = ctx.loss.numpy_loss()
     try:
-        base = bounds.constant_baseline(Yt, loss).loss
+        base = bounds.constant_baseline(Yt, loss).loss if loss is not None else math.nan
     except ValueError:
         base = math.nan
-    return {"rows": rows, "steps": len(history.loss), "loss": history.final_loss, "baseline": base}
+    return {"rows": rows, "steps": len(fit.epoch_loss), "loss": fit.final_loss, "baseline": base}
+
+
+def run_all(run: Run, ctx: Context) -> dict[str, Any]:
+    """Every pre-flight check of ``run``; ``init.baseline`` is the constant baseline."""
+    out = {"init": init_loss(run, ctx), "zeroed_inputs": zeroed_inputs(run)}
+    out["tiny_batch"] = tiny_batch(run, ctx)
+    out["init"]["baseline"] = ctx.bounds.get("baseline", math.nan)
+    return out

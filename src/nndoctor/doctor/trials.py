@@ -17,30 +17,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 
-from nndoctor.doctor.context import Context, is_autoencoder
-from nndoctor.doctor.probes import batch_mean_loss
+from nndoctor.doctor.backends import Fit
+from nndoctor.doctor.changes import (
+    Change,
+    InsertActivation,
+    LearningRate,
+    MapTargets,
+    Reinit,
+    RemoveOutputActivation,
+    ReplaceActivations,
+    ReplaceLoss,
+    ReplaceOutput,
+    SetOption,
+    Shuffle,
+    Standardize,
+)
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules.setup import UNSCALED_MAX
-from nndoctor.nn import (
-    MSE,
-    Dense,
-    Identity,
-    Layer,
-    Loss,
-    Optimizer,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    Softmax,
-    Tanh,
-    get_initializer,
-    train,
-)
+from nndoctor.doctor.schema import Context, Run
 
 MAX_TRIALS = 2
 SEEDS = 2
@@ -49,174 +47,68 @@ NOISE_FACTOR = 2.0
 MIN_GAIN = 0.05
 
 
-@dataclass
-class Setup:
-    """One training run: everything ``train`` needs."""
-
-    model: Sequential
-    X: np.ndarray
-    Y: np.ndarray
-    loss: Loss
-    optimizer: Optimizer
-    epochs: int
-    batch_size: int
-    shuffle: bool
-    seed: int
-    metric: str = "loss"
-    # maps the trial model's predictions back to the original targets' units
-    unscale: Callable[[np.ndarray], np.ndarray] | None = None
+def hidden_init(ctx: Context) -> str:
+    """He for ReLU nets, Xavier otherwise: what an expert re-initialises with."""
+    return "he_uniform" if any(s.kind == "relu" for s in ctx.layers) else "xavier_uniform"
 
 
-def reinitialise(model: Sequential, seed: int, init: str | None = None) -> Sequential:
-    """A copy with every Dense re-drawn from ``init`` (default: its own initialiser)."""
-    rng = np.random.default_rng(seed)
-    out = model.copy()
-    for layer in out.layers:
-        if isinstance(layer, Dense):
-            w_init = get_initializer(init or layer.init)
-            b_init = get_initializer("zeros" if init else layer.bias_init)
-            layer.params["W"][...] = w_init(layer.params["W"].shape, rng)
-            layer.params["b"][...] = b_init(layer.params["b"].shape, rng)
-            if init:
-                layer.init, layer.bias_init = init, "zeros"
-    return out
+# --- the fixes: each proposes one change for a finding, or None when none applies ---
+
+Fix = Callable[[Finding, Context], Change | None]
 
 
-def _same_weights(a: Sequential, b: Sequential) -> bool:
-    pa, pb = a.named_parameters(), b.named_parameters()
-    return all(np.array_equal(pa[k], pb[k]) for k in pa)
+def _fix_reinit(f: Finding, ctx: Context) -> Change | None:
+    return Reinit(hidden_init(ctx))
 
 
-def _rebuild(layers: list[Layer]) -> Sequential:
-    return Sequential(*layers)
-
-
-def _hidden_init(model: Sequential) -> str:
-    relu = any(isinstance(layer, ReLU) for layer in model.layers)
-    return "he_uniform" if relu else "xavier_uniform"
-
-
-# --- the fixes: each returns (changed setup, description) or None when it does not apply ---
-
-
-def _fix_reinit(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
-    init = _hidden_init(s.model)
-    return replace(s, model=reinitialise(s.model, s.seed, init)), f"re-initialise with {init}"
-
-
-def _with_lr(s: Setup, lr: float) -> tuple[Setup, str]:
-    return replace(s, optimizer=s.optimizer.with_lr(lr)), f"learning rate {lr:g}"
-
-
-def _fix_lr(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
+def _fix_lr(f: Finding, ctx: Context) -> Change | None:
     # the rate the finding suggests, so the report's fix and its trial are the same change
     lr = f.evidence.get("suggested_lr")
-    return _with_lr(s, lr) if lr is not None and lr > 0 else None
+    return LearningRate(lr) if lr is not None and lr > 0 else None
 
 
-def _fix_standardise(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
-    mean, std = s.X.mean(axis=0), s.X.std(axis=0)
-    scale = np.where(std > 0, std, 1.0)
-    X = (s.X - mean) / scale
-    if is_autoencoder(s.X, s.Y):
-        # the targets are the inputs: reconstruct the standardised data, judge in data units
-        return replace(s, X=X, Y=X, unscale=lambda P: P * scale + mean), "standardise the inputs"
-    return replace(s, X=X), "standardise the inputs"
+def _fix_identity_output(f: Finding, ctx: Context) -> Change | None:
+    out = ctx.output_activation
+    return None if out == "identity" else ReplaceOutput("identity", replaced=out)
 
 
-def _fix_standardise_targets(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
-    mean, std = s.Y.mean(axis=0), s.Y.std(axis=0)
-    scale = np.where(std > 0, std, 1.0)
-    # trained on standardised targets, judged on the original loss in the original units
-    return (
-        replace(s, Y=(s.Y - mean) / scale, unscale=lambda P: P * scale + mean),
-        "standardise the targets",
-    )
-
-
-def _fix_identity_output(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
-    layers = list(s.model.copy().layers)
-    if isinstance(layers[-1], Dense):
-        return None
-    return replace(s, model=_rebuild(layers[:-1])), "identity output instead of " + type(
-        layers[-1]
-    ).__name__.lower()
-
-
-def _fix_insert_activation(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
-    layers = [layer for layer in s.model.copy().layers if not isinstance(layer, Identity)]
-    out: list[Layer] = []
-    for i, layer in enumerate(layers):
-        out.append(layer)
-        if isinstance(layer, Dense) and i + 1 < len(layers) and isinstance(layers[i + 1], Dense):
-            out.append(ReLU())
-    return replace(s, model=_rebuild(out)), "insert ReLU between consecutive Dense layers"
-
-
-def _fix_loss(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
+def _fix_loss(f: Finding, ctx: Context) -> Change | None:
     case = f.evidence.get("case")
-    layers = s.model.copy().layers
-    if case == "softmax-before-cross-entropy" and isinstance(layers[-1], Softmax):
-        return replace(s, model=_rebuild(layers[:-1]), metric="error rate"), "remove the Softmax"
-    if case == "softmax-one-output" and isinstance(layers[-1], Softmax):
-        return (
-            replace(s, model=_rebuild([*layers[:-1], Sigmoid()]), metric="mse"),
-            "sigmoid instead of softmax on the single output",
-        )
+    out = ctx.output_activation
+    if case == "softmax-before-cross-entropy" and out == "softmax":
+        return RemoveOutputActivation("Softmax")
+    if case == "softmax-one-output" and out == "softmax":
+        return ReplaceOutput("sigmoid", replaced="softmax")
     if case == "bce-two-labels-outside-unit-interval":
-        lo, hi = float(s.Y.min()), float(s.Y.max())
-        return (
-            replace(
-                s,
-                Y=(s.Y - lo) / (hi - lo),
-                unscale=lambda P: P * (hi - lo) + lo,
-                metric="mse",
-            ),
-            f"labels mapped from {{{lo:g}, {hi:g}}} to {{0, 1}}",
-        )
+        return MapTargets(float(ctx.data.y_min.min()), float(ctx.data.y_max.max()))
     if case == "bce-targets-outside-unit-interval":
-        body = layers[:-1] if not isinstance(layers[-1], Dense) else layers
-        return (
-            replace(s, model=_rebuild(body), loss=MSE(), metric="mse"),
-            "MSE loss with an identity output",
-        )
+        return ReplaceLoss("mse")
     if case == "bce-without-sigmoid":
-        body = layers[:-1] if not isinstance(layers[-1], Dense) else layers
-        return replace(s, model=_rebuild([*body, Sigmoid()]), metric="mse"), "sigmoid output"
+        return ReplaceOutput("sigmoid")
     return None
 
 
-def _fix_unsquash(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
+def _fix_unsquash(f: Finding, ctx: Context) -> Change | None:
     if f.evidence.get("small_init"):
         # not the activation's derivative: weights too small shrink the signal
-        return _fix_reinit(s, f, ctx)
-    layers = s.model.copy().layers
-    last_dense = max(i for i, layer in enumerate(layers) if isinstance(layer, Dense))
-    if not any(isinstance(x, Sigmoid | Tanh) for x in layers[:last_dense]):
-        return _fix_reinit(s, f, ctx)
-    out = [
-        ReLU() if isinstance(x, Sigmoid | Tanh) and i < last_dense else x
-        for i, x in enumerate(layers)
-    ]
-    model = reinitialise(_rebuild(out), s.seed, "he_uniform")
-    return replace(s, model=model), "ReLU hidden activations with He initialisation"
+        return _fix_reinit(f, ctx)
+    kinds = [s.kind for s in ctx.layers]
+    last_dense = max(i for i, k in enumerate(kinds) if k == "dense")
+    if not any(k in ("sigmoid", "tanh") for k in kinds[:last_dense]):
+        return _fix_reinit(f, ctx)
+    return ReplaceActivations()
 
 
-def _fix_saturated(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
+def _fix_saturated(f: Finding, ctx: Context) -> Change | None:
     # inputs the unscaled-inputs rule calls unscaled (pixels 0-255 too, whose max is only a
     # few stds) saturate any init: scale them; unit-scale inputs saturate a too-large init
     if ctx.data.x_absmax > UNSCALED_MAX:
-        return _fix_standardise(s, f, ctx)
-    return _fix_reinit(s, f, ctx)
+        return Standardize("inputs")
+    return _fix_reinit(f, ctx)
 
 
-def _fix_shuffle(s: Setup, f: Finding, ctx: Context) -> tuple[Setup, str] | None:
-    # judged by the end weights' loss on all the data: the epoch loss is what misleads here
-    return replace(s, shuffle=True, metric="loss of end weights"), "shuffle every epoch"
-
-
-FIXES: dict[str, Callable[[Setup, Finding, Context], tuple[Setup, str] | None]] = {
-    "unshuffled-data": _fix_shuffle,
+FIXES: dict[str, Fix] = {
+    "unshuffled-data": lambda f, ctx: Shuffle(),
     "symmetric-units": _fix_reinit,
     "dead-units": _fix_reinit,
     "saturated-units": _fix_saturated,
@@ -224,52 +116,59 @@ FIXES: dict[str, Callable[[Setup, Finding, Context], tuple[Setup, str] | None]] 
     "exploding-gradients": _fix_reinit,
     "lr-too-high": _fix_lr,
     "lr-too-low": _fix_lr,
-    "unscaled-inputs": _fix_standardise,
-    "unscaled-targets": _fix_standardise_targets,
+    "unscaled-inputs": lambda f, ctx: Standardize("inputs"),
+    "unscaled-targets": lambda f, ctx: Standardize("targets"),
     "targets-out-of-range": _fix_identity_output,
     "wrong-loss-for-targets": _fix_loss,
-    "missing-nonlinearity": _fix_insert_activation,
+    "missing-nonlinearity": lambda f, ctx: InsertActivation("relu"),
+    # PyTorch loop faults: the backend's loop settings
+    "stale-gradients": lambda f, ctx: SetOption("zero_grad", True, "zero the gradients every step"),
+    "loss-shape-broadcast": lambda f, ctx: SetOption(
+        "reshape_target", True, "give the target the prediction's shape"
+    ),
+    "eval-mode-training": lambda f, ctx: SetOption("train_mode", True, "train in train() mode"),
+    "lr-schedule-collapse": lambda f, ctx: SetOption("scheduler", None, "no LR scheduler"),
+    "frozen-parameters": lambda f, ctx: SetOption(
+        "unfreeze", True, "train every parameter (requires_grad, in the optimizer)"
+    ),
+    "double-activation": lambda f, ctx: RemoveOutputActivation(
+        str(f.evidence.get("output_activation", "softmax"))
+    ),
 }
+
+
+def changed(run: Run, change: Change) -> Run | None:
+    """``run`` with ``change`` made by its backend and judged by the change's metric."""
+    out = run.backend.apply(run, change)
+    return None if out is None else replace(out, metric=change.metric)
 
 
 # --- running and judging ---
 
 
-def _score(s: Setup, model: Sequential, history: Any, original: Setup) -> float:
-    """The trial metric for a trained ``model``: the final epoch loss, or, when the fix
-    changes the loss or the targets' units, a metric both runs share (on the original data)."""
-    if history.diverged is not None:
+def _score(s: Run, fit: Fit, original: Run) -> float:
+    """The trial metric for a trained run: the final epoch loss, or, when the fix changes the
+    loss or the targets' units, a metric both runs share (on the original data)."""
+    if fit.diverged is not None:
         return math.inf
     if s.metric == "loss" and s.unscale is None:
-        return history.final_loss
+        return fit.final_loss
     with np.errstate(all="ignore"):
-        P = model.forward(s.X)
+        P = s.backend.predict(fit.model, s.X)
     if s.unscale is not None:
         P = s.unscale(P)
     if not np.all(np.isfinite(P)):
         return math.inf
     if s.metric == "error rate":
-        return float(np.mean(P.argmax(axis=1) != original.Y.astype(np.intp)))
+        labels = original.Y.reshape(len(original.Y), -1)[:, 0].astype(np.intp)
+        return float(np.mean(P.argmax(axis=1) != labels))
     if s.metric == "mse":
         return float(np.mean((P - original.Y.reshape(P.shape)) ** 2))
-    return batch_mean_loss(original.loss, P, original.Y, original.batch_size)
+    return original.backend.loss_value(original, P, original.Y)
 
 
-def _run(s: Setup, epochs: int, seed: int, original: Setup) -> float:
-    model = s.model.copy()
-    history = train(
-        model,
-        s.X,
-        s.Y,
-        loss=s.loss,
-        optimizer=s.optimizer.fresh(),
-        epochs=epochs,
-        batch_size=s.batch_size,
-        shuffle=s.shuffle,
-        seed=seed,
-        progress=False,
-    )
-    return _score(s, model, history, original)
+def _run(s: Run, epochs: int, seed: int, original: Run) -> float:
+    return _score(s, s.backend.fit(s, epochs, seed), original)
 
 
 def _spread(values: list[float]) -> float:
@@ -318,7 +217,7 @@ def judge(before: list[float], after: list[float]) -> tuple[bool, dict[str, floa
 
 def run_trials(
     findings: list[Finding],
-    original: Setup,
+    original: Run,
     original_epoch_loss: np.ndarray,
     ctx: Context,
     *,
@@ -327,44 +226,51 @@ def run_trials(
 ) -> None:
     """Try the fixes of the top causes; fill ``confirmed`` and ``trial`` in place.
 
-    Seed ``k`` of a trial applies the fix to the original setup re-initialised with seed
+    Seed ``k`` of a trial applies the fix to the original run re-initialised with seed
     ``seed + k`` (``k = 0``: the user's own weights), exactly as the original's seeds are.
+    A fix the backend cannot make is named in ``evidence["trial_skipped"]``.
     """
+    backend = original.backend
     bases = [original] + [
-        replace(original, model=reinitialise(original.model, original.seed + k),
-                seed=original.seed + k)
+        replace(backend.reinitialise(original, original.seed + k), seed=original.seed + k)
         for k in range(1, SEEDS)
-    ]  # fmt: skip
-    planned: list[tuple[Finding, list]] = []
+    ]
+    planned: list[tuple[Finding, Change, list[Run]]] = []
     same_fix: list[tuple[Finding, Finding]] = []  # (finding, the planned one with its fix)
     for f in findings:
         if f.kind != "cause" or f.severity == "info" or f.code not in FIXES:
             continue
-        changes = [FIXES[f.code](base, f, ctx) for base in bases]
-        if not all(c is not None for c in changes):
+        change = FIXES[f.code](f, ctx)
+        if change is None:
             continue
-        twin = next((p for p, c in planned if c[0][1] == changes[0][1]), None)
+        runs = [changed(base, change) for base in bases]
+        if not all(r is not None for r in runs):
+            f.evidence["trial_skipped"] = (
+                f"{change.describe()}: the {backend.name} backend cannot make this change"
+            )
+            continue
+        twin = next((p for p, c, _ in planned if c.describe() == change.describe()), None)
         if twin is not None:
             same_fix.append((f, twin))
         elif len(planned) < max_trials:
-            planned.append((f, changes))
+            planned.append((f, change, runs))  # type: ignore[arg-type]
     if not planned:
         return
-    deterministic = not original.shuffle and _same_weights(bases[1].model, original.model)
-    runs = SEEDS * len(planned) + (0 if deterministic else SEEDS - 1)
-    epochs = max(1, min(original.epochs, math.floor(original.epochs * cost / runs)))
+    deterministic = not original.shuffle and backend.same_weights(bases[1], original)
+    n_runs = SEEDS * len(planned) + (0 if deterministic else SEEDS - 1)
+    epochs = max(1, min(original.epochs, math.floor(original.epochs * cost / n_runs)))
     budget = f"{epochs} of {original.epochs} epochs per run"
     before_runs: dict[str, tuple[list[float], str]] = {}
-    for f, changes in planned:
-        metric = changes[0][0].metric
+    for f, change, runs in planned:
+        metric = change.metric
         if metric not in before_runs:
             before_runs[metric] = _before(bases, epochs, metric, original_epoch_loss, deterministic)
         before, note = before_runs[metric]
-        after = [_run(changed, epochs, changed.seed, original) for changed, _ in changes]
+        after = [_run(run, epochs, run.seed, original) for run in runs]
         confirmed, numbers = judge(before, after)
         f.confirmed = confirmed
         f.trial = {
-            "change": changes[0][1],
+            "change": change.describe(),
             "metric": metric,
             "loss_before": float(np.mean(before)),
             "loss_after": float(np.mean(after)),
@@ -380,7 +286,7 @@ def run_trials(
 
 
 def _before(
-    bases: list[Setup],
+    bases: list[Run],
     epochs: int,
     metric: str,
     epoch_loss: np.ndarray,

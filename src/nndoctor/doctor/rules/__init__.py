@@ -1,7 +1,7 @@
 """Rules: each is a function ``(probes, context) -> list[Finding]``; one module per family.
 
-A rule reads only a :class:`~nndoctor.doctor.probes.Probes` and a
-:class:`~nndoctor.doctor.context.Context`, never a model, so the same rules judge any source.
+A rule reads only a :class:`~nndoctor.doctor.schema.Probes` and a
+:class:`~nndoctor.doctor.schema.Context`, never a model, so the same rules judge any source.
 """
 
 from __future__ import annotations
@@ -10,15 +10,28 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nndoctor.doctor.context import Context
-from nndoctor.doctor.probes import Probes
 from nndoctor.doctor.report import Finding, rank
-from nndoctor.doctor.rules import curve, data, gradients, setup, units, values
+from nndoctor.doctor.rules import curve, data, gradients, setup, torch_loop, units, values
+from nndoctor.doctor.schema import Context, Probes
 
 Rule = Callable[[Probes, Context], list[Finding]]
 
 RULES: tuple[Rule, ...] = (
-    values.RULES + setup.RULES + units.RULES + gradients.RULES + curve.RULES + data.RULES
+    values.RULES
+    + setup.RULES
+    + torch_loop.RULES
+    + units.RULES
+    + gradients.RULES
+    + curve.RULES
+    + data.RULES
+)
+# a watched loop whose targets the hooks never saw: the rules that read no targets or data
+RULES_WITHOUT_TARGETS: tuple[Rule, ...] = (
+    values.RULES
+    + torch_loop.RULES
+    + units.RULES
+    + gradients.RULES
+    + (curve.diverged, curve.oscillating_loss, curve.loss_plateau)
 )
 
 

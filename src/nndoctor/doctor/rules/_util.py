@@ -6,8 +6,7 @@ import math
 
 import numpy as np
 
-from nndoctor.doctor.context import Context
-from nndoctor.doctor.probes import Probes
+from nndoctor.doctor.schema import Context, Probes
 
 
 def nanmedian(a: np.ndarray) -> float:

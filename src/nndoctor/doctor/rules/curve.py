@@ -7,10 +7,9 @@ import math
 import numpy as np
 
 from nndoctor.doctor.codes import ERROR, WARNING
-from nndoctor.doctor.context import Context
-from nndoctor.doctor.probes import Probes
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import baseline
+from nndoctor.doctor.schema import Context, Probes
 
 # prediction std across inputs below this share of the target std: collapsed
 COLLAPSE_RATIO = 0.1

@@ -7,11 +7,10 @@ import math
 import numpy as np
 
 from nndoctor.doctor.codes import ERROR, NOTE, WARNING
-from nndoctor.doctor.context import AUTOENCODER, BINARY, CLASSIFICATION, Context
-from nndoctor.doctor.probes import Probes
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import baseline
 from nndoctor.doctor.rules.setup import CAPACITY_SKILL_MARGIN, _skills
+from nndoctor.doctor.schema import AUTOENCODER, BINARY, CLASSIFICATION, Context, Probes
 
 # the final loss matches the rank-r bound when it is within this share of the gap to the
 # neighbouring bounds

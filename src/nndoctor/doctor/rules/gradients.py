@@ -7,11 +7,10 @@ import math
 import numpy as np
 
 from nndoctor.doctor.codes import ERROR, WARNING
-from nndoctor.doctor.context import Context
-from nndoctor.doctor.probes import Probes
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import improvement, nanmedian, rms, stuck
 from nndoctor.doctor.rules.units import DEAD_WARNING
+from nndoctor.doctor.schema import Context, Probes
 
 # first-layer RMS gradient over last-layer RMS gradient (median over probes): warning, error
 VANISHING_WARNING = 1e-3
@@ -367,7 +366,9 @@ def lr_too_low(probes: Probes, ctx: Context) -> list[Finding]:
         return []
     # the gradient itself is not small (zero gradients are dead or saturated units)
     grad = nanmedian(t.grad_norm / np.where(t.weight_norm > 0, t.weight_norm, np.nan))
-    if not (uniformly_small and grad >= LR_LOW_MIN_GRAD):
+    if not (uniformly_small and grad >= LR_LOW_MIN_GRAD) or not update > 0:
+        # no update at all is a frozen or cut-off net (or a learning rate of 0), not a
+        # small step
         return []
     # an update that underflowed to 0 (inputs of scale 1e-300) is infinitely too small
     suggested = ctx.lr * lr_factor(HEALTHY_UPDATE / update if update > 0 else math.inf)

@@ -13,9 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from nndoctor.doctor.codes import ERROR
-from nndoctor.doctor.context import Context
-from nndoctor.doctor.probes import LayerTrace, Probes
 from nndoctor.doctor.report import Finding
+from nndoctor.doctor.schema import Context, LayerTrace, Probes
 
 
 def _first_bad(t: LayerTrace, which: str) -> tuple[str, tuple[int, ...], str, int] | None:
@@ -65,7 +64,7 @@ def non_finite_values(probes: Probes, ctx: Context) -> list[Finding]:
             )
             continue
         # the loss stayed finite, but the weights or gradients of this layer did not
-        if probes.diverged is not None:
+        if probes.diverged is not None or not np.all(np.isfinite(probes.step_loss)):
             continue
         w = _first_nonfinite_probe(t.weight_norm)
         g = _first_nonfinite_probe(t.grad_norm)

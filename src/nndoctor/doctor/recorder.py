@@ -1,0 +1,222 @@
+"""The recorder core: when to probe, the loss curve, per-layer series, divergence.
+
+It knows no backend. A backend's hooks (the engine's training callback, PyTorch's module and
+optimizer hooks) call it with plain numbers: :meth:`RecorderCore.step_loss` every step,
+:meth:`RecorderCore.probe` with per-layer statistics on the steps :class:`Schedule` picks,
+:meth:`RecorderCore.update_ratios` after such a step's update, and :meth:`RecorderCore.finish`
+with the end state, which returns the :class:`~nndoctor.doctor.schema.Probes` the rules read.
+
+Memory is bounded however long the run: a schedule that does not know the run's length
+doubles its interval and drops every other stored probe whenever it holds ``2 * target``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nndoctor.doctor.schema import (
+    LAYER_SERIES,
+    RECTIFIED,
+    SATURATION_Z,
+    SQUASHING,
+    LayerTrace,
+    Probes,
+    numeric_rank,
+)
+
+# about this many probes per run: enough for curves, cheap next to training
+TARGET_PROBES = 100
+# rows of the fixed probe batch
+PROBE_ROWS = 256
+
+
+def probe_interval(total_steps: int, target: int = TARGET_PROBES) -> int:
+    """Steps between probes so that a run of ``total_steps`` gets about ``target`` probes."""
+    return max(1, total_steps // target)
+
+
+class Schedule:
+    """Which steps are probed.
+
+    Parameters
+    ----------
+    total_steps : int or None
+        Known length of the run: probe every ``total_steps // target`` steps. None (a user's
+        own loop): probe every step at first, and double the interval each time ``2 * target``
+        probes are held (the recorder then keeps every other probe).
+    """
+
+    def __init__(self, total_steps: int | None = None, target: int = TARGET_PROBES) -> None:
+        self.total_steps = total_steps
+        self.target = target
+        self.every = probe_interval(total_steps, target) if total_steps else 1
+
+    def due(self, step: int) -> bool:
+        return step % self.every == 0
+
+    def full(self, held: int) -> bool:
+        """Whether ``held`` probes are too many for an open-ended run (then thin and double)."""
+        return self.total_steps is None and held >= 2 * self.target
+
+
+@dataclass
+class LayerInfo:
+    """What a backend tells the recorder about one weighted layer before training."""
+
+    name: str
+    in_features: int
+    out_features: int
+    activation: str
+    kind: str = "dense"
+
+
+def forward_stats(z: np.ndarray, h: np.ndarray, activation: str) -> dict[str, float]:
+    """Per-probe statistics of one layer from its output ``z`` ``(rows, units)`` and the
+    activation after it ``h`` (NumPy; the PyTorch backend computes the same on the device)."""
+    return {
+        "frac_saturated": float(np.mean(np.abs(z) > SATURATION_Z))
+        if activation in SQUASHING
+        else 0.0,
+        "frac_dead": float(np.mean(np.all(z <= 0, axis=0))) if activation in RECTIFIED else 0.0,
+        "act_rank": float(numeric_rank(h)),
+        "z_rms": float(np.linalg.norm(z) / math.sqrt(max(z.size, 1))),
+    }
+
+
+def unit_states(z: np.ndarray, activation: str) -> tuple[np.ndarray, np.ndarray]:
+    """End state per unit: dead (ReLU input <= 0 on every probe row) and share saturated."""
+    units = z.shape[1]
+    dead = np.all(z <= 0, axis=0) if activation in RECTIFIED else np.zeros(units, dtype=bool)
+    sat = np.mean(np.abs(z) > SATURATION_Z, axis=0) if activation in SQUASHING else np.zeros(units)
+    return dead, sat
+
+
+class RecorderCore:
+    """Collects the series of one run; see the module docstring for who calls what."""
+
+    def __init__(self, layers: list[LayerInfo], schedule: Schedule) -> None:
+        self.layers = layers
+        self.schedule = schedule
+        self.steps: list[int] = []
+        self.output_std: list[float] = []
+        self.series: list[dict[str, list[float]]] = [{k: [] for k in LAYER_SERIES} for _ in layers]
+        self.losses: list[float] = []
+        self.epoch_losses: list[float] = []
+        self._epoch_total, self._epoch_count = 0.0, 0
+        self.pending_update = False
+
+    @property
+    def every(self) -> int:
+        return self.schedule.every
+
+    def step_loss(self, value: float) -> None:
+        self.losses.append(value)
+        self._epoch_total += value
+        self._epoch_count += 1
+
+    def end_epoch(self) -> None:
+        self.epoch_losses.append(self._epoch_total / max(self._epoch_count, 1))
+        self._epoch_total, self._epoch_count = 0.0, 0
+
+    def due(self, step: int) -> bool:
+        return self.schedule.due(step)
+
+    def probe(
+        self,
+        step: int,
+        weight_norms: list[float],
+        grad_norms: list[float],
+        forward: list[dict[str, float]] | None,
+        output_std: float,
+    ) -> None:
+        """Record one probe: per layer its weight and gradient norms and, when the forward
+        pass on the probe batch was seen, :func:`forward_stats`."""
+        if self.schedule.full(len(self.steps)):
+            self._thin()
+        self.steps.append(step)
+        self.output_std.append(output_std)
+        for i, series in enumerate(self.series):
+            series["weight_norm"].append(weight_norms[i])
+            series["grad_norm"].append(grad_norms[i])
+            stats = forward[i] if forward is not None else None
+            for key in ("frac_saturated", "frac_dead", "act_rank", "z_rms"):
+                series[key].append(math.nan if stats is None else stats[key])
+        self.pending_update = True
+
+    def update_ratios(self, ratios: list[float]) -> None:
+        """``|W_after - W_before| / |W_before|`` per layer for the step just probed."""
+        for series, r in zip(self.series, ratios, strict=True):
+            series["update_ratio"].append(r)
+        self.pending_update = False
+
+    def _thin(self) -> None:
+        # every other probe, so the spacing stays even; the interval doubles
+        self.steps = self.steps[::2]
+        self.output_std = self.output_std[::2]
+        for series in self.series:
+            for key in LAYER_SERIES:
+                series[key] = series[key][::2]
+        self.schedule.every *= 2
+
+    def finish(
+        self,
+        *,
+        weights_init: list[tuple[np.ndarray, np.ndarray]],
+        weights_final: list[tuple[np.ndarray, np.ndarray]],
+        unit_states: list[tuple[np.ndarray, np.ndarray]],
+        probe_output: np.ndarray,
+        probe_target: np.ndarray,
+        probe_loss: float,
+        diverged: dict[str, Any] | None,
+        steps_per_epoch: int,
+        epochs: int,
+        batch_size: int,
+        extra: dict[str, Any] | None = None,
+    ) -> Probes:
+        """The :class:`Probes` of the run: series as float64 arrays, the end state per layer
+        (``weights_*`` as ``(W (units, fan_in), b (units,))``, ``unit_states`` as from
+        :func:`unit_states`) and the probe batch's predictions and targets."""
+        traces = []
+        for info, series, (W0, b0), (W1, b1), (dead, sat) in zip(
+            self.layers, self.series, weights_init, weights_final, unit_states, strict=True
+        ):
+            arrays = {k: np.asarray(v, dtype=np.float64) for k, v in series.items()}
+            m = len(arrays["grad_norm"])
+            arrays["update_ratio"] = arrays["update_ratio"][:m]
+            traces.append(
+                LayerTrace(
+                    name=info.name,
+                    in_features=info.in_features,
+                    out_features=info.out_features,
+                    activation=info.activation,
+                    W_init=W0,
+                    b_init=b0,
+                    W_final=W1,
+                    b_final=b1,
+                    dead_units=dead,
+                    unit_saturation=sat,
+                    kind=info.kind,
+                    **arrays,
+                )
+            )
+        return Probes(
+            steps=np.asarray(self.steps, dtype=np.int64),
+            step_loss=np.asarray(self.losses, dtype=np.float64),
+            epoch_loss=np.asarray(self.epoch_losses, dtype=np.float64),
+            layers=traces,
+            output_std=np.asarray(self.output_std, dtype=np.float64),
+            target_std=float(np.mean(probe_target.std(axis=0))) if probe_target.size else 0.0,
+            probe_output=probe_output,
+            probe_target=probe_target,
+            diverged=diverged,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            batch_size=batch_size,
+            probe_every=self.schedule.every,
+            probe_loss=probe_loss,
+            extra=dict(extra or {}),
+        )

@@ -1,0 +1,386 @@
+"""The plain data the doctor's core works on, whatever trained the model.
+
+Nothing here imports a framework: a backend (``nndoctor.doctor.backends.engine`` for
+``nndoctor.nn``, ``nndoctor.doctor.backends.torch`` for ``torch.nn.Module``) fills these
+structures, and the rules, the trials' judge and the report read only them.
+
+- :class:`LayerTrace` and :class:`Probes`: what was recorded during training, per weighted layer
+  and for the whole run;
+- :class:`LayerSpec`, :class:`LossSpec`, :class:`DataStats` and :class:`Context`: the
+  architecture, the loss, the data and the bounds, known before training;
+- :class:`Run`: one training run, the unit trials and pre-flight checks re-run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# a sigmoid/tanh pre-activation beyond this is saturated (derivative below 0.0066 for sigmoid)
+SATURATION_Z = 5.0
+# relative singular-value cut-off for the numeric rank of a layer's activations
+RANK_TOL = 1e-6
+# weights of a layer with more entries than this are kept as a seeded random projection of
+# their rows (enough to tell identical units apart), not as a full copy
+MAX_WEIGHT_COPY = 1_000_000
+
+SQUASHING = ("sigmoid", "tanh")
+RECTIFIED = ("relu",)
+# an activation the recorder could not see: rules that need it stay silent
+UNKNOWN = "unknown"
+
+# the per-probe series of every LayerTrace, in the order of Probes.as_dict
+LAYER_SERIES = (
+    "weight_norm",
+    "grad_norm",
+    "update_ratio",
+    "frac_saturated",
+    "frac_dead",
+    "act_rank",
+    "z_rms",
+)
+
+AUTOENCODER = "autoencoder"
+REGRESSION = "regression"
+BINARY = "binary"
+CLASSIFICATION = "classification"
+
+
+@dataclass
+class LayerTrace:
+    """One weighted layer (its units) and the activation that follows it.
+
+    Series have one entry per probe (shape ``(m,)``); snapshots are arrays of the weights,
+    viewed as ``(units, fan_in)`` (``Dense`` and ``torch.nn.Linear`` store them so; a conv
+    kernel is flattened per output channel). ``z_rms`` is the root-mean-square output of the
+    layer (the pre-activation) on the probe batch. ``name`` is what the user knows the layer
+    by: ``"0"`` (engine index) or ``"encoder.fc1"`` (``named_modules()``). ``activation`` is
+    ``"unknown"`` when the recorder could not tell.
+    """
+
+    name: str
+    in_features: int
+    out_features: int
+    activation: str
+    weight_norm: np.ndarray
+    grad_norm: np.ndarray
+    update_ratio: np.ndarray
+    frac_saturated: np.ndarray
+    frac_dead: np.ndarray
+    act_rank: np.ndarray
+    W_init: np.ndarray
+    b_init: np.ndarray
+    W_final: np.ndarray
+    b_final: np.ndarray
+    dead_units: np.ndarray
+    unit_saturation: np.ndarray
+    z_rms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    kind: str = "dense"
+
+
+@dataclass
+class Probes:
+    """Everything recorded during one training run.
+
+    Attributes
+    ----------
+    steps : ndarray, shape (m,)
+        Step index of each probe.
+    step_loss : ndarray, shape (steps_run,)
+        Loss of every step before its update.
+    epoch_loss : ndarray, shape (epochs_run,)
+    layers : list of LayerTrace
+        The weighted layers, in the order the forward pass ran them.
+    output_std : ndarray, shape (m,)
+        Mean over outputs of the std of the predictions across the probe batch.
+    target_std : float
+        The same for the probe targets (one-hot for class labels).
+    probe_output : ndarray, shape (rows, out)
+        Predictions on the probe batch at the end (last finite weights).
+    probe_target : ndarray
+        The probe targets.
+    diverged : dict or None
+        ``step``, ``epoch``, ``layer`` (first layer whose output or weights were non-finite).
+    steps_per_epoch, epochs, batch_size : int
+    probe_every : int
+    probe_loss : float
+        Loss of the end weights on the probe batch, averaged over consecutive chunks of
+        ``batch_size`` rows: the unit of ``epoch_loss``, but with the weights held fixed.
+    extra : dict
+        Backend-specific observations (PyTorch: gradient bookkeeping, modes, schedules), plain
+        numbers and lists that the rules of that backend read.
+    """
+
+    steps: np.ndarray
+    step_loss: np.ndarray
+    epoch_loss: np.ndarray
+    layers: list[LayerTrace]
+    output_std: np.ndarray
+    target_std: float
+    probe_output: np.ndarray
+    probe_target: np.ndarray
+    diverged: dict[str, Any] | None
+    steps_per_epoch: int
+    epochs: int
+    batch_size: int
+    probe_every: int
+    probe_loss: float = math.nan
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finite_epoch_loss(self) -> np.ndarray:
+        """``epoch_loss`` without its non-finite entries (a diverged run's last epoch)."""
+        return self.epoch_loss[np.isfinite(self.epoch_loss)]
+
+    @property
+    def final_loss(self) -> float:
+        """Mean loss of the last full epoch (of the last finite steps when diverged)."""
+        if self.diverged is None and len(self.epoch_loss):
+            return float(self.epoch_loss[-1])
+        finite = self.step_loss[np.isfinite(self.step_loss)]
+        return float(np.mean(finite[-self.steps_per_epoch :])) if finite.size else math.nan
+
+    def as_dict(self) -> dict[str, Any]:
+        """The series by name, for plots and the report."""
+        out: dict[str, Any] = {
+            "steps": self.steps,
+            "step_loss": self.step_loss,
+            "epoch_loss": self.epoch_loss,
+            "output_std": self.output_std,
+        }
+        for t in self.layers:
+            for key in LAYER_SERIES:
+                out[f"{t.name}.{key}"] = getattr(t, key)
+        return out
+
+
+@dataclass
+class LayerSpec:
+    """One layer: ``kind`` is ``"dense"`` (any weighted layer) or an activation name
+    (``"sigmoid"``, ``"relu"``, ``"softmax"``, ``"unknown"``)."""
+
+    kind: str
+    in_features: int | None = None
+    out_features: int | None = None
+    init: str | None = None
+    name: str | None = None
+
+
+# loss kinds the bounds and rules know
+LOSS_KINDS = ("sse", "mse", "bce", "cross_entropy")
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """What the loss computes, as plain data.
+
+    Attributes
+    ----------
+    kind : str
+        ``"sse"``, ``"mse"``, ``"bce"``, ``"cross_entropy"``, or the class name of a loss the
+        doctor does not know (then the bounds are skipped).
+    reduction : {"mean", "sum"}
+    from_logits : bool
+        BCE computed from logits (``BCEWithLogitsLoss``): predictions are compared after a
+        sigmoid. CrossEntropy always takes logits.
+    name : str
+        The loss as the user named it (``"MSELoss"``, ``"SSE"``).
+    """
+
+    kind: str
+    reduction: str = "mean"
+    from_logits: bool = False
+    name: str = ""
+
+    @property
+    def known(self) -> bool:
+        return self.kind in LOSS_KINDS
+
+    @property
+    def scale(self) -> float:
+        """The constant in front of the sum (0.5 for SSE)."""
+        return 0.5 if self.kind == "sse" else 1.0
+
+    def numpy_loss(self) -> Any:
+        """The same loss as an ``nndoctor.nn`` loss object (plain NumPy), which the bounds and
+        the probe-batch loss evaluate; None for a loss the doctor does not know."""
+        from nndoctor.nn import losses
+
+        make = {
+            "sse": lambda: losses.SSE(),
+            "mse": lambda: losses.MSE(self.reduction),
+            "bce": lambda: losses.BCE(self.reduction),
+            "cross_entropy": lambda: losses.CrossEntropy(self.reduction),
+        }.get(self.kind)
+        return make() if make else None
+
+
+@dataclass
+class DataStats:
+    """Statistics of inputs and targets, computed once before training."""
+
+    n_samples: int
+    x_std: np.ndarray
+    x_mean: np.ndarray
+    x_absmax: float
+    y_min: np.ndarray
+    y_max: np.ndarray
+    y_std: np.ndarray
+    y_integer: bool
+    class_counts: np.ndarray | None
+    # correlation of consecutive targets in data order: about 0 for shuffled data, near 1
+    # for data sorted by class or by target (time series)
+    y_order_corr: float = math.nan
+
+
+@dataclass
+class Context:
+    """What the rules know besides the probes.
+
+    Attributes
+    ----------
+    layers : list of LayerSpec
+    loss : LossSpec
+    optimizer : dict
+        ``name`` and the constructor arguments (``lr``, ...).
+    task : str
+        ``"autoencoder"``, ``"regression"``, ``"binary"`` (BCE) or ``"classification"`` (CE).
+    data : DataStats
+    bounds : dict
+        ``baseline``, ``loss_at_rank`` (autoencoders), ``explained_variance_ratio``,
+        ``least_squares``, ``predictability`` (a dict), ``text``.
+    preflight : dict
+        Results of :mod:`nndoctor.doctor.preflight` (may be empty).
+    gradcheck : dict or None
+        ``passed`` and per-parameter worst relative errors.
+    shuffle : bool or None
+        Whether training reshuffles the samples every epoch; None when unknown.
+    backend : str
+        ``"engine"`` or ``"torch"``: rules specific to one backend check it.
+    """
+
+    layers: list[LayerSpec]
+    loss: LossSpec
+    optimizer: dict[str, Any]
+    task: str
+    data: DataStats
+    bounds: dict[str, Any] = field(default_factory=dict)
+    preflight: dict[str, Any] = field(default_factory=dict)
+    gradcheck: dict[str, Any] | None = None
+    shuffle: bool | None = None
+    backend: str = "engine"
+
+    @property
+    def loss_name(self) -> str:
+        return self.loss.kind
+
+    @property
+    def dense_widths(self) -> list[int]:
+        return [s.out_features for s in self.layers if s.kind == "dense"]
+
+    @property
+    def hidden_widths(self) -> list[int]:
+        return self.dense_widths[:-1]
+
+    @property
+    def output_activation(self) -> str:
+        """Name of the last layer when it is an activation, else ``"identity"``."""
+        last = self.layers[-1].kind if self.layers else "identity"
+        return "identity" if last == "dense" else last
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.get("lr", math.nan))
+
+
+@dataclass
+class Run:
+    """One training run: a backend's model, loss and optimiser with the data and budget.
+
+    ``model``, ``loss`` and ``optimizer`` are the backend's own objects (for PyTorch the
+    optimiser is a factory ``params -> torch.optim.Optimizer``); the backend alone reads them.
+    ``X`` and ``Y`` are NumPy arrays (``Y`` is ``X`` for an autoencoder). ``metric`` and
+    ``unscale`` say how a trial that changed the loss or the targets' units is judged.
+    """
+
+    backend: Any
+    model: Any
+    X: np.ndarray
+    Y: np.ndarray
+    loss: Any
+    optimizer: Any
+    epochs: int
+    batch_size: int
+    shuffle: bool
+    seed: int
+    metric: str = "loss"
+    # maps the changed run's predictions back to the original targets' units
+    unscale: Callable[[np.ndarray], np.ndarray] | None = None
+    # backend-specific settings a change can set (PyTorch: zero_grad, train_mode, ...)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def autoencoder(self) -> bool:
+        return is_autoencoder(self.X, self.Y)
+
+
+# --- small pure functions over these structures ---
+
+
+def is_autoencoder(X: np.ndarray, Y: np.ndarray) -> bool:
+    """Whether the targets are the inputs (the same array or equal values)."""
+    return Y is X or (Y.shape == X.shape and np.array_equal(X, Y))
+
+
+def batch_mean_loss(
+    loss: Callable[[np.ndarray, np.ndarray], float], P: np.ndarray, Y: np.ndarray, batch_size: int
+) -> float:
+    """Mean of ``loss`` over consecutive chunks of ``batch_size`` rows of predictions ``P``
+    ``(n, out)`` and targets ``Y``: the unit of ``History.loss``, with the weights held fixed."""
+    return float(
+        np.mean(
+            [
+                loss(P[lo : lo + batch_size], Y[lo : lo + batch_size])
+                for lo in range(0, len(P), batch_size)
+            ]
+        )
+    )
+
+
+def effective_targets(Y: np.ndarray, n_outputs: int, labels: bool) -> np.ndarray:
+    """Targets as the output space sees them: one-hot for class labels, else as they are."""
+    if labels:
+        return np.eye(max(n_outputs, 2))[Y.astype(np.intp)][:, :n_outputs]
+    return Y
+
+
+def prediction_space(P: np.ndarray, labels: bool) -> np.ndarray:
+    """Predictions comparable with :func:`effective_targets`: softmax of logits for labels."""
+    if labels:
+        Z = np.exp(P - P.max(axis=1, keepdims=True))
+        return Z / Z.sum(axis=1, keepdims=True)
+    return P
+
+
+def numeric_rank(H: np.ndarray) -> int:
+    """Numeric rank of the centred activations ``H`` (rows = samples)."""
+    Hc = H - H.mean(axis=0)
+    if not np.all(np.isfinite(Hc)) or not Hc.any():
+        return 0
+    s = np.linalg.svd(Hc, compute_uv=False)
+    return int(np.sum(s > RANK_TOL * s[0]))
+
+
+def weight_view(W: np.ndarray, seed: int = 0) -> np.ndarray:
+    """``W`` as ``(units, fan_in)`` float64; rows of a very large layer projected onto a seeded
+    random basis of ``MAX_WEIGHT_COPY // units`` columns (equal rows stay equal)."""
+    W = np.asarray(W, dtype=np.float64).reshape(len(W), -1)
+    if W.size <= MAX_WEIGHT_COPY:
+        return W.copy()
+    k = max(1, MAX_WEIGHT_COPY // len(W))
+    R = np.random.default_rng(seed).standard_normal((W.shape[1], k)) / math.sqrt(k)
+    return W @ R
