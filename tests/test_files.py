@@ -59,7 +59,7 @@ def test_a_killed_save_leaves_the_old_or_the_new_file_and_no_temporary(tmp_path)
     save(Sequential(Dense(40, 40, init=1.0)), tmp_path / "model.npz")
     write_text_atomic(tmp_path / "report.txt", ("A" * 200_000) + "\n")
     rng = np.random.default_rng(11)
-    for _ in range(40):
+    for _ in range(30):
         child = subprocess.Popen(
             [sys.executable, "-c", _WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True
         )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-# elements per chunk of rows (32 MB of float64)
-CHUNK_ELEMENTS = 1 << 22
+# elements per chunk of rows (16 MB of float64)
+CHUNK_ELEMENTS = 1 << 21
 # below this magnitude the squares of the values cannot overflow
 SAFE_MAGNITUDE = 1e150
 
@@ -43,6 +43,10 @@ def column_stats(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mean_s = total / n
     sq = np.zeros(k)
     for lo in range(0, n, step):
-        chunk = a[lo : lo + step]
-        sq += (((chunk / scale) if big else chunk) - mean_s).__pow__(2).sum(axis=0)
+        dev = a[lo : lo + step] / scale if big else a[lo : lo + step] - mean_s
+        if big:
+            dev -= mean_s
+        dev *= dev  # in place: one chunk-sized temporary
+        sq += dev.sum(axis=0)
+        del dev  # freed before the next chunk's is made
     return mean_s * scale, np.sqrt(sq / n) * scale, absmax

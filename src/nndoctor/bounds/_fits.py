@@ -303,9 +303,11 @@ def _squared_chunked(X: np.ndarray, T: np.ndarray) -> _Fit:
     B = np.zeros((p, T.shape[1]))
     step = row_chunks(n, p).step
     for lo in range(0, n, step):
-        Xc = (X[lo : lo + step] - mu) / sd
+        Xc = X[lo : lo + step] - mu
+        Xc /= sd
         G += Xc.T @ Xc
         B += Xc.T @ (T[lo : lo + len(Xc)] - t_mean)
+        del Xc  # freed before the next chunk's is made
     w, V = np.linalg.eigh(G)
     # a pseudo-inverse: directions whose eigenvalue is at the rounding level of G (collinear
     # columns) are dropped; the loss is computed from the residuals, so it stays honest
@@ -314,8 +316,10 @@ def _squared_chunked(X: np.ndarray, T: np.ndarray) -> _Fit:
     coef = Vk @ ((Vk.T @ B) / w[keep][:, None])  # (p, q)
     q = np.empty(n)
     for lo in range(0, n, step):
-        Xc = (X[lo : lo + step] - mu) / sd
+        Xc = X[lo : lo + step] - mu
+        Xc /= sd
         q[lo : lo + len(Xc)] = ((Xc @ coef + t_mean - T[lo : lo + len(Xc)]) ** 2).sum(axis=1)
+        del Xc
     W = coef.T / sd
     return _Fit(W, t_mean - W @ mu, q, method="normal equations")
 
