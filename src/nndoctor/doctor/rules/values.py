@@ -3,9 +3,10 @@
 A NaN or an inf the user's model already holds (initial weights) is a cause of its own: every
 number computed from it is meaningless, and rules that compare weights or activations would
 read it as something else (``inf == inf`` makes units look identical). Values that overflowed
-during training from finite weights are the ``diverged`` symptom, whose causes (the learning
-rate, the scale of the data) are judged by their own rules; they appear here only when the
-loss stayed finite while weights or gradients did not (a saturating tanh hides an inf weight).
+during training from finite weights are the ``diverged`` symptom (with the layer and the
+step), whose causes (the learning rate, the scale of the data) are judged by their own rules;
+:func:`nonfinite_during_training` finds them when the loss stayed finite (a dead ReLU or a
+saturated tanh hides an inf weight from the loss).
 """
 
 from __future__ import annotations
@@ -32,6 +33,24 @@ def _first_bad(t: LayerTrace, which: str) -> tuple[str, tuple[int, ...], str, in
 def _first_nonfinite_probe(series: np.ndarray) -> int | None:
     bad = np.flatnonzero(~np.isfinite(series))
     return int(bad[0]) if bad.size else None
+
+
+def nonfinite_during_training(probes: Probes) -> tuple[str, str, int | None] | None:
+    """(layer, "weights"/"gradients", step or None) of the first layer whose weights or
+    gradients became non-finite during a run that started finite; None when none did."""
+    for t in probes.layers:
+        if _first_bad(t, "init") is not None:
+            return None
+    for t in probes.layers:
+        w = _first_nonfinite_probe(t.weight_norm)
+        g = _first_nonfinite_probe(t.grad_norm)
+        probe = min((k for k in (w, g) if k is not None), default=None)
+        if probe is None and _first_bad(t, "final") is None:
+            continue
+        what = "gradients" if g is not None and probe == g and (w is None or g <= w) else "weights"
+        step = int(probes.steps[probe]) if probe is not None else None
+        return t.name, what, step
+    return None
 
 
 def non_finite_values(probes: Probes, ctx: Context) -> list[Finding]:
@@ -63,35 +82,6 @@ def non_finite_values(probes: Probes, ctx: Context) -> list[Finding]:
                 )
             )
             continue
-        # the loss stayed finite, but the weights or gradients of this layer did not
-        if probes.diverged is not None or not np.all(np.isfinite(probes.step_loss)):
-            continue
-        w = _first_nonfinite_probe(t.weight_norm)
-        g = _first_nonfinite_probe(t.grad_norm)
-        probe = min((k for k in (w, g) if k is not None), default=None)
-        at_end = _first_bad(t, "final")
-        if probe is None and at_end is None:
-            continue
-        what = (
-            "gradients"
-            if probe is not None and probe == g and (w is None or g <= w)
-            else ("weights")
-        )
-        step = int(probes.steps[probe]) if probe is not None else None
-        where = f"at step {step}" if step is not None else "by the end of training"
-        findings.append(
-            Finding(
-                "non-finite-values",
-                ERROR,
-                f"layer {t.name}'s {what} became NaN/inf {where} while the loss stayed finite",
-                evidence={"layer": t.name, "what": what, "step": step},
-                why="a saturated tanh or sigmoid hides a NaN or inf weight from the loss; the "
-                "unit is pinned at its limit and can never learn again",
-                fix="lower the learning rate or clip gradients, and check the model's backward "
-                "pass for divisions that can reach 0",
-                score=0.8,
-            )
-        )
     return findings
 
 
