@@ -95,8 +95,8 @@ def bench_bounds(n: int, d: int = 100) -> None:
         f"{'loss':>10} {'exact':>10} {'|diff|':>9} {'error bar':>9}"
     )
     for name, Y, loss in cases:
-        fit, wall, cpu = timed(lambda Y=Y, loss=loss: bounds.least_squares(X, Y, loss, 128))
-        mem = peak(lambda Y=Y, loss=loss: bounds.least_squares(X, Y, loss, 128))
+        fit, wall, cpu = timed(lambda Y=Y, loss=loss: bounds.least_squares(X, Y, loss))
+        mem = peak(lambda Y=Y, loss=loss: bounds.least_squares(X, Y, loss))
         exact = exact_reference(X, Y, loss)
         print(
             f"{name:<26} {fit.method:<18} {wall:>7.2f} {cpu:>7.2f} {wall / gram_wall:>7.1f} "
