@@ -60,8 +60,9 @@ log = logging.getLogger("nndoctor")
 # rows of the inputs and targets kept from the probe steps for the data statistics and bounds
 # of a watched run (diagnose has all the data)
 SAMPLE_ROWS = 1024
-# numeric rank of activations only for layers up to this many units (an SVD per probe)
+# numeric rank of activations only for layers up to this many units (an eigen-decomposition)
 RANK_MAX_UNITS = 512
+RANK_EVERY = 4
 _NORM_MODULES = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.modules.dropout._DropoutNd)
 
 
@@ -523,7 +524,11 @@ class Watch:
             ]
         ).tolist()
         rank = math.nan
-        if isinstance(h, torch.Tensor) and h.dim() >= 2 and z.shape[1] <= RANK_MAX_UNITS:
+        # the rank is an eigen-decomposition per layer: a watched loop takes it on every
+        # RANK_EVERY-th probe only (diagnose, with its fixed probe batch, on every probe)
+        held = len(self._core.steps) if self._core is not None else 0
+        due = self._fixed_probe or held % RANK_EVERY == 0
+        if due and isinstance(h, torch.Tensor) and h.dim() >= 2 and z.shape[1] <= RANK_MAX_UNITS:
             hh = h.detach().float().reshape(h.shape[0], -1)[:PROBE_ROWS]
             if hh.shape[1] == z.shape[1]:
                 rank = _numeric_rank(hh)
