@@ -113,3 +113,10 @@ def test_the_large_squared_path_never_copies_x():
     tracemalloc.stop()
     assert fit.method == "normal equations"
     assert peak < 0.5 * X.nbytes
+
+
+def test_the_large_fits_can_show_progress(large_paths, capsys):
+    X, Z, rng = _data(n=600)
+    labels = np.argmax(Z + rng.gumbel(size=Z.shape), axis=1)
+    least_squares(X, labels, CrossEntropy(), progress=True)
+    assert "affine bound (passes over the rows)" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from nndoctor._numeric import CHUNK_ELEMENTS, column_stats, row_chunks
+from nndoctor._progress import ProgressBar
 from nndoctor._validate import as_float_array, as_rng, check_rows
 from nndoctor.bounds._units import (
     BINARY,
@@ -175,6 +176,7 @@ def least_squares(
     batch_size: int | None = None,
     *,
     seed: int | np.random.Generator = 0,
+    progress: bool | None = None,
 ) -> LinearFit:
     """Training loss of the best affine map ``X @ W.T + b`` from inputs to the loss's input.
 
@@ -193,6 +195,9 @@ def least_squares(
         As in :func:`constant_baseline`. The map is fitted on all rows at once.
     seed : int or numpy.random.Generator
         Picks the rows whose curvature the large-data fits use (see ``LinearFit.method``).
+    progress : bool or None
+        A bar on stderr for the passes of the large-data fits; None: only on a terminal, for
+        fits longer than about a second.
 
     Small problems are fitted exactly. Beyond ``EXACT_ELEMENTS`` (squared error) or
     ``EXACT_WORK`` (Newton), the fit streams over the rows in chunks and never copies ``X``:
@@ -218,10 +223,10 @@ def least_squares(
             fit = _squared_exact(X, T) if exact else _squared_chunked(X, T)
         elif kind == BINARY:
             width = T.shape[1]
-            fit = _binary(X, T, seed)
+            fit = _binary(X, T, seed, progress)
         else:
             width = int(T.max()) + 1
-            fit = _categorical(X, T, width, seed)
+            fit = _categorical(X, T, width, seed, progress)
         u = units(loss, n, width, batch_size)
         error_bar = fit.gap * u.average(float(n), float(len(range(n)[u.last]))) / n
         return LinearFit(
@@ -325,7 +330,9 @@ def _squared_chunked(X: np.ndarray, T: np.ndarray) -> _Fit:
     return _Fit(W, t_mean - W @ mu, q, method="normal equations")
 
 
-def _binary(X: np.ndarray, T: np.ndarray, seed: int | np.random.Generator) -> _Fit:
+def _binary(
+    X: np.ndarray, T: np.ndarray, seed: int | np.random.Generator, progress: bool | None
+) -> _Fit:
     n, p = X.shape
     cols = T.shape[1]
     if n * (p + 1) <= EXACT_ELEMENTS and n * (p + 1) ** 2 <= EXACT_WORK:
@@ -343,7 +350,11 @@ def _binary(X: np.ndarray, T: np.ndarray, seed: int | np.random.Generator) -> _F
         return _Fit(W, bs - W @ mu, np.asarray(q), converged, n_iter)
     fits = [
         _large_softmax(
-            X, lambda lo, hi, j=j: np.column_stack([T[lo:hi, j], 1.0 - T[lo:hi, j]]), 2, seed
+            X,
+            lambda lo, hi, j=j: np.column_stack([T[lo:hi, j], 1.0 - T[lo:hi, j]]),
+            2,
+            seed,
+            progress,
         )
         for j in range(cols)
     ]
@@ -360,7 +371,13 @@ def _binary(X: np.ndarray, T: np.ndarray, seed: int | np.random.Generator) -> _F
     )
 
 
-def _categorical(X: np.ndarray, T: np.ndarray, width: int, seed: int | np.random.Generator) -> _Fit:
+def _categorical(
+    X: np.ndarray,
+    T: np.ndarray,
+    width: int,
+    seed: int | np.random.Generator,
+    progress: bool | None,
+) -> _Fit:
     n, p = X.shape
     present = np.flatnonzero(np.bincount(T, minlength=width))
     K = len(present)
@@ -382,7 +399,7 @@ def _categorical(X: np.ndarray, T: np.ndarray, width: int, seed: int | np.random
     def chunk_targets(lo: int, hi: int) -> np.ndarray:
         return labels[lo:hi]  # class indices 0..K-1
 
-    fit = _large_softmax(X, chunk_targets, K, seed)
+    fit = _large_softmax(X, chunk_targets, K, seed, progress)
     W[present[:-1]], b[present[:-1]] = fit.W, fit.b
     b[present[-1]] = 0.0
     return replace(fit, W=W, b=b)
@@ -393,6 +410,7 @@ def _large_softmax(
     chunk_targets: Callable[[int, int], np.ndarray],
     K: int,
     seed: int | np.random.Generator,
+    progress: bool | None = None,
 ) -> _Fit:
     """Softmax regression (the last class at logit 0) on many rows by subsampled Newton.
 
@@ -515,7 +533,11 @@ def _large_softmax(
     fresh = H is not None
     if H is not None:
         H = H + 1e-10 * max(np.trace(H) / D, 1e-12) * np.eye(D)
-    for it in range(1, MAX_PASSES + 1):  # noqa: B007 - the count is reported
+    # passes over all rows take seconds at a million rows: a bar on a terminal (None: only
+    # when the fit takes longer than about a second)
+    bar = ProgressBar(MAX_PASSES, "affine bound (passes over the rows)", enabled=progress)
+    for it in range(1, MAX_PASSES + 1):
+        bar.update(it - 1)
         if H is None:
             H = hessian(theta)
             H = H + 1e-10 * max(np.trace(H) / D, 1e-12) * np.eye(D)
@@ -542,6 +564,7 @@ def _large_softmax(
             H = None
         fresh = False
         theta, f, g, q = candidate, f_new, g_new, q_new
+    bar.close()
     W, b = in_x_units(theta)
     method = "subsampled Newton" if proj is None else "subsampled Newton, top-k components"
     return _Fit(
