@@ -78,7 +78,10 @@ def test_report_text_and_json_round_trip(tmp_path):
     )
     text = str(report)
     assert text.index("Causes:") < text.index("Information:")
-    assert "[confirmed]" in text and "2.28 -> 1.54" in text and "[[0, 1, 2]]" in text
+    assert "[confirmed]" in text and "2.28 -> 1.54" in text
+    # evidence in words: groups of units as tuples, booleans as yes/no, NaN as n/a
+    assert "identical unit groups (0, 1, 2)" in text and "flag yes" in text and "nan n/a" in text
+    assert "True" not in text
     path = tmp_path / "report.json"
     out = report.to_json(path)
     loaded = json.loads(path.read_text())

@@ -184,7 +184,7 @@ def diagnose(
     probes, fit = backend.record(run, progress)
     report = make_report(probes, ctx, fit.wall_time)
     if trials:
-        run_trials(report.findings, run, probes.epoch_loss, ctx)
+        run_trials(report.findings, run, probes.epoch_loss, ctx, progress=progress)
         report.findings = rank(report.findings)  # a cause refuted by its trial moves down
     report.summary["autoencoder"] = ctx.task == AUTOENCODER
     report.summary["diagnose_seconds"] = time.perf_counter() - start

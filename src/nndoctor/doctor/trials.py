@@ -21,6 +21,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from nndoctor._progress import ProgressBar
 from nndoctor.doctor.backends import Fit
 from nndoctor.doctor.changes import (
     Change,
@@ -167,8 +168,13 @@ def _score(s: Run, fit: Fit, original: Run) -> float:
     return original.backend.loss_value(original, P, original.Y)
 
 
-def _run(s: Run, epochs: int, seed: int, original: Run) -> float:
-    return _score(s, s.backend.fit(s, epochs, seed), original)
+def _run(
+    s: Run, epochs: int, seed: int, original: Run, curves: list[np.ndarray] | None = None
+) -> float:
+    fit = s.backend.fit(s, epochs, seed)
+    if curves is not None:  # the loss curve, for the report's plot beside the original's
+        curves.append(np.asarray(fit.epoch_loss, dtype=np.float64))
+    return _score(s, fit, original)
 
 
 def _spread(values: list[float]) -> float:
@@ -223,8 +229,12 @@ def run_trials(
     *,
     max_trials: int = MAX_TRIALS,
     cost: float = TRIAL_COST,
+    progress: bool | None = False,
 ) -> None:
     """Try the fixes of the top causes; fill ``confirmed`` and ``trial`` in place.
+
+    ``progress``: a bar over the training runs the trials make (None = on a terminal or in a
+    notebook, for runs longer than about a second).
 
     Seed ``k`` of a trial applies the fix to the original run re-initialised with seed
     ``seed + k`` (``k = 0``: the user's own weights), exactly as the original's seeds are.
@@ -261,12 +271,20 @@ def run_trials(
     epochs = max(1, min(original.epochs, math.floor(original.epochs * cost / n_runs)))
     budget = f"{epochs} of {original.epochs} epochs per run"
     before_runs: dict[str, tuple[list[float], str]] = {}
+    bar = ProgressBar(n_runs, "trial runs", enabled=progress)
+    done = 0
     for f, change, runs in planned:
         metric = change.metric
         if metric not in before_runs:
             before_runs[metric] = _before(bases, epochs, metric, original_epoch_loss, deterministic)
+            done += len(before_runs[metric][0]) - 1
         before, note = before_runs[metric]
-        after = [_run(run, epochs, run.seed, original) for run in runs]
+        curves: list[np.ndarray] = []
+        after = []
+        for run in runs:
+            after.append(_run(run, epochs, run.seed, original, curves))
+            done += 1
+            bar.update(min(done, n_runs))
         confirmed, numbers = judge(before, after)
         f.confirmed = confirmed
         f.trial = {
@@ -281,6 +299,10 @@ def run_trials(
             "budget": budget,
             "noise_note": note,
         }
+        if metric == "loss" and runs[0].unscale is None:
+            # seed 0 (the user's own weights, changed): its curve is in the original's units
+            f.trial["curve"] = [float(x) for x in curves[0]]
+    bar.close()
     for f, twin in same_fix:
         f.confirmed, f.trial = twin.confirmed, twin.trial
 
