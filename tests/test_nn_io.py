@@ -125,3 +125,89 @@ def test_unknown_layer_type_in_the_file_is_named(tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match="names an unknown layer type 'Conv2d'"):
         load(path)
+
+
+def _arrays(path):
+    with np.load(path) as data:
+        return dict(data)
+
+
+def test_a_missing_parameter_is_refused_never_filled_with_zeros(tmp_path):
+    path = save(Sequential(Dense(2, 3, seed=4), Sigmoid(), Dense(3, 1)), tmp_path / "m.npz")
+    arrays = _arrays(path)
+    del arrays["param:2.W"]
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"m\.npz .*parameter\(s\) missing: \['2\.W'\]"):
+        load(path)
+
+
+def test_an_unexpected_or_reshaped_parameter_is_refused(tmp_path):
+    path = save(Sequential(Dense(2, 3)), tmp_path / "m.npz")
+    arrays = _arrays(path)
+    np.savez(path, **{**arrays, "param:5.W": np.zeros(2)})
+    with pytest.raises(ValueError, match=r"unexpected: \['5\.W'\]"):
+        load(path)
+    np.savez(path, **{**arrays, "param:0.W": np.zeros((3, 3))})
+    with pytest.raises(ValueError, match=r"parameter 0\.W has shape \(3, 3\); .* \(3, 2\)"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    ("architecture", "message"),
+    [
+        ('[{"type": "Dense", "in_features": 2', "architecture record is not valid JSON"),
+        ('{"type": "Dense"}', "not a list of layers"),
+        ('[{"type": "Dense", "in_features": 2}]', r"layer 0 \(Dense\) cannot be built"),
+        ('[{"type": "Dense", "in_features": 2, "out_features": 3, "colour": 1}]', "layer 0"),
+        ('[{"type": "Dense", "in_features": 2, "out_features": -3}]', "layer 0"),
+        (
+            '[{"type": "Dense", "in_features": 2, "out_features": 3}, '
+            '{"type": "Dense", "in_features": 4, "out_features": 1}]',
+            "do not fit together",
+        ),
+    ],
+)
+def test_an_edited_architecture_gets_one_clear_error(tmp_path, architecture, message):
+    path = save(Sequential(Dense(2, 3)), tmp_path / "m.npz")
+    arrays = _arrays(path)
+    arrays["architecture"] = np.array(architecture)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=message) as info:
+        load(path)
+    assert str(path) in str(info.value)
+
+
+def test_flipped_bytes_anywhere_give_one_clear_error_or_the_exact_model(tmp_path):
+    model = Sequential(Dense(3, 4, seed=1), Tanh(), Dense(4, 2, seed=2))
+    path = save(model, tmp_path / "m.npz")
+    good = path.read_bytes()
+    rng = np.random.default_rng(5)
+    damaged = tmp_path / "damaged.npz"
+    refused = 0
+    for offset in rng.choice(len(good), 60, replace=False):
+        data = bytearray(good)
+        data[offset] ^= 0xFF
+        damaged.write_bytes(bytes(data))
+        try:
+            restored = load(damaged)
+        except ValueError as exc:
+            assert "damaged.npz" in str(exc)
+            refused += 1
+            continue
+        # a flip that zip's checksums cannot see (in padding or a header field numpy ignores)
+        # must still give back exactly the saved weights
+        for name, value in restored.named_parameters().items():
+            np.testing.assert_array_equal(value, model.named_parameters()[name])
+    assert refused >= 30
+
+
+def test_garbage_gets_no_hint_about_arguments_load_does_not_take(tmp_path):
+    import pickle
+
+    path = tmp_path / "m.npz"
+    path.write_bytes(pickle.dumps({"W": [1, 2]}))
+    with pytest.raises(ValueError) as info:
+        load(path)
+    assert "allow_pickle" not in str(info.value) and "m.npz" in str(info.value)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        load(tmp_path)

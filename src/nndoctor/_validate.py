@@ -42,13 +42,33 @@ def check_finite(arr: np.ndarray, name: str) -> None:
         )
 
 
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """Return ``seed`` as an int, raising unless it is a non-negative integer (what
+    ``numpy.random.default_rng`` takes)."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"{name} must be a non-negative int, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {seed!r}")
+    return int(seed)
+
+
 def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     """A Generator from an int seed or a Generator (passed through, so its stream is shared)."""
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is None:
         raise ValueError("a seed (int) or numpy.random.Generator is required for reproducibility")
-    return np.random.default_rng(seed)
+    return np.random.default_rng(check_seed(seed))
+
+
+def check_instance(value: Any, base: type, name: str, example: str) -> None:
+    """Raise ``TypeError`` when ``value`` is the class ``base`` (or a subclass) itself rather
+    than an instance: the call's ``()`` is missing."""
+    if isinstance(value, type) and issubclass(value, base):
+        raise TypeError(
+            f"{name} must be an instance, got the class {value.__name__}: write "
+            f"{name}={value.__name__}({example}) with parentheses"
+        )
 
 
 def check_rows(X: np.ndarray, Y: np.ndarray, x_name: str = "X", y_name: str = "Y") -> None:

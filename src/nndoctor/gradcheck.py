@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 
 from nndoctor import _extras
-from nndoctor._validate import as_float_array
+from nndoctor._progress import ProgressBar
+from nndoctor._validate import as_float_array, check_finite
 from nndoctor.nn import BCE, LeakyReLU, Loss, ReLU, Sequential, get_loss, validate_data
 from nndoctor.torch import loss_to_torch, target_to_torch, to_torch, torch_parameter_name
 
@@ -286,12 +287,18 @@ class _Differences:
 
 
 def _central_differences(
-    evaluate: Evaluate, params: dict[str, np.ndarray], eps: float
+    evaluate: Evaluate,
+    params: dict[str, np.ndarray],
+    eps: float,
+    progress: bool | None = None,
 ) -> _Differences:
     """Central differences of ``evaluate`` with steps ``eps`` and ``2 eps`` for every element of
     ``params`` (perturbed in place, then restored), and whether each step changed the sign
-    pattern that ``evaluate`` reports."""
+    pattern that ``evaluate`` reports. ``progress``: a bar on stderr, as in ``train``."""
     _, base_signs = evaluate()
+    total = sum(arr.size for arr in params.values())
+    bar = ProgressBar(total, "gradient check", enabled=progress)
+    done = 0
 
     def difference(arr: np.ndarray, index: tuple[int, ...], step: float) -> tuple[float, bool]:
         old = arr[index]
@@ -320,6 +327,10 @@ def _central_differences(
             out.noise[name][index] = abs(d1 - d2)
             out.kinks[name][index] = crossed1
             out.near_kinks[name][index] = crossed2
+            done += 1
+            if done % 64 == 0 or done == total:
+                bar.update(done)
+    bar.close()
     return out
 
 
@@ -398,6 +409,7 @@ def check_function_gradients(
     eps: float = 1e-6,
     rtol: float = 1e-7,
     atol: float | None = None,
+    progress: bool | None = None,
 ) -> GradCheckResult:
     """Check a hand-written gradient of your own NumPy code against finite differences.
 
@@ -408,8 +420,9 @@ def check_function_gradients(
     grad_fn : callable
         ``grad_fn(params) -> dict`` of gradients with the same keys and shapes as ``params``.
     params : mapping of str to array_like
-        Where to check, e.g. ``{"W1": (3, 8), "b1": (3,), ...}`` arrays. Never modified: both
-        functions receive float64 copies.
+        Where to check, e.g. ``{"W1": (3, 8), "b1": (3,), ...}`` arrays. Never modified: every
+        call of either function receives fresh float64 copies, so a function that changes its
+        input in place changes nothing the check uses.
     eps : float, default 1e-6
         Central-difference step.
     rtol : float, default 1e-7
@@ -417,6 +430,9 @@ def check_function_gradients(
     atol : float, optional
         Absolute tolerance per element, to which the allowance for the measured difference noise
         is added; default ``16 * macheps * |loss| / eps`` (see the module docstring).
+    progress : bool or None
+        Progress bar on stderr (4 loss evaluations per element); None = only on a terminal for
+        checks longer than about a second.
 
     Returns
     -------
@@ -459,11 +475,14 @@ def check_function_gradients(
             )
         analytic[name] = g
 
-    def evaluate() -> tuple[float, list[np.ndarray]]:
-        return _scalar_loss(loss_fn(work), "at a perturbed point"), []
+    def fresh() -> dict[str, np.ndarray]:
+        return {name: arr.copy() for name, arr in work.items()}
 
-    loss = _scalar_loss(loss_fn({name: arr.copy() for name, arr in work.items()}), "at params")
-    diffs = _central_differences(evaluate, work, eps)
+    def evaluate() -> tuple[float, list[np.ndarray]]:
+        return _scalar_loss(loss_fn(fresh()), "at a perturbed point"), []
+
+    loss = _scalar_loss(loss_fn(fresh()), "at params")
+    diffs = _central_differences(evaluate, work, eps, progress)
     checks, tolerance, noise = _finite_difference_checks(
         analytic, diffs, loss, eps, rtol, atol, cap_noise=True
     )
@@ -504,6 +523,7 @@ def check_gradients(
     rtol: float = 1e-7,
     atol: float | None = None,
     autograd: bool | None = None,
+    progress: bool | None = None,
 ) -> GradCheckResult:
     """Check an engine model's backward pass against finite differences and torch autograd.
 
@@ -527,6 +547,8 @@ def check_gradients(
         None: also compare with autograd on the :func:`nndoctor.torch.to_torch` twin when torch
         is installed and the model and loss have twins (a note says why when skipped);
         True: require it; False: skip it.
+    progress : bool or None
+        Progress bar on stderr; None = only on a terminal for checks longer than a second.
 
     Returns
     -------
@@ -545,21 +567,29 @@ def check_gradients(
     X, Y = validate_data(model, X, Y, loss)
     if not model.named_parameters():
         raise ValueError("the model has no parameters to check (no Dense layer)")
+    for name, value in model.named_parameters().items():
+        check_finite(value, f"the model's parameter {name}")
     work = copy.deepcopy(model)
-    analytic = _engine_gradients(work, X, Y, loss)
+    # inputs of scale 1e300 overflow in the backward pass: a clear error, not a warning
+    with np.errstate(over="ignore", invalid="ignore"):
+        analytic = _engine_gradients(work, X, Y, loss)
+    for name, g in analytic.items():
+        check_finite(g, f"the engine's gradient of {name} (an overflow: rescale the data)")
     params = work.named_parameters()
 
     def evaluate() -> tuple[float, list[np.ndarray]]:
         h = X
         signs = []
-        for layer in work.layers:
-            if isinstance(layer, _KINKED):
-                signs.append(h > 0)
-            h = layer.forward(h)
-        return _scalar_loss(loss(h, Y), "at a perturbed point"), signs
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a non-finite loss
+            for layer in work.layers:
+                if isinstance(layer, _KINKED):
+                    signs.append(h > 0)
+                h = layer.forward(h)
+            value = loss(h, Y)
+        return _scalar_loss(value, "at a perturbed point"), signs
 
     loss_value = _scalar_loss(evaluate()[0], "at the model's parameters")
-    diffs = _central_differences(evaluate, params, eps)
+    diffs = _central_differences(evaluate, params, eps, progress)
     checks, tolerance, noise = _finite_difference_checks(
         analytic, diffs, loss_value, eps, rtol, atol, cap_noise=False
     )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from nndoctor._validate import as_float_array, check_rows
+from nndoctor._numeric import CHUNK_ELEMENTS, column_stats, row_chunks
+from nndoctor._progress import ProgressBar
+from nndoctor._validate import as_float_array, as_rng, check_rows
 from nndoctor.bounds._units import (
     BINARY,
     CATEGORICAL,
@@ -76,6 +79,25 @@ class LinearFit:
         Closed form (squared error) or Newton's decrement below tolerance.
     n_iter : int
         Newton iterations (0 for the closed form).
+    method : str
+        ``"exact"`` (closed form, or Newton on all rows), ``"normal equations"`` (squared error
+        on many rows: ``X^T X`` accumulated in chunks; exact up to rounding),
+        ``"subsampled Newton"`` (logistic and softmax fits on many rows: gradients and losses
+        from every row, the curvature from a seeded sample of ``rows_used`` rows) or
+        ``"subsampled Newton, top-k components"`` (inputs reduced to their top ``components``
+        principal directions first, when the full Hessian is too large to factor).
+    approximate : bool
+        True when ``loss`` may be above the exact optimum by more than rounding. ``loss`` is
+        always the loss of the returned map on every row, so it is never below the optimum:
+        an upper bound.
+    error_bar : float
+        Estimated distance of ``loss`` above the exact optimum, in loss units: half the last
+        Newton decrement (0 for exact fits). It does not cover the restriction to principal
+        components (``components`` set): that loss is an upper bound only.
+    rows_used : int
+        Rows that set the curvature (all rows for exact fits).
+    components : int or None
+        Input directions used, when the inputs were reduced.
     """
 
     loss: float
@@ -85,6 +107,11 @@ class LinearFit:
     batch_size: int | None
     converged: bool
     n_iter: int
+    method: str = "exact"
+    approximate: bool = False
+    error_bar: float = 0.0
+    rows_used: int = 0
+    components: int | None = None
 
     def predict(self, X: Any) -> np.ndarray:
         """The map's output ``(n, outputs)``: values (SSE, MSE), probabilities (BCE), logits."""
@@ -94,6 +121,13 @@ class LinearFit:
 
     def __str__(self) -> str:
         note = "" if self.converged else " (fit not converged: an upper bound)"
+        if self.components is not None:
+            note += (
+                f" (through the top {self.components} principal components of the inputs: "
+                "an upper bound)"
+            )
+        elif self.approximate:
+            note += f" (± {fmt(self.error_bar)}, curvature from {self.rows_used} sampled rows)"
         return f"best affine map: {fmt(self.loss)}{note}"
 
 
@@ -125,13 +159,25 @@ def constant_baseline(Y: Any, loss: Loss, batch_size: int | None = None) -> Cons
     else:
         constant = T.mean(axis=0)
         P = np.broadcast_to(constant, T.shape)
-        q = ((T - P) ** 2).sum(axis=1) if kind == SQUARED else bce_terms(P, T)
+        # targets of scale 1e200 have squared errors beyond float64: inf is the honest loss
+        with np.errstate(over="ignore", invalid="ignore"):
+            q = ((T - P) ** 2).sum(axis=1) if kind == SQUARED else bce_terms(P, T)
         width = T.shape[1]
     u = units(loss, len(T), width, batch_size)
-    return ConstantBaseline(u.of_rows(q), constant, type(loss).__name__, batch_size)
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = u.of_rows(q)
+    return ConstantBaseline(value, constant, type(loss).__name__, batch_size)
 
 
-def least_squares(X: Any, Y: Any, loss: Loss, batch_size: int | None = None) -> LinearFit:
+def least_squares(
+    X: Any,
+    Y: Any,
+    loss: Loss,
+    batch_size: int | None = None,
+    *,
+    seed: int | np.random.Generator = 0,
+    progress: bool | None = None,
+) -> LinearFit:
     """Training loss of the best affine map ``X @ W.T + b`` from inputs to the loss's input.
 
     Squared error (SSE, MSE): the closed-form least-squares fit. BCE: a logistic regression per
@@ -147,6 +193,16 @@ def least_squares(X: Any, Y: Any, loss: Loss, batch_size: int | None = None) -> 
     loss : SSE, MSE, BCE or CrossEntropy from ``nndoctor.nn``
     batch_size : int or None
         As in :func:`constant_baseline`. The map is fitted on all rows at once.
+    seed : int or numpy.random.Generator
+        Picks the rows whose curvature the large-data fits use (see ``LinearFit.method``).
+    progress : bool or None
+        A bar on stderr for the passes of the large-data fits; None: only on a terminal, for
+        fits longer than about a second.
+
+    Small problems are fitted exactly. Beyond ``EXACT_ELEMENTS`` (squared error) or
+    ``EXACT_WORK`` (Newton), the fit streams over the rows in chunks and never copies ``X``:
+    squared error by the normal equations (exact up to rounding), BCE and CrossEntropy by
+    subsampled Newton (``approximate=True``, with ``error_bar``); see :class:`LinearFit`.
 
     Returns
     -------
@@ -158,39 +214,383 @@ def least_squares(X: Any, Y: Any, loss: Loss, batch_size: int | None = None) -> 
     T = targets(Y, loss)
     check_rows(X, T)
     check_samples(len(X), 1, "least_squares")
-    mu = X.mean(axis=0)
-    sd = X.std(axis=0)
+    n, p = X.shape
+    # targets of scale 1e200 have squared errors beyond float64: inf is the honest loss
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        if kind == SQUARED:
+            width = T.shape[1]
+            exact = n * p <= EXACT_ELEMENTS
+            fit = _squared_exact(X, T) if exact else _squared_chunked(X, T)
+        elif kind == BINARY:
+            width = T.shape[1]
+            fit = _binary(X, T, seed, progress)
+        else:
+            width = int(T.max()) + 1
+            fit = _categorical(X, T, width, seed, progress)
+        u = units(loss, n, width, batch_size)
+        error_bar = fit.gap * u.average(float(n), float(len(range(n)[u.last]))) / n
+        return LinearFit(
+            u.of_rows(fit.q),
+            fit.W,
+            fit.b,
+            type(loss).__name__,
+            batch_size,
+            fit.converged,
+            fit.n_iter,
+            method=fit.method,
+            approximate=fit.method != "exact" and fit.method != "normal equations",
+            error_bar=float(error_bar),
+            rows_used=fit.rows_used or n,
+            components=fit.components,
+        )
+
+
+# Exact fits when the work is small: lstsq on at most this many elements of X ...
+EXACT_ELEMENTS = 1 << 22
+# ... Newton on all rows when rows x parameters^2 (one Hessian) stays below this (the
+# largest held-out case: 2.7e8, the largest catalog scenario: 3.5e6)
+EXACT_WORK = 1e9
+# subsampled Newton: the sample's Hessian costs about this (rows x parameters^2) ...
+HESSIAN_WORK = 4e9
+# ... and its parameters stay below this (inputs reduced to principal components beyond)
+MAX_SAMPLED_PARAMETERS = 1000
+# ... from at most this many rows (their features are held in memory)
+SAMPLE_ROWS = 50000
+# rows whose covariance gives the principal components
+PCA_ROWS = 20000
+# passes over all rows the subsampled Newton may take, after Newton steps on the sample alone
+MAX_PASSES = 15
+SAMPLE_NEWTON = 30
+SAMPLE_TOL = 1e-3
+# ... and it stops when the predicted remaining decrease is below this share of the loss
+GAP_TOL = 1e-4
+
+
+@dataclass
+class _Fit:
+    """A fitted map in the user's input units and its per-row loss terms."""
+
+    W: np.ndarray
+    b: np.ndarray
+    q: np.ndarray
+    converged: bool = True
+    n_iter: int = 0
+    method: str = "exact"
+    gap: float = 0.0  # estimated excess of sum(q) over the optimum
+    rows_used: int = 0
+    components: int | None = None
+
+
+def _standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mu, sd, _ = column_stats(X)
     # Standardised inputs keep Newton's damping term scale-free; constant columns stay as is.
+    sd = sd.copy()
     sd[sd == 0] = 1.0
+    return mu, sd
+
+
+def _squared_exact(X: np.ndarray, T: np.ndarray) -> _Fit:
+    mu, sd = _standardiser(X)
     Xs = (X - mu) / sd
-    n_iter, converged = 0, True
-    if kind == SQUARED:
-        t_mean = T.mean(axis=0)
-        coef = np.linalg.lstsq(Xs, T - t_mean, rcond=None)[0]  # (p, q)
-        Ws, bs = coef.T, t_mean
-        q = ((Xs @ coef + t_mean - T) ** 2).sum(axis=1)
-        width = T.shape[1]
-    elif kind == BINARY:
-        Ws, bs, q = np.zeros((T.shape[1], X.shape[1])), np.zeros(T.shape[1]), 0.0
+    t_mean = T.mean(axis=0)
+    coef = np.linalg.lstsq(Xs, T - t_mean, rcond=None)[0]  # (p, q)
+    q = ((Xs @ coef + t_mean - T) ** 2).sum(axis=1)
+    W = coef.T / sd
+    return _Fit(W, t_mean - W @ mu, q)
+
+
+def _squared_chunked(X: np.ndarray, T: np.ndarray) -> _Fit:
+    """Least squares from ``X^T X`` and ``X^T T`` accumulated over chunks of rows: one
+    ``(chunk, p)`` temporary at a time, never a copy of ``X``."""
+    n, p = X.shape
+    mu, sd = _standardiser(X)
+    t_mean = column_stats(T)[0]
+    G = np.zeros((p, p))
+    B = np.zeros((p, T.shape[1]))
+    step = row_chunks(n, p).step
+    for lo in range(0, n, step):
+        Xc = X[lo : lo + step] - mu
+        Xc /= sd
+        G += Xc.T @ Xc
+        B += Xc.T @ (T[lo : lo + len(Xc)] - t_mean)
+        del Xc  # freed before the next chunk's is made
+    w, V = np.linalg.eigh(G)
+    # a pseudo-inverse: directions whose eigenvalue is at the rounding level of G (collinear
+    # columns) are dropped; the loss is computed from the residuals, so it stays honest
+    keep = w > np.finfo(np.float64).eps * max(n, p) * max(float(w.max(initial=0.0)), 0.0)
+    Vk = V[:, keep]
+    coef = Vk @ ((Vk.T @ B) / w[keep][:, None])  # (p, q)
+    q = np.empty(n)
+    for lo in range(0, n, step):
+        Xc = X[lo : lo + step] - mu
+        Xc /= sd
+        q[lo : lo + len(Xc)] = ((Xc @ coef + t_mean - T[lo : lo + len(Xc)]) ** 2).sum(axis=1)
+        del Xc
+    W = coef.T / sd
+    return _Fit(W, t_mean - W @ mu, q, method="normal equations")
+
+
+def _binary(
+    X: np.ndarray, T: np.ndarray, seed: int | np.random.Generator, progress: bool | None
+) -> _Fit:
+    n, p = X.shape
+    cols = T.shape[1]
+    if n * (p + 1) <= EXACT_ELEMENTS and n * (p + 1) ** 2 <= EXACT_WORK:
+        mu, sd = _standardiser(X)
+        Xs = (X - mu) / sd
+        Ws, bs, q = np.zeros((cols, p)), np.zeros(cols), 0.0
+        converged, n_iter = True, 0
         for j, y in enumerate(T.T):
             # BCE on one column is two-class cross-entropy with soft targets (y, 1 - y).
             theta, qj, ok, it = _softmax_regression(Xs, np.column_stack([y, 1.0 - y]))
             Ws[j], bs[j] = theta[0, :-1], theta[0, -1]
             q = q + qj
             converged, n_iter = converged and ok, max(n_iter, it)
-        width = T.shape[1]
-    else:
-        width = int(T.max()) + 1
-        present = np.flatnonzero(np.bincount(T, minlength=width))
-        Ws, bs = np.zeros((width, X.shape[1])), np.full(width, -np.inf)
+        W = Ws / sd
+        return _Fit(W, bs - W @ mu, np.asarray(q), converged, n_iter)
+    fits = [
+        _large_softmax(
+            X,
+            lambda lo, hi, j=j: np.column_stack([T[lo:hi, j], 1.0 - T[lo:hi, j]]),
+            2,
+            seed,
+            progress,
+        )
+        for j in range(cols)
+    ]
+    W = np.concatenate([f.W for f in fits])
+    b = np.concatenate([f.b for f in fits])
+    return replace(
+        fits[0],
+        W=W,
+        b=b,
+        q=np.sum([f.q for f in fits], axis=0),
+        converged=all(f.converged for f in fits),
+        n_iter=max(f.n_iter for f in fits),
+        gap=float(sum(f.gap for f in fits)),
+    )
+
+
+def _categorical(
+    X: np.ndarray,
+    T: np.ndarray,
+    width: int,
+    seed: int | np.random.Generator,
+    progress: bool | None,
+) -> _Fit:
+    n, p = X.shape
+    present = np.flatnonzero(np.bincount(T, minlength=width))
+    K = len(present)
+    D = (K - 1) * (p + 1)
+    W, b = np.zeros((width, p)), np.full(width, -np.inf)
+    if D <= MAX_NEWTON_PARAMETERS and n * (p + 1) <= EXACT_ELEMENTS and n * D**2 <= EXACT_WORK:
+        mu, sd = _standardiser(X)
+        Xs = (X - mu) / sd
         onehot = (T[:, None] == present[None, :]).astype(np.float64)
         theta, q, converged, n_iter = _softmax_regression(Xs, onehot)
-        Ws[present[:-1]], bs[present[:-1]] = theta[:, :-1], theta[:, -1]
-        bs[present[-1]] = 0.0
-    W = Ws / sd
-    b = bs - W @ mu
-    u = units(loss, len(X), width, batch_size)
-    return LinearFit(u.of_rows(q), W, b, type(loss).__name__, batch_size, converged, n_iter)
+        Ws = theta[:, :-1] / sd
+        W[present[:-1]], b[present[:-1]] = Ws, theta[:, -1] - Ws @ mu
+        b[present[-1]] = 0.0
+        return _Fit(W, b, q, converged, n_iter)
+    code = np.full(width, -1)
+    code[present] = np.arange(K)
+    labels = code[T]
+
+    def chunk_targets(lo: int, hi: int) -> np.ndarray:
+        return labels[lo:hi]  # class indices 0..K-1
+
+    fit = _large_softmax(X, chunk_targets, K, seed, progress)
+    W[present[:-1]], b[present[:-1]] = fit.W, fit.b
+    b[present[-1]] = 0.0
+    return replace(fit, W=W, b=b)
+
+
+def _large_softmax(
+    X: np.ndarray,
+    chunk_targets: Callable[[int, int], np.ndarray],
+    K: int,
+    seed: int | np.random.Generator,
+    progress: bool | None = None,
+) -> _Fit:
+    """Softmax regression (the last class at logit 0) on many rows by subsampled Newton.
+
+    Every pass over the data computes the exact loss and gradient over all rows, in chunks;
+    the Hessian comes from a seeded sample of rows at the current weights. The loss returned
+    is that of the final map on every row (an upper bound of the optimum); ``gap`` is half the
+    last Newton decrement, the predicted remaining decrease. When ``(K - 1) (p + 1)`` exceeds
+    ``MAX_SAMPLED_PARAMETERS`` the inputs are first reduced to their top principal
+    components (from a sample of rows), which makes the fit an upper bound only.
+    Returns ``W`` ``(K - 1, p)`` and ``b`` ``(K - 1,)`` in the user's input units.
+    """
+    rng = as_rng(seed)
+    n, p = X.shape
+    mu, sd = _standardiser(X)
+    proj = None
+    r = p
+    if (K - 1) * (p + 1) > MAX_SAMPLED_PARAMETERS:
+        r = max(1, MAX_SAMPLED_PARAMETERS // (K - 1) - 1)
+        rows = np.sort(rng.choice(n, min(n, PCA_ROWS), replace=False))
+        Xs = (X[rows] - mu) / sd
+        V = np.linalg.eigh(Xs.T @ Xs)[1]
+        proj = V[:, ::-1][:, :r]  # (p, r), top directions first
+    D = (K - 1) * (r + 1)
+    m = int(min(n, SAMPLE_ROWS, max(4 * D, HESSIAN_WORK // D**2)))
+    sample = np.sort(rng.choice(n, m, replace=False))
+    step = max(1, CHUNK_ELEMENTS // p)
+    # the sample's features (standardised, projected, a 1 for the bias): only these are
+    # materialised; passes over all rows fold the standardisation into the weights instead
+    Z_s = (X[sample] - mu) / sd
+    if proj is not None:
+        Z_s = Z_s @ proj
+    A_s = np.column_stack([Z_s, np.ones(m)])  # (m, r + 1)
+    T_s = _gather_targets(chunk_targets, sample)
+
+    def probabilities(L: np.ndarray, Tc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row terms and class probabilities from the free logits ``L`` ``(rows, K-1)``;
+        ``Tc`` is ``(rows, K)`` soft targets or ``(rows,)`` class indices."""
+        Z = np.column_stack([L, np.zeros(len(L))])  # (rows, K), the last class at 0
+        top = Z.max(axis=1, keepdims=True)
+        E = np.exp(Z - top)
+        total = E.sum(axis=1, keepdims=True)
+        lse = (top + np.log(total))[:, 0]
+        picked = Z[np.arange(len(Z)), Tc] if Tc.ndim == 1 else (Tc * Z).sum(axis=1)
+        return lse - picked, E / total
+
+    def residuals(P: np.ndarray, Tc: np.ndarray) -> np.ndarray:
+        """Probabilities minus targets of the free classes, ``(rows, K - 1)``."""
+        if Tc.ndim == 2:
+            return P[:, :-1] - Tc[:, :-1]
+        R = P[:, :-1].copy()
+        free = np.flatnonzero(Tc < K - 1)
+        R[free, Tc[free]] -= 1.0
+        return R
+
+    def in_x_units(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        Theta = theta.reshape(K - 1, r + 1)
+        Ws = Theta[:, :-1] if proj is None else Theta[:, :-1] @ proj.T  # (K - 1, p)
+        W = Ws / sd
+        return W, Theta[:, -1] - W @ mu
+
+    def full_pass(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        W, b = in_x_units(theta)
+        q = np.empty(n)
+        RX = np.zeros((K - 1, p))  # residuals times raw inputs
+        Rsum = np.zeros(K - 1)
+        for lo in range(0, n, step):
+            Xc = X[lo : lo + step]
+            Tc = chunk_targets(lo, lo + len(Xc))
+            qc, P = probabilities(Xc @ W.T + b, Tc)
+            q[lo : lo + len(Xc)] = qc
+            R = residuals(P, Tc)
+            RX += R.T @ Xc
+            Rsum += R.sum(axis=0)
+        G = (RX - Rsum[:, None] * mu) / sd  # gradient in standardised inputs
+        if proj is not None:
+            G = G @ proj
+        return float(q.sum()), np.column_stack([G, Rsum]).ravel(), q
+
+    def hessian(theta: np.ndarray) -> np.ndarray:
+        L = A_s @ theta.reshape(K - 1, r + 1).T
+        P = probabilities(L, T_s)[1][:, :-1]  # (m, K - 1)
+        H = np.zeros((K - 1, r + 1, K - 1, r + 1))
+        for a in range(K - 1):
+            H[a, :, a, :] = A_s.T @ (A_s * P[:, a : a + 1])
+        B = (P[:, :, None] * A_s[:, None, :]).reshape(m, D)
+        H -= (B.T @ B).reshape(H.shape)
+        return H.reshape(D, D) * (n / m)
+
+    def sample_value(theta: np.ndarray) -> float:
+        return float(probabilities(A_s @ theta.reshape(K - 1, r + 1).T, T_s)[0].sum())
+
+    def sample_derivatives(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        P = probabilities(A_s @ theta.reshape(K - 1, r + 1).T, T_s)[1]
+        g = (residuals(P, T_s).T @ A_s).ravel()
+        last["H"] = hessian(theta)
+        return g, last["H"] * (m / n)
+
+    last: dict[str, np.ndarray] = {}
+
+    # start from the sample's own optimum (no pass over all rows), unless it is worse on all
+    # rows than all-zero weights (the uniform prediction, n log K): a sample that happens to be
+    # separable sends its weights off to infinity
+    theta = np.zeros(D)
+    # the loss of all-zero weights is log K for every row (targets sum to 1): no pass needed
+    f = n * math.log(K)
+    start = np.zeros(D)
+    if m < n:
+        # the sample's optimum is only as good as the sample: solve it loosely
+        start = _newton(sample_value, sample_derivatives, start, m, SAMPLE_TOL, SAMPLE_NEWTON)[0]
+    f_start, g, q = full_pass(start)
+    if f_start < f or m == n:
+        theta, f = start, f_start
+    else:
+        f, g, q = full_pass(theta)
+    converged, it, gap = False, 0, math.inf
+    # one Hessian for all passes: near the optimum it changes little, and each pass over all
+    # rows then costs two products with X; it is recomputed when a full step is refused. The
+    # sample's last Hessian serves first.
+    H = last["H"] if ("H" in last and theta is start) else None
+    fresh = H is not None
+    if H is not None:
+        H = H + 1e-10 * max(np.trace(H) / D, 1e-12) * np.eye(D)
+    # passes over all rows take seconds at a million rows: a bar on a terminal (None: only
+    # when the fit takes longer than about a second)
+    bar = ProgressBar(MAX_PASSES, "affine bound (passes over the rows)", enabled=progress)
+    for it in range(1, MAX_PASSES + 1):
+        bar.update(it - 1)
+        if H is None:
+            H = hessian(theta)
+            H = H + 1e-10 * max(np.trace(H) / D, 1e-12) * np.eye(D)
+            fresh = True
+        direction = np.linalg.solve(H, g)
+        decrement = float(g @ direction)
+        gap = max(decrement / 2, 0.0)
+        if gap <= max(1e-12 * n, GAP_TOL * abs(f)):
+            converged = True
+            break
+        t = 1.0
+        while t > 1e-4:
+            candidate = theta - t * direction
+            f_new, g_new, q_new = full_pass(candidate)
+            if f_new <= f - 0.25 * t * decrement:
+                break
+            t *= 0.5
+        else:
+            if fresh:
+                break
+            H = None  # the old curvature misled the step: measure it again here
+            continue
+        if t < 1.0:
+            H = None
+        fresh = False
+        theta, f, g, q = candidate, f_new, g_new, q_new
+    bar.close()
+    W, b = in_x_units(theta)
+    method = "subsampled Newton" if proj is None else "subsampled Newton, top-k components"
+    return _Fit(
+        W,
+        b,
+        q,
+        converged,
+        it,
+        method,
+        gap if math.isfinite(gap) else 0.0,
+        m,
+        None if proj is None else r,
+    )
+
+
+def _gather_targets(
+    chunk_targets: Callable[[int, int], np.ndarray], rows: np.ndarray
+) -> np.ndarray:
+    """Targets of the given sorted rows, read chunk by chunk."""
+    out = []
+    for lo in range(0, int(rows[-1]) + 1, 1 << 16):
+        hi = lo + (1 << 16)
+        inside = rows[(rows >= lo) & (rows < hi)]
+        if inside.size:
+            out.append(chunk_targets(lo, min(hi, int(rows[-1]) + 1))[inside - lo])
+    return np.concatenate(out)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from nndoctor._numeric import SAFE_MAGNITUDE, column_stats
 from nndoctor._validate import as_float_array, as_rng, check_positive_int, check_rows
 from nndoctor.bounds._fits import fmt
 from nndoctor.bounds._units import check_samples
@@ -161,8 +162,12 @@ def predictability(
     if np.all(T[0] == T):
         return Predictability(False, 0.0, 0.0, {}, "constant targets", 0.0, 0.0, 1.0, **settings)
 
-    sd = X.std(axis=0)
-    Xs = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    # skill is unchanged by one scale factor on all targets; squares of 1e200 are not finite
+    big = float(np.max(np.abs(T)))
+    if big >= SAFE_MAGNITUDE:
+        T = T / big
+    x_mean, sd, _ = column_stats(X)  # finite for inputs up to 1e308
+    Xs = (X - x_mean) / np.where(sd > 0, sd, 1.0)
     sq = (Xs**2).sum(axis=1)
     dist2 = sq[:, None] + sq[None, :] - 2.0 * (Xs @ Xs.T)  # (n, n), only ranked
     # column block j holds the targets paired with the j-th shuffle; block 0 is the real data

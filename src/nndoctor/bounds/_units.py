@@ -82,8 +82,12 @@ class Units:
         return self.factor / m * ((total - last) / self.batch + last / r)
 
     def of_rows(self, q: np.ndarray) -> float:
-        """Mean batch loss of per-row terms ``q`` (shape ``(n,)``)."""
-        return float(self.average(q.sum(), q[self.last].sum()))
+        """Mean batch loss of per-row terms ``q`` (shape ``(n,)``); ``inf`` when a term
+        overflowed (targets of scale 1e200 under a squared error)."""
+        total = q.sum()
+        if np.isinf(total):
+            return float(total)  # inf - inf inside the average would say NaN
+        return float(self.average(total, q[self.last].sum()))
 
 
 def units(loss: Loss, n: int, width: int, batch_size: int | None) -> Units:

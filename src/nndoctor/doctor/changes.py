@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from nndoctor._numeric import column_stats
 from nndoctor.doctor.schema import Run
 
 
@@ -181,11 +182,12 @@ def apply_data_change(run: Run, change: Change) -> Run:
         )
     assert isinstance(change, Standardize)
     if change.what == "targets":
-        mean, std = run.Y.mean(axis=0), run.Y.std(axis=0)
+        mean, std, _ = column_stats(run.Y.reshape(len(run.Y), -1))  # no overflow at 1e200
+        mean, std = mean.reshape(run.Y.shape[1:]), std.reshape(run.Y.shape[1:])
         scale = np.where(std > 0, std, 1.0)
         # trained on standardised targets, judged on the original loss in the original units
         return replace(run, Y=(run.Y - mean) / scale, unscale=lambda P: P * scale + mean)
-    mean, std = run.X.mean(axis=0), run.X.std(axis=0)
+    mean, std, _ = column_stats(run.X)  # no overflow at 1e200
     scale = np.where(std > 0, std, 1.0)
     X = (run.X - mean) / scale
     if run.autoencoder:

@@ -30,6 +30,9 @@ class Code:
 
 CODES: dict[str, Code] = {
     # causes, root-most first
+    "non-finite-values": Code(
+        CAUSE, 0, "NaN or inf in the weights or gradients, named by layer and step"
+    ),
     "gradient-mismatch": Code(CAUSE, 0, "layer gradients disagree with finite differences"),
     "wrong-loss-for-targets": Code(CAUSE, 0, "the loss does not fit the targets or the output"),
     "constant-inputs": Code(CAUSE, 0, "features or whole inputs have no variance"),
@@ -120,6 +123,22 @@ EXPLAINS: tuple[tuple[str, str], ...] = (
     ("gradient-mismatch", "lr-too-high"),
     ("gradient-mismatch", "lr-too-low"),
     ("gradient-mismatch", "insufficient-capacity"),
+    # a NaN or inf weight given to the net makes every number computed from it meaningless
+    *(
+        ("non-finite-values", code)
+        for code in (
+            "symmetric-units",
+            "lr-too-high",
+            "lr-too-low",
+            "exploding-gradients",
+            "vanishing-gradients",
+            "saturated-units",
+            "dead-units",
+            "insufficient-capacity",
+            "no-signal",
+            "gradient-mismatch",
+        )
+    ),
     # PyTorch loop faults and the states they leave
     ("stale-gradients", "lr-too-high"),
     ("stale-gradients", "exploding-gradients"),

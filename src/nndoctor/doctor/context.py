@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from nndoctor import bounds
+from nndoctor._numeric import SAFE_MAGNITUDE, column_stats
 from nndoctor.doctor.schema import (
     AUTOENCODER,
     BINARY,
@@ -95,14 +96,17 @@ def data_stats(X: np.ndarray, Y: np.ndarray, task: str) -> DataStats:
         # finding, not classes
         counts = np.bincount(Y2[:, 0].astype(np.intp), minlength=2)
     T = np.eye(int(Y.max()) + 1)[Y.astype(np.intp)] if task == CLASSIFICATION else Y2
+    # chunked and scaled: no (n, d) temporaries, no overflow for values up to 1e308
+    x_mean, x_std, x_abs = column_stats(X)
+    y_std = column_stats(Y2)[1]
     return DataStats(
         n_samples=len(X),
-        x_std=X.std(axis=0),
-        x_mean=X.mean(axis=0),
-        x_absmax=float(np.max(np.abs(X))) if X.size else 0.0,
+        x_std=x_std,
+        x_mean=x_mean,
+        x_absmax=float(np.max(x_abs)) if X.size else 0.0,
         y_min=Y2.min(axis=0),
         y_max=Y2.max(axis=0),
-        y_std=Y2.std(axis=0),
+        y_std=y_std,
         y_integer=integer,
         class_counts=counts,
         y_order_corr=order_correlation(T),
@@ -114,6 +118,9 @@ def order_correlation(T: np.ndarray) -> float:
     float; NaN when no column varies or there are fewer than 3 rows."""
     if len(T) < 3:
         return math.nan
+    big = np.max(np.abs(T), axis=0)
+    if np.any(big >= SAFE_MAGNITUDE):  # the correlation is scale-free; the products are not
+        T = T / np.where(big > 0, big, 1.0)
     a, b = T[:-1], T[1:]
     a, b = a - a.mean(axis=0), b - b.mean(axis=0)
     den = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
@@ -153,7 +160,7 @@ def compute_bounds(
         texts = [code.summary(ranks)]
     else:
         if len(X) > X.shape[1] + 1:
-            fit = bounds.least_squares(X, Y, loss, batch_size)
+            fit = bounds.least_squares(X, Y, loss, batch_size, seed=seed)
             out["least_squares"] = fit.loss
             texts.append(str(fit))
         if len(X) >= 20:

@@ -31,7 +31,9 @@ def engine_run(
     seed: int,
 ) -> Run:
     """The :class:`Run` of an engine model, validated as ``train`` would (``Y=None``: X)."""
-    loss, Xv, Yv, epochs, bs = check_run(model, X, Y, loss, optimizer, epochs, batch_size)
+    loss, Xv, Yv, epochs, bs = check_run(
+        model, X, Y, loss, optimizer, epochs, batch_size, seed=seed, min_samples=2
+    )
     if Y is None:
         Yv = Xv
     if not model.named_parameters():

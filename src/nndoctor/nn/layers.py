@@ -17,13 +17,38 @@ import numpy as np
 from nndoctor._validate import as_float_array, as_rng
 from nndoctor.nn.init import Initializer, get_initializer
 
+# what forward caches for backward: transient, never copied, pickled or kept by the doctor
+CACHE_ATTRIBUTES = ("_X", "_Y", "_active")
+
 
 class Layer:
-    """Base class: no parameters, identity config."""
+    """Base class: no parameters, identity config.
+
+    A copy (``copy.deepcopy``, ``Sequential.copy``) or a pickle carries the parameters and the
+    gradients but not what ``forward`` cached for ``backward`` (activations of the last batch,
+    as large as the batch): run ``forward`` again before ``backward`` on a copy.
+    """
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+
+    def clear_cache(self) -> None:
+        """Drop what the last ``forward`` cached for ``backward``."""
+        for name in CACHE_ATTRIBUTES:
+            self.__dict__.pop(name, None)
+
+    @property
+    def cache_nbytes(self) -> int:
+        """Bytes held by the cache of the last ``forward``."""
+        return sum(
+            int(getattr(self.__dict__[k], "nbytes", 0))
+            for k in CACHE_ATTRIBUTES
+            if k in self.__dict__
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in CACHE_ATTRIBUTES}
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -270,8 +295,18 @@ class Sequential:
                 g[...] = 0.0
 
     def copy(self) -> Sequential:
-        """An independent deep copy (weights included)."""
+        """An independent deep copy (weights and gradients included, forward caches not)."""
         return copy.deepcopy(self)
+
+    def clear_cache(self) -> None:
+        """Drop every layer's forward cache (the activations of the last batch)."""
+        for layer in self.layers:
+            layer.clear_cache()
+
+    @property
+    def cache_nbytes(self) -> int:
+        """Bytes held by the layers' forward caches."""
+        return sum(layer.cache_nbytes for layer in self.layers)
 
     @property
     def n_parameters(self) -> int:

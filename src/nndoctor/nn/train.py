@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 
 from nndoctor._progress import ProgressBar
-from nndoctor._validate import as_float_array, as_rng, batch_rows, check_positive_int, check_rows
+from nndoctor._validate import (
+    as_float_array,
+    as_rng,
+    batch_rows,
+    check_instance,
+    check_positive_int,
+    check_rows,
+    check_seed,
+)
 from nndoctor.nn.layers import Sequential
 from nndoctor.nn.losses import Loss, get_loss
 from nndoctor.nn.optim import Optimizer
@@ -113,14 +121,30 @@ def check_run(
     optimizer: Optimizer,
     epochs: int,
     batch_size: int | None,
+    *,
+    seed: Any = 0,
+    min_samples: int = 1,
 ) -> tuple[Loss, np.ndarray, np.ndarray, int, int]:
     """The checks :func:`train` makes before its first step, for callers that need them
     earlier (the doctor): returns the loss object, ``X`` and ``Y`` as from
-    :func:`validate_data`, ``epochs`` and the rows per step."""
+    :func:`validate_data`, ``epochs`` and the rows per step.
+
+    ``seed`` must be a non-negative int or a Generator; ``min_samples`` is the fewest rows
+    the caller can work with (the doctor needs two: one sample cannot be diagnosed)."""
+    check_instance(loss, Loss, "loss", "")
+    check_instance(optimizer, Optimizer, "optimizer", "lr=...")
     loss = get_loss(loss)
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be an nndoctor.nn optimizer, got {optimizer!r}")
+    if not isinstance(seed, np.random.Generator):
+        check_seed(seed)
     X, Y = validate_data(model, X, Y, loss)
+    if len(X) < min_samples:
+        raise ValueError(
+            f"X has {len(X)} sample(s) (rows); at least {min_samples} are needed: "
+            "one sample has no spread, so constant inputs or targets, bounds and skill "
+            "cannot be told apart"
+        )
     epochs = check_positive_int(epochs, "epochs")
     return loss, X, Y, epochs, batch_rows(batch_size, len(X))
 
@@ -159,7 +183,9 @@ def train(
     progress : bool or None
         Progress bar on stderr; None = only on a terminal for runs longer than about a second.
     """
-    loss, X, Y, epochs, batch_size = check_run(model, X, Y, loss, optimizer, epochs, batch_size)
+    loss, X, Y, epochs, batch_size = check_run(
+        model, X, Y, loss, optimizer, epochs, batch_size, seed=seed
+    )
     n = len(X)
     rng = as_rng(seed)
     params, grads = model.named_parameters(), model.named_gradients()

@@ -118,6 +118,10 @@ SENTENCES: dict[str, str] = {
     "dropout and batch normalisation do not behave as they should",
     "lr-schedule-collapse": "your learning-rate schedule drives the learning rate to about 0, "
     "so training stops moving long before the end",
+    "non-finite-values": "layer {layer} of your network starts with {count} NaN or inf "
+    "weight(s), so every number computed from it is meaningless"
+    "|some of your network's weights are NaN or inf, so every number computed from them is "
+    "meaningless",
     "incompressible-data": "your data has little structure to compress: no "
     "{bottleneck}-unit code can do much better than {bound}"
     "|your data has little structure to compress: a narrow bottleneck must drop most of it",

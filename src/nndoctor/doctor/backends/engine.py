@@ -71,6 +71,10 @@ GRADCHECK_ROWS = 16
 GRADCHECK_MAX_PARAMETERS = 2000
 # BCE predictions this close to 0 or 1 are left out of the check (gradcheck's own limit)
 GRADCHECK_SATURATED = 1e-8
+# rows searched for well-conditioned ones (a forward pass over all of X costs n x width)
+GRADCHECK_SCAN_ROWS = 4096
+# rows per forward pass of predict (the activations of a chunk are held, never all of X)
+PREDICT_CHUNK_ROWS = 8192
 
 _LOSS_KINDS = ((SSE, "sse"), (MSE, "mse"), (BCE, "bce"), (CrossEntropy, "cross_entropy"))
 
@@ -285,6 +289,7 @@ def _checkable_rows(model: Sequential, X: np.ndarray, loss: Loss) -> np.ndarray:
     """Rows where the loss is differentiable in floating point: finite predictions, and for
     BCE none within ``GRADCHECK_SATURATED`` of 0 or 1, where the loss is clamped (its slope
     is 0 there while the formula's is not) or computed from ``1 - p`` with few digits."""
+    X = X[:GRADCHECK_SCAN_ROWS]  # enough to find GRADCHECK_ROWS good rows; bounds memory
     with np.errstate(all="ignore"):
         P = model.copy().forward(X)  # (n, out)
     ok = np.all(np.isfinite(P), axis=1)
@@ -377,7 +382,16 @@ class EngineBackend:
         return self._train(run, epochs, seed, [], False)
 
     def predict(self, model: Sequential, X: np.ndarray) -> np.ndarray:
-        return model.forward(X)
+        # on a copy, in chunks: no activations of all of X are held, on the model or at all
+        work = model.copy()
+        if len(X) <= PREDICT_CHUNK_ROWS:
+            return work.forward(X)
+        return np.concatenate(
+            [
+                work.forward(X[lo : lo + PREDICT_CHUNK_ROWS])
+                for lo in range(0, len(X), PREDICT_CHUNK_ROWS)
+            ]
+        )
 
     def reinitialise(self, run: Run, seed: int, init: str | None = None) -> Run:
         return replace(run, model=reinitialise(run.model, seed, init))

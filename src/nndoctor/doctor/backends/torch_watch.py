@@ -197,7 +197,8 @@ class Watch:
         self._in_optimizer = {n: id(p) in in_opt for n, p in names.items()}
         self._requires_grad = {n: p.requires_grad for n, p in names.items()}
         self._checksum0 = self._checksums()
-        self._init = [self._weights(m) for _, m in self._layers]
+        # copies: for float64 CPU parameters the views share memory and would follow training
+        self._init = [tuple(a.copy() for a in self._weights(m)) for _, m in self._layers]
         self._has_norm = any(isinstance(m, _NORM_MODULES) for m in model.modules())
         self._install()
 

@@ -9,6 +9,7 @@ import numpy as np
 from nndoctor.doctor.codes import ERROR, WARNING
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import baseline
+from nndoctor.doctor.rules.values import nonfinite_during_training
 from nndoctor.doctor.schema import Context, Probes
 
 # prediction std across inputs below this share of the target std: collapsed
@@ -35,7 +36,7 @@ ZERO_INPUT_MARGIN = 0.02
 def diverged(probes: Probes, ctx: Context) -> list[Finding]:
     d = probes.diverged
     if d is None:
-        return []
+        return _nonfinite_weights(probes)
     where = d.get("layer") or "the loss"
     return [
         Finding(
@@ -52,6 +53,31 @@ def diverged(probes: Probes, ctx: Context) -> list[Finding]:
             why="once a value overflows, NaN spreads to every weight and every output",
             fix="see the causes above; usually a lower learning rate or scaled inputs",
             score=1.0,
+        )
+    ]
+
+
+def _nonfinite_weights(probes: Probes) -> list[Finding]:
+    """Weights or gradients that became NaN/inf while every step's loss stayed finite (a dead
+    ReLU or a saturated tanh hides them from the loss): the same symptom, named by layer."""
+    if not np.all(np.isfinite(probes.step_loss)):
+        return []
+    found = nonfinite_during_training(probes)
+    if found is None:
+        return []
+    layer, what, step = found
+    when = f"at step {step}" if step is not None else "by the end of training"
+    return [
+        Finding(
+            "diverged",
+            ERROR,
+            f"layer {layer}'s {what} became NaN/inf {when} while the loss stayed finite",
+            evidence={"step": step, "first_nonfinite": f"layer {layer} ({what})", "layer": layer},
+            why="a unit whose weights overflowed is pinned (a dead ReLU, a saturated tanh) and "
+            "hides the overflow from the loss; it can never learn again",
+            fix="see the causes above; usually a lower learning rate, scaled inputs, or "
+            "gradient clipping",
+            score=0.8,
         )
     ]
 

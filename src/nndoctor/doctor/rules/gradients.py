@@ -324,7 +324,40 @@ def total_move(probes: Probes) -> float:
     return max(moves, default=math.nan)
 
 
+# a first learning rate to try when the given one is 0: the optimisers' usual defaults
+DEFAULT_LR = {"Adam": 1e-3}
+DEFAULT_LR_OTHER = 1e-2
+
+
+def lr_zero(probes: Probes, ctx: Context) -> list[Finding]:
+    """A learning rate of exactly 0 (a typo, a scheduler that decayed to 0): nothing moves."""
+    if ctx.lr != 0.0 or probes.diverged is not None:
+        return []
+    suggested = DEFAULT_LR.get(str(ctx.optimizer.get("name")), DEFAULT_LR_OTHER)
+    return [
+        Finding(
+            "lr-too-low",
+            ERROR,
+            "the learning rate is 0: no step changes the weights",
+            evidence={
+                "lr": ctx.lr,
+                "median_update_ratio": nanmedian(_update_ratios(probes)),
+                "total_weight_change": total_move(probes),
+                "loss_improvement": improvement(probes),
+                "suggested_lr": suggested,
+            },
+            why="every update is the learning rate times a step direction, so with a rate of "
+            "0 the weights, and the output, stay exactly at their initial values (a typo, or "
+            "a schedule that decayed the rate to 0)",
+            fix=f"set a positive learning rate (try {suggested:g})",
+            score=1.0,
+        )
+    ]
+
+
 def lr_too_low(probes: Probes, ctx: Context) -> list[Finding]:
+    if ctx.lr == 0.0:
+        return lr_zero(probes, ctx)
     ratios = _update_ratios(probes)
     update = nanmedian(ratios)
     if not np.isfinite(update) or probes.diverged is not None:
@@ -349,7 +382,8 @@ def lr_too_low(probes: Probes, ctx: Context) -> list[Finding]:
         # no update at all is a frozen or cut-off net (or a learning rate of 0), not a
         # small step
         return []
-    suggested = ctx.lr * lr_factor(HEALTHY_UPDATE / update)
+    # an update that underflowed to 0 (inputs of scale 1e-300) is infinitely too small
+    suggested = ctx.lr * lr_factor(HEALTHY_UPDATE / update if update > 0 else math.inf)
     return [
         Finding(
             "lr-too-low",

@@ -38,14 +38,18 @@ def identical_groups(W: np.ndarray, b: np.ndarray, tol: float = SYMMETRY_TOL) ->
     """Groups (size >= 2) of units whose incoming weights and bias are the same, within ``tol``
     relative to the rows' size."""
     rows = np.column_stack([W, b])  # (units, in + 1)
+    # a row holding NaN or inf is never "identical" (inf == inf would say so): the
+    # non-finite-values rule names it instead
+    finite = np.all(np.isfinite(rows), axis=1)
+    rows = np.where(finite[:, None], rows, 0.0)
     size = np.max(np.abs(rows), axis=1)  # (units,)
     groups: list[list[int]] = []
-    seen = np.zeros(len(rows), dtype=bool)
+    seen = ~finite
     for i in range(len(rows)):
         if seen[i]:
             continue
         diff = np.max(np.abs(rows - rows[i]), axis=1)
-        same = np.flatnonzero(diff <= tol * np.maximum(size, size[i]))
+        same = np.flatnonzero((diff <= tol * np.maximum(size, size[i])) & finite)
         seen[same] = True
         if same.size > 1:
             groups.append(same.tolist())
