@@ -1,5 +1,5 @@
 """The ``nndoctor`` command: ``nndoctor seed`` replays the seed case, ``nndoctor scenarios``
-runs the catalog of sick and healthy networks.
+runs the catalog of sick and healthy networks, ``nndoctor run train.py`` watches a script.
 
 ``main(argv)`` is a plain function returning the exit status, so tests call it directly. Bad
 option values print one line on stderr and return 2, never a traceback.
@@ -165,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     scen.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
     _add_output_options(scen)
     scen.set_defaults(handler=_scenarios)
+
+    from nndoctor.runner import add_parser as add_run_parser
+
+    add_run_parser(sub, _positive_int)
     return parser
 
 
@@ -200,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is None:
         parser.print_usage(sys.stderr)
-        print("nndoctor: error: choose a command: seed or scenarios", file=sys.stderr)
+        print("nndoctor: error: choose a command: seed, scenarios or run", file=sys.stderr)
         return EXIT_USAGE
     try:
         return args.handler(args)

@@ -1,0 +1,311 @@
+"""``nndoctor run train.py [args...]``: watch an unmodified training script.
+
+The script runs as ``python train.py args`` would run it: same ``sys.argv``, ``__name__ ==
+"__main__"``, working directory, ``sys.path[0]`` (the script's folder) and exit status. While it
+runs, PyTorch's global hooks see every module called and every optimizer that steps:
+
+- a global forward pre-hook and forward hook note the *top-level* calls (a module called while
+  no other module is running: the model, or a loss module such as ``nn.MSELoss``);
+- a global optimizer step pre-hook pairs each optimizer, at its first step, with the top-level
+  modules whose trainable parameters it holds, and starts a :class:`~nndoctor.Watch` for each
+  pair (one report section per model).
+
+When the script ends, raises or is interrupted (SIGINT), the watches are closed and their reports
+printed on stderr (the script's own stdout stays clean). A script that raises keeps its own
+traceback (without the runner's frames) and exits with status 1; ``sys.exit(n)`` exits with n;
+SIGINT with 130, as a shell reports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+import traceback
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell shows for a script stopped by Ctrl-C
+
+
+@dataclass
+class ScriptResult:
+    """How the script ended: its exit status and the exception that ended it, if any."""
+
+    status: int
+    error: BaseException | None = None
+
+
+def _exit_status(code: Any) -> int:
+    """The status ``sys.exit(code)`` gives: None is 0, an int itself, anything else 1 (printed
+    on stderr by Python itself, as here)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _print_script_traceback(exc: BaseException, script: str) -> None:
+    """The traceback Python would print, from the script's first frame on (the runner's and
+    runpy's frames are noise to the user)."""
+    tb = exc.__traceback__
+    target = os.path.abspath(script)
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != target:
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb if tb is not None else exc.__traceback__)
+
+
+@contextmanager
+def _as_main(script: str, args: Sequence[str]) -> Iterator[None]:
+    """``sys.argv`` and ``sys.path[0]`` as ``python script args`` sets them, restored after."""
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    sys.argv = [script, *args]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    try:
+        yield
+    finally:
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+
+
+def run_script(script: str, args: Sequence[str] = ()) -> ScriptResult:
+    """Run ``script`` as ``__main__`` with ``args``; never raises for what the script does.
+
+    Returns
+    -------
+    ScriptResult
+        ``status`` is what ``python script args`` would exit with; the traceback of an
+        exception (KeyboardInterrupt included) is already printed on stderr.
+    """
+    if not os.path.isfile(script):
+        raise FileNotFoundError(f"no such script: {script}")
+    with _as_main(script, args):
+        try:
+            runpy.run_path(script, run_name="__main__")
+        except SystemExit as exc:
+            return ScriptResult(_exit_status(exc.code), exc if exc.code else None)
+        except KeyboardInterrupt as exc:
+            _print_script_traceback(exc, script)
+            return ScriptResult(EXIT_INTERRUPTED, exc)
+        except BaseException as exc:  # the script's own failure: report it as Python would
+            _print_script_traceback(exc, script)
+            return ScriptResult(EXIT_ERROR, exc)
+    return ScriptResult(0)
+
+
+@dataclass
+class _Pair:
+    """One trained model, its optimizer and the watch on them."""
+
+    name: str
+    model: Any
+    optimizer: Any
+    watch: Any
+
+
+@dataclass
+class GlobalWatcher:
+    """PyTorch's global module and optimizer hooks, starting one watch per (model, optimizer).
+
+    Parameters
+    ----------
+    make_watch : callable
+        ``make_watch(model, optimizer, loss_module, every, alerts)`` -> a watch with ``close()``
+        and ``report()``: :func:`nndoctor.watch` in ``nndoctor run``; tests pass their own.
+    every : int or None
+        Probe interval (None: the watch's default schedule).
+    alerts : bool
+        Whether the watches say their findings while the script runs.
+    """
+
+    make_watch: Callable[..., Any]
+    every: int | None = None
+    alerts: bool = True
+    pairs: list[_Pair] = field(default_factory=list)
+    # top-level modules seen so far (weak: a script may build and drop many)
+    _roots: weakref.WeakValueDictionary[int, Any] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+    _losses: weakref.WeakValueDictionary[int, Any] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+    _seen: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
+    _depth: int = 0
+    _handles: list[Any] = field(default_factory=list)
+
+    def install(self) -> None:
+        import torch
+        from torch.nn.modules.module import (
+            register_module_forward_hook,
+            register_module_forward_pre_hook,
+        )
+        from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+        self._loss_type = torch.nn.modules.loss._Loss
+        self._handles = [
+            register_module_forward_pre_hook(self._pre_forward),
+            register_module_forward_hook(self._post_forward, always_call=True),
+            register_optimizer_step_pre_hook(self._pre_step),
+        ]
+
+    def _pre_forward(self, module: Any, args: Any) -> None:
+        if self._depth == 0:
+            key = id(module)
+            if isinstance(module, self._loss_type):
+                self._losses[key] = module
+            else:
+                self._roots[key] = module
+        self._depth += 1
+
+    def _post_forward(self, module: Any, args: Any, output: Any) -> None:
+        self._depth -= 1
+
+    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if optimizer in self._seen:
+            return
+        self._seen.add(optimizer)
+        params = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        for model in list(self._roots.values()):
+            if any(id(p) in params for p in model.parameters()):
+                self._start(model, optimizer)
+
+    def _start(self, model: Any, optimizer: Any) -> None:
+        losses = list(self._losses.values())
+        loss = losses[-1] if losses else None
+        name = type(model).__name__
+        same = sum(p.name.split(" ")[0] == name for p in self.pairs)
+        label = f"{name} #{same + 1}" if same else name
+        watch = self.make_watch(model, optimizer, loss, self.every, self.alerts)
+        self.pairs.append(_Pair(label, model, optimizer, watch))
+
+    def uninstall(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def close(self) -> list[tuple[str, Any]]:
+        """Remove every hook and return ``(model name, report)`` per watched pair."""
+        self.uninstall()
+        out = []
+        for pair in self.pairs:
+            pair.watch.close()
+            out.append((pair.name, pair.watch.report()))
+        return out
+
+
+def _print_reports(sections: list[tuple[str, Any]], stream: Any) -> None:
+    if not sections:
+        print(
+            "nndoctor run: no optimizer stepped on a module's parameters: nothing to report",
+            file=stream,
+        )
+        return
+    for name, report in sections:
+        if len(sections) > 1:
+            print(f"\n=== nndoctor: {name} ===", file=stream)
+        print(f"\n{report}", file=stream)
+
+
+def _write_outputs(
+    sections: list[tuple[str, Any]], json_path: str | None, html: str | None
+) -> None:
+    import json
+
+    if json_path is not None:
+        payload = [{"model": name, "report": report.to_dict()} for name, report in sections]
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2, default=_json_default)
+    if html is not None:
+        for i, (_, report) in enumerate(sections):
+            save_html = getattr(report, "save_html", None)
+            if save_html is None:
+                raise ValueError("--html needs the HTML reports (nndoctor.render)")
+            root, ext = os.path.splitext(html)
+            save_html(html if len(sections) == 1 else f"{root}-{i}{ext or '.html'}")
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _torch_watch(model: Any, optimizer: Any, loss: Any, every: int | None, alerts: bool) -> Any:
+    """The watch ``nndoctor run`` starts for each (model, optimizer) pair."""
+    from nndoctor import watch
+
+    return watch(model, optimizer, loss=loss, every=every, alerts=alerts)
+
+
+def execute(
+    script: str,
+    args: Sequence[str] = (),
+    *,
+    every: int | None = None,
+    quiet: bool = False,
+    json_path: str | None = None,
+    html: str | None = None,
+    make_watch: Callable[..., Any] = _torch_watch,
+) -> int:
+    """Run ``script`` watched and print one report section per trained model on stderr.
+
+    Returns the script's own exit status. ``quiet`` silences the live alerts (the report is
+    still printed at the end).
+    """
+    from nndoctor._extras import require
+
+    require("torch")
+    if not os.path.isfile(script):
+        raise ValueError(f"no such script: {script}")
+    watcher = GlobalWatcher(make_watch, every=every, alerts=not quiet)
+    watcher.install()
+    try:
+        result = run_script(script, args)
+    finally:
+        sections = watcher.close()
+    _print_reports(sections, sys.stderr)
+    _write_outputs(sections, json_path, html)
+    return result.status
+
+
+def main(args: argparse.Namespace) -> int:
+    """``nndoctor run`` from parsed arguments (``script``, ``args``, ``every``, ``quiet``,
+    ``json``, ``html``)."""
+    return execute(
+        args.script,
+        args.args,
+        every=args.every,
+        quiet=args.quiet,
+        json_path=args.json,
+        html=args.html,
+    )
+
+
+def add_parser(sub: Any, positive_int: Callable[[str], int]) -> None:
+    """The ``run`` subcommand on ``nndoctor``'s subparsers."""
+    run = sub.add_parser(
+        "run",
+        help="run an unmodified training script and diagnose every model it trains",
+        description="Run SCRIPT as `python SCRIPT ARGS` would (same argv, __main__, working "
+        "directory and exit status), watch every model an optimizer steps, say findings as "
+        "they become certain, and print one report per model when the script ends, fails "
+        "or is interrupted.",
+    )
+    run.add_argument("--every", type=positive_int, help="probe every N steps (adaptive)")
+    run.add_argument("--quiet", action="store_true", help="no live alerts, only the report")
+    run.add_argument("--json", metavar="PATH", help="also write the reports as JSON")
+    run.add_argument("--html", metavar="PATH", help="also write the report as an HTML page")
+    run.add_argument("script", help="the training script")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    run.set_defaults(handler=main)

@@ -1,0 +1,121 @@
+"""``nndoctor run``: the script runs as ``python script args`` would, and every model an optimizer
+steps gets a watch and a report section."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from nndoctor.cli import main as cli_main
+from nndoctor.runner import GlobalWatcher, run_script
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(tmp_path: Path, body: str, name: str = "train.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_script_sees_its_argv_main_name_cwd_and_folder(tmp_path, monkeypatch):
+    out = tmp_path / "seen.json"
+    script = _script(
+        tmp_path,
+        f"""
+        import json, os, sys
+        seen = {{"argv": sys.argv, "name": __name__, "cwd": os.getcwd(), "path0": sys.path[0]}}
+        with open({str(out)!r}, "w") as f:
+            json.dump(seen, f)
+        """,
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    argv_before = list(sys.argv)
+    result = run_script(str(script), ["--lr", "0.1", "x"])
+    seen = json.loads(out.read_text())
+    assert result.status == 0 and result.error is None
+    assert seen == {
+        "argv": [str(script), "--lr", "0.1", "x"],
+        "name": "__main__",
+        "cwd": str(work),
+        "path0": str(tmp_path),
+    }
+    assert sys.argv == argv_before  # restored for the caller
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [("import sys; sys.exit(3)", 3), ("import sys; sys.exit()", 0), ("x = 1", 0)],
+)
+def test_exit_status_is_the_scripts(tmp_path, body, status):
+    assert run_script(str(_script(tmp_path, body)), []).status == status
+
+
+def test_a_failing_script_keeps_its_own_traceback(tmp_path, capsys):
+    script = _script(
+        tmp_path,
+        """
+        def train():
+            raise RuntimeError("shapes do not match")
+
+        train()
+        """,
+    )
+    result = run_script(str(script), [])
+    err = capsys.readouterr().err
+    assert result.status == 1 and isinstance(result.error, RuntimeError)
+    assert "RuntimeError: shapes do not match" in err
+    assert f'File "{script}", line 5, in <module>' in err
+    assert "runpy" not in err and "runner.py" not in err  # our frames are not the user's
+
+
+def test_missing_script_is_a_usage_error(tmp_path, capsys):
+    assert cli_main(["run", str(tmp_path / "nope.py")]) == 2
+    assert "no such script" in capsys.readouterr().err
+
+
+class _FakeWatch:
+    def __init__(self, model, optimizer, loss, every, alerts):
+        self.model, self.optimizer, self.loss = model, optimizer, loss
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+    def report(self):
+        return f"report of {type(self.model).__name__}"
+
+
+def test_each_stepped_model_gets_one_watch_with_its_optimizer_and_loss(torch):
+    nn = torch.nn
+    watcher = GlobalWatcher(_FakeWatch)
+    watcher.install()
+    try:
+        a = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+        b = nn.Linear(3, 2)
+        frozen = nn.Linear(3, 3)  # called, never optimised: no section
+        opt_a = torch.optim.SGD(a.parameters(), lr=0.1)
+        opt_b = torch.optim.Adam(b.parameters())
+        mse = nn.MSELoss()
+        x = torch.randn(5, 3)
+        for _ in range(3):
+            for model, opt in ((a, opt_a), (b, opt_b)):
+                opt.zero_grad()
+                mse(model(frozen(x))[:, :1], torch.zeros(5, 1)).backward()
+                opt.step()
+    finally:
+        sections = watcher.close()
+    assert [name for name, _ in sections] == ["Sequential", "Linear"]
+    assert [p.optimizer for p in watcher.pairs] == [opt_a, opt_b]
+    assert [p.model for p in watcher.pairs] == [a, b]
+    assert all(p.watch.loss is mse and p.watch.closed for p in watcher.pairs)
+    # the global hooks are gone: a later step starts nothing
+    opt_c = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+    opt_c.step()
+    assert len(watcher.pairs) == 2
