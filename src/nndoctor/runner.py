@@ -6,9 +6,12 @@ runs, PyTorch's global hooks see every module called and every optimizer that st
 
 - a global forward pre-hook and forward hook note the *top-level* calls (a module called while
   no other module is running: the model, or a loss module such as ``nn.MSELoss``);
-- a global optimizer step pre-hook pairs each optimizer, at its first step, with the top-level
-  modules whose trainable parameters it holds, and starts a :class:`~nndoctor.Watch` for each
-  pair (one report section per model).
+- a global optimizer step post-hook pairs each optimizer, after its first step, with the
+  top-level modules whose trainable parameters it holds, and starts a watch for each pair
+  (one report section per model). The watch starts between two steps so that it sees whole
+  steps: the first step (whose forward ran before any optimizer was known) is not recorded,
+  and the report counts steps from the second. ``DistributedDataParallel`` and
+  ``DataParallel`` wrappers are looked through: the model inside is watched.
 
 When the script ends, raises or is interrupted (SIGINT), the watches are closed and their reports
 printed on stderr (the script's own stdout stays clean). A script that raises keeps its own
@@ -110,6 +113,14 @@ class _Pair:
     watch: Any
 
 
+def _unwrap(model: Any) -> Any:
+    """The module a data-parallel wrapper holds (its layers are the user's)."""
+    from torch import nn
+
+    wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
+    return model.module if isinstance(model, wrappers) else model
+
+
 @dataclass
 class GlobalWatcher:
     """PyTorch's global module and optimizer hooks, starting one watch per (model, optimizer).
@@ -146,13 +157,13 @@ class GlobalWatcher:
             register_module_forward_hook,
             register_module_forward_pre_hook,
         )
-        from torch.optim.optimizer import register_optimizer_step_pre_hook
+        from torch.optim.optimizer import register_optimizer_step_post_hook
 
         self._loss_type = torch.nn.modules.loss._Loss
         self._handles = [
             register_module_forward_pre_hook(self._pre_forward),
             register_module_forward_hook(self._post_forward, always_call=True),
-            register_optimizer_step_pre_hook(self._pre_step),
+            register_optimizer_step_post_hook(self._post_step),
         ]
 
     def _pre_forward(self, module: Any, args: Any) -> None:
@@ -167,14 +178,14 @@ class GlobalWatcher:
     def _post_forward(self, module: Any, args: Any, output: Any) -> None:
         self._depth -= 1
 
-    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if optimizer in self._seen:
             return
         self._seen.add(optimizer)
         params = {id(p) for group in optimizer.param_groups for p in group["params"]}
         for model in list(self._roots.values()):
             if any(id(p) in params for p in model.parameters()):
-                self._start(model, optimizer)
+                self._start(_unwrap(model), optimizer)
 
     def _start(self, model: Any, optimizer: Any) -> None:
         losses = list(self._losses.values())
@@ -190,18 +201,24 @@ class GlobalWatcher:
             handle.remove()
         self._handles = []
 
-    def close(self) -> list[tuple[str, Any]]:
-        """Remove every hook and return ``(model name, report)`` per watched pair."""
+    def close(self) -> list[tuple[str, Any]] | None:
+        """Remove every hook and return ``(model name, report)`` per watched pair; None on
+        the ranks other than 0 of a distributed run (rank 0 reports for all)."""
+        from nndoctor.doctor.distributed import report_across_ranks
+
         self.uninstall()
         out = []
         for pair in self.pairs:
             pair.watch.close()
-            out.append((pair.name, pair.watch.report()))
-        return out
+            try:
+                out.append((pair.name, report_across_ranks(pair.watch)))
+            except Exception as exc:  # the script's own outcome matters more than our report
+                print(f"nndoctor: no report for {pair.name}: {exc}", file=sys.stderr)
+        return None if any(report is None for _, report in out) else out
 
 
 def _print_reports(sections: list[tuple[str, Any]], stream: Any) -> None:
-    if not sections:
+    if not sections:  # (a report that failed said so already)
         print(
             "nndoctor run: no optimizer stepped on a module's parameters: nothing to report",
             file=stream,
@@ -242,10 +259,17 @@ def _json_default(value: Any) -> Any:
 
 
 def _torch_watch(model: Any, optimizer: Any, loss: Any, every: int | None, alerts: bool) -> Any:
-    """The watch ``nndoctor run`` starts for each (model, optimizer) pair."""
-    from nndoctor import watch
+    """The watch ``nndoctor run`` starts for each (model, optimizer) pair, with live alerts
+    (kept, not said, when ``alerts`` is False)."""
+    from nndoctor.doctor import distributed
+    from nndoctor.doctor.alerts import Alerts, attach
+    from nndoctor.doctor.watching import watch
 
-    return watch(model, optimizer, loss=loss, every=every, alerts=alerts)
+    distributed.capture()
+    w = watch(model, optimizer, loss=loss, every=every)
+    w.alerts = Alerts(echo=alerts and distributed.is_rank_zero())
+    attach(w, w.alerts)
+    return w
 
 
 def execute(
@@ -274,8 +298,10 @@ def execute(
         result = run_script(script, args)
     finally:
         sections = watcher.close()
-    _print_reports(sections, sys.stderr)
-    _write_outputs(sections, json_path, html)
+    # None on ranks other than 0: rank 0 alone reports
+    if sections is not None and (sections or not watcher.pairs):
+        _print_reports(sections, sys.stderr)
+        _write_outputs(sections, json_path, html)
     return result.status
 
 

@@ -173,3 +173,21 @@ def merge_probes(runs: list[Probes | None]) -> Probes:
         probe_loss=float(np.mean([p.probe_loss for p in present])),
         extra=extra,
     )
+
+
+def report_across_ranks(watch: Any, timeout: float = TIMEOUT_S) -> Any:
+    """The report of ``watch`` over every rank: on rank 0 the report of the merged probes,
+    on other ranks None (they send their probes and go on). One process: ``watch.report()``.
+    """
+    if not is_distributed():
+        return watch.report()
+    runs = gather(watch.probes(), timeout)
+    if runs is None:
+        return None
+    merged = merge_probes(runs)
+    # the report reads ``watch.probes()``: hand it the merged ones for this one call
+    watch.probes = lambda **_: merged
+    try:
+        return watch.report()
+    finally:
+        del watch.probes
