@@ -5,7 +5,9 @@ set uses, in 2 worker processes with one BLAS thread each, and prints per set: s
 first cause is the expected one, healthy runs with an error finding, healthy runs with any cause,
 and mean / max seconds per run; then every miss. It measures and never fails (exit status 0):
 the numbers are quoted in ``docs/findings.md``, which also says which sets the rules were tuned on.
-Run: ``python benchmarks/bench_doctor_heldout.py [--no-trials]``.
+``--torch`` runs the PyTorch set (``heldout/torch_set.py``, real reports rebuilt as
+``torch.nn.Module`` runs) instead of the engine's sets; it needs torch.
+Run: ``python benchmarks/bench_doctor_heldout.py [--no-trials] [--torch]``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from heldout import SETS
+from heldout import SETS, CaseSet
 from nndoctor import diagnose
 
 WORKERS = 2
@@ -47,10 +49,19 @@ class Outcome:
         return self.first == self.expected if self.expected else not self.errors
 
 
-def run_one(job: tuple[int, int, int, bool]) -> Outcome:
-    """Diagnose case ``case_index`` of set ``set_index`` at ``seed``."""
-    set_index, case_index, seed, trials = job
-    case = SETS[set_index].cases[case_index]
+def case_sets(torch: bool) -> list[CaseSet]:
+    """The engine's sets, or the PyTorch set (imported only when asked for: it imports torch)."""
+    if torch:
+        from heldout import torch_set
+
+        return [torch_set.SET]
+    return SETS
+
+
+def run_one(job: tuple[bool, int, int, int, bool]) -> Outcome:
+    """Diagnose case ``case_index`` of set ``set_index`` (of the torch sets if ``torch``)."""
+    torch, set_index, case_index, seed, trials = job
+    case = case_sets(torch)[set_index].cases[case_index]
     setup = case.build(seed)
     start = time.perf_counter()
     try:
@@ -66,6 +77,7 @@ def run_one(job: tuple[int, int, int, bool]) -> Outcome:
             seed=seed,
             trials=trials,
             progress=False,
+            **getattr(setup, "options", {}),  # zero_grad, scheduler: PyTorch setups only
         )
     except Exception as exc:  # a crash is a miss to report, not a reason to stop measuring
         return Outcome(
@@ -89,12 +101,12 @@ def run_one(job: tuple[int, int, int, bool]) -> Outcome:
     )
 
 
-def summarise(outcomes: Sequence[Outcome]) -> None:
+def summarise(outcomes: Sequence[Outcome], sets: Sequence[CaseSet] = SETS) -> None:
     """Print the per-set table, then the misses."""
     print(
         f"{'set':6s} {'tuning':58s} {'sick ok':>9s} {'h error':>8s} {'h cause':>8s} {'s mean':>7s}"
     )
-    for k, case_set in enumerate(SETS):
+    for k, case_set in enumerate(sets):
         runs = [o for o in outcomes if o.set_index == k]
         sick = [o for o in runs if o.expected is not None]
         healthy = [o for o in runs if o.expected is None]
@@ -111,16 +123,18 @@ def summarise(outcomes: Sequence[Outcome]) -> None:
     print(f"\n{len(misses)} misses (set, case, seed: expected -> found)")
     for o in misses:
         found = o.crash or f"causes {list(o.causes)}, errors {list(o.errors)}"
-        print(f"  {SETS[o.set_index].title}, {o.name}, seed {o.seed}: {o.expected} -> {found}")
+        print(f"  {sets[o.set_index].title}, {o.name}, seed {o.seed}: {o.expected} -> {found}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-trials", dest="trials", action="store_false", help="skip trials")
+    parser.add_argument("--torch", action="store_true", help="run the PyTorch set instead")
     args = parser.parse_args(argv)
+    sets = case_sets(args.torch)
     jobs = [
-        (k, i, seed, args.trials)
-        for k, case_set in enumerate(SETS)
+        (args.torch, k, i, seed, args.trials)
+        for k, case_set in enumerate(sets)
         for i, case in enumerate(case_set.cases)
         for seed in case.seeds
     ]
@@ -131,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:
         outcomes = pool.map(run_one, jobs, chunksize=1)
     print(f"{len(jobs)} runs, trials {'on' if args.trials else 'off'}, {WORKERS} workers")
-    summarise(outcomes)
+    summarise(outcomes, sets)
     print(f"\nwall time {time.perf_counter() - start:.0f} s")
     return 0
 

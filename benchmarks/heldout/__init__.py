@@ -1,4 +1,8 @@
-"""Held-out cases for ``nndoctor.diagnose``; ``benchmarks/bench_doctor_heldout.py`` runs them."""
+"""Held-out cases for ``nndoctor.diagnose``; ``benchmarks/bench_doctor_heldout.py`` runs them.
+
+``SETS`` are the engine's sets; the PyTorch set ``heldout.torch_set`` imports torch, so it is
+imported only by ``bench_doctor_heldout.py --torch``.
+"""
 
 from heldout import set1, set2, set3, set4
 from heldout._common import Case, CaseSet, Setup

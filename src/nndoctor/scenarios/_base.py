@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,38 +17,49 @@ from nndoctor.nn.optim import Optimizer
 class Setup:
     """Everything ``diagnose`` or ``train`` needs, built fresh by a scenario.
 
+    The engine's scenarios fill it with engine objects; the PyTorch ones
+    (:mod:`nndoctor.scenarios.torch_cases`) with a ``torch.nn.Module``, tensors or arrays, a torch
+    loss (or any ``(output, target) -> scalar`` callable) and an optimizer factory
+    ``params -> torch.optim.Optimizer``.
+
     Attributes
     ----------
-    model : Sequential
-    X : ndarray, shape (n, in_features)
-    Y : ndarray, shape (n, out_features), (n,) integer labels for CrossEntropy, or None
+    model : Sequential or torch.nn.Module
+    X : ndarray or tensor, shape (n, in_features) (or (n, ...) for a torch model)
+    Y : ndarray or tensor, shape (n, out_features), (n,) integer labels, or None
         None: an autoencoder, the targets are ``X``.
-    loss : Loss
-    optimizer : Optimizer
+    loss : Loss or callable
+    optimizer : Optimizer or callable
     epochs : int
     batch_size : int or None
         None: full batch.
     shuffle : bool
+    options : dict
+        Further keyword arguments of ``diagnose`` the setup needs, e.g. ``zero_grad`` and
+        ``scheduler`` for a PyTorch training loop; empty for the engine's scenarios.
     """
 
-    model: Sequential
-    X: np.ndarray
-    Y: np.ndarray | None
-    loss: Loss
-    optimizer: Optimizer
+    model: Sequential | Any
+    X: np.ndarray | Any
+    Y: np.ndarray | Any | None
+    loss: Loss | Callable[..., Any]
+    optimizer: Optimizer | Callable[..., Any]
     epochs: int
     batch_size: int | None = None
     shuffle: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def training(self) -> dict[str, Any]:
-        """The keyword arguments shared by ``nndoctor.nn.train`` and ``diagnose``."""
+        """The keyword arguments of ``diagnose`` (for the engine also of ``nndoctor.nn.train``):
+        the training setup and its ``options``."""
         return {
             "loss": self.loss,
             "optimizer": self.optimizer,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "shuffle": self.shuffle,
+            **self.options,
         }
 
 
