@@ -3,6 +3,7 @@ steps gets a watch and a report section."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import textwrap
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from nndoctor.cli import main as cli_main
-from nndoctor.runner import GlobalWatcher, run_script
+from nndoctor.doctor.report import Report
+from nndoctor.runner import GlobalWatcher, execute, run_script
+from nndoctor.scenarios import TORCH_CATALOG
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,6 +87,10 @@ class _FakeWatch:
     def __init__(self, model, optimizer, loss, every, alerts):
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self.closed = False
+        self.logged = []
+
+    def log(self, loss, output=None, target=None):
+        self.logged.append(float(loss.detach()))
 
     def close(self):
         self.closed = True
@@ -104,10 +111,14 @@ def test_each_stepped_model_gets_one_watch_with_its_optimizer_and_loss(torch):
         opt_b = torch.optim.Adam(b.parameters())
         mse = nn.MSELoss()
         x = torch.randn(5, 3)
-        for _ in range(3):
+        first = []
+        for step in range(3):
             for model, opt in ((a, opt_a), (b, opt_b)):
                 opt.zero_grad()
-                mse(model(frozen(x))[:, :1], torch.zeros(5, 1)).backward()
+                loss = mse(model(frozen(x))[:, :1], torch.zeros(5, 1))
+                loss.backward()
+                if step == 0:
+                    first.append(float(loss.detach()))
                 opt.step()
     finally:
         sections = watcher.close()
@@ -115,7 +126,49 @@ def test_each_stepped_model_gets_one_watch_with_its_optimizer_and_loss(torch):
     assert [p.optimizer for p in watcher.pairs] == [opt_a, opt_b]
     assert [p.model for p in watcher.pairs] == [a, b]
     assert all(p.watch.loss is mse and p.watch.closed for p in watcher.pairs)
+    # each watch was handed the loss of the step it started at, computed before it existed
+    assert [p.watch.logged for p in watcher.pairs] == [[first[0]], [first[1]]]
     # the global hooks are gone: a later step starts nothing
     opt_c = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
     opt_c.step()
     assert len(watcher.pairs) == 2
+
+
+# --- the catalog's PyTorch scenarios as plain scripts ---
+
+EXAMPLES = ROOT / "examples"
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("examples_generate", EXAMPLES / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_torch_scenario_has_its_up_to_date_example_script():
+    generate = _generator()
+    for scenario in TORCH_CATALOG:
+        path = EXAMPLES / generate.filename(scenario)
+        assert path.read_text() == generate.script(scenario), (
+            f"{path.name} is stale: run python examples/generate.py"
+        )
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size:UserWarning")
+@pytest.mark.parametrize("name", [s.name for s in TORCH_CATALOG], ids=str)
+def test_run_names_the_root_cause_diagnose_names(torch, tmp_path, capsys, name):
+    """``nndoctor run`` on the unmodified script ranks first the cause that ``diagnose`` ranks
+    first on the same setup (tests/test_torch_scenarios.py checks diagnose against the
+    scenario's expected cause); on a healthy script it raises no error."""
+    scenario = next(s for s in TORCH_CATALOG if s.name == name)
+    out = tmp_path / "report.json"
+    script = EXAMPLES / _generator().filename(scenario)
+    assert execute(str(script), [], quiet=True, json_path=str(out)) == 0
+    sections = json.loads(out.read_text())
+    assert [s["model"] for s in sections] == [type(scenario.build(0).model).__name__]
+    report = Report.from_dict(sections[0]["report"])
+    if scenario.healthy:
+        assert [f.code for f in report.findings if f.severity == "error"] == [], report.codes
+    else:
+        assert report.causes and report.causes[0].code == scenario.expected, report.codes

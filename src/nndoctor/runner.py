@@ -2,16 +2,10 @@
 
 The script runs as ``python train.py args`` would run it: same ``sys.argv``, ``__name__ ==
 "__main__"``, working directory, ``sys.path[0]`` (the script's folder) and exit status. While it
-runs, PyTorch's global hooks see every module called and every optimizer that steps:
-
-- a global forward pre-hook and forward hook note the *top-level* calls (a module called while
-  no other module is running: the model, or a loss module such as ``nn.MSELoss``);
-- a global optimizer step post-hook pairs each optimizer, after its first step, with the
-  top-level modules whose trainable parameters it holds, and starts a watch for each pair
-  (one report section per model). The watch starts between two steps so that it sees whole
-  steps: the first step (whose forward ran before any optimizer was known) is not recorded,
-  and the report counts steps from the second. ``DistributedDataParallel`` and
-  ``DataParallel`` wrappers are looked through: the model inside is watched.
+runs, PyTorch's global hooks see every module called and every optimizer that steps, and
+:class:`GlobalWatcher` starts a watch for each (model, optimizer) pair at the optimizer's
+first step: one report section per model. ``DistributedDataParallel`` and ``DataParallel``
+wrappers are looked through: the model inside is watched.
 
 When the script ends, raises or is interrupted (SIGINT), the watches are closed and their reports
 printed on stderr (the script's own stdout stays clean). A script that raises keeps its own
@@ -121,35 +115,57 @@ def _unwrap(model: Any) -> Any:
     return model.module if isinstance(model, wrappers) else model
 
 
+class _LastLoss:
+    """The scalar ``.backward()`` was last called on (fed to a watch that starts at the step
+    it belongs to); rides on the watch's own ``Tensor.backward`` spy."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def _on_backward(self, tensor: Any) -> None:
+        self.value = tensor.detach()
+
+
 @dataclass
 class GlobalWatcher:
     """PyTorch's global module and optimizer hooks, starting one watch per (model, optimizer).
+
+    A global forward pre-hook and forward hook note the *top-level* calls (a module called
+    while no other module runs: the model, or a loss module such as ``nn.MSELoss``). At an
+    optimizer's first step (:meth:`pair`: from a global step pre-hook, or called by a framework
+    once the gradients are ready), the top-level modules whose trainable parameters it holds
+    each get a watch, which is handed the loss of that step (the last loss module's output and
+    target, else the scalar ``.backward()`` was called on) and records from that step on. The
+    first step's forward pass ran before the watch existed: its layer statistics are missing
+    from the first probe, nothing else is.
 
     Parameters
     ----------
     make_watch : callable
         ``make_watch(model, optimizer, loss_module, every, alerts)`` -> a watch with ``close()``
-        and ``report()``: :func:`nndoctor.watch` in ``nndoctor run``; tests pass their own.
+        and ``report()`` (:func:`_torch_watch` in ``nndoctor run``; tests pass their own).
     every : int or None
         Probe interval (None: the watch's default schedule).
     alerts : bool
         Whether the watches say their findings while the script runs.
+    pair_on_step : bool
+        Pair an optimizer at its step pre-hook (False: the caller calls :meth:`pair`).
     """
 
     make_watch: Callable[..., Any]
     every: int | None = None
     alerts: bool = True
+    pair_on_step: bool = True
     pairs: list[_Pair] = field(default_factory=list)
     # top-level modules seen so far (weak: a script may build and drop many)
     _roots: weakref.WeakValueDictionary[int, Any] = field(
         default_factory=weakref.WeakValueDictionary
     )
-    _losses: weakref.WeakValueDictionary[int, Any] = field(
-        default_factory=weakref.WeakValueDictionary
-    )
+    _loss_call: tuple[Any, Any, Any, Any] | None = None  # (module, output, input, target)
     _seen: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     _depth: int = 0
     _handles: list[Any] = field(default_factory=list)
+    _last_loss: _LastLoss = field(default_factory=_LastLoss)
 
     def install(self) -> None:
         import torch
@@ -157,28 +173,34 @@ class GlobalWatcher:
             register_module_forward_hook,
             register_module_forward_pre_hook,
         )
-        from torch.optim.optimizer import register_optimizer_step_post_hook
+        from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+        from nndoctor.doctor.backends.torch_watch import _BackwardSpy
 
         self._loss_type = torch.nn.modules.loss._Loss
         self._handles = [
             register_module_forward_pre_hook(self._pre_forward),
             register_module_forward_hook(self._post_forward, always_call=True),
-            register_optimizer_step_post_hook(self._post_step),
         ]
+        if self.pair_on_step:
+            self._handles.append(register_optimizer_step_pre_hook(self._pre_step))
+        _BackwardSpy.add(self._last_loss)
 
     def _pre_forward(self, module: Any, args: Any) -> None:
-        if self._depth == 0:
-            key = id(module)
-            if isinstance(module, self._loss_type):
-                self._losses[key] = module
-            else:
-                self._roots[key] = module
+        if self._depth == 0 and not isinstance(module, self._loss_type):
+            self._roots[id(module)] = module
         self._depth += 1
 
     def _post_forward(self, module: Any, args: Any, output: Any) -> None:
         self._depth -= 1
+        if self._depth == 0 and isinstance(module, self._loss_type) and len(args) >= 2:
+            self._loss_call = (module, output, args[0], args[1])
 
-    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self.pair(optimizer)
+
+    def pair(self, optimizer: Any) -> None:
+        """Start a watch for each top-level module ``optimizer`` trains (once per optimizer)."""
         if optimizer in self._seen:
             return
         self._seen.add(optimizer)
@@ -188,18 +210,25 @@ class GlobalWatcher:
                 self._start(_unwrap(model), optimizer)
 
     def _start(self, model: Any, optimizer: Any) -> None:
-        losses = list(self._losses.values())
-        loss = losses[-1] if losses else None
+        loss_module, output, target = None, None, None
+        loss = self._last_loss.value
+        if self._loss_call is not None:
+            loss_module, loss, output, target = self._loss_call
         name = type(model).__name__
         same = sum(p.name.split(" ")[0] == name for p in self.pairs)
         label = f"{name} #{same + 1}" if same else name
-        watch = self.make_watch(model, optimizer, loss, self.every, self.alerts)
+        watch = self.make_watch(model, optimizer, loss_module, self.every, self.alerts)
+        if loss is not None:
+            watch.log(loss, output, target)  # this step's loss ran before the watch existed
         self.pairs.append(_Pair(label, model, optimizer, watch))
 
     def uninstall(self) -> None:
+        from nndoctor.doctor.backends.torch_watch import _BackwardSpy
+
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        _BackwardSpy.remove(self._last_loss)
 
     def close(self) -> list[tuple[str, Any]] | None:
         """Remove every hook and return ``(model name, report)`` per watched pair; None on

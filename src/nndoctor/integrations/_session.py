@@ -23,9 +23,10 @@ class DoctorSession:
     verbose : bool
         Print the report at the end (on rank 0); False keeps it in :attr:`reports` only.
     step_pre_hook : bool
-        Whether the watch reads gradients in the optimizer's step pre-hook (plain loops,
-        Hugging Face), or the framework calls :meth:`before_optimizer_step` once the gradients
-        are ready (Lightning steps with a closure: the pre-hook runs before the backward).
+        Whether models are paired with their optimizer and gradients read in the optimizer's
+        step pre-hook (plain loops, Hugging Face), or the framework calls
+        :meth:`before_optimizer_step` once the gradients are ready (Lightning steps with a
+        closure: the pre-hook runs before the forward and backward).
     """
 
     def __init__(
@@ -52,7 +53,12 @@ class DoctorSession:
         if self.watcher is not None:
             return
         self.reports = None
-        self.watcher = GlobalWatcher(self._make_watch, every=self.every, alerts=self.alerts)
+        self.watcher = GlobalWatcher(
+            self._make_watch,
+            every=self.every,
+            alerts=self.alerts,
+            pair_on_step=self.step_pre_hook,
+        )
         self.watcher.install()
         atexit.register(self.finish)  # a run that never reaches the framework's end hook
 
@@ -66,6 +72,7 @@ class DoctorSession:
         """The gradients of this step are ready and the update has not run."""
         if self.watcher is None:
             return
+        self.watcher.pair(optimizer)
         for pair in self.watcher.pairs:
             if pair.optimizer is optimizer:
                 pair.watch._pre_step(optimizer, (), {})
