@@ -4,6 +4,7 @@ of ``nndoctor run`` reports what one process reports."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -160,3 +161,67 @@ def test_gather_reaches_rank_zero_and_never_waits_forever(tmp_path, torch):
     assert got0 == repr([{"rank": 0}, {"rank": 1}, None])
     assert 2.5 <= float(waited) < 30  # the 3 s timeout, not forever
     assert out1.split(" ")[0] == "None"  # other ranks send and go on
+
+
+DDP_SCRIPT = """
+import json
+import os
+import torch
+import torch.distributed as dist
+from torch import nn
+
+world = int(os.environ.get("WORLD_SIZE", 1))
+rank = int(os.environ.get("RANK", 0))
+if world > 1:
+    dist.init_process_group("gloo")
+torch.manual_seed(0)  # the same weights on every rank, as DDP expects
+X = torch.randn(64, 4, dtype=torch.float64)
+Y = torch.tanh(X[:, :1] - 2 * X[:, 1:2])
+net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+for p in net.parameters():  # constant weights: the hidden units stay identical
+    nn.init.constant_(p, 0.5 if p is net[2].weight else 0.0)
+model = nn.parallel.DistributedDataParallel(net) if world > 1 else net
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+loss_fn = nn.MSELoss()
+share = 64 // world  # each rank its rows of the same global batch
+x, y = X[rank * share : (rank + 1) * share], Y[rank * share : (rank + 1) * share]
+for step in range(60):
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    optimizer.step()
+if world > 1:
+    dist.destroy_process_group()
+"""
+
+
+def _numbers(evidence: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in evidence.items() if isinstance(v, int | float)}
+
+
+def test_two_gloo_ranks_report_what_one_process_sees_on_the_global_batches(tmp_path, torch):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    run = ["-m", "nndoctor", "run", "--quiet", "--json"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {k: v for k, v in env.items() if k not in ("RANK", "WORLD_SIZE")}
+    one_process = subprocess.Popen(  # alongside the two ranks: the test takes one run's time
+        [sys.executable, *run, str(tmp_path / "one.json"), str(script)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    (rc0, _, err0), (rc1, _, err1) = launch([*run, str(tmp_path / "two.json"), str(script)])
+    _, err = one_process.communicate(timeout=120)
+    assert (rc0, rc1, one_process.returncode) == (0, 0, 0), err0 + err1 + err
+    assert "symmetric-units" in err0 and err1.strip() == ""  # rank 0 alone reports
+    (two,) = json.loads((tmp_path / "two.json").read_text())
+    (one,) = json.loads((tmp_path / "one.json").read_text())
+    assert two["model"] == one["model"] == "Sequential"
+    f2, f1 = two["report"]["findings"], one["report"]["findings"]
+    assert [f["code"] for f in f2] == [f["code"] for f in f1]
+    assert f1[0]["code"] == "symmetric-units"
+    for a, b in zip(f2, f1, strict=True):
+        x, y = _numbers(a["evidence"]), _numbers(b["evidence"])
+        assert x.keys() == y.keys()
+        for key in x:
+            assert x[key] == pytest.approx(y[key], rel=1e-6, abs=1e-9, nan_ok=True), key

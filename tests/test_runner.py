@@ -172,3 +172,54 @@ def test_run_names_the_root_cause_diagnose_names(torch, tmp_path, capsys, name):
         assert [f.code for f in report.findings if f.severity == "error"] == [], report.codes
     else:
         assert report.causes and report.causes[0].code == scenario.expected, report.codes
+
+
+ZERO_INIT_LOOP = """
+import os, signal, sys
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+X = torch.randn(64, 4, dtype=torch.float64)
+Y = torch.tanh(X[:, :1] * X[:, 1:2])
+model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+for p in model.parameters():
+    nn.init.zeros_(p)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+loss_fn = nn.MSELoss()
+for step in range(10_000):
+    optimizer.zero_grad()
+    loss_fn(model(X), Y).backward()
+    optimizer.step()
+    if step == 40:
+        {end}
+"""
+
+
+@pytest.mark.parametrize(
+    ("end", "status", "last_line"),
+    [
+        ('raise RuntimeError("out of memory, say")', 1, "RuntimeError: out of memory, say"),
+        ("os.kill(os.getpid(), signal.SIGINT)", 130, "KeyboardInterrupt"),
+    ],
+    ids=["raises", "sigint"],
+)
+def test_a_script_that_fails_or_is_interrupted_still_gets_a_report(
+    torch, tmp_path, capsys, caplog, end, status, last_line
+):
+    script = _script(tmp_path, ZERO_INIT_LOOP.format(end=end))
+    out = tmp_path / "report.json"
+    assert execute(str(script), [], json_path=str(out)) == status
+    err = capsys.readouterr().err
+    traceback_end = err.index(last_line)
+    assert 'line 19, in <module>' in err[:traceback_end]  # the script's own traceback
+    # the live alert went through logging (pytest configured it), the report of the 41
+    # steps seen came after the traceback
+    alerts = [r.getMessage() for r in caplog.records if r.name == "nndoctor"]
+    assert alerts == [
+        "nndoctor: symmetric-units: layer 0 has 8 identical units (all weights start at 0)"
+    ]
+    (section,) = json.loads(out.read_text())
+    report = Report.from_dict(section["report"])
+    assert report.causes[0].code == "symmetric-units"
+    assert str(report.causes[0].title) in err[traceback_end:]
