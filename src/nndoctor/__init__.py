@@ -2,7 +2,7 @@
 
 The public API is small::
 
-    from nndoctor import diagnose, Doctor, check_gradients, check_function_gradients, Report
+    from nndoctor import diagnose, watch, Doctor, check_gradients, check_function_gradients, Report
 
 Importing this package loads NumPy only. Each name is imported on first use, and torch and
 matplotlib load only inside the functions that need them.
@@ -21,6 +21,7 @@ _LAZY = {
     "Doctor": "nndoctor.doctor",
     "Report": "nndoctor.doctor",
     "Finding": "nndoctor.doctor",
+    "watch": "nndoctor.doctor",
     "check_gradients": "nndoctor.gradcheck",
     "check_function_gradients": "nndoctor.gradcheck",
 }
@@ -33,10 +34,11 @@ __all__ = [
     "check_function_gradients",
     "check_gradients",
     "diagnose",
+    "watch",
 ]
 
 if TYPE_CHECKING:
-    from nndoctor.doctor import Doctor, Finding, Report, diagnose
+    from nndoctor.doctor import Doctor, Finding, Report, diagnose, watch
     from nndoctor.gradcheck import check_function_gradients, check_gradients
 
 

@@ -8,5 +8,6 @@ probes and a plain-data context, so the same rules judge any source of numbers.
 from nndoctor.doctor.codes import CODES
 from nndoctor.doctor.diagnose import Doctor, diagnose
 from nndoctor.doctor.report import Finding, Report
+from nndoctor.doctor.watching import watch
 
-__all__ = ["CODES", "Doctor", "Finding", "Report", "diagnose"]
+__all__ = ["CODES", "Doctor", "Finding", "Report", "diagnose", "watch"]

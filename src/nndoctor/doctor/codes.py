@@ -120,6 +120,19 @@ EXPLAINS: tuple[tuple[str, str], ...] = (
     ("gradient-mismatch", "lr-too-high"),
     ("gradient-mismatch", "lr-too-low"),
     ("gradient-mismatch", "insufficient-capacity"),
+    # PyTorch loop faults and the states they leave
+    ("stale-gradients", "lr-too-high"),
+    ("stale-gradients", "exploding-gradients"),
+    ("stale-gradients", "dead-units"),
+    ("lr-schedule-collapse", "lr-too-low"),
+    ("lr-schedule-collapse", "insufficient-capacity"),
+    ("frozen-parameters", "lr-too-low"),
+    ("frozen-parameters", "insufficient-capacity"),
+    ("detached-graph", "lr-too-low"),
+    ("detached-graph", "insufficient-capacity"),
+    ("loss-shape-broadcast", "insufficient-capacity"),
+    ("double-activation", "insufficient-capacity"),
+    ("eval-mode-training", "insufficient-capacity"),
 )
 
 # Links that hold only when the root's own rule rates it a warning or an error: a few

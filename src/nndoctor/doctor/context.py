@@ -19,8 +19,10 @@ from nndoctor.doctor.schema import (
     REGRESSION,
     Context,
     DataStats,
+    LayerSpec,
     LossSpec,
     Run,
+    is_autoencoder,
 )
 
 # rows given to the predictability test: k-NN needs all pairwise distances, so cap the cost
@@ -30,19 +32,46 @@ PREDICTABILITY_ROWS = 1000
 def build_context(run: Run) -> Context:
     """Architecture, loss, optimiser, data statistics and bounds of ``run``, as plain data."""
     backend = run.backend
-    spec = backend.loss_spec(run)
-    task = task_of(spec, run.autoencoder)
-    layers = backend.describe(run)
+    return make_context(
+        backend.describe(run),
+        backend.loss_spec(run),
+        backend.optimizer_spec(run),
+        run.X,
+        run.Y,
+        run.batch_size,
+        run.seed,
+        run.shuffle,
+        backend.name,
+    )
+
+
+def make_context(
+    layers: list[LayerSpec],
+    spec: LossSpec,
+    optimizer: dict[str, Any],
+    X: np.ndarray,
+    Y: np.ndarray,
+    batch_size: int | None,
+    seed: int,
+    shuffle: bool | None,
+    backend: str,
+) -> Context:
+    """The :class:`Context` from plain descriptions and data (``X``, ``Y``: all the data, or
+    the sample a watched run saw)."""
+    task = task_of(spec, is_autoencoder(X, Y))
+    if X.ndim != 2:  # images, sequences: one row of features per sample for the statistics
+        X = X.reshape(len(X), -1)
+        Y = X if task == AUTOENCODER else Y
     widths = [s.out_features for s in layers if s.kind == "dense"]
     return Context(
         layers=layers,
         loss=spec,
-        optimizer=backend.optimizer_spec(run),
+        optimizer=optimizer,
         task=task,
-        data=data_stats(run.X, run.Y, task),
-        bounds=compute_bounds(run.X, run.Y, spec, run.batch_size, task, widths[:-1], run.seed),
-        shuffle=run.shuffle,
-        backend=backend.name,
+        data=data_stats(X, Y, task),
+        bounds=compute_bounds(X, Y, spec, batch_size, task, widths[:-1], seed),
+        shuffle=shuffle,
+        backend=backend,
     )
 
 

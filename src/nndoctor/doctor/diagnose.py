@@ -12,7 +12,7 @@ from nndoctor.doctor.backends import backend_for
 from nndoctor.doctor.backends.engine import ENGINE, Recorder
 from nndoctor.doctor.context import build_context
 from nndoctor.doctor.report import Report, rank
-from nndoctor.doctor.rules import run_rules
+from nndoctor.doctor.rules import RULES, run_rules
 from nndoctor.doctor.schema import AUTOENCODER, Context, Probes, Run
 from nndoctor.doctor.trials import run_trials
 from nndoctor.nn import History, Loss, Optimizer, Sequential, TrainState
@@ -78,11 +78,16 @@ class Doctor(Recorder):
                 "the Doctor has not watched a training run yet: pass it to "
                 "train(..., callbacks=[doctor]) first"
             )
-        return _report(self.probes, self._context, None if history is None else history.wall_time)
+        return make_report(
+            self.probes, self._context, None if history is None else history.wall_time
+        )
 
 
-def _report(probes: Probes, ctx: Context, train_seconds: float | None) -> Report:
-    findings = run_rules(probes, ctx)
+def make_report(
+    probes: Probes, ctx: Context, train_seconds: float | None, rules: tuple = RULES
+) -> Report:
+    """Run ``rules`` on what was recorded and wrap the findings in a :class:`Report`."""
+    findings = run_rules(probes, ctx, rules)
     summary = {
         "epochs_run": len(probes.epoch_loss),
         "steps": len(probes.step_loss),
@@ -112,6 +117,8 @@ def diagnose(
     trials: bool = True,
     progress: bool | None = None,
     device: Any = None,
+    zero_grad: bool = True,
+    scheduler: Any = None,
 ) -> Report:
     """Train a copy of ``model``, watch it, and say why it does (not) learn.
 
@@ -139,6 +146,10 @@ def diagnose(
         Progress bar of the main run.
     device : str or torch.device, optional
         PyTorch only: where the copies train (default: where the model's parameters are).
+    zero_grad : bool
+        PyTorch only: False reproduces a loop that never calls ``optimizer.zero_grad()``.
+    scheduler : callable, optional
+        PyTorch only: a factory ``optimizer -> LR scheduler``, stepped once per epoch.
 
     Returns
     -------
@@ -156,17 +167,20 @@ def diagnose(
     seed = int(seed)
     backend = backend_for(model)
     if backend is ENGINE:
+        if zero_grad is not True or scheduler is not None or device is not None:
+            raise TypeError("zero_grad, scheduler and device apply to PyTorch models only")
         run = engine_run(model, X, Y, loss, optimizer, epochs, batch_size, shuffle, seed)
     else:
         run = backend.prepare(
-            model, X, Y, loss, optimizer, epochs, batch_size, shuffle, seed, device
-        )
+            model, X, Y, loss, optimizer, epochs, batch_size, shuffle, seed, device,
+            zero_grad=zero_grad, scheduler=scheduler,
+        )  # fmt: skip
     ctx = build_context(run)
     ctx.gradcheck = backend.gradient_check(run)
     ctx.preflight = preflight.run_all(run, ctx)
 
     probes, fit = backend.record(run, progress)
-    report = _report(probes, ctx, fit.wall_time)
+    report = make_report(probes, ctx, fit.wall_time)
     if trials:
         run_trials(report.findings, run, probes.epoch_loss, ctx)
         report.findings = rank(report.findings)  # a cause refuted by its trial moves down

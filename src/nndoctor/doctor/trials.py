@@ -32,6 +32,7 @@ from nndoctor.doctor.changes import (
     ReplaceActivations,
     ReplaceLoss,
     ReplaceOutput,
+    SetOption,
     Shuffle,
     Standardize,
 )
@@ -120,6 +121,19 @@ FIXES: dict[str, Fix] = {
     "targets-out-of-range": _fix_identity_output,
     "wrong-loss-for-targets": _fix_loss,
     "missing-nonlinearity": lambda f, ctx: InsertActivation("relu"),
+    # PyTorch loop faults: the backend's loop settings
+    "stale-gradients": lambda f, ctx: SetOption("zero_grad", True, "zero the gradients every step"),
+    "loss-shape-broadcast": lambda f, ctx: SetOption(
+        "reshape_target", True, "give the target the prediction's shape"
+    ),
+    "eval-mode-training": lambda f, ctx: SetOption("train_mode", True, "train in train() mode"),
+    "lr-schedule-collapse": lambda f, ctx: SetOption("scheduler", None, "no LR scheduler"),
+    "frozen-parameters": lambda f, ctx: SetOption(
+        "unfreeze", True, "train every parameter (requires_grad, in the optimizer)"
+    ),
+    "double-activation": lambda f, ctx: RemoveOutputActivation(
+        str(f.evidence.get("output_activation", "softmax"))
+    ),
 }
 
 

@@ -96,7 +96,7 @@ def backend_for(model: Any) -> Backend:
 
         return ENGINE
     if is_torch_module(model):
-        from nndoctor.doctor.backends.torch import TORCH
+        from nndoctor.doctor.backends.torch_backend import TORCH
 
         return TORCH
     raise TypeError(

@@ -11,12 +11,21 @@ from collections.abc import Callable
 import numpy as np
 
 from nndoctor.doctor.report import Finding, rank
-from nndoctor.doctor.rules import curve, data, gradients, setup, units
+from nndoctor.doctor.rules import curve, data, gradients, setup, torch_loop, units
 from nndoctor.doctor.schema import Context, Probes
 
 Rule = Callable[[Probes, Context], list[Finding]]
 
-RULES: tuple[Rule, ...] = setup.RULES + units.RULES + gradients.RULES + curve.RULES + data.RULES
+RULES: tuple[Rule, ...] = (
+    setup.RULES + torch_loop.RULES + units.RULES + gradients.RULES + curve.RULES + data.RULES
+)
+# a watched loop whose targets the hooks never saw: the rules that read no targets or data
+RULES_WITHOUT_TARGETS: tuple[Rule, ...] = (
+    torch_loop.RULES
+    + units.RULES
+    + gradients.RULES
+    + (curve.diverged, curve.oscillating_loss, curve.loss_plateau)
+)
 
 
 def run_rules(probes: Probes, context: Context, rules: tuple[Rule, ...] = RULES) -> list[Finding]:

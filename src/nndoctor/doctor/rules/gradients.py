@@ -333,7 +333,9 @@ def lr_too_low(probes: Probes, ctx: Context) -> list[Finding]:
         return []
     # the gradient itself is not small (zero gradients are dead or saturated units)
     grad = nanmedian(t.grad_norm / np.where(t.weight_norm > 0, t.weight_norm, np.nan))
-    if not (uniformly_small and grad >= LR_LOW_MIN_GRAD):
+    if not (uniformly_small and grad >= LR_LOW_MIN_GRAD) or not update > 0:
+        # no update at all is a frozen or cut-off net (or a learning rate of 0), not a
+        # small step
         return []
     suggested = ctx.lr * lr_factor(HEALTHY_UPDATE / update)
     return [

@@ -9,7 +9,15 @@ import numpy as np
 from nndoctor.doctor.codes import ERROR, NOTE, WARNING
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import baseline, units
-from nndoctor.doctor.schema import AUTOENCODER, BINARY, CLASSIFICATION, REGRESSION, Context, Probes
+from nndoctor.doctor.schema import (
+    AUTOENCODER,
+    BINARY,
+    CLASSIFICATION,
+    REGRESSION,
+    UNKNOWN,
+    Context,
+    Probes,
+)
 
 # a feature is constant when its std is below this times max(1, |mean|)
 CONSTANT_STD = 1e-12
@@ -124,7 +132,11 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
         )
         if two:
             case = "bce-two-labels-outside-unit-interval"
-    elif ctx.loss_name == "bce" and out_act not in ("sigmoid", "softmax"):
+    elif (
+        ctx.loss_name == "bce"
+        and out_act not in ("sigmoid", "softmax", UNKNOWN)
+        and not ctx.loss.from_logits
+    ):
         case, title, why, fix = (
             "bce-without-sigmoid",
             f"BCE on a {out_act} output: the predictions are not probabilities",
@@ -132,7 +144,8 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
             "so the loss and its gradient are meaningless",
             "end the net with a sigmoid before BCE",
         )
-    elif ctx.loss_name == "cross_entropy" and out_act == "softmax":
+    elif ctx.loss_name == "cross_entropy" and out_act == "softmax" and ctx.backend != "torch":
+        # (PyTorch names it double-activation, with the other activations a loss applies)
         # the best the double softmax allows: probability 1 on the true class, 0 elsewhere,
         # read as logits
         floor = float(np.log(np.e + width - 1) - 1.0)

@@ -7,7 +7,7 @@ import numpy as np
 from nndoctor.doctor.codes import ERROR, WARNING
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import nanmedian, units
-from nndoctor.doctor.schema import Context, Probes
+from nndoctor.doctor.schema import Context, LayerTrace, Probes
 
 # units are identical when their (weights, bias) rows differ by less than this, relative
 SYMMETRY_TOL = 1e-9
@@ -46,6 +46,7 @@ def symmetric_units(probes: Probes, ctx: Context) -> list[Finding]:
     for t in probes.layers[:-1]:
         groups = identical_groups(t.W_final, t.b_final)
         if not groups:
+            findings.extend(_split_by_rounding(t))
             continue
         distinct = t.out_features - sum(len(g) - 1 for g in groups)
         at_init = identical_groups(t.W_init, t.b_init) == groups
@@ -84,6 +85,42 @@ def symmetric_units(probes: Probes, ctx: Context) -> list[Finding]:
             )
         )
     return findings
+
+
+def _split_by_rounding(t: LayerTrace) -> list[Finding]:
+    """Units that started as copies of each other (a constant init) and ended distinct: in
+    floating point, rounding differences between identical units grow until one splits off,
+    hundreds of steps later, so the layer spent much of the run as fewer units."""
+    if not (np.all(np.isfinite(t.W_init)) and np.ptp(t.W_init) == 0 and t.out_features > 1):
+        return []
+    start = len(identical_groups(t.W_init, t.b_init)[0]) if t.W_init.size else 0
+    if start < 2:
+        return []
+    return [
+        Finding(
+            "symmetric-units",
+            ERROR,
+            f"layer {t.name}: all {t.out_features} units started identical (every weight "
+            f"{float(t.W_init.flat[0]):g}); only rounding noise split them apart, late",
+            evidence={
+                "layer": t.name,
+                "units": t.out_features,
+                "effective_units": t.out_features,
+                "groups": [],
+                "identical_at_init": True,
+                "constant_init": True,
+                "initial_weight": float(t.W_init.flat[0]),
+            },
+            why="identical units compute identical activations and receive identical "
+            "gradients: in exact arithmetic they never differ; in floating point rounding "
+            "differences grow for hundreds of steps before a unit splits off, so the net "
+            "trains as a narrower one for much of the run and ends far from what its width "
+            "allows",
+            fix="initialise weights randomly (Xavier/Glorot for sigmoid/tanh, He for "
+            "ReLU) to break the symmetry",
+            score=0.5,
+        )
+    ]
 
 
 def dead_units(probes: Probes, ctx: Context) -> list[Finding]:

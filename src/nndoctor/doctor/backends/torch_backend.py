@@ -1,0 +1,466 @@
+"""The PyTorch backend: any ``torch.nn.Module`` seen by the doctor.
+
+``diagnose`` trains deep copies of the user's model with a plain loop (the user's model, its
+weights and the global random state are never touched) watched by
+:class:`~nndoctor.doctor.backends.torch_watch.Watch`; ``watch()`` puts the same Watch around the
+user's own loop. Imported only when the user passes a torch model (torch is then loaded).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nndoctor._validate import as_float_array, check_positive_int
+from nndoctor.doctor.backends import Fit
+from nndoctor.doctor.backends.torch_model import (
+    hidden_init,
+    insert_activation,
+    is_constant_init,
+    kind_of,
+    relu_hidden,
+    replace_output,
+    reset_parameters,
+    weight_of,
+)
+from nndoctor.doctor.backends.torch_watch import Watch, _loss_kind
+from nndoctor.doctor.changes import (
+    DATA_CHANGES,
+    Change,
+    InsertActivation,
+    LearningRate,
+    Reinit,
+    RemoveOutputActivation,
+    ReplaceActivations,
+    ReplaceLoss,
+    ReplaceOutput,
+    SetOption,
+    SwitchOptimizer,
+    apply_data_change,
+)
+from nndoctor.doctor.recorder import PROBE_ROWS
+from nndoctor.doctor.schema import UNKNOWN, LayerSpec, LossSpec, Probes, Run, batch_mean_loss
+
+# rows of the traced forward pass that reads the architecture
+TRACE_ROWS = 8
+
+
+def _to_numpy(value: Any, name: str) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().to("cpu")
+        if not value.is_floating_point():
+            return value.numpy().astype(np.int64)
+        value = value.double().numpy()
+    return np.asarray(value)
+
+
+def _from_loader(loader: Iterable) -> tuple[np.ndarray, np.ndarray, int | None, bool | None]:
+    """All ``(inputs, targets)`` batches of a DataLoader as arrays, its batch size and
+    whether it shuffles (None when it cannot tell)."""
+    xs, ys = [], []
+    for i, batch in enumerate(loader):
+        if not isinstance(batch, list | tuple) or len(batch) != 2:
+            raise TypeError(
+                f"X must yield (inputs, targets) batches; batch {i} is {type(batch).__name__}"
+            )
+        xs.append(_to_numpy(batch[0], "inputs"))
+        ys.append(_to_numpy(batch[1], "targets"))
+    if not xs:
+        raise ValueError("the DataLoader X yields no batches")
+    sampler = getattr(loader, "sampler", None)
+    shuffle = None
+    if sampler is not None:
+        shuffle = isinstance(sampler, torch.utils.data.RandomSampler)
+    return np.concatenate(xs), np.concatenate(ys), getattr(loader, "batch_size", None), shuffle
+
+
+def _parameter_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    p = next(model.parameters(), None)
+    if p is None:
+        raise ValueError("the model has no parameters to train")
+    return p.device, p.dtype
+
+
+class TorchBackend:
+    """:class:`~nndoctor.doctor.backends.Backend` for ``torch.nn.Module`` models."""
+
+    name = "torch"
+
+    # --- the run ---
+
+    def prepare(
+        self,
+        model: nn.Module,
+        X: Any,
+        Y: Any,
+        loss: Any,
+        optimizer: Callable,
+        epochs: int,
+        batch_size: int | None,
+        shuffle: bool,
+        seed: int,
+        device: Any = None,
+        zero_grad: bool = True,
+        scheduler: Callable | None = None,
+    ) -> Run:
+        """Validate and copy everything ``diagnose`` needs into a :class:`Run`."""
+        if not callable(loss):
+            raise TypeError(
+                "loss must be a torch loss module or a callable (output, target) -> scalar "
+                f"tensor, got {type(loss).__name__}"
+            )
+        if isinstance(optimizer, torch.optim.Optimizer) or not callable(optimizer):
+            raise TypeError(
+                "optimizer must be a factory params -> torch.optim.Optimizer, e.g. "
+                "lambda p: torch.optim.SGD(p, lr=0.1); got "
+                f"{type(optimizer).__name__}"
+            )
+        if scheduler is not None and not callable(scheduler):
+            raise TypeError("scheduler must be a factory optimizer -> LR scheduler")
+        epochs = check_positive_int(epochs, "epochs")
+        if Y is None and not isinstance(X, np.ndarray | torch.Tensor):
+            Xv, Yv, loader_bs, loader_shuffle = _from_loader(X)
+            batch_size = batch_size or loader_bs
+            shuffle = loader_shuffle if loader_shuffle is not None else shuffle
+        else:
+            Xv = _to_numpy(X, "X")
+            Yv = Xv if Y is None else _to_numpy(Y, "Y")
+        Xv = as_float_array(Xv, "X", ndim=None)
+        if Xv.ndim == 0 or len(Xv) == 0:
+            raise ValueError("X has no samples")
+        if Yv is not Xv and np.issubdtype(Yv.dtype, np.floating):
+            Yv = as_float_array(Yv, "Y", ndim=None)
+        if len(Yv) != len(Xv):
+            raise ValueError(f"X has {len(Xv)} samples (rows) but Y has {len(Yv)}")
+        bs = len(Xv) if batch_size is None else check_positive_int(batch_size, "batch_size")
+        dev, dtype = _parameter_device_dtype(model)
+        if device is not None:
+            dev = torch.device(device)
+        private = copy.deepcopy(model)
+        remap = {id(p): name for name, p in model.named_parameters()}
+        options = {
+            "zero_grad": bool(zero_grad),
+            "scheduler": scheduler,
+            "train_mode": model.training,
+            "device": dev,
+            "dtype": dtype,
+            "remap": remap,
+        }
+        return Run(
+            self, private, Xv, Yv, loss, optimizer, epochs, min(bs, len(Xv)), bool(shuffle),
+            seed, options=options,
+        )  # fmt: skip
+
+    def _optimizer(self, run: Run, model: nn.Module) -> torch.optim.Optimizer:
+        """The user's optimizer on ``model``'s parameters. A factory that picks parameters of
+        the user's original model (a closure over it) gets the copy's same-named ones."""
+        opt = run.optimizer(model.parameters())
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise TypeError(
+                f"the optimizer factory returned {type(opt).__name__}, not a torch.optim.Optimizer"
+            )
+        names = run.options["remap"]
+        mine = dict(model.named_parameters())
+        own = {id(p) for p in mine.values()}
+        foreign = any(id(p) not in own for g in opt.param_groups for p in g["params"])
+        if foreign:
+            groups = [
+                {**g, "params": [mine[names[id(p)]] if id(p) in names else p for p in g["params"]]}
+                for g in opt.param_groups
+            ]
+            opt = type(opt)(groups, **opt.defaults)
+        if run.options.get("unfreeze"):
+            held = {id(p) for g in opt.param_groups for p in g["params"]}
+            missing = [p for p in model.parameters() if id(p) not in held]
+            if missing:
+                opt.add_param_group({"params": missing})
+        lr = run.options.get("lr")
+        if lr is not None:
+            for g in opt.param_groups:
+                g["lr"] = lr
+                if "initial_lr" in g:
+                    g["initial_lr"] = lr
+        return opt
+
+    def _tensors(self, run: Run) -> tuple[torch.Tensor, torch.Tensor]:
+        dev, dtype = run.options["device"], run.options["dtype"]
+        X = torch.as_tensor(run.X, dtype=dtype, device=dev)
+        if np.issubdtype(run.Y.dtype, np.integer):
+            Y = torch.as_tensor(run.Y, dtype=torch.long, device=dev)
+        else:
+            Y = torch.as_tensor(run.Y, dtype=dtype, device=dev)
+        return X, Y
+
+    def _train(
+        self, run: Run, epochs: int, seed: int, record: bool, progress: Any = None
+    ) -> tuple[Fit, Watch | None]:
+        opts = run.options
+        # the user's random state is theirs: every draw here happens in a forked one
+        devices = [opts["device"].index or 0] if opts["device"].type == "cuda" else []
+        # the user's warnings (a broadcasting loss, say) become findings, not noise from
+        # every re-run
+        with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.manual_seed(seed)
+            model = copy.deepcopy(run.model).to(opts["device"])
+            model.train(opts["train_mode"])
+            if opts.get("unfreeze"):
+                for p in model.parameters():
+                    p.requires_grad_(True)
+            opt = self._optimizer(run, model)
+            sched = opts["scheduler"](opt) if opts["scheduler"] is not None else None
+            X, Y = self._tensors(run)
+            n, bs = len(X), run.batch_size
+            steps = -(-n // bs) * epochs
+            watch = Watch(model, opt, loss=run.loss, total_steps=steps) if record else None
+            if watch is not None:
+                rows = np.sort(np.random.default_rng(run.seed).permutation(n)[:PROBE_ROWS])
+                watch.set_probe_batch(X[torch.as_tensor(rows, device=X.device)])
+            rng = np.random.default_rng(seed)
+            epoch_loss: list[float] = []
+            diverged = None
+            step = 0
+            start = time.perf_counter()
+            try:
+                for epoch in range(epochs):
+                    order = (
+                        torch.as_tensor(rng.permutation(n), device=X.device)
+                        if run.shuffle
+                        else None
+                    )
+                    total, count = 0.0, 0
+                    for lo in range(0, n, bs):
+                        idx = order[lo : lo + bs] if order is not None else slice(lo, lo + bs)
+                        xb, yb = X[idx], Y[idx]
+                        if opts["zero_grad"]:
+                            opt.zero_grad(set_to_none=True)
+                        out = model(xb)
+                        if opts.get("reshape_target") and yb.numel() == out.numel():
+                            yb = yb.reshape(out.shape)
+                        value_t = run.loss(out, yb)
+                        if watch is not None and not isinstance(run.loss, nn.Module):
+                            watch.log(value_t, out, yb)
+                        value = float(value_t.detach())
+                        total += value
+                        count += 1
+                        if not math.isfinite(value):
+                            diverged = {"epoch": epoch, "step": step, "loss": value}
+                            break
+                        value_t.backward()
+                        opt.step()
+                        step += 1
+                    epoch_loss.append(total / max(count, 1))
+                    if diverged is not None:
+                        break
+                    if watch is not None:
+                        watch.end_epoch()
+                    if sched is not None:
+                        sched.step()
+            finally:
+                if watch is not None:
+                    watch.close()
+            fit = Fit(model, np.asarray(epoch_loss), diverged, time.perf_counter() - start)
+        return fit, watch
+
+    # --- the Backend protocol ---
+
+    def record(self, run: Run, progress: bool | None) -> tuple[Probes, Fit]:
+        fit, watch = self._train(run, run.epochs, run.seed, True, progress)
+        assert watch is not None
+        rows = np.sort(np.random.default_rng(run.seed).permutation(len(run.X))[:PROBE_ROWS])
+        Xp = torch.as_tensor(run.X[rows], dtype=run.options["dtype"], device=run.options["device"])
+        watch._probe_x = Xp
+        watch._probe_forward()
+        P = self.predict(fit.model, run.X[rows])
+        with np.errstate(all="ignore"):
+            probe_loss = self.loss_value(run, P, run.Y[rows])
+        probes = watch.probes(
+            end_state=(watch._last_z, watch._probe_out, run.Y[rows], probe_loss),
+            epochs=run.epochs,
+            batch_size=run.batch_size,
+        )
+        return probes, fit
+
+    def fit(self, run: Run, epochs: int, seed: int) -> Fit:
+        return self._train(run, epochs, seed, False)[0]
+
+    def predict(self, model: nn.Module, X: np.ndarray) -> np.ndarray:
+        dev, dtype = _parameter_device_dtype(model)
+        buffers = [b.clone() for b in model.buffers()]
+        outs = []
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            for lo in range(0, len(X), 4096):
+                xb = torch.as_tensor(X[lo : lo + 4096], dtype=dtype, device=dev)
+                outs.append(model(xb).detach().to("cpu", torch.float64))
+            for b, saved in zip(model.buffers(), buffers, strict=True):
+                b.copy_(saved)
+        P = torch.cat(outs).numpy()
+        return P.reshape(len(P), -1) if P.ndim != 2 else P
+
+    def loss_value(self, run: Run, P: np.ndarray, Y: np.ndarray) -> float:
+        dtype = run.options["dtype"]
+
+        def one(p: np.ndarray, t: np.ndarray) -> float:
+            tt = (
+                torch.as_tensor(t, dtype=torch.long)
+                if np.issubdtype(t.dtype, np.integer)
+                else torch.as_tensor(t, dtype=dtype)
+            )
+            pt = torch.as_tensor(p, dtype=dtype)
+            if pt.shape != tt.shape and pt.numel() == tt.numel() and tt.is_floating_point():
+                pt = pt.reshape(tt.shape) if run.options.get("reshape_target") else pt
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return float(run.loss(pt, tt))
+
+        return batch_mean_loss(one, P, Y, run.batch_size)
+
+    def describe(self, run: Run) -> list[LayerSpec]:
+        """Weighted layers in forward order, each followed by the activation read off a
+        traced forward pass (``"unknown"`` where none fits)."""
+        model = copy.deepcopy(run.model)
+        opt = self._optimizer(run, model)
+        xb = torch.as_tensor(run.X[:TRACE_ROWS], dtype=run.options["dtype"])
+        watch = Watch(model.to("cpu"), opt)
+        try:
+            with torch.random.fork_rng(devices=[]):
+                watch._arm_capture = True
+                with torch.enable_grad():
+                    model(xb)
+        finally:
+            watch.close()
+        return layer_specs(watch)
+
+    def loss_spec(self, run: Run) -> LossSpec:
+        kind, reduction, logits, name = _loss_kind(run.loss)
+        return LossSpec(kind, reduction, logits, name)
+
+    def optimizer_spec(self, run: Run) -> dict[str, Any]:
+        opt = self._optimizer(run, copy.deepcopy(run.model))
+        return optimizer_spec(opt)
+
+    def n_parameters(self, run: Run) -> int:
+        return sum(p.numel() for p in run.model.parameters())
+
+    def reinitialise(self, run: Run, seed: int, init: str | None = None) -> Run:
+        if init is not None:
+            return replace(run, model=hidden_init(run.model, init, seed))
+        if is_constant_init(run.model):
+            return run  # another seed of a constant init is the same net
+        return replace(run, model=reset_parameters(run.model, seed))
+
+    def same_weights(self, a: Run, b: Run) -> bool:
+        pa, pb = dict(a.model.named_parameters()), dict(b.model.named_parameters())
+        return all(torch.equal(pa[k], pb[k]) for k in pa)
+
+    def gradient_check(self, run: Run) -> dict[str, Any] | None:
+        # autograd computes the gradients: there is no hand-written backward to check
+        return None
+
+    def apply(self, run: Run, change: Change) -> Run | None:
+        if isinstance(change, DATA_CHANGES):
+            return apply_data_change(run, change)
+        if isinstance(change, LearningRate):
+            return replace(run, options={**run.options, "lr": change.value})
+        if isinstance(change, SwitchOptimizer) and change.name == "adam":
+            lr = change.lr
+            return replace(
+                run,
+                optimizer=lambda p: torch.optim.Adam(p, lr=lr),
+                options={**run.options, "lr": None},
+            )
+        if isinstance(change, SetOption):
+            return replace(run, options={**run.options, change.key: change.value})
+        if isinstance(change, Reinit):
+            return self.reinitialise(run, run.seed, change.init)
+        model = None
+        if isinstance(change, InsertActivation):
+            model = insert_activation(run.model, change.activation)
+        elif isinstance(change, RemoveOutputActivation | ReplaceOutput):
+            act = None if isinstance(change, RemoveOutputActivation) else change.activation
+            model = replace_output(run.model, None if act == "identity" else act)
+        elif isinstance(change, ReplaceActivations):
+            model = relu_hidden(run.model, run.seed)
+        elif isinstance(change, ReplaceLoss) and change.loss == "mse":
+            model = replace_output(run.model, None)
+            if model is not None:
+                return replace(run, model=model, loss=nn.MSELoss())
+            return None
+        return None if model is None else replace(run, model=model)
+
+
+def optimizer_spec(opt: torch.optim.Optimizer) -> dict[str, Any]:
+    """``name`` and the first parameter group's plain settings (``lr``, ``momentum``...)."""
+    group = opt.param_groups[0]
+    plain = {k: v for k, v in group.items() if k != "params" and isinstance(v, int | float | bool)}
+    return {"name": type(opt).__name__, **plain}
+
+
+def layer_specs(watch: Watch) -> list[LayerSpec]:
+    """The architecture as the rules read it: a ``"dense"`` spec per weighted layer, in the
+    order the traced forward ran them, each followed by its activation (none for identity,
+    so that directly consecutive layers show as such)."""
+    order = getattr(watch, "_order_seen", None) or list(range(len(watch._layers)))
+    specs: list[LayerSpec] = []
+    for i in order:
+        name, m = watch._layers[i]
+        W = weight_of(m)
+        kind = "dense" if kind_of(m) == "dense" else kind_of(m)
+        specs.append(LayerSpec(kind, W[0].numel(), W.shape[0], None, name))
+        act = watch._activations[i] if i < len(watch._activations) else UNKNOWN
+        if act != "identity":
+            specs.append(LayerSpec(act, name=name))
+    return specs
+
+
+TORCH = TorchBackend()
+
+
+def watch_report(watch: Watch, seed: int = 0) -> Any:
+    """The report of a watched loop: the rules on what the hooks saw, with the data
+    statistics and bounds of the rows seen on probe steps (the loop's data is not ours to
+    read). Without targets, the rules that need them stay silent. No trials ran; the summary
+    names the causes :func:`nndoctor.diagnose` could confirm by re-training."""
+    from nndoctor.doctor.context import make_context
+    from nndoctor.doctor.diagnose import make_report
+    from nndoctor.doctor.rules import RULES, RULES_WITHOUT_TARGETS
+    from nndoctor.doctor.trials import FIXES
+
+    probes = watch.probes()
+    layers = layer_specs(watch)
+    kind, reduction, logits, name = _loss_kind(watch.loss_fn) if watch.loss_fn else (
+        "callable", "mean", False, "callable"
+    )  # fmt: skip
+    spec = LossSpec(kind, reduction, logits, name)
+    have_targets = bool(watch._sample_y) and bool(watch._sample_x)
+    if have_targets:
+        X = np.concatenate(watch._sample_x)
+        Y = np.concatenate(watch._sample_y)
+        if Y.size == X.size and np.array_equal(Y.reshape(X.shape), X):
+            Y = X
+    else:
+        X = Y = np.zeros((2, 1))
+    ctx = make_context(
+        layers, spec, optimizer_spec(watch.optimizer), X, Y, probes.batch_size, seed, None,
+        "torch",
+    )  # fmt: skip
+    report = make_report(probes, ctx, None, RULES if have_targets else RULES_WITHOUT_TARGETS)
+    confirmable = [f.code for f in report.causes if f.code in FIXES]
+    report.summary["trials"] = (
+        "not run: watch() sees one run; diagnose() can confirm by re-training: "
+        + (", ".join(confirmable) if confirmable else "none of these causes")
+    )
+    if not have_targets:
+        report.summary["targets"] = "not seen: the rules that need the targets were skipped"
+    if watch.failed:
+        report.summary["hook_failure"] = watch.failed
+    return report

@@ -1,0 +1,707 @@
+"""Watching a ``torch.nn.Module`` train: hooks that feed the recorder core.
+
+``with nndoctor.watch(model, optimizer) as doctor:`` around the user's own loop, then
+``doctor.report()``. ``diagnose`` runs the same :class:`Watch` around its own loop on a copy.
+
+What is hooked, and why there:
+
+- the optimizer's step pre-hook (once per real step, after DDP has averaged the gradients and
+  after AMP's ``unscale_``; a step the grad scaler skips never reaches it): gradient and weight
+  norms with one batched reduction, the learning rate, the mode, which parameters got a
+  gradient; the post-hook: the size of the update;
+- forward hooks on every weighted layer and a forward pre-hook on each (its input is what the
+  previous layer's activation produced, however it was computed, ``F.relu`` included): they
+  return at once except on the forward of a probe step;
+- the loss: a loss module's forward hook sees output and target; the scalar ``.backward()`` is
+  called on is the loss otherwise; ``doctor.log(loss, output, target)`` covers the rest;
+- one tensor hook on one small parameter, only on the step before a probe: it sees the fresh
+  gradient, so the probe can tell accumulated (never zeroed) gradients from fresh ones.
+
+A failure inside a hook is reported once and switches the watch's probing off; it never
+breaks the user's training. Every hook is removed by :meth:`Watch.close` (also on exceptions).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from nndoctor.doctor.backends.torch_model import (
+    as_units,
+    bias_of,
+    infer_activation,
+    kind_of,
+    unit_columns,
+    weight_of,
+    weighted_modules,
+)
+from nndoctor.doctor.recorder import PROBE_ROWS, LayerInfo, RecorderCore, Schedule
+from nndoctor.doctor.schema import (
+    RANK_TOL,
+    RECTIFIED,
+    SATURATION_Z,
+    SQUASHING,
+    UNKNOWN,
+    Probes,
+    effective_targets,
+    prediction_space,
+    weight_view,
+)
+
+log = logging.getLogger("nndoctor")
+
+# rows of the inputs and targets kept from the probe steps for the data statistics and bounds
+# of a watched run (diagnose has all the data)
+SAMPLE_ROWS = 1024
+# numeric rank of activations only for layers up to this many units (an SVD per probe)
+RANK_MAX_UNITS = 512
+_NORM_MODULES = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.modules.dropout._DropoutNd)
+
+
+def _loss_kind(loss: Any) -> tuple[str, str, bool, str]:
+    """``(kind, reduction, from_logits, name)`` of a torch loss module or callable."""
+    name = type(loss).__name__ if isinstance(loss, nn.Module) else getattr(loss, "__name__", "")
+    reduction = getattr(loss, "reduction", "mean")
+    kind = {
+        "MSELoss": "mse",
+        "BCELoss": "bce",
+        "BCEWithLogitsLoss": "bce",
+        "CrossEntropyLoss": "cross_entropy",
+        "NLLLoss": "cross_entropy",
+    }.get(name, name or "callable")
+    return kind, reduction, name == "BCEWithLogitsLoss", name or "callable"
+
+
+class _BackwardSpy:
+    """Sees the scalar ``.backward()`` is called on while any watch is active (the loss of a
+    loop that uses a functional loss); installed once, removed with the last watch."""
+
+    watches: ClassVar[list[Watch]] = []
+    original: ClassVar[Callable | None] = None
+
+    @classmethod
+    def add(cls, w: Watch) -> None:
+        if not cls.watches:
+            cls.original = torch.Tensor.backward
+
+            def backward(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+                if tensor.dim() == 0:
+                    for watch in list(cls.watches):
+                        watch._on_backward(tensor)
+                return cls.original(tensor, *args, **kwargs)  # type: ignore[misc]
+
+            torch.Tensor.backward = backward  # type: ignore[method-assign]
+        cls.watches.append(w)
+
+    @classmethod
+    def remove(cls, w: Watch) -> None:
+        if w in cls.watches:
+            cls.watches.remove(w)
+        if not cls.watches and cls.original is not None:
+            torch.Tensor.backward = cls.original  # type: ignore[method-assign]
+            cls.original = None
+
+
+class Watch:
+    """Watches one model and its optimizer through hooks; see the module docstring.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    optimizer : torch.optim.Optimizer
+    loss : torch loss module, optional
+        Hooked for its output and target; a loss module that is an attribute of the model or
+        called as ``criterion(out, y)`` can be named here.
+    every : int, optional
+        Probe every ``every`` steps; default: about 100 probes per run when ``total_steps``
+        is given, else every step at first and ever sparser (memory stays bounded).
+    total_steps : int, optional
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        loss: Any = None,
+        every: int | None = None,
+        total_steps: int | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+            )
+        self.model = model
+        self.optimizer = optimizer
+        self.loss_fn = loss
+        self.schedule = Schedule(total_steps)
+        if every is not None:
+            self.schedule.every = int(every)
+        self.step = 0
+        self.epoch_ends: list[int] = []
+        self.failed: str | None = None
+        self._handles: list[Any] = []
+        self._layers = weighted_modules(model)
+        self._index = {id(m): i for i, (_, m) in enumerate(self._layers)}
+        self._capturing = False
+        self._arm_capture = True  # the first forward is step 0's
+        self._probe_x: torch.Tensor | None = None  # fixed rows for the probes' forward pass
+        self._probe_full = False
+        self._in_probe = False
+        self._z: dict[int, torch.Tensor] = {}
+        self._inputs: dict[int, Any] = {}
+        self._order: list[int] = []
+        self._root_in: Any = None
+        self._root_out: Any = None
+        self._pending_losses: list[torch.Tensor] = []
+        self._unsynced: list[torch.Tensor] = []
+        self._loss_seen_by_hook = False
+        self._shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+        self._last_output: torch.Tensor | None = None
+        self._probe_out: torch.Tensor | None = None
+        self._last_target: torch.Tensor | None = None
+        self._sample_x: list[np.ndarray] = []
+        self._sample_y: list[np.ndarray] = []
+        self._core: RecorderCore | None = None
+        self._activations: list[str] = []
+        self._output_activation = UNKNOWN
+        self._before: list[torch.Tensor] | None = None
+        self._last_forward: list[dict[str, float]] | None = None
+        self._last_z: list[torch.Tensor | None] = []
+        self._diverged: dict[str, Any] | None = None
+        self._lr: list[float] = []
+        self._eval_steps = 0
+        self._no_grad_checks: dict[str, int] = {}
+        self._checks = 0
+        self._stale = [0, 0]  # (stale, decided) checks
+        self._spy_param: torch.Tensor | None = None
+        self._spy_old: torch.Tensor | None = None
+        self._spy_fresh: torch.Tensor | None = None
+        self._spy_handle: Any = None
+        names = dict(model.named_parameters())
+        self._param_names = {id(p): n for n, p in names.items()}
+        in_opt = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        self._params = names
+        self._in_optimizer = {n: id(p) in in_opt for n, p in names.items()}
+        self._requires_grad = {n: p.requires_grad for n, p in names.items()}
+        self._checksum0 = self._checksums()
+        self._init = [self._weights(m) for _, m in self._layers]
+        self._has_norm = any(isinstance(m, _NORM_MODULES) for m in model.modules())
+        self._install()
+
+    # --- hooks ---
+
+    def _install(self) -> None:
+        self._handles.append(self.model.register_forward_pre_hook(self._root_pre))
+        self._handles.append(self.model.register_forward_hook(self._root_post))
+        for _, m in self._layers:
+            self._handles.append(m.register_forward_pre_hook(self._layer_pre))
+            self._handles.append(m.register_forward_hook(self._layer_post))
+        self._handles.append(self.optimizer.register_step_pre_hook(self._pre_step))
+        self._handles.append(self.optimizer.register_step_post_hook(self._post_step))
+        if isinstance(self.loss_fn, nn.Module):
+            self._handles.append(self.loss_fn.register_forward_hook(self._loss_hook))
+        _BackwardSpy.add(self)
+
+    def close(self) -> None:
+        """Remove every hook (idempotent)."""
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        self._disarm_spy()
+        _BackwardSpy.remove(self)
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _guard(self, what: str, fn: Callable[[], None]) -> None:
+        """Run one hook body; a failure is logged once and switches probing off."""
+        if self.failed is not None:
+            return
+        try:
+            # a diverging run's numbers overflow: that is a finding, not a warning
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fn()
+        except Exception as exc:  # the user's training must go on whatever happens here
+            self.failed = f"{what}: {type(exc).__name__}: {exc}"
+            self._capturing = False
+            log.warning("nndoctor: probing switched off after an error in %s", self.failed)
+
+    def _root_pre(self, module: nn.Module, args: tuple) -> None:
+        training_forward = self._arm_capture and torch.is_grad_enabled()
+        if (training_forward or self._in_probe) and self.failed is None:
+            self._capturing = True
+            self._arm_capture = False
+            self._z.clear()
+            self._inputs.clear()
+            self._order.clear()
+            self._root_in = args[0] if args else None
+            if training_forward and len(args) == 1:
+                self._guard("probe batch", lambda: self._collect_probe_rows(args[0]))
+
+    def _collect_probe_rows(self, x: Any) -> None:
+        """The probe batch of a watched loop: the first ``PROBE_ROWS`` inputs seen."""
+        if self._probe_full or not isinstance(x, torch.Tensor) or x.dim() < 1:
+            return
+        x = x.detach()
+        if self._probe_x is None:
+            self._probe_x = x[:PROBE_ROWS].clone()
+        elif self._probe_x.shape[1:] == x.shape[1:]:
+            need = PROBE_ROWS - len(self._probe_x)
+            self._probe_x = torch.cat([self._probe_x, x[:need]])
+        self._probe_full = len(self._probe_x) >= PROBE_ROWS
+
+    def set_probe_batch(self, x: torch.Tensor) -> None:
+        """Fix the rows every probe's forward pass runs on (``diagnose`` does)."""
+        self._probe_x, self._probe_full = x, True
+
+    def _probe_forward(self) -> None:
+        """Forward the probe batch with the current weights: the layers' outputs for the
+        statistics. The user's run is left as it was: no gradient, the random state and the
+        norm layers' running statistics restored."""
+        if self._probe_x is None:
+            return
+        buffers = [b.clone() for b in self.model.buffers()]
+        devices = [self._probe_x.device.index] if self._probe_x.is_cuda else []
+        try:
+            with torch.random.fork_rng(devices=devices), torch.no_grad():
+                self._in_probe = True
+                self.model(self._probe_x)
+        finally:
+            self._in_probe = False
+            with torch.no_grad():
+                for b, saved in zip(self.model.buffers(), buffers, strict=True):
+                    b.copy_(saved)
+
+    def _layer_pre(self, module: nn.Module, args: tuple) -> None:
+        if self._capturing:
+            i = self._index[id(module)]
+            if i not in self._inputs:
+                self._inputs[i] = args[0] if args else None
+
+    def _layer_post(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if self._capturing:
+            i = self._index[id(module)]
+            if i not in self._z:
+                self._z[i] = output
+                self._order.append(i)
+
+    def _root_post(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if self._capturing:
+            self._capturing = False
+            self._root_out = output
+            self._guard("forward statistics", self._forward_stats)
+
+    def _loss_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if len(args) >= 2 and isinstance(output, torch.Tensor) and output.requires_grad:
+            self._loss_seen_by_hook = True
+            self._guard("loss", lambda: self._on_loss(output, args[0], args[1]))
+
+    def _on_backward(self, tensor: torch.Tensor) -> None:
+        # the loss module's hook (or log) already recorded this step's loss
+        if not self._loss_seen_by_hook:
+            self._guard("loss", lambda: self._on_loss(tensor, None, None))
+
+    def log(self, loss: Any, output: Any = None, target: Any = None) -> None:
+        """Record the loss of this step (and the output and target it compared) when the
+        watch cannot see it: a functional loss, or an AMP-scaled loss."""
+        self._loss_seen_by_hook = True
+        value = loss if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
+        self._guard("log", lambda: self._on_loss(value, output, target))
+
+    def _on_loss(self, loss: torch.Tensor, output: Any, target: Any) -> None:
+        # kept on the device: read on probe steps only (no host sync per step)
+        self._pending_losses.append(loss.detach().reshape(()))
+        if isinstance(output, torch.Tensor) and isinstance(target, torch.Tensor):
+            if self._shapes is None:
+                self._shapes = (tuple(output.shape), tuple(target.shape))
+            if self.schedule.due(self.step):
+                self._keep_sample(output, target)
+
+    # --- per step ---
+
+    def _keep_sample(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        self._last_output = output.detach()[:PROBE_ROWS]
+        self._last_target = target.detach()[:PROBE_ROWS]
+        have = sum(len(x) for x in self._sample_y)
+        if have < SAMPLE_ROWS and isinstance(self._root_in, torch.Tensor):
+            k = min(SAMPLE_ROWS - have, len(target), len(self._root_in))
+            x = self._root_in.detach()[:k].to("cpu", torch.float64)
+            self._sample_x.append(x.reshape(k, -1).numpy())
+            y = target.detach()[:k].to("cpu")
+            y = y.numpy() if y.dtype in (torch.int64, torch.int32) else y.double().numpy()
+            self._sample_y.append(y)
+
+    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self._guard("step", self._before_step)
+
+    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self._guard("step", self._after_step)
+
+    def _take_step_loss(self) -> None:
+        """This step's loss: the mean of the losses since the last step (the micro-batches
+        of gradient accumulation), NaN when none was seen."""
+        pending = self._pending_losses
+        if not pending:
+            self._unsynced.append(torch.tensor(math.nan, dtype=torch.float64))
+        else:
+            self._unsynced.append(pending[0] if len(pending) == 1 else torch.stack(pending).mean())
+        pending.clear()
+
+    def _flush(self) -> None:
+        """Move the steps' losses to the host (one sync) and into the recorder."""
+        if not self._unsynced:
+            return
+        core = self._ensure_core()
+        first = core.losses.__len__()
+        try:
+            values = torch.stack([t.double() for t in self._unsynced]).cpu().tolist()
+        except RuntimeError:  # losses on several devices
+            values = [float(t) for t in self._unsynced]
+        self._unsynced.clear()
+        for k, v in enumerate(values):
+            core.step_loss(v)
+            if self._diverged is None and not math.isfinite(v):
+                bad = [n for (n, m) in self._layers if not torch.isfinite(weight_of(m)).all()]
+                self._diverged = {
+                    "step": first + k,
+                    "epoch": len(self.epoch_ends),
+                    "layer": bad[0] if bad else None,
+                }
+
+    def _before_step(self) -> None:
+        step = self.step
+        self._loss_seen_by_hook = False
+        self._take_step_loss()
+        if not self.model.training:
+            self._eval_steps += 1
+        if not self.schedule.due(step):
+            return
+        self._flush()
+        core = self._ensure_core()
+        ws = [weight_of(m) for _, m in self._layers]
+        grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in ws]
+        norms = torch.stack(
+            [n.double() for n in torch._foreach_norm([w.detach().float() for w in ws])]
+            + [n.double() for n in torch._foreach_norm([g.detach().float() for g in grads])]
+        ).tolist()
+        L = len(ws)
+        self._before = [w.detach().clone() for w in ws]
+        self._probe_forward()
+        self._check_gradients()
+        self._check_stale()
+        self._lr.append(float(self.optimizer.param_groups[0]["lr"]))
+        output_std = math.nan
+        if isinstance(self._probe_out, torch.Tensor) and self._probe_out.dim() >= 1:
+            P = self._prediction(self._probe_out)
+            output_std = float(np.mean(P.std(axis=0))) if len(P) > 1 else 0.0
+        core.probe(step, norms[:L], norms[L:], self._last_forward, output_std)
+        self._last_forward = None
+
+    def _after_step(self) -> None:
+        if self._before is not None and self._core is not None:
+            ws = [weight_of(m).detach() for _, m in self._layers]
+            diff = torch._foreach_sub(ws, self._before)
+            num = torch._foreach_norm([d.float() for d in diff])
+            den = torch._foreach_norm([b.float() for b in self._before])
+            pairs = torch.stack([torch.stack([a, b]) for a, b in zip(num, den, strict=True)])
+            ratios = [a / b if b > 0 else math.nan for a, b in pairs.double().tolist()]
+            self._core.update_ratios(ratios)
+            self._before = None
+        self.step += 1
+        if self.schedule.due(self.step):
+            self._arm_capture = True
+            self._arm_spy()
+
+    def end_epoch(self) -> None:
+        """Mark an epoch boundary (``diagnose`` does; a user's loop need not)."""
+        self._flush()
+        self._ensure_core().end_epoch()
+        self.epoch_ends.append(self.step)
+
+    # --- what a probe records ---
+
+    def _ensure_core(self) -> RecorderCore:
+        if self._core is None:
+            infos = []
+            for i, (name, m) in enumerate(self._layers):
+                W = weight_of(m)
+                act = self._activations[i] if i < len(self._activations) else UNKNOWN
+                infos.append(LayerInfo(name, W[0].numel(), W.shape[0], act, kind_of(m)))
+            self._core = RecorderCore(infos, self.schedule)
+        return self._core
+
+    def _forward_stats(self) -> None:
+        """Per weighted layer: saturation, dead units, activation rank, output RMS."""
+        order = list(self._order)
+        if not self._activations:
+            self._infer_activations(order)
+        stats: list[dict[str, float]] = []
+        self._last_z = []
+        for i in range(len(self._layers)):
+            z = self._z.get(i)
+            kind = kind_of(self._layers[i][1])
+            cols = unit_columns(z, kind) if isinstance(z, torch.Tensor) else None
+            self._last_z.append(None if cols is None else cols.detach()[: PROBE_ROWS * 16])
+            stats.append(self._layer_stats(cols, self._activations[i], self._h_of(i, order)))
+        self._last_forward = stats
+        out = self._root_out
+        if isinstance(out, torch.Tensor):
+            self._probe_out = out.detach()[:PROBE_ROWS]
+        self._z.clear()
+        self._inputs.clear()
+
+    def _h_of(self, i: int, order: list[int]) -> Any:
+        """What layer ``i``'s activation produced: the next weighted layer's input, or the
+        model's output for the last one."""
+        if i not in order:
+            return None
+        k = order.index(i)
+        return self._inputs.get(order[k + 1]) if k + 1 < len(order) else self._root_out
+
+    def _infer_activations(self, order: list[int]) -> None:
+        acts = []
+        for i in range(len(self._layers)):
+            z = self._z.get(i)
+            kind = kind_of(self._layers[i][1])
+            acts.append(infer_activation(z, self._h_of(i, order)) if kind == "dense" else UNKNOWN)
+        self._activations = acts
+        self._order_seen = list(order)
+        last = order[-1] if order else None
+        self._output_activation = acts[last] if last is not None else UNKNOWN
+
+    def _layer_stats(self, z: torch.Tensor | None, act: str, h: Any) -> dict[str, float]:
+        if z is None:
+            return {k: math.nan for k in ("frac_saturated", "frac_dead", "act_rank", "z_rms")}
+        zf = z.detach().float()
+        out = torch.stack(
+            [
+                (zf.abs() > SATURATION_Z).float().mean() if act in SQUASHING else zf.new_zeros(()),
+                (zf <= 0).all(dim=0).float().mean() if act in RECTIFIED else zf.new_zeros(()),
+                zf.pow(2).mean().sqrt(),
+            ]
+        ).tolist()
+        rank = math.nan
+        if isinstance(h, torch.Tensor) and h.dim() >= 2 and z.shape[1] <= RANK_MAX_UNITS:
+            hh = h.detach().float().reshape(h.shape[0], -1)[:PROBE_ROWS]
+            if hh.shape[1] == z.shape[1]:
+                rank = _numeric_rank(hh)
+        return {"frac_saturated": out[0], "frac_dead": out[1], "act_rank": rank, "z_rms": out[2]}
+
+    def _check_gradients(self) -> None:
+        """Count, per parameter that should learn, the probes at which it had no gradient."""
+        self._checks += 1
+        live = [
+            (n, p) for n, p in self._params.items() if p.requires_grad and self._in_optimizer[n]
+        ]
+        with_grad = [(n, p) for n, p in live if p.grad is not None]
+        zero = set()
+        if with_grad:
+            norms = torch.stack(torch._foreach_norm([p.grad.float() for _, p in with_grad]))
+            zero = {n for (n, _), v in zip(with_grad, norms.tolist(), strict=True) if v == 0}
+        for n, p in live:
+            if p.grad is None or n in zero:
+                self._no_grad_checks[n] = self._no_grad_checks.get(n, 0) + 1
+
+    def _arm_spy(self) -> None:
+        """Before a probe step: watch the fresh gradient of one small parameter."""
+        p = self._spy_param
+        if p is None:
+            cands = [q for q in self._params.values() if q.requires_grad]
+            if not cands:
+                return
+            p = self._spy_param = min(cands, key=lambda q: q.numel())
+        self._spy_old = None if p.grad is None else p.grad.detach().clone()
+        self._spy_fresh = None
+
+        def keep(grad: torch.Tensor) -> None:
+            g = grad.detach()
+            self._spy_fresh = g.clone() if self._spy_fresh is None else self._spy_fresh + g
+
+        self._spy_handle = p.register_hook(keep)
+
+    def _disarm_spy(self) -> None:
+        if self._spy_handle is not None:
+            self._spy_handle.remove()
+            self._spy_handle = None
+
+    def _check_stale(self) -> None:
+        """Zeroed gradients hold only the fresh gradient; never-zeroed ones also the old."""
+        p, old, fresh = self._spy_param, self._spy_old, self._spy_fresh
+        self._disarm_spy()
+        if p is None or p.grad is None or old is None or fresh is None:
+            return
+        g = p.grad.detach().double()
+        old, fresh = old.double(), fresh.double()
+        scale = float(fresh.norm()) + 1e-30
+        if float(old.norm()) < 0.1 * scale:
+            return  # the old gradient is too small to tell the two apart
+        tol = 1e-3 * (float(g.norm()) + scale)
+        if float((g - fresh).norm()) <= tol:
+            self._stale[1] += 1
+        elif float((g - old - fresh).norm()) <= tol:
+            self._stale[0] += 1
+            self._stale[1] += 1
+
+    def _prediction(self, out: torch.Tensor) -> np.ndarray:
+        P = out.detach().to("cpu", torch.float64).reshape(len(out), -1).numpy()
+        kind, _, logits, _ = _loss_kind(self.loss_fn) if self.loss_fn is not None else ("", 0, 0, 0)
+        if logits:
+            P = 1.0 / (1.0 + np.exp(-np.clip(P, -500, 500)))
+        return prediction_space(P, kind == "cross_entropy")
+
+    def _checksums(self) -> dict[str, tuple[float, float]]:
+        out = {}
+        with torch.no_grad():
+            for n, p in self._params.items():
+                d = p.detach().double()
+                out[n] = (float(d.sum()), float(d.pow(2).sum()))
+        return out
+
+    @staticmethod
+    def _weights(m: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+        W = weight_of(m)
+        b = bias_of(m)
+        Wv = weight_view(as_units(W))
+        bv = (
+            b.detach().to("cpu", torch.float64).numpy()
+            if b is not None and b.shape[0] == W.shape[0]
+            else np.zeros(W.shape[0])
+        )
+        return Wv, bv
+
+    # --- the end ---
+
+    def report(self, seed: int = 0) -> Any:
+        """The ranked findings of what was watched so far (see :func:`watch_report`)."""
+        from nndoctor.doctor.backends.torch_backend import watch_report
+
+        return watch_report(self, seed)
+
+    def probes(
+        self,
+        *,
+        end_state: tuple[list[torch.Tensor | None], Any, np.ndarray, float] | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+    ) -> Probes:
+        """The :class:`Probes` of what was watched. ``end_state`` (from ``diagnose``): the
+        layers' outputs on a fixed probe batch, the model's output, the probe targets and the
+        probe loss; without it the last probe step's batch stands for the end state."""
+        if self._pending_losses:  # a last loss without a step (training stopped on a NaN)
+            self._take_step_loss()
+        self._flush()
+        core = self._ensure_core()
+        if not self.epoch_ends:
+            # a user's loop has no epochs we can see: about 100 equal stretches of steps
+            n = len(core.losses)
+            chunks = np.array_split(np.asarray(core.losses), min(n, 100)) if n else []
+            core.epoch_losses = [float(np.mean(c)) for c in chunks]
+        if end_state is not None:
+            zs, out, targets, probe_loss = end_state
+        else:
+            self._probe_forward()
+            zs, out, probe_loss = self._last_z, self._last_output, math.nan
+            targets = self._last_target
+        final = [self._weights(m) for _, m in self._layers]
+        states = [self._unit_states(i, zs) for i in range(len(self._layers))]
+        labels = self._labels()
+        P = self._prediction(out) if isinstance(out, torch.Tensor) else np.zeros((0, 1))
+        T = self._targets_np(targets)
+        T = effective_targets(T, P.shape[1], labels) if T.size else np.zeros((0, P.shape[1]))
+        n_steps = self.step
+        extra = self._extra()
+        steps_per_epoch = max(1, n_steps // max(len(core.epoch_losses), 1))
+        return core.finish(
+            weights_init=self._init,
+            weights_final=final,
+            unit_states=states,
+            probe_output=P,
+            probe_target=T,
+            probe_loss=probe_loss,
+            diverged=self._diverged,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs or max(len(core.epoch_losses), 1),
+            batch_size=batch_size or (len(T) if T.size else 1),
+            extra=extra,
+        )
+
+    def _labels(self) -> bool:
+        kind = _loss_kind(self.loss_fn)[0] if self.loss_fn is not None else ""
+        return kind == "cross_entropy"
+
+    @staticmethod
+    def _targets_np(t: Any) -> np.ndarray:
+        if isinstance(t, np.ndarray):
+            return t
+        if not isinstance(t, torch.Tensor):
+            return np.zeros(0)
+        t = t.detach().to("cpu")
+        return t.numpy() if not t.is_floating_point() else t.double().numpy()
+
+    def _unit_states(self, i: int, zs: list) -> tuple[np.ndarray, np.ndarray]:
+        units = weight_of(self._layers[i][1]).shape[0]
+        z = zs[i] if i < len(zs) else None
+        act = self._activations[i] if i < len(self._activations) else UNKNOWN
+        if z is None or z.shape[-1] != units:
+            return np.zeros(units, dtype=bool), np.zeros(units)
+        zf = z.detach().float()
+        dead = (zf <= 0).all(dim=0).cpu().numpy() if act in RECTIFIED else np.zeros(units, bool)
+        sat = (
+            (zf.abs() > SATURATION_Z).float().mean(dim=0).double().cpu().numpy()
+            if act in SQUASHING
+            else np.zeros(units)
+        )
+        return dead, sat
+
+    def _extra(self) -> dict[str, Any]:
+        changed = {}
+        now = self._checksums()
+        for n in self._params:
+            changed[n] = now[n] != self._checksum0[n]
+        return {
+            "backend": "torch",
+            "parameters": {
+                n: {
+                    "numel": int(p.numel()),
+                    "requires_grad": self._requires_grad[n],
+                    "in_optimizer": self._in_optimizer[n],
+                    "changed": changed[n],
+                    "no_grad_checks": self._no_grad_checks.get(n, 0),
+                }
+                for n, p in self._params.items()
+            },
+            "gradient_checks": self._checks,
+            "stale_checks": self._stale[0],
+            "decided_stale_checks": self._stale[1],
+            "lr": list(self._lr),
+            "eval_steps": self._eval_steps,
+            "steps": self.step,
+            "has_norm_or_dropout": self._has_norm,
+            "loss_shapes": None if self._shapes is None else [list(s) for s in self._shapes],
+            "output_activation": self._output_activation,
+            "hook_failure": self.failed,
+        }
+
+
+def _numeric_rank(H: torch.Tensor) -> float:
+    Hc = H - H.mean(dim=0)
+    if not torch.isfinite(Hc).all() or not Hc.any():
+        return 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = torch.linalg.svdvals(Hc.double())
+    return float((s > RANK_TOL * s[0]).sum())

@@ -1,0 +1,218 @@
+"""The doctor on torch.nn.Module: diagnose() trains copies, watch() sits in the user's loop.
+
+Every expected number is computed independently here (a plain torch loop, the weights
+themselves), never read back from the doctor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nndoctor
+
+
+@pytest.fixture()
+def nn(torch):
+    torch.set_num_threads(1)  # tiny matrices: threads only add waiting
+    return torch.nn
+
+
+def _regression(n: int = 200):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 5))
+    y = np.tanh(X @ rng.normal(size=5))[:, None] + 0.1 * rng.normal(size=(n, 1))
+    return X, y
+
+
+def _mlp(torch, nn, seed: int = 0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 1))
+
+
+def _sgd(lr: float = 0.1):
+    import torch
+
+    return lambda p: torch.optim.SGD(p, lr=lr)
+
+
+def _plain_loop(torch, model, X, y, loss, opt, epochs, batch, zero_grad=True, doctor=None):
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    for _ in range(epochs):
+        for lo in range(0, len(Xt), batch):
+            if zero_grad:
+                opt.zero_grad()
+            out = model(Xt[lo : lo + batch])
+            value = loss(out, yt[lo : lo + batch])
+            value.backward()
+            opt.step()
+
+
+def test_diagnose_leaves_the_model_its_mode_and_the_random_state_alone(torch, nn):
+    X, y = _regression()
+    model = _mlp(torch, nn)
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = torch.get_rng_state()
+    nndoctor.diagnose(
+        model, X, y, loss=nn.MSELoss(), optimizer=_sgd(), epochs=3, batch_size=50, trials=False
+    )
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not model.training and all(p.grad is None for p in model.parameters())
+    assert torch.equal(state, torch.get_rng_state())
+    assert not model._forward_hooks and not model._forward_pre_hooks
+
+
+def test_zero_init_seed_net_is_symmetric_with_the_width_counted_from_the_weights(torch, nn):
+    X = np.random.default_rng(42).random((40, 64))
+
+    def net():
+        m = nn.Sequential(nn.Linear(64, 3), nn.Sigmoid(), nn.Linear(3, 64))
+        for p in m.parameters():
+            nn.init.zeros_(p)
+        return m
+
+    def sse(out, t):
+        return 0.5 * ((out - t) ** 2).sum()
+
+    report = nndoctor.diagnose(
+        net(), X, None, loss=sse, optimizer=_sgd(0.05), epochs=20, batch_size=1, trials=False
+    )
+    first = report.causes[0]
+    assert first.code == "symmetric-units" and first.evidence["layer"] == "0"
+    # the same training, by hand: count the distinct hidden units it ends with
+    model = net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    _plain_loop(torch, model, X, X, sse, opt, 20, 1)
+    W = torch.cat([model[0].weight, model[0].bias[:, None]], dim=1).detach().numpy()
+    scale = np.abs(W).max()
+    distinct = len({tuple(np.round(row / scale, 9)) for row in W})
+    assert first.evidence["effective_units"] == distinct
+
+
+def test_stale_gradients_seen_by_diagnose_and_by_watch(torch, nn):
+    X, y = _regression()
+    report = nndoctor.diagnose(
+        _mlp(torch, nn), X, y, loss=nn.MSELoss(), optimizer=_sgd(), epochs=10, batch_size=20,
+        zero_grad=False, trials=False,
+    )  # fmt: skip
+    assert report.causes[0].code == "stale-gradients"
+    model = _mlp(torch, nn)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = nn.MSELoss()
+    with nndoctor.watch(model, opt, loss=loss) as doctor:
+        _plain_loop(torch, model, X, y, loss, opt, 10, 20, zero_grad=False)
+    assert doctor.report().causes[0].code == "stale-gradients"
+    # a loop that zeroes after the forward pass is right, and is not flagged
+    model = _mlp(torch, nn)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with nndoctor.watch(model, opt, loss=loss) as doctor:
+        Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+        for _ in range(5):
+            for lo in range(0, 200, 20):
+                value = loss(model(Xt[lo : lo + 20]), yt[lo : lo + 20])
+                opt.zero_grad()
+                value.backward()
+                opt.step()
+    assert "stale-gradients" not in doctor.report()
+
+
+def test_loss_shape_broadcast_is_named_and_its_trial_confirms(torch, nn):
+    X, y = _regression()
+    report = nndoctor.diagnose(
+        _mlp(torch, nn), X, y[:, 0], loss=nn.MSELoss(), optimizer=_sgd(), epochs=30,
+        batch_size=20,
+    )  # fmt: skip
+    first = report.causes[0]
+    assert first.code == "loss-shape-broadcast"
+    assert first.evidence["broadcast_shape"] == [20, 20]
+    assert first.confirmed is True
+    assert first.trial["loss_after"] < 0.5 * first.trial["loss_before"]
+
+
+def test_double_softmax_and_a_detached_layer(torch, nn):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 4))
+    labels = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 0.5)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3), nn.Softmax(dim=1))
+    report = nndoctor.diagnose(
+        model, X, labels, loss=nn.CrossEntropyLoss(), optimizer=_sgd(0.5), epochs=20,
+        batch_size=30, trials=False,
+    )  # fmt: skip
+    assert report.causes[0].code == "double-activation"
+
+    class Cut(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(4, 16), nn.Linear(16, 3)
+
+        def forward(self, x):
+            h = torch.relu(self.fc1(x)).detach()  # the bug: fc1 never learns
+            return self.fc2(h)
+
+    torch.manual_seed(0)
+    report = nndoctor.diagnose(
+        Cut(), X, labels, loss=nn.CrossEntropyLoss(), optimizer=_sgd(0.5), epochs=5,
+        batch_size=30, trials=False,
+    )  # fmt: skip
+    f = report["detached-graph"]
+    assert f.evidence["parameters_without_gradient"] == ["fc1.bias", "fc1.weight"]
+
+
+def test_functional_activations_are_read_off_the_numbers(torch, nn):
+    from nndoctor.doctor.backends.torch_backend import TORCH
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.c = nn.Linear(3, 4), nn.Linear(4, 4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return torch.sigmoid(self.c(torch.tanh(self.b(nn.functional.relu(self.a(x))))))
+
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    run = TORCH.prepare(Functional(), X, X[:, :2], nn.MSELoss(), _sgd(), 1, None, False, 0)
+    kinds = [(s.kind, s.name) for s in TORCH.describe(run)]
+    assert kinds == [
+        ("dense", "a"), ("relu", "a"), ("dense", "b"), ("tanh", "b"), ("dense", "c"),
+        ("sigmoid", "c"),
+    ]  # fmt: skip
+
+
+def test_a_failing_hook_never_breaks_training_and_hooks_go_on_exit(torch, nn, monkeypatch):
+    from nndoctor.doctor.backends.torch_watch import Watch
+
+    def broken(self):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Watch, "_forward_stats", broken)
+    X, y = _regression()
+    model = _mlp(torch, nn)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = nn.MSELoss()
+    with pytest.raises(KeyError), nndoctor.watch(model, opt, loss=loss) as doctor:
+        _plain_loop(torch, model, X, y, loss, opt, 2, 50)
+        raise KeyError("the user's own error")
+    assert "boom" in doctor.failed
+    assert not model._forward_hooks and not model[0]._forward_pre_hooks
+    assert not opt._optimizer_step_pre_hooks
+    assert torch.Tensor.backward.__module__ == "torch._tensor"
+
+
+def test_healthy_cnn_with_batchnorm_has_no_error(torch, nn):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(128, 1, 8, 8))
+    labels = (X[:, 0, :4].mean(axis=(1, 2)) > X[:, 0, 4:].mean(axis=(1, 2))).astype(np.int64)
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+        nn.Linear(256, 2),
+    )  # fmt: skip
+    report = nndoctor.diagnose(
+        model, X, labels, loss=nn.CrossEntropyLoss(),
+        optimizer=lambda p: torch.optim.Adam(p, lr=1e-2), epochs=15, batch_size=32,
+        trials=False,
+    )  # fmt: skip
+    assert not [f.code for f in report.findings if f.severity == "error"]
+    assert report.summary["final_loss"] < 0.2
