@@ -48,8 +48,8 @@ def _lightning_fit(pl, torch, *, zero_init: bool, tmp_path):
     class Regressor(pl.LightningModule):
         def __init__(self):
             super().__init__()
-            self.net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
-            if zero_init:
+            self.net = nn.Sequential(nn.Linear(4, 16), nn.Sigmoid(), nn.Linear(16, 1))
+            if zero_init:  # the seed's fault: every weight 0, the hidden units identical
                 for p in self.net.parameters():
                     nn.init.zeros_(p)
             self.loss = nn.MSELoss()
@@ -100,12 +100,12 @@ def test_lightning_callback_judges_healthy_and_zero_init(pl, torch, tmp_path):
 
 
 class _Tokens:
-    """Sequences of 8 token ids; the label says whether the second token is below 50."""
+    """Sequences of 8 token ids; the label: is the first (the one the pooler reads) below 50?"""
 
     def __init__(self, torch, n: int, seed: int):
         g = torch.Generator().manual_seed(seed)
         self.ids = torch.randint(1, 100, (n, 8), generator=g)
-        self.labels = (self.ids[:, 1] < 50).long()
+        self.labels = (self.ids[:, 0] < 50).long()
 
     def __len__(self):
         return len(self.ids)
@@ -149,13 +149,19 @@ def _hf_train(transformers, torch, tmp_path, *, lr: float, broken: bool = False)
         model=model, args=args, train_dataset=_Tokens(torch, 512, 0), callbacks=[doctor]
     )
     trainer.train()
-    return doctor
+    return doctor, model
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
-def test_transformers_callback_judges_healthy_and_high_lr(transformers, torch, tmp_path):
-    healthy = _hf_train(transformers, torch, tmp_path / "a", lr=1e-3)
-    sick = _hf_train(transformers, torch, tmp_path / "b", lr=10.0)
+def test_transformers_callback_judges_healthy_and_broken_setups(transformers, torch, tmp_path):
+    healthy, model = _hf_train(transformers, torch, tmp_path / "a", lr=1e-3)
+    data = _Tokens(torch, 512, 0)
+    with torch.no_grad():  # it learned: the loss on the training data, far below log(2)
+        loss = model.eval()(input_ids=data.ids, labels=data.labels).loss
+    assert float(loss) < 0.5
     assert _error_causes(healthy.report) == []
-    assert sick.report.causes[0].code in ("lr-too-high", "diverged")
     assert os.path.isfile(tmp_path / "a" / "nndoctor_report.json")
+    frozen, _ = _hf_train(transformers, torch, tmp_path / "b", lr=1e-3, broken=True)
+    assert frozen.report.causes[0].code == "frozen-parameters"
+    too_fast, _ = _hf_train(transformers, torch, tmp_path / "c", lr=10.0)
+    assert too_fast.report.causes[0].code in ("lr-too-high", "diverged")
