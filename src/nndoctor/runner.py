@@ -288,17 +288,10 @@ def _json_default(value: Any) -> Any:
 
 
 def _torch_watch(model: Any, optimizer: Any, loss: Any, every: int | None, alerts: bool) -> Any:
-    """The watch ``nndoctor run`` starts for each (model, optimizer) pair, with live alerts
-    (kept, not said, when ``alerts`` is False)."""
-    from nndoctor.doctor import distributed
-    from nndoctor.doctor.alerts import Alerts, attach
+    """The watch ``nndoctor run`` starts for each (model, optimizer) pair."""
     from nndoctor.doctor.watching import watch
 
-    distributed.capture()
-    w = watch(model, optimizer, loss=loss, every=every)
-    w.alerts = Alerts(echo=alerts and distributed.is_rank_zero())
-    attach(w, w.alerts)
-    return w
+    return watch(model, optimizer, loss=loss, every=every, alerts=alerts)
 
 
 def execute(
