@@ -12,7 +12,14 @@ contradicts an alert:
 
 - ``diverged``: the loss became NaN or inf (it stays so: the weights are non-finite);
 - ``symmetric-units``: units of a hidden layer that started identical and are still identical
-  after the first updates (identical units get identical gradients, so they stay identical).
+  after the first updates (identical units get identical gradients, so they stay identical);
+- ``loss-shape-broadcast``: the first loss call's prediction and target shapes broadcast to a
+  larger shape (the report reads the same first call);
+- ``double-activation``: the output activation read off the first forward pass is one the loss
+  applies itself (the report reads the same first pass).
+
+The last two ask the rules' own helpers (:mod:`nndoctor.doctor.rules.torch_loop`), so an alert
+and the report cannot disagree about them.
 
 Each alert is kept in :attr:`Alerts.history` with the step it was said at, which the
 benchmarks compare with the run's length (time to verdict) and with the final report.
@@ -93,6 +100,7 @@ class Alerts:
     history: list[Alert] = field(default_factory=list)
     _probes_seen: int = 0
     _symmetry_done: bool = False
+    _setup_done: bool = False
 
     @property
     def codes(self) -> list[str]:
@@ -115,9 +123,34 @@ class Alerts:
         step = watch.step
         if watch._diverged is not None:
             self.raise_alert("diverged", step, diverged_message(watch._diverged))
+        if not self._setup_done and watch._activations:
+            self._setup_done = True  # the first forward pass and loss call were seen
+            self._check_setup(watch, step)
         if not self._symmetry_done and step >= SYMMETRY_STEPS:
             self._symmetry_done = True
             self._check_symmetry(watch, step)
+
+    def _check_setup(self, watch: Any, step: int) -> None:
+        from nndoctor.doctor.backends.torch_backend import layer_specs
+        from nndoctor.doctor.backends.torch_watch import _loss_kind
+        from nndoctor.doctor.rules.torch_loop import broadcast_shape, doubled_activation
+
+        kind, _, from_logits, name = _loss_kind(watch.loss_fn) if watch.loss_fn else ("", 0, 0, "")
+        if watch._shapes is not None:
+            out, tgt = watch._shapes
+            both = broadcast_shape(out, tgt, kind)
+            if both is not None:
+                self.raise_alert(
+                    "loss-shape-broadcast",
+                    step,
+                    f"the loss compares a prediction of shape {out} with a target of shape "
+                    f"{tgt}: both are broadcast to {both}",
+                )
+        dense = [spec for spec in layer_specs(watch) if spec.kind == "dense"]
+        width = (dense[-1].out_features or 0) if dense else 0
+        what = doubled_activation(watch._output_activation, name, bool(from_logits), width)
+        if what is not None:
+            self.raise_alert("double-activation", step, f"the model's output went through {what}")
 
     def _check_symmetry(self, watch: Any, step: int) -> None:
         hidden = watch._layers[:-1]  # the output layer's units are the outputs themselves
