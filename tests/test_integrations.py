@@ -40,7 +40,7 @@ def _error_causes(report) -> list[str]:
 # --- Lightning ---
 
 
-def _lightning_fit(pl, torch, *, zero_init: bool, tmp_path):
+def _lightning_fit(pl, torch, *, zero_init: bool, tmp_path, fail_at: int | None = None):
     from nndoctor.integrations.lightning import DoctorCallback
 
     nn = torch.nn
@@ -55,6 +55,8 @@ def _lightning_fit(pl, torch, *, zero_init: bool, tmp_path):
             self.loss = nn.MSELoss()
 
         def training_step(self, batch, batch_idx):
+            if self.global_step == fail_at:
+                raise RuntimeError("CUDA out of memory, say")
             x, y = batch
             return self.loss(self.net(x), y)
 
@@ -78,7 +80,11 @@ def _lightning_fit(pl, torch, *, zero_init: bool, tmp_path):
         accelerator="cpu",
         default_root_dir=tmp_path,
     )
-    trainer.fit(model, data)
+    try:
+        trainer.fit(model, data)
+    except RuntimeError:
+        if fail_at is None:
+            raise
     return doctor, trainer
 
 
@@ -94,6 +100,10 @@ def test_lightning_callback_judges_healthy_and_zero_init(pl, torch, tmp_path):
     # the report went to the logger: its directory holds the JSON, its metrics the counts
     saved = os.path.join(trainer.logger.log_dir, "nndoctor_report.json")
     assert os.path.isfile(saved)
+    # a fit that fails halfway still gets the report of the steps it took
+    failed, _ = _lightning_fit(pl, torch, zero_init=True, tmp_path=tmp_path / "c", fail_at=20)
+    assert failed.report.summary["steps"] == 20
+    assert failed.report.causes[0].code == "symmetric-units"
 
 
 # --- Hugging Face ---
