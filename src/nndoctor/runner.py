@@ -187,8 +187,11 @@ class GlobalWatcher:
         _BackwardSpy.add(self._last_loss)
 
     def _pre_forward(self, module: Any, args: Any) -> None:
-        if self._depth == 0 and not isinstance(module, self._loss_type):
-            self._roots[id(module)] = module
+        # every module call of the script passes here: a membership test, no new weak
+        # reference, for a model seen before
+        key = id(module)
+        if self._depth == 0 and key not in self._roots and not isinstance(module, self._loss_type):
+            self._roots[key] = module
         self._depth += 1
 
     def _post_forward(self, module: Any, args: Any, output: Any) -> None:
