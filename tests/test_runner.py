@@ -212,7 +212,7 @@ def test_a_script_that_fails_or_is_interrupted_still_gets_a_report(
     assert execute(str(script), [], json_path=str(out)) == status
     err = capsys.readouterr().err
     traceback_end = err.index(last_line)
-    assert 'line 19, in <module>' in err[:traceback_end]  # the script's own traceback
+    assert "line 19, in <module>" in err[:traceback_end]  # the script's own traceback
     # the live alert went through logging (pytest configured it), the report of the 41
     # steps seen came after the traceback
     alerts = [r.getMessage() for r in caplog.records if r.name == "nndoctor"]
@@ -224,3 +224,11 @@ def test_a_script_that_fails_or_is_interrupted_still_gets_a_report(
     assert report.causes[0].code == "symmetric-units"
     assert "(41 steps)" in err[traceback_end:]  # steps 0 to 40: every step seen
     assert "1. [error] symmetric-units" in err[traceback_end:]
+
+
+def test_the_run_command_returns_the_scripts_status(torch, tmp_path, capsys):
+    script = _script(tmp_path, "import sys\nprint('trained')\nsys.exit(3)\n")
+    assert cli_main(["run", "--quiet", str(script), "--flag"]) == 3
+    out, err = capsys.readouterr()
+    assert out == "trained\n"  # the script's stdout is its own
+    assert "no optimizer stepped on a module's parameters" in err
