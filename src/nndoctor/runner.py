@@ -272,12 +272,9 @@ def _write_outputs(
         with open(json_path, "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=2, default=_json_default)
     if html is not None:
+        root, ext = os.path.splitext(html)
         for i, (_, report) in enumerate(sections):
-            save_html = getattr(report, "save_html", None)
-            if save_html is None:
-                raise ValueError("--html needs the HTML reports (nndoctor.render)")
-            root, ext = os.path.splitext(html)
-            save_html(html if len(sections) == 1 else f"{root}-{i}{ext or '.html'}")
+            report.save_html(html if len(sections) == 1 else f"{root}-{i}{ext or '.html'}")
 
 
 def _json_default(value: Any) -> Any:
@@ -305,19 +302,38 @@ def execute(
     quiet: bool = False,
     json_path: str | None = None,
     html: str | None = None,
-    make_watch: Callable[..., Any] = _torch_watch,
 ) -> int:
     """Run ``script`` watched and print one report section per trained model on stderr.
 
-    Returns the script's own exit status. ``quiet`` silences the live alerts (the report is
-    still printed at the end).
+    Parameters
+    ----------
+    script : str
+        Path of the training script.
+    args : sequence of str
+        The script's own arguments (its ``sys.argv[1:]``).
+    every : int, optional
+        Probe interval; default: the watch's adaptive schedule.
+    quiet : bool
+        No live alerts (the report is still printed at the end).
+    json_path, html : str, optional
+        Also write the reports there.
+
+    Returns
+    -------
+    int
+        The script's own exit status.
     """
     from nndoctor._extras import require
 
     require("torch")
     if not os.path.isfile(script):
         raise ValueError(f"no such script: {script}")
-    watcher = GlobalWatcher(make_watch, every=every, alerts=not quiet)
+    if html is not None:
+        from nndoctor.doctor.report import Report
+
+        if not hasattr(Report, "save_html"):  # say it now, not after the training
+            raise ValueError("--html needs nndoctor's HTML reports, not installed here")
+    watcher = GlobalWatcher(_torch_watch, every=every, alerts=not quiet)
     watcher.install()
     try:
         result = run_script(script, args)
