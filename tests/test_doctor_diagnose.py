@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _rows import distinct_rows
 from nndoctor.doctor import Doctor, diagnose
 from nndoctor.nn import MSE, SGD, SSE, Dense, ReLU, Sequential, Sigmoid, Tanh, train
 
@@ -99,14 +100,20 @@ def test_seed_case_report_order_and_numbers():
     order = ["symmetric-units", "loss-at-lower-rank-bound", "incompressible-data"]
     assert [codes.index(c) for c in order] == sorted(codes.index(c) for c in order)
     first = report.causes[0]
-    assert first.code == "symmetric-units" and first.evidence["groups"] == [[0, 1, 2]]
+    # the same training by hand: how many distinct hidden units it ends with (1, or 2 where
+    # the CPU's rounding splits one off late in the run)
+    twin = model.copy()
+    train(twin, X, loss=SSE(), optimizer=SGD(lr=0.05), epochs=1000, batch_size=8)
+    W1 = twin[0].params["W"]
+    distinct = distinct_rows(W1)
+    assert first.code == "symmetric-units" and first.evidence["effective_units"] == distinct
     assert first.evidence["constant_init"] and first.confirmed is True
     assert first.trial["change"] == "re-initialise with xavier_uniform"
-    assert first.trial["loss_before"] == pytest.approx(2.28, abs=0.01)
-    assert first.trial["loss_after"] == pytest.approx(1.54, abs=0.02)
     # the rank-k bounds from the SVD of the centred rows: per 8-row batch, 0.5 * residual
     s = np.linalg.svd(X - X.mean(axis=0), compute_uv=False)
     bound = [0.5 * np.sum(s[k:] ** 2) / 100 for k in range(9)]
+    assert first.trial["loss_before"] == pytest.approx(bound[distinct], rel=0.01)
+    assert first.trial["loss_after"] == pytest.approx(bound[3], rel=0.015)
     low = report["loss-at-lower-rank-bound"].evidence
     assert low["rank_1_bound"] == pytest.approx(bound[1], rel=1e-9)
     assert low["rank_3_bound"] == pytest.approx(bound[3], rel=1e-9)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import nndoctor
+from _rows import distinct_rows
 
 
 @pytest.fixture()
@@ -85,8 +86,7 @@ def test_zero_init_seed_net_is_symmetric_with_the_width_counted_from_the_weights
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     _plain_loop(torch, model, X, X, sse, opt, 20, 1)
     W = torch.cat([model[0].weight, model[0].bias[:, None]], dim=1).detach().numpy()
-    scale = np.abs(W).max()
-    distinct = len({tuple(np.round(row / scale, 9)) for row in W})
+    distinct = distinct_rows(W)
     assert first.evidence["effective_units"] == distinct
 
 

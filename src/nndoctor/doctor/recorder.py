@@ -32,6 +32,9 @@ from nndoctor.doctor.schema import (
 TARGET_PROBES = 100
 # rows of the fixed probe batch
 PROBE_ROWS = 256
+# steps between probes at the start of a run of unknown length: sparse enough that watching
+# costs a few percent of a small model's steps, dense enough for a verdict in the first epoch
+OPEN_START = 16
 
 
 def probe_interval(total_steps: int, target: int = TARGET_PROBES) -> int:
@@ -46,14 +49,15 @@ class Schedule:
     ----------
     total_steps : int or None
         Known length of the run: probe every ``total_steps // target`` steps. None (a user's
-        own loop): probe every step at first, and double the interval each time ``2 * target``
-        probes are held (the recorder then keeps every other probe).
+        own loop): probe every ``OPEN_START`` steps at first (step 0 included), and double the
+        interval each time ``2 * target`` probes are held (the recorder then keeps every
+        other probe).
     """
 
     def __init__(self, total_steps: int | None = None, target: int = TARGET_PROBES) -> None:
         self.total_steps = total_steps
         self.target = target
-        self.every = probe_interval(total_steps, target) if total_steps else 1
+        self.every = probe_interval(total_steps, target) if total_steps else OPEN_START
 
     def due(self, step: int) -> bool:
         return step % self.every == 0

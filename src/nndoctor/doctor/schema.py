@@ -110,6 +110,8 @@ class Probes:
     probe_loss : float
         Loss of the end weights on the probe batch, averaged over consecutive chunks of
         ``batch_size`` rows: the unit of ``epoch_loss``, but with the weights held fixed.
+    eps : float
+        Machine epsilon of the dtype the weights were trained in.
     extra : dict
         Backend-specific observations (PyTorch: gradient bookkeeping, modes, schedules), plain
         numbers and lists that the rules of that backend read.
@@ -130,6 +132,8 @@ class Probes:
     probe_every: int
     probe_loss: float = math.nan
     extra: dict[str, Any] = field(default_factory=dict)
+    # machine epsilon of the weights' dtype: what "equal up to rounding" means
+    eps: float = float(np.finfo(np.float64).eps)
 
     @property
     def finite_epoch_loss(self) -> np.ndarray:

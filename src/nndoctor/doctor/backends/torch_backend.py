@@ -83,6 +83,13 @@ def _from_loader(loader: Iterable) -> tuple[np.ndarray, np.ndarray, int | None, 
     return np.concatenate(xs), np.concatenate(ys), getattr(loader, "batch_size", None), shuffle
 
 
+def as_tensor(a: np.ndarray, dtype: torch.dtype, device: Any) -> torch.Tensor:
+    """Data for the model: integers (labels, token ids) as int64, the rest in its dtype."""
+    if np.issubdtype(a.dtype, np.integer):
+        return torch.as_tensor(a, dtype=torch.long, device=device)
+    return torch.as_tensor(a, dtype=dtype, device=device)
+
+
 def _parameter_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     p = next(model.parameters(), None)
     if p is None:
@@ -134,7 +141,9 @@ class TorchBackend:
         else:
             Xv = _to_numpy(X, "X")
             Yv = Xv if Y is None else _to_numpy(Y, "Y")
-        Xv = as_float_array(Xv, "X", ndim=None)
+        # integer inputs (token ids for an Embedding) stay integers
+        if not np.issubdtype(np.asarray(Xv).dtype, np.integer):
+            Xv = as_float_array(Xv, "X", ndim=None)
         if Xv.ndim == 0 or len(Xv) == 0:
             raise ValueError("X has no samples")
         if Yv is not Xv and np.issubdtype(Yv.dtype, np.floating):
@@ -193,12 +202,7 @@ class TorchBackend:
 
     def _tensors(self, run: Run) -> tuple[torch.Tensor, torch.Tensor]:
         dev, dtype = run.options["device"], run.options["dtype"]
-        X = torch.as_tensor(run.X, dtype=dtype, device=dev)
-        if np.issubdtype(run.Y.dtype, np.integer):
-            Y = torch.as_tensor(run.Y, dtype=torch.long, device=dev)
-        else:
-            Y = torch.as_tensor(run.Y, dtype=dtype, device=dev)
-        return X, Y
+        return as_tensor(run.X, dtype, dev), as_tensor(run.Y, dtype, dev)
 
     def _train(
         self, run: Run, epochs: int, seed: int, record: bool, progress: Any = None
@@ -277,7 +281,7 @@ class TorchBackend:
         fit, watch = self._train(run, run.epochs, run.seed, True, progress)
         assert watch is not None
         rows = np.sort(np.random.default_rng(run.seed).permutation(len(run.X))[:PROBE_ROWS])
-        Xp = torch.as_tensor(run.X[rows], dtype=run.options["dtype"], device=run.options["device"])
+        Xp = as_tensor(run.X[rows], run.options["dtype"], run.options["device"])
         watch._probe_x = Xp
         watch._probe_forward()
         P = self.predict(fit.model, run.X[rows])
@@ -299,22 +303,17 @@ class TorchBackend:
         outs = []
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             for lo in range(0, len(X), 4096):
-                xb = torch.as_tensor(X[lo : lo + 4096], dtype=dtype, device=dev)
+                xb = as_tensor(X[lo : lo + 4096], dtype, dev)
                 outs.append(model(xb).detach().to("cpu", torch.float64))
             for b, saved in zip(model.buffers(), buffers, strict=True):
                 b.copy_(saved)
-        P = torch.cat(outs).numpy()
-        return P.reshape(len(P), -1) if P.ndim != 2 else P
+        return torch.cat(outs).numpy()  # the model's own output shape
 
     def loss_value(self, run: Run, P: np.ndarray, Y: np.ndarray) -> float:
         dtype = run.options["dtype"]
 
         def one(p: np.ndarray, t: np.ndarray) -> float:
-            tt = (
-                torch.as_tensor(t, dtype=torch.long)
-                if np.issubdtype(t.dtype, np.integer)
-                else torch.as_tensor(t, dtype=dtype)
-            )
+            tt = as_tensor(t, dtype, "cpu")
             pt = torch.as_tensor(p, dtype=dtype)
             if pt.shape != tt.shape and pt.numel() == tt.numel() and tt.is_floating_point():
                 pt = pt.reshape(tt.shape) if run.options.get("reshape_target") else pt
@@ -329,11 +328,12 @@ class TorchBackend:
         traced forward pass (``"unknown"`` where none fits)."""
         model = copy.deepcopy(run.model)
         opt = self._optimizer(run, model)
-        xb = torch.as_tensor(run.X[:TRACE_ROWS], dtype=run.options["dtype"])
+        xb = as_tensor(run.X[:TRACE_ROWS], run.options["dtype"], "cpu")
         watch = Watch(model.to("cpu"), opt)
         try:
             with torch.random.fork_rng(devices=[]):
                 watch._arm_capture = True
+                watch._hook_forward()
                 with torch.enable_grad():
                     model(xb)
         finally:

@@ -60,8 +60,9 @@ log = logging.getLogger("nndoctor")
 # rows of the inputs and targets kept from the probe steps for the data statistics and bounds
 # of a watched run (diagnose has all the data)
 SAMPLE_ROWS = 1024
-# numeric rank of activations only for layers up to this many units (an SVD per probe)
+# numeric rank of activations only for layers up to this many units (an eigen-decomposition)
 RANK_MAX_UNITS = 512
+RANK_EVERY = 4
 _NORM_MODULES = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.modules.dropout._DropoutNd)
 
 
@@ -150,12 +151,14 @@ class Watch:
         self.epoch_ends: list[int] = []
         self.failed: str | None = None
         self._handles: list[Any] = []
+        self._forward_handles: list[Any] = []
         self._layers = weighted_modules(model)
         self._index = {id(m): i for i, (_, m) in enumerate(self._layers)}
         self._capturing = False
         self._arm_capture = True  # the first forward is step 0's
         self._probe_x: torch.Tensor | None = None  # fixed rows for the probes' forward pass
         self._probe_full = False
+        self._fixed_probe = False
         self._in_probe = False
         self._z: dict[int, torch.Tensor] = {}
         self._inputs: dict[int, Any] = {}
@@ -201,22 +204,36 @@ class Watch:
     # --- hooks ---
 
     def _install(self) -> None:
-        self._handles.append(self.model.register_forward_pre_hook(self._root_pre))
-        self._handles.append(self.model.register_forward_hook(self._root_post))
-        for _, m in self._layers:
-            self._handles.append(m.register_forward_pre_hook(self._layer_pre))
-            self._handles.append(m.register_forward_hook(self._layer_post))
+        self._hook_forward()
         self._handles.append(self.optimizer.register_step_pre_hook(self._pre_step))
         self._handles.append(self.optimizer.register_step_post_hook(self._post_step))
         if isinstance(self.loss_fn, nn.Module):
             self._handles.append(self.loss_fn.register_forward_hook(self._loss_hook))
         _BackwardSpy.add(self)
 
+    def _hook_forward(self) -> None:
+        """Forward hooks, in place only until the next probe step's forward pass has been
+        seen: the steps in between run without them."""
+        if self._forward_handles:
+            return
+        add = self._forward_handles.append
+        add(self.model.register_forward_pre_hook(self._root_pre))
+        add(self.model.register_forward_hook(self._root_post))
+        for _, m in self._layers:
+            add(m.register_forward_pre_hook(self._layer_pre))
+            add(m.register_forward_hook(self._layer_post))
+
+    def _unhook_forward(self) -> None:
+        for h in self._forward_handles:
+            h.remove()
+        self._forward_handles.clear()
+
     def close(self) -> None:
         """Remove every hook (idempotent)."""
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        self._unhook_forward()
         self._disarm_spy()
         _BackwardSpy.remove(self)
 
@@ -265,8 +282,10 @@ class Watch:
         self._probe_full = len(self._probe_x) >= PROBE_ROWS
 
     def set_probe_batch(self, x: torch.Tensor) -> None:
-        """Fix the rows every probe's forward pass runs on (``diagnose`` does)."""
-        self._probe_x, self._probe_full = x, True
+        """Fix the rows every probe's forward pass runs on (``diagnose`` does: it affords an
+        extra forward pass per probe; a watched loop's probes read the training batch and
+        only its end state is judged on the first rows seen)."""
+        self._probe_x, self._probe_full, self._fixed_probe = x, True, True
 
     def _probe_forward(self) -> None:
         """Forward the probe batch with the current weights: the layers' outputs for the
@@ -276,12 +295,15 @@ class Watch:
             return
         buffers = [b.clone() for b in self.model.buffers()]
         devices = [self._probe_x.device.index] if self._probe_x.is_cuda else []
+        self._hook_forward()
         try:
             with torch.random.fork_rng(devices=devices), torch.no_grad():
                 self._in_probe = True
                 self.model(self._probe_x)
         finally:
             self._in_probe = False
+            if not self._arm_capture:
+                self._unhook_forward()
             with torch.no_grad():
                 for b, saved in zip(self.model.buffers(), buffers, strict=True):
                     b.copy_(saved)
@@ -304,16 +326,18 @@ class Watch:
             self._capturing = False
             self._root_out = output
             self._guard("forward statistics", self._forward_stats)
+            if not self._in_probe:
+                self._unhook_forward()
 
     def _loss_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
         if len(args) >= 2 and isinstance(output, torch.Tensor) and output.requires_grad:
             self._loss_seen_by_hook = True
-            self._guard("loss", lambda: self._on_loss(output, args[0], args[1]))
+            self._on_loss(output, args[0], args[1])
 
     def _on_backward(self, tensor: torch.Tensor) -> None:
         # the loss module's hook (or log) already recorded this step's loss
         if not self._loss_seen_by_hook:
-            self._guard("loss", lambda: self._on_loss(tensor, None, None))
+            self._on_loss(tensor, None, None)
 
     def log(self, loss: Any, output: Any = None, target: Any = None) -> None:
         """Record the loss of this step (and the output and target it compared) when the
@@ -329,7 +353,7 @@ class Watch:
             if self._shapes is None:
                 self._shapes = (tuple(output.shape), tuple(target.shape))
             if self.schedule.due(self.step):
-                self._keep_sample(output, target)
+                self._guard("loss", lambda: self._keep_sample(output, target))
 
     # --- per step ---
 
@@ -346,10 +370,22 @@ class Watch:
             self._sample_y.append(y)
 
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        self._guard("step", self._before_step)
+        # every step: bookkeeping only (no host sync, no guard's cost); probe steps do more
+        self._loss_seen_by_hook = False
+        self._take_step_loss()
+        if not self.model.training:
+            self._eval_steps += 1
+        if self.schedule.due(self.step):
+            self._guard("step", self._before_step)
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        self._guard("step", self._after_step)
+        if self._before is not None:
+            self._guard("step", self._update_ratios)
+        self.step += 1
+        if self.schedule.due(self.step) and self.failed is None:
+            self._arm_capture = True
+            self._hook_forward()
+            self._guard("step", self._arm_spy)
 
     def _take_step_loss(self) -> None:
         """This step's loss: the mean of the losses since the last step (the micro-batches
@@ -384,12 +420,6 @@ class Watch:
 
     def _before_step(self) -> None:
         step = self.step
-        self._loss_seen_by_hook = False
-        self._take_step_loss()
-        if not self.model.training:
-            self._eval_steps += 1
-        if not self.schedule.due(step):
-            return
         self._flush()
         core = self._ensure_core()
         ws = [weight_of(m) for _, m in self._layers]
@@ -400,7 +430,8 @@ class Watch:
         ).tolist()
         L = len(ws)
         self._before = [w.detach().clone() for w in ws]
-        self._probe_forward()
+        if self._fixed_probe:
+            self._probe_forward()
         self._check_gradients()
         self._check_stale()
         self._lr.append(float(self.optimizer.param_groups[0]["lr"]))
@@ -411,8 +442,8 @@ class Watch:
         core.probe(step, norms[:L], norms[L:], self._last_forward, output_std)
         self._last_forward = None
 
-    def _after_step(self) -> None:
-        if self._before is not None and self._core is not None:
+    def _update_ratios(self) -> None:
+        if self._core is not None:
             ws = [weight_of(m).detach() for _, m in self._layers]
             diff = torch._foreach_sub(ws, self._before)
             num = torch._foreach_norm([d.float() for d in diff])
@@ -420,11 +451,7 @@ class Watch:
             pairs = torch.stack([torch.stack([a, b]) for a, b in zip(num, den, strict=True)])
             ratios = [a / b if b > 0 else math.nan for a, b in pairs.double().tolist()]
             self._core.update_ratios(ratios)
-            self._before = None
-        self.step += 1
-        if self.schedule.due(self.step):
-            self._arm_capture = True
-            self._arm_spy()
+        self._before = None
 
     def end_epoch(self) -> None:
         """Mark an epoch boundary (``diagnose`` does; a user's loop need not)."""
@@ -449,6 +476,8 @@ class Watch:
         order = list(self._order)
         if not self._activations:
             self._infer_activations(order)
+        if self._fixed_probe and not self._in_probe:
+            return  # the statistics come from the probe batch's forward pass
         stats: list[dict[str, float]] = []
         self._last_z = []
         for i in range(len(self._layers)):
@@ -495,7 +524,11 @@ class Watch:
             ]
         ).tolist()
         rank = math.nan
-        if isinstance(h, torch.Tensor) and h.dim() >= 2 and z.shape[1] <= RANK_MAX_UNITS:
+        # the rank is an eigen-decomposition per layer: a watched loop takes it on every
+        # RANK_EVERY-th probe only (diagnose, with its fixed probe batch, on every probe)
+        held = len(self._core.steps) if self._core is not None else 0
+        due = self._fixed_probe or held % RANK_EVERY == 0
+        if due and isinstance(h, torch.Tensor) and h.dim() >= 2 and z.shape[1] <= RANK_MAX_UNITS:
             hh = h.detach().float().reshape(h.shape[0], -1)[:PROBE_ROWS]
             if hh.shape[1] == z.shape[1]:
                 rank = _numeric_rank(hh)
@@ -507,13 +540,9 @@ class Watch:
         live = [
             (n, p) for n, p in self._params.items() if p.requires_grad and self._in_optimizer[n]
         ]
-        with_grad = [(n, p) for n, p in live if p.grad is not None]
-        zero = set()
-        if with_grad:
-            norms = torch.stack(torch._foreach_norm([p.grad.float() for _, p in with_grad]))
-            zero = {n for (n, _), v in zip(with_grad, norms.tolist(), strict=True) if v == 0}
         for n, p in live:
-            if p.grad is None or n in zero:
+            # None only: an all-zero gradient reached the parameter (dead units, say)
+            if p.grad is None:
                 self._no_grad_checks[n] = self._no_grad_checks.get(n, 0) + 1
 
     def _arm_spy(self) -> None:
@@ -625,7 +654,7 @@ class Watch:
         n_steps = self.step
         extra = self._extra()
         steps_per_epoch = max(1, n_steps // max(len(core.epoch_losses), 1))
-        return core.finish(
+        probes = core.finish(
             weights_init=self._init,
             weights_final=final,
             unit_states=states,
@@ -638,6 +667,10 @@ class Watch:
             batch_size=batch_size or (len(T) if T.size else 1),
             extra=extra,
         )
+        W = weight_of(self._layers[0][1]) if self._layers else None
+        if W is not None and W.is_floating_point():
+            probes.eps = float(torch.finfo(W.dtype).eps)
+        return probes
 
     def _labels(self) -> bool:
         kind = _loss_kind(self.loss_fn)[0] if self.loss_fn is not None else ""
@@ -698,10 +731,12 @@ class Watch:
 
 
 def _numeric_rank(H: torch.Tensor) -> float:
-    Hc = H - H.mean(dim=0)
-    if not torch.isfinite(Hc).all() or not Hc.any():
+    """Numeric rank of the centred activations from the eigenvalues of their Gram matrix
+    (``units x units``, far cheaper than an SVD of ``rows x units``): singular values above
+    ``RANK_TOL`` of the largest are eigenvalues above ``RANK_TOL**2`` of the largest, still
+    well above float64 round-off (1e-16)."""
+    Hc = (H - H.mean(dim=0)).double()
+    if not bool(torch.isfinite(Hc).all()) or not bool(Hc.any()):
         return 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        s = torch.linalg.svdvals(Hc.double())
-    return float((s > RANK_TOL * s[0]).sum())
+    ev = torch.linalg.eigvalsh(Hc.T @ Hc)
+    return float((ev > RANK_TOL**2 * ev[-1]).sum())

@@ -24,8 +24,15 @@ _SLOPE_AT_EDGE = {
 }
 
 
-def identical_groups(W: np.ndarray, b: np.ndarray) -> list[list[int]]:
-    """Groups (size >= 2) of units whose incoming weights and bias are the same."""
+def symmetry_tolerance(eps: float) -> float:
+    """Relative difference under which two units count as identical: round-off of float64
+    (``SYMMETRY_TOL``), or about 100 ulps of a lower precision (float32: 1.2e-5)."""
+    return max(SYMMETRY_TOL, min(100.0 * eps, 1e-3))
+
+
+def identical_groups(W: np.ndarray, b: np.ndarray, tol: float = SYMMETRY_TOL) -> list[list[int]]:
+    """Groups (size >= 2) of units whose incoming weights and bias are the same, within ``tol``
+    relative to the rows' size."""
     rows = np.column_stack([W, b])  # (units, in + 1)
     size = np.max(np.abs(rows), axis=1)  # (units,)
     groups: list[list[int]] = []
@@ -34,7 +41,7 @@ def identical_groups(W: np.ndarray, b: np.ndarray) -> list[list[int]]:
         if seen[i]:
             continue
         diff = np.max(np.abs(rows - rows[i]), axis=1)
-        same = np.flatnonzero(diff <= SYMMETRY_TOL * np.maximum(size, size[i]))
+        same = np.flatnonzero(diff <= tol * np.maximum(size, size[i]))
         seen[same] = True
         if same.size > 1:
             groups.append(same.tolist())
@@ -43,14 +50,18 @@ def identical_groups(W: np.ndarray, b: np.ndarray) -> list[list[int]]:
 
 def symmetric_units(probes: Probes, ctx: Context) -> list[Finding]:
     findings = []
+    tol = symmetry_tolerance(probes.eps)
     for t in probes.layers[:-1]:
-        groups = identical_groups(t.W_final, t.b_final)
+        groups = identical_groups(t.W_final, t.b_final, tol)
         if not groups:
             findings.extend(_split_by_rounding(t))
             continue
         distinct = t.out_features - sum(len(g) - 1 for g in groups)
-        at_init = identical_groups(t.W_init, t.b_init) == groups
-        constant_init = at_init and np.ptp(t.W_init) == 0
+        # identical at init when each group lies inside a group of the initial weights (in
+        # floating point a unit can split off a group during training, never join one)
+        init_groups = [set(g) for g in identical_groups(t.W_init, t.b_init, tol)]
+        at_init = all(any(set(g) <= h for h in init_groups) for g in groups)
+        constant_init = bool(at_init and np.ptp(t.W_init) == 0)
         cause = (
             "every weight started at the same value (a constant init such as zeros gives "
             "every unit the same gradient forever)"
