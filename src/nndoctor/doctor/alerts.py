@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from nndoctor.doctor.rules.units import identical_groups
+from nndoctor.doctor.rules.units import SYMMETRY_TOL, identical_groups, symmetry_tolerance
 
 log = logging.getLogger("nndoctor")
 
@@ -61,12 +61,17 @@ def say(line: str) -> None:
 
 
 def symmetric_message(
-    name: str, init: tuple[np.ndarray, np.ndarray], now: tuple[np.ndarray, np.ndarray]
+    name: str,
+    init: tuple[np.ndarray, np.ndarray],
+    now: tuple[np.ndarray, np.ndarray],
+    tol: float = SYMMETRY_TOL,
 ) -> str | None:
-    """The alert for a layer whose identical units at init are still identical ``now`` (the
-    weights as ``(W (units, fan_in), b (units,))``), or None."""
-    groups = identical_groups(*now)
-    if not groups or identical_groups(*init) != groups:
+    """The alert for a layer whose units identical at init are still identical ``now`` (the
+    weights as ``(W (units, fan_in), b (units,))``, compared within ``tol`` as the rule
+    compares them), or None."""
+    groups = identical_groups(*now, tol)
+    init_groups = [set(g) for g in identical_groups(*init, tol)]
+    if not groups or not all(any(set(g) <= h for h in init_groups) for g in groups):
         return None
     W0 = init[0]
     n = sum(len(g) for g in groups)
@@ -154,11 +159,25 @@ class Alerts:
 
     def _check_symmetry(self, watch: Any, step: int) -> None:
         hidden = watch._layers[:-1]  # the output layer's units are the outputs themselves
+        tol = symmetry_tolerance(_eps(watch))
         for (name, module), init in zip(hidden, watch._init, strict=False):
-            message = symmetric_message(name, init, watch._weights(module))
+            message = symmetric_message(name, init, watch._weights(module), tol)
             if message is not None:
                 self.raise_alert("symmetric-units", step, message)
                 return
+
+
+def _eps(watch: Any) -> float:
+    """Machine epsilon of the weights' dtype, read as the watch's probes read it (the rule's
+    tolerance for identical units follows it)."""
+    import torch
+
+    from nndoctor.doctor.backends.torch_model import weight_of
+
+    W = weight_of(watch._layers[0][1]) if watch._layers else None
+    if W is None or not W.is_floating_point():
+        return float(np.finfo(np.float64).eps)  # the probes' default
+    return float(torch.finfo(W.dtype).eps)
 
 
 def attach(watch: Any, alerts: Alerts) -> Any:
