@@ -120,18 +120,25 @@ def test_each_stepped_model_gets_one_watch_with_its_optimizer_and_loss(torch):
                 if step == 0:
                     first.append(float(loss.detach()))
                 opt.step()
+        # a model built after the forward hooks went quiet: found at its optimizer's 2nd step
+        c = nn.Linear(3, 1)
+        opt_c = torch.optim.SGD(c.parameters(), lr=0.1)
+        for _ in range(3):
+            opt_c.zero_grad()
+            mse(c(x), torch.zeros(5, 1)).backward()
+            opt_c.step()
     finally:
         sections = watcher.close()
-    assert [name for name, _ in sections] == ["Sequential", "Linear"]
-    assert [p.optimizer for p in watcher.pairs] == [opt_a, opt_b]
-    assert [p.model for p in watcher.pairs] == [a, b]
+    assert [name for name, _ in sections] == ["Sequential", "Linear", "Linear #2"]
+    assert [p.optimizer for p in watcher.pairs] == [opt_a, opt_b, opt_c]
+    assert [p.model for p in watcher.pairs] == [a, b, c]
     assert all(p.watch.loss is mse and p.watch.closed for p in watcher.pairs)
     # each watch was handed the loss of the step it started at, computed before it existed
-    assert [p.watch.logged for p in watcher.pairs] == [[first[0]], [first[1]]]
+    assert [p.watch.logged for p in watcher.pairs[:2]] == [[first[0]], [first[1]]]
     # the global hooks are gone: a later step starts nothing
     opt_c = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
     opt_c.step()
-    assert len(watcher.pairs) == 2
+    assert len(watcher.pairs) == 3
 
 
 # --- the catalog's PyTorch scenarios as plain scripts ---

@@ -165,30 +165,40 @@ class GlobalWatcher:
     _seen: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     _depth: int = 0
     _handles: list[Any] = field(default_factory=list)
+    _forward_handles: list[Any] = field(default_factory=list)
     _last_loss: _LastLoss = field(default_factory=_LastLoss)
 
     def install(self) -> None:
         import torch
-        from torch.nn.modules.module import (
-            register_module_forward_hook,
-            register_module_forward_pre_hook,
-        )
         from torch.optim.optimizer import register_optimizer_step_pre_hook
 
         from nndoctor.doctor.backends.torch_watch import _BackwardSpy
 
         self._loss_type = torch.nn.modules.loss._Loss
-        self._handles = [
-            register_module_forward_pre_hook(self._pre_forward),
-            register_module_forward_hook(self._post_forward, always_call=True),
-        ]
+        self._listen()
         if self.pair_on_step:
             self._handles.append(register_optimizer_step_pre_hook(self._pre_step))
         _BackwardSpy.add(self._last_loss)
 
+    def _listen(self) -> None:
+        """Note top-level module calls (until every optimizer that stepped is paired)."""
+        from torch.nn.modules.module import (
+            register_module_forward_hook,
+            register_module_forward_pre_hook,
+        )
+
+        if not self._forward_handles:
+            self._forward_handles = [
+                register_module_forward_pre_hook(self._pre_forward),
+                register_module_forward_hook(self._post_forward, always_call=True),
+            ]
+
+    def _stop_listening(self) -> None:
+        for handle in self._forward_handles:
+            handle.remove()
+        self._forward_handles = []
+
     def _pre_forward(self, module: Any, args: Any) -> None:
-        # every module call of the script passes here: a membership test, no new weak
-        # reference, for a model seen before
         key = id(module)
         if self._depth == 0 and key not in self._roots and not isinstance(module, self._loss_type):
             self._roots[key] = module
@@ -203,14 +213,23 @@ class GlobalWatcher:
         self.pair(optimizer)
 
     def pair(self, optimizer: Any) -> None:
-        """Start a watch for each top-level module ``optimizer`` trains (once per optimizer)."""
+        """Start a watch for each top-level module ``optimizer`` trains (once per optimizer).
+
+        The global forward hooks cost a Python call per module call: they are removed at the
+        second step of a paired optimizer (every model trained so far has its watch), and put
+        back when an optimizer steps whose model they did not see (its watch then starts at
+        its next step)."""
         if optimizer in self._seen:
+            self._stop_listening()
+            return
+        params = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        models = [m for m in self._roots.values() if any(id(p) in params for p in m.parameters())]
+        if not models:  # trained by a module called while the hooks were off: see it next step
+            self._listen()
             return
         self._seen.add(optimizer)
-        params = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        for model in list(self._roots.values()):
-            if any(id(p) in params for p in model.parameters()):
-                self._start(_unwrap(model), optimizer)
+        for model in models:
+            self._start(_unwrap(model), optimizer)
 
     def _start(self, model: Any, optimizer: Any) -> None:
         loss_module, output, target = None, None, None
@@ -231,6 +250,7 @@ class GlobalWatcher:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        self._stop_listening()
         _BackwardSpy.remove(self._last_loss)
 
     def close(self) -> list[tuple[str, Any]] | None:
