@@ -6,8 +6,9 @@ first cause is the expected one, healthy runs with an error finding, healthy run
 and mean / max seconds per run; then every miss. It measures and never fails (exit status 0):
 the numbers are quoted in ``docs/findings.md``, which also says which sets the rules were tuned on.
 ``--torch`` runs the PyTorch set (``heldout/torch_set.py``, real reports rebuilt as
-``torch.nn.Module`` runs) instead of the engine's sets; it needs torch.
-Run: ``python benchmarks/bench_doctor_heldout.py [--no-trials] [--torch]``.
+``torch.nn.Module`` runs) instead of the engine's sets; it needs torch. ``--sets 5`` runs only
+the sets named (1-based).
+Run: ``python benchmarks/bench_doctor_heldout.py [--no-trials] [--torch] [--sets 5]``.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def summarise(outcomes: Sequence[Outcome], sets: Sequence[CaseSet] = SETS) -> No
     )
     for k, case_set in enumerate(sets):
         runs = [o for o in outcomes if o.set_index == k]
+        if not runs:
+            continue
         sick = [o for o in runs if o.expected is not None]
         healthy = [o for o in runs if o.expected is None]
         n_ok = sum(o.ok for o in sick)
@@ -130,11 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-trials", dest="trials", action="store_false", help="skip trials")
     parser.add_argument("--torch", action="store_true", help="run the PyTorch set instead")
+    parser.add_argument(
+        "--sets", type=int, nargs="+", help="run only these sets (1-based, e.g. --sets 5)"
+    )
     args = parser.parse_args(argv)
     sets = case_sets(args.torch)
     jobs = [
         (args.torch, k, i, seed, args.trials)
         for k, case_set in enumerate(sets)
+        if args.sets is None or k + 1 in args.sets
         for i, case in enumerate(case_set.cases)
         for seed in case.seeds
     ]

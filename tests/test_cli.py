@@ -182,3 +182,62 @@ def test_missing_extra_is_one_line_exit_1(monkeypatch, capsys):
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'nndoctor[plot]'" in err
+
+
+def test_seed_html_quiet_and_verbose(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib", reason="the plot extra draws the page's plots")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    page = tmp_path / "seed.html"
+    argv = ["seed", "--samples", "3", "--epochs", "4", "--no-progress"]
+    assert main([*argv, "--quiet", "--html", str(page)]) == 0
+    quiet = capsys.readouterr().out
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "symmetric-units" in html
+    assert "data:image/svg+xml;base64," in html and "<script" not in html
+    assert f"HTML report: {page}" in quiet
+    assert "\x1b[" not in quiet  # captured stdout is not a terminal: plain text
+    assert main([*argv, "--verbose"]) == 0
+    verbose = capsys.readouterr().out
+    assert "why:" in verbose and "why:" not in quiet
+    assert "fix:" not in quiet.split("6. The doctor")[1]
+    # the story in the asker's terms: the mean, the bug, the zero init, the bound
+    for needle in ("Why the outputs sat at 0.5", "WRONG for W1, b1", "The zero init", "2.33"):
+        assert needle in verbose
+
+
+def test_seed_html_without_the_doctor_is_refused(capsys):
+    assert main(["seed", "--no-diagnose", "--html", "x.html"]) == 2
+    assert "--html draws the doctor's run" in capsys.readouterr().err
+
+
+def test_quiet_and_verbose_exclude_each_other(capsys):
+    assert main(["seed", "--quiet", "--verbose"]) == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_scenarios_html_has_the_table_and_a_section_each(tmp_path, capsys, monkeypatch):
+    from nndoctor.doctor import Finding, Report
+
+    module = types.ModuleType("nndoctor.scenarios")
+    results = []
+    for name, code in (("first-case", "dead-units"), ("second-case", None)):
+        result = _Result(name)
+        result.scenario = types.SimpleNamespace(description=f"what {name} is")
+        findings = [Finding(code, "error", f"title of {code}")] if code else []
+        result.report = Report(findings)
+        results.append(result)
+    module.run_catalog = lambda seed=0, names=None, progress=None: results
+    module.format_table = lambda rs: "TABLE\n\nsick: 1/1 ok\n\nSCORES"
+    monkeypatch.setitem(sys.modules, "nndoctor.scenarios", module)
+    monkeypatch.setattr(nndoctor, "scenarios", module, raising=False)
+    page = tmp_path / "catalog.html"
+    assert main(["scenarios", "--no-progress", "--html", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    assert html.index('<table class="catalog">') < html.index('id="report-0"')
+    # each row of the table links to its own section, in catalog order
+    assert '<a href="#report-0">first-case</a>' in html
+    assert '<a href="#report-1">second-case</a>' in html
+    assert html.index("title of dead-units") < html.index('id="report-1"')
+    assert "No problem found" in html.split('id="report-1"')[1]
+    assert "what second-case is" in html and "sick: 1/1 ok" in html
+    assert str(page) in capsys.readouterr().out

@@ -115,7 +115,7 @@ def test_seed_case_report_order_and_numbers():
     assert first.trial["loss_before"] == pytest.approx(bound[distinct], rel=0.01)
     assert first.trial["loss_after"] == pytest.approx(bound[3], rel=0.015)
     low = report["loss-at-lower-rank-bound"].evidence
-    assert low["rank_1_bound"] == pytest.approx(bound[1], rel=1e-9)
+    assert low[f"rank_{distinct}_bound"] == pytest.approx(bound[distinct], rel=1e-9)
     assert low["rank_3_bound"] == pytest.approx(bound[3], rel=1e-9)
     assert report["incompressible-data"].evidence["rank_3_bound"] == pytest.approx(bound[3])
     assert not [f for f in report.findings if f.severity == "error" and f.kind == "symptom"]

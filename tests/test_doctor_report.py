@@ -78,7 +78,10 @@ def test_report_text_and_json_round_trip(tmp_path):
     )
     text = str(report)
     assert text.index("Causes:") < text.index("Information:")
-    assert "[confirmed]" in text and "2.28 -> 1.54" in text and "[[0, 1, 2]]" in text
+    assert "[confirmed]" in text and "2.28 -> 1.54" in text
+    # evidence in words: groups of units as tuples, booleans as yes/no, NaN as n/a
+    assert "identical unit groups (0, 1, 2)" in text and "flag yes" in text and "nan n/a" in text
+    assert "True" not in text
     path = tmp_path / "report.json"
     out = report.to_json(path)
     loaded = json.loads(path.read_text())
@@ -134,3 +137,43 @@ def test_a_setup_fault_is_not_refuted_by_a_trial():
     static.trial = {"change": "remove the Softmax", "loss_before": 0.0, "loss_after": 0.0}
     assert not static.refuted
     assert rank([static, _f("insufficient-capacity", "warning")])[0].code == static.code
+
+
+def _tried(code: str, severity: str, verdict: str) -> Finding:
+    f = _f(code, severity)
+    f.confirmed = verdict == "confirmed"
+    f.trial = {"change": "c", "verdict": verdict, "loss_before": 1.0, "loss_after": 1.0}
+    return f
+
+
+def test_a_confirmed_trial_outranks_thresholds():
+    # an error-level cause whose trial changed nothing, and a warning whose trial was
+    # confirmed: the trial's evidence wins
+    unchanged = _tried("symmetric-units", "error", "refuted")
+    confirmed = _tried("unscaled-inputs", "warning", "confirmed")
+    assert [f.code for f in rank([unchanged, confirmed])] == ["unscaled-inputs", "symmetric-units"]
+    # ... and an untried error-level cause too
+    untried = _f("no-signal", "error")
+    assert rank([untried, unchanged, confirmed])[0].code == "unscaled-inputs"
+
+
+def test_a_root_ranks_with_the_confirmed_consequence_it_explains():
+    # the gradient is wrong (no trial possible): the lower learning rate that helped is a
+    # workaround of it, so the root stays first, and both come before an unconfirmed cause
+    root = _f("gradient-mismatch", "error")
+    helped = _tried("lr-too-high", "warning", "confirmed")
+    other = _tried("symmetric-units", "error", "inconclusive")
+    order = [f.code for f in rank([other, helped, root])]
+    assert order == ["gradient-mismatch", "lr-too-high", "symmetric-units"]
+    # a root refuted by its own trial does not ride on its consequence
+    lr = _tried("lr-too-high", "error", "refuted")
+    dead = _tried("dead-units", "warning", "confirmed")
+    assert [f.code for f in rank([lr, dead])] == ["dead-units", "lr-too-high"]
+
+
+def test_refuted_reads_the_trial_verdict():
+    f = _tried("lr-too-high", "error", "inconclusive")
+    f.trial["loss_after"] = math.inf  # the old reading would call this refuted
+    assert not f.refuted
+    f.trial["verdict"] = "refuted"
+    assert f.refuted

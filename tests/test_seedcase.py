@@ -282,3 +282,32 @@ def test_doctor_report_names_the_identical_units():
     assert "The doctor on the zero-init setup" in format_seed_case(result)
     d = json.loads(json.dumps(result.to_dict()))
     assert d["report"]["findings"][0]["code"] == "symmetric-units"
+
+
+def test_the_story_in_the_askers_terms(small):
+    from nndoctor.seedcase import population_bound, story
+
+    # the population's rank-k bound per 8x8 sample of uniform data: (8 - k) / 3
+    assert population_bound(0) == pytest.approx(8 / 3, rel=1e-15)
+    assert population_bound(1) == pytest.approx(7 / 3, rel=1e-15)
+    assert population_bound(3) == pytest.approx(5 / 3, rel=1e-15)
+    parts = story(small)
+    headings = [heading for heading, _ in parts]
+    assert headings[:4] == [
+        "1. Why the outputs sat at 0.5",
+        "2. The wrong hand-written gradient",
+        "3. The zero init",
+        "4. The bound",
+    ]
+    text = {heading: " ".join(paragraphs) for heading, paragraphs in parts}
+    data = np.random.default_rng(11).random((4, 8, 8))
+    mean = text["1. Why the outputs sat at 0.5"]
+    assert f"mean {data.mean():.3f}" in mean and "sigmoid(0) = 0.5" in mean
+    assert f"{small.code.loss_at_rank[0]:.4f} per 8x8 sample (the constant baseline)" in mean
+    zero = small.run("zeros")
+    assert f"vary across inputs by {zero.output_spread:.3f}" in mean
+    assert f"varies by {np.sqrt(data.var()):.3f}" in mean
+    assert "WRONG for W1, b1" in text["2. The wrong hand-written gradient"]
+    bound = text["4. The bound"]
+    assert "2.33 = (8 - 1) / 3 = 2.3333" in bound
+    assert f"the bound of this sample of 4 matrices is {small.code.at_rank(1):.4f}" in bound

@@ -57,7 +57,6 @@ NEEDS_TRIALS: set[str] = set()
 KNOWN_MISSES: dict[str, str] = {}
 # float32 rounding splits exactly symmetric units by a few float32 eps (about 4e-7 relative);
 # SYMMETRY_TOL = 1e-9 is a float64 tolerance, so the doctor counts 2 effective units, not 1.
-FLOAT32_WIDTH = "symmetric-units counts rounding-split float32 units as distinct"
 
 
 # The shape-broadcast scenario is built to trigger MSELoss's target-size warning.
@@ -312,7 +311,7 @@ def test_watch_around_a_plain_loop_gives_the_same_verdict(torch, scenario):
     "dtype",
     [
         "float64",
-        pytest.param("float32", marks=pytest.mark.xfail(strict=True, reason=FLOAT32_WIDTH)),
+        "float32",
     ],
 )
 def test_seed_zero_init_is_symmetric_units_with_the_right_effective_width(torch, dtype):

@@ -1,26 +1,54 @@
-"""A dependency-free terminal progress bar, drawn on stderr only when it helps.
+"""Progress bars for every long step (training, the scenario catalog), drawn by tqdm: a text bar
+on a terminal, a widget in a Jupyter notebook (``tqdm.auto``).
 
-It stays silent for runs shorter than about a second and when stderr is not a terminal (CI,
-pipes), unless forced on.
+A bar stays silent for runs shorter than about a second and when stderr is not a terminal (CI,
+pipes) outside a notebook, unless forced on.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
+
+# text layout: "epoch 12/100 |#####     | loss 2.28  [00:03<00:21]"
+BAR_FORMAT = "{desc} {n_fmt}/{total_fmt} |{bar}| {postfix} [{elapsed}<{remaining}]"
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel, where tqdm.auto draws a widget."""
+    shell = sys.modules.get("IPython")
+    if shell is None or "ipykernel" not in sys.modules:
+        return False
+    try:
+        ip = shell.get_ipython()  # type: ignore[attr-defined]
+    except AttributeError:
+        return False
+    return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(getattr(stream, "isatty", lambda: False)())
+    except (ValueError, OSError):
+        return False
 
 
 class ProgressBar:
-    """``bar.update(done, **fields)`` redraws at most every ``interval`` seconds.
+    """``bar.update(done, **fields)`` moves the bar to ``done`` of ``total`` units and shows
+    ``fields`` (``loss=2.28``) beside it; ``bar.close()`` ends it.
 
     Parameters
     ----------
     total : int
-        Number of units of work (epochs).
+        Number of units of work (epochs, scenarios).
+    label : str
+        What a unit is (``"epoch"``).
     enabled : bool or None
-        ``True`` always draws, ``False`` never, ``None`` draws on a terminal once the run is
-        predicted to take longer than ``min_seconds``.
+        ``True`` always draws, ``False`` never, ``None`` draws on a terminal or in a notebook
+        once the run has lasted ``min_seconds``.
+    stream : text stream, optional
+        Where the text bar goes (stderr).
     """
 
     def __init__(
@@ -40,37 +68,47 @@ class ProgressBar:
         self.min_seconds = min_seconds
         self.interval = interval
         self.width = width
-        self._start = time.perf_counter()
+        self._bar: Any = None
         self._last = 0.0
-        self._drawn = False
+        notebook = in_notebook()
+        if enabled is None:
+            self._on = notebook or _isatty(self.stream)
+        else:
+            self._on = bool(enabled)
+        self._notebook = notebook
 
-    def _should_draw(self, done: int, now: float) -> bool:
-        if self.enabled is not None:
-            return self.enabled
-        if not getattr(self.stream, "isatty", lambda: False)():
-            return False
-        elapsed = now - self._start
-        return done > 0 and elapsed / done * self.total > self.min_seconds
+    def _open(self) -> Any:
+        if self._notebook:
+            from tqdm.auto import tqdm
+        else:
+            from tqdm import tqdm
+        return tqdm(
+            total=self.total,
+            desc=self.label,
+            file=None if self._notebook else self.stream,
+            delay=self.min_seconds if self.enabled is None else 0.0,
+            mininterval=self.interval,
+            bar_format=None if self._notebook else BAR_FORMAT,
+            ncols=None,
+            leave=self.enabled is True,
+            dynamic_ncols=True,
+        )
 
     def update(self, done: int, **fields: float) -> None:
+        if not self._on:
+            return
+        if self._bar is None:
+            self._bar = self._open()
         now = time.perf_counter()
-        if now - self._last < self.interval and done < self.total:
-            return
-        if not self._should_draw(done, now):
-            return
-        self._last = now
-        filled = int(self.width * done / max(self.total, 1))
-        bar = "#" * filled + "." * (self.width - filled)
-        extra = "  ".join(f"{k} {v:.4g}" for k, v in fields.items())
-        elapsed = now - self._start
-        eta = elapsed / done * (self.total - done) if done else 0.0
-        self.stream.write(
-            f"\r{self.label} {done}/{self.total} [{bar}] {extra}  {elapsed:.1f}s (eta {eta:.1f}s)"
-        )
-        self.stream.flush()
-        self._drawn = True
+        if now - self._last >= self.interval or done >= self.total:
+            self._last = now
+            if fields:
+                self._bar.set_postfix_str(
+                    "  ".join(f"{k} {v:.4g}" for k, v in fields.items()), refresh=False
+                )
+            self._bar.update(done - self._bar.n)
 
     def close(self) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -1,5 +1,9 @@
 """The ``nndoctor`` command: ``nndoctor seed`` replays the seed case, ``nndoctor scenarios``
-runs the catalog of sick and healthy networks, ``nndoctor run train.py`` watches a script.
+runs the catalog of sick and healthy networks, ``nndoctor show`` renders a saved report again,
+``nndoctor run train.py`` watches a training script.
+
+Every command that prints a report takes ``--json`` (machine-readable), ``--html PATH`` (one
+self-contained page), ``--quiet`` / ``--verbose`` and ``--no-progress``.
 
 ``main(argv)`` is a plain function returning the exit status, so tests call it directly. Bad
 option values print one line on stderr and return 2, never a traceback.
@@ -18,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from nndoctor import __version__
+from nndoctor._files import write_text_atomic
 
 EXIT_USAGE = 2
 
@@ -68,12 +73,17 @@ def _print_json(payload: Any) -> None:
     print(json.dumps(payload, indent=2, default=_json_default))
 
 
-def _seed(args: argparse.Namespace) -> int:
-    from nndoctor.seedcase import format_seed_case, run_seed_case
+def _verbosity(args: argparse.Namespace) -> int:
+    return 0 if args.quiet else 2 if args.verbose else 1
 
+
+def _seed(args: argparse.Namespace) -> int:
+    from nndoctor.seedcase import format_seed_case, run_seed_case, seed_page
+
+    if (args.plot is not None or args.html is not None) and not args.diagnose:
+        option = "--plot" if args.plot is not None else "--html"
+        raise ValueError(f"{option} draws the doctor's run: drop --no-diagnose")
     if args.plot is not None:
-        if not args.diagnose:
-            raise ValueError("--plot draws the doctor's run: drop --no-diagnose")
         from nndoctor.plot import plot_report  # fails now, not after training, without the extra
 
     result = run_seed_case(
@@ -88,13 +98,23 @@ def _seed(args: argparse.Namespace) -> int:
     )
     if args.plot is not None:
         plot_report(result.report, args.plot)
+    if args.html is not None:
+        write_text_atomic(args.html, seed_page(result))
     if args.json:
         _print_json(result.to_dict())
-    else:
-        print(format_seed_case(result))
-        if args.plot is not None:
-            print(f"\nPlot of the doctor's run: {args.plot}")
+        return 0
+    print(format_seed_case(result, verbosity=_verbosity(args), color=_color()))
+    if args.plot is not None:
+        print(f"\nPlot of the doctor's run: {args.plot}")
+    if args.html is not None:
+        print(f"\nHTML report: {args.html}")
     return 0
+
+
+def _color() -> bool:
+    from nndoctor.render.terminal import use_color
+
+    return use_color(sys.stdout)
 
 
 def _scenario_dict(result: Any) -> dict[str, Any]:
@@ -114,10 +134,57 @@ def _scenarios(args: argparse.Namespace) -> int:
     from nndoctor import scenarios
 
     results = scenarios.run_catalog(seed=args.seed, names=args.only, progress=args.progress)
+    if args.html is not None:
+        from nndoctor.render.html import Section, render_page
+
+        table = scenarios.format_table(results)
+        sections = [
+            Section(f"{r.name}: {'ok' if r.ok else 'MISS'}", r.report, [r.scenario.description])
+            for r in results
+        ]
+        rows = [["scenario", "expected", "first cause found", "result", "seconds"]] + [
+            [r.name, r.expected or "(healthy)", r.first_cause or "-", "ok" if r.ok else "MISS",
+             f"{r.seconds:.1f}"]
+            for r in results
+        ]  # fmt: skip
+        page = render_page(
+            sections, title="nndoctor scenarios", table=rows, intro=table.split("\n\n")[1:2]
+        )
+        write_text_atomic(args.html, page)
     if args.json:
         _print_json([_scenario_dict(result) for result in results])
     else:
         print(scenarios.format_table(results))
+        if args.verbose:
+            for r in results:
+                print(f"\n== {r.name}")
+                r.report.render(sys.stdout, 2)
+        if args.html is not None:
+            print(f"\nHTML report: {args.html}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from nndoctor.doctor.report import Report
+
+    try:
+        with open(args.report, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{args.report} is not JSON: {exc}") from None
+    if isinstance(data, dict) and "findings" not in data and isinstance(data.get("report"), dict):
+        data = data["report"]  # the output of ``nndoctor seed --json``
+    if not isinstance(data, dict) or "findings" not in data:
+        raise ValueError(f"{args.report} holds no report (no 'findings')")
+    report = Report.from_dict(data)
+    if args.html is not None:
+        report.save_html(args.html)
+    if args.json:
+        _print_json(report.to_dict())
+        return 0
+    report.render(sys.stdout, _verbosity(args))
+    if args.html is not None:
+        print(f"\nHTML report: {args.html}")
     return 0
 
 
@@ -166,14 +233,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(scen)
     scen.set_defaults(handler=_scenarios)
 
+    show = sub.add_parser(
+        "show",
+        help="render a saved report (JSON) again: terminal, --html or --json",
+        description="Render a report saved with --json (or Report.to_json) again.",
+    )
+    show.add_argument("report", metavar="REPORT.json", help="a report saved as JSON")
+    _add_output_options(show, progress=False)
+    show.set_defaults(handler=_show)
+
     from nndoctor.runner import add_parser as add_run_parser
 
     add_run_parser(sub, _positive_int)
     return parser
 
 
-def _add_output_options(command: argparse.ArgumentParser) -> None:
+def _add_output_options(command: argparse.ArgumentParser, progress: bool = True) -> None:
     command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.add_argument(
+        "--html", metavar="PATH", help="also write the report as one self-contained HTML page"
+    )
+    loud = command.add_mutually_exclusive_group()
+    loud.add_argument(
+        "-q", "--quiet", action="store_true", help="the verdict and one line per finding"
+    )
+    loud.add_argument(
+        "-v", "--verbose", action="store_true", help="also why, the glossary terms and the plots"
+    )
+    if not progress:
+        return
     command.add_argument(
         "--no-progress",
         dest="progress",
@@ -204,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is None:
         parser.print_usage(sys.stderr)
-        print("nndoctor: error: choose a command: seed, scenarios or run", file=sys.stderr)
+        print("nndoctor: error: choose a command: seed, scenarios, show or run", file=sys.stderr)
         return EXIT_USAGE
     try:
         return args.handler(args)

@@ -18,6 +18,7 @@ the engine's ``Dense`` (``W`` of shape ``(out, in)``), so ``"0.W"`` of the engin
 from __future__ import annotations
 
 import math
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -233,7 +234,9 @@ class InitRun:
     units that differ beyond rounding (the doctor's ``symmetric-units`` tolerance): in floating
     point, rounding differences between identical units can grow until one splits off, and
     whether they do within the run depends on the CPU's BLAS kernels.
-    ``w1_rows_identical`` is ``distinct_units == 1``.
+    ``w1_rows_identical`` is ``distinct_units == 1``. ``output_mean`` is the mean of the
+    trained model's outputs over the data, ``output_spread`` the mean over output elements of
+    their standard deviation across inputs (0 when the output is always the same).
     """
 
     init: str
@@ -243,6 +246,8 @@ class InitRun:
     w1_row_spread: float
     wall_time: float
     distinct_units: int = N_HIDDEN
+    output_mean: float = math.nan
+    output_spread: float = math.nan
 
 
 @dataclass
@@ -295,6 +300,8 @@ class SeedCaseResult:
                     "w1_row_spread": r.w1_row_spread,
                     "distinct_units": r.distinct_units,
                     "wall_time": r.wall_time,
+                    "output_mean": r.output_mean,
+                    "output_spread": r.output_spread,
                 }
                 for r in self.runs
             ],
@@ -467,6 +474,7 @@ def run_seed_case(
         b1 = model.named_parameters()["0.b"]
         spread = float(np.max(np.abs(W1 - W1[0])))
         distinct = N_HIDDEN - sum(len(g) - 1 for g in identical_groups(W1, b1))
+        P = model.forward(X)  # (n_samples * 8, 8)
         runs.append(
             InitRun(
                 init,
@@ -476,6 +484,8 @@ def run_seed_case(
                 spread,
                 history.wall_time,
                 distinct,
+                float(P.mean()),
+                float(P.std(axis=0).mean()),
             )
         )
 
@@ -495,6 +505,11 @@ def run_seed_case(
             seed=init_seed,
             progress=progress,
         )
+
+    if report is not None:
+        # the doctor trained the zero-init setup: the other inits' runs go beside it in plots
+        report.summary["run_label"] = "zeros init (the asker's)"
+        report.curves = {f"{r.init} init": r.loss for r in runs if r.init != "zeros"}
 
     return SeedCaseResult(
         n_samples=n_samples,
@@ -523,78 +538,187 @@ def _worst(result: GradCheckResult, name: str) -> str:
     )
 
 
-def format_seed_case(result: SeedCaseResult) -> str:
-    """A short account of :func:`run_seed_case`'s numbers, in the order of the story."""
+# population values for i.i.d. uniform [0, 1) data: variance 1/12 per element, so the best
+# rank-k linear code of one 8x8 sample loses 0.5 * 8 columns * (8 - k) directions * 1/12
+UNIFORM_VAR = 1.0 / 12.0
+
+
+def population_bound(k: int) -> float:
+    """The rank-k bound of the *population* of uniform 8x8 matrices, per sample: (8 - k) / 3."""
+    return 0.5 * N_VISIBLE * (N_VISIBLE - k) * UNIFORM_VAR
+
+
+def story(result: SeedCaseResult) -> list[tuple[str, list[str]]]:
+    """The seed case told in the asker's terms, as (heading, paragraphs): why the outputs sat
+    at 0.5, the wrong hand-written gradient, the zero init, the bound, then the speed."""
     r = result
-    t = r.timing
     code = r.code
-    rank_k = code.at_rank(N_HIDDEN)
-    lines = [
-        "The seed case: an 8-3-8 sigmoid autoencoder whose output was always about 0.5",
-        f"Data: {r.n_samples} matrices 8x8, uniform on [0, 1) (seed {r.seed}): mean "
-        f"{r.data_mean:.3f}, variance {r.data_var:.4f} (1/12 = {1 / 12:.4f})",
-        "",
-        "1. Speed of one training step on one 8x8 sample",
-        f"   asker's Python loops: {t.asker_us:9.1f} us    engine, vectorised: "
-        f"{t.engine_us:7.1f} us    -> {t.ratio:.0f}x faster",
-        "",
-        "2. Gradients on one sample (at Xavier-initialised weights)",
+    baseline = float(code.loss_at_rank[0])
+    data_spread = math.sqrt(r.data_var)
+    runs = {run.init: run for run in r.runs}
+    out: list[tuple[str, list[str]]] = []
+
+    mean = [
+        f"Your data has mean {r.data_mean:.3f}: uniform numbers on [0, 1) average 0.5. A network "
+        "that cannot use its input can only predict one value for every input, and the best "
+        f"single value is the mean of the data. That costs {baseline:.4f} per 8x8 sample (the "
+        "constant baseline): the loss of a network that ignores its input.",
+        "With all weights at zero every output is sigmoid(0) = 0.5 exactly, for every input: "
+        "the mean already. Your outputs sat at about 0.5 because your network was not using "
+        "its input.",
     ]
+    for run in r.runs:
+        if math.isfinite(run.output_spread):
+            mean.append(
+                f"After training from {run.init}, the outputs vary across inputs by "
+                f"{run.output_spread:.3f} (their mean {run.output_mean:.3f}), where the data "
+                f"varies by {data_spread:.3f}: a spread of 0 would be an output that is always "
+                "the same."
+            )
+    out.append(("1. Why the outputs sat at 0.5", mean))
+
+    a = r.asker_check
+    grad = []
+    if a.passed:
+        grad.append("Your hand-written gradient passes the check on this sample.")
+    else:
+        grad.append(
+            f"Your hand-written gradient is WRONG for {', '.join(a.failed)}: compared with finite "
+            "differences (the loss measured a tiny step either side of each weight), "
+            + "; ".join(f"worst element {_worst(a, name)}" for name in a.failed)
+            + ". The encoder's error must come back through W2: d1 = (W2.T @ d2) H (1-H); "
+            "your loop added up the output errors without W2, so every hidden unit got the "
+            "same error signal."
+        )
+    verdict = "passes" if r.answer_check.passed else "FAILS"
+    grad.append(f"The answer's matrix gradient {verdict} the same check.")
     e = r.engine_check
     worst_fd = max(c.max_rel_error for c in e.parameters.values())
-    verdict = "pass" if all(c.passed for c in e.parameters.values()) else "FAIL"
-    lines.append(f"   engine vs finite differences: {verdict} (max rel. error {worst_fd:.1e})")
-    if e.autograd is None:
-        lines += [f"   engine vs torch autograd: {note}" for note in e.notes]
-    else:
+    ok = "passes" if all(c.passed for c in e.parameters.values()) else "FAILS"
+    line = f"nndoctor's engine {ok} it too (max rel. error {worst_fd:.1e})"
+    if e.autograd is not None:
         worst_ag = max(c.max_rel_error for c in e.autograd.values())
-        verdict = "pass" if all(c.passed for c in e.autograd.values()) else "FAIL"
-        lines.append(f"   engine vs torch autograd:     {verdict} (max rel. error {worst_ag:.1e})")
-    a = r.asker_check
-    if a.passed:
-        lines.append("   asker's hand-written gradient: passes (the bug did not show here)")
-    else:
-        lines.append(f"   asker's hand-written gradient: WRONG for {', '.join(a.failed)}")
-        lines += [f"     worst element {_worst(a, name)}" for name in a.failed]
-        lines.append(
-            "     (the encoder's error must come back through W2: d1 = (W2.T @ d2) H (1-H))"
-        )
-    verdict = "pass" if r.answer_check.passed else "FAIL"
-    lines += [f"   answer's matrix gradient:      {verdict}", ""]
+        line += f" and agrees with torch autograd (max rel. error {worst_ag:.1e})"
+    grad.append(line + ".")
+    out.append(("2. The wrong hand-written gradient", grad))
 
-    lines.append(
-        f"3. Training {r.epochs} epochs, one SGD step per sample (lr {r.lr:g}), from each init"
-    )
+    init = []
     for run in r.runs:
-        rows = (
-            "identical"
-            if run.w1_rows_identical
-            else f"{run.distinct_units} distinct (spread {run.w1_row_spread:.2g})"
+        if run.w1_rows_identical:
+            rows = "its 3 hidden units stayed identical (the rows of W1 are equal" + (
+                ")" if run.w1_row_spread == 0 else f" up to rounding, {run.w1_row_spread:.2g})"
+            )
+        elif run.distinct_units < N_HIDDEN:
+            rows = f"its {N_HIDDEN} hidden units act as {run.distinct_units} distinct ones"
+        else:
+            rows = f"its hidden units differ (rows of W1 spread {run.w1_row_spread:.2g})"
+        init.append(
+            f"Trained {r.epochs} epochs from {run.init} (SGD, lr {r.lr:g}, one step per "
+            f"sample): final loss {run.final_loss:.4f}; {rows}."
         )
-        lines.append(
-            f"   {run.init:<15} final loss {run.final_loss:.4f}   rows of W1 {rows}   "
-            f"({run.wall_time:.1f} s)"
+    init.append(
+        "Units that start with the same weights get the same gradient at every step and stay "
+        "the same forever: with all-zero weights the 3 hidden units compute the same thing, so "
+        "the network acts as if it had one. Random (Xavier) weights break the tie."
+    )
+    zero_run = runs.get("zeros")
+    if zero_run is not None and zero_run.distinct_units > 1:
+        init.append(
+            "In exact arithmetic that is so. On this machine the matrix products round the "
+            "identical units' sums in different orders, and the differences of about 1e-16 "
+            f"grew until the units split into {zero_run.distinct_units}: the zero-init run ends "
+            f"at {zero_run.final_loss:.4f}, not at the rank-1 bound {code.at_rank(1):.4f}. "
+            "Rounding is no way to break symmetry: it is slow and depends on the machine."
         )
-    lines += [
-        "",
-        "4. What any code of this data can achieve (loss per sample)",
-        f"   best constant {code.loss_at_rank[0]:.4f}   best rank-1 code {code.at_rank(1):.4f}   "
-        f"best rank-{N_HIDDEN} code {rank_k:.4f}",
-        f"   {code.spectrum(N_HIDDEN)}",
+    out.append(("3. The zero init", init))
+
+    k = N_HIDDEN
+    bound = [
+        "What any linear code of this data can achieve (loss per sample):",
+        f"best constant {baseline:.4f}; best rank-1 code {code.at_rank(1):.4f}; "
+        f"best rank-{k} code {code.at_rank(k):.4f}",
+        f"{code.spectrum(k)[:1].upper()}{code.spectrum(k)[1:]}.",
     ]
     for run in r.runs:
         rank = run.distinct_units
-        bound = code.at_rank(rank)
+        b = code.at_rank(rank)
         why = (
             "identical hidden units act as one"
             if rank == 1
             else f"{rank} distinct units"
-            + (" (rounding split the identical ones apart)" if rank < N_HIDDEN else "")
+            + (" (rounding split the identical ones apart)" if rank < k else "")
         )
-        lines.append(
-            f"   {run.init}: {run.final_loss:.4f} is {run.final_loss / bound:.3f} x the "
-            f"rank-{rank} bound ({why})"
+        bound.append(
+            f"{run.init}: {run.final_loss:.4f} is {run.final_loss / b:.3f} x the rank-{rank} "
+            f"bound ({why})."
         )
+    zero = runs.get("zeros")
+    ours = f"ours {zero.final_loss:.2f}" if zero is not None else "ours"
+    bound.append(
+        f"Why the answer's 2.33 and {ours} differ: 2.33 = (8 - 1) / 3 = "
+        f"{population_bound(1):.4f} is the rank-1 bound of the population (every element "
+        f"uniform, variance exactly 1/12); the bound of this sample of {r.n_samples} matrices "
+        f"is {code.at_rank(1):.4f}, lower because a finite sample has some directions with more "
+        "variance than 1/12, and the best code keeps exactly those."
+    )
+    out.append(("4. The bound", bound))
+    t = r.timing
+    out.append(
+        (
+            "5. Speed of one training step on one 8x8 sample",
+            [
+                f"Your Python loops: {t.asker_us:.1f} us; the engine, vectorised: "
+                f"{t.engine_us:.1f} us ({t.ratio:.0f}x faster)."
+            ],
+        )
+    )
+    return out
+
+
+def format_seed_case(result: SeedCaseResult, verbosity: int = 1, color: bool = False) -> str:
+    """The story of :func:`run_seed_case` in the order the asker met it, then the doctor's
+    report (in colour when ``color``)."""
+    r = result
+    lines = [
+        "The seed case: an 8-3-8 sigmoid autoencoder whose output was always about 0.5",
+        f"Data: {r.n_samples} matrices 8x8, uniform on [0, 1) (seed {r.seed}): mean "
+        f"{r.data_mean:.3f}, variance {r.data_var:.4f} (1/12 = {1 / 12:.4f})",
+    ]
+    for heading, paragraphs in story(r):
+        lines += ["", heading]
+        for paragraph in paragraphs:
+            lines += textwrap.wrap(paragraph, 100, initial_indent="   ", subsequent_indent="   ")
     if r.report is not None:
-        lines += ["", "5. The doctor on the zero-init setup", str(r.report)]
+        lines += ["", "6. The doctor on the zero-init setup"]
+        if color:
+            import io
+
+            buffer = io.StringIO()
+            r.report.render(buffer, verbosity, color=True)
+            lines.append(buffer.getvalue().rstrip("\n"))
+        else:
+            from nndoctor.render.terminal import plain_text
+
+            lines.append(plain_text(r.report, verbosity))
     return "\n".join(lines)
+
+
+def seed_page(result: SeedCaseResult) -> str:
+    """The seed case as one self-contained HTML page: the doctor's report, then the story."""
+    from nndoctor.render.html import Section, render_page
+
+    if result.report is None:
+        raise ValueError("the seed case ran without the doctor: nothing to draw")
+    r = result
+    intro = [
+        f"An 8-3-8 sigmoid autoencoder trained on {r.n_samples} random 8x8 matrices (uniform "
+        f"on [0, 1), seed {r.seed}) from all-zero weights, {r.epochs} epochs of SGD (lr "
+        f"{r.lr:g}): its output was always about 0.5 and its loss stopped far above what "
+        "three units can reach. First the doctor's report, then the story step by step."
+    ]
+    return render_page(
+        [Section("The doctor on the zero-init setup", r.report)],
+        title="The seed case: why was the autoencoder's output always 0.5?",
+        intro=intro,
+        story=story(r),
+    )

@@ -175,15 +175,37 @@ def diagnose(
             model, X, Y, loss, optimizer, epochs, batch_size, shuffle, seed, device,
             zero_grad=zero_grad, scheduler=scheduler,
         )  # fmt: skip
-    ctx = build_context(run)
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(part: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[part], clock = now - clock, now
+
+    ctx = build_context(run)  # the bounds (and the data statistics)
+    lap("bounds")
     ctx.gradcheck = backend.gradient_check(run)
+    lap("gradcheck")
     ctx.preflight = preflight.run_all(run, ctx)
+    lap("preflight")
 
     probes, fit = backend.record(run, progress)
+    lap("train")
     report = make_report(probes, ctx, fit.wall_time)
+    lap("rules")
     if trials:
-        run_trials(report.findings, run, probes.epoch_loss, ctx)
-        report.findings = rank(report.findings)  # a cause refuted by its trial moves down
+        run_trials(
+            report.findings,
+            run,
+            probes.epoch_loss,
+            ctx,
+            run_seconds=fit.wall_time,
+            progress=progress,
+        )
+        report.findings = rank(report.findings)  # trial verdicts outweigh thresholds
+        lap("trials")
     report.summary["autoencoder"] = ctx.task == AUTOENCODER
+    report.summary["seconds"] = seconds
     report.summary["diagnose_seconds"] = time.perf_counter() - start
     return report

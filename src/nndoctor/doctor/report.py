@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from nndoctor.doctor.codes import (
     CODES,
     EXPLAINS,
     EXPLAINS_IF_SEVERE,
-    INFO,
     KINDS,
     NOTE,
     REFUTABLE,
@@ -79,9 +77,13 @@ class Finding:
     @property
     def refuted(self) -> bool:
         """A cause read off the training dynamics (``codes.REFUTABLE``) whose trial ran and
-        made the loss no better at all (a non-finite loss after the fix counts as no better)."""
+        clearly did not help: its verdict is ``"refuted"`` (paired gains below the least gain
+        worth reporting, or a changed run that diverged). A trial without a verdict (an older
+        report) is refuted when the loss after the fix is no lower (or not finite)."""
         if self.code not in REFUTABLE or self.confirmed is not False or not self.trial:
             return False
+        if "verdict" in self.trial:
+            return self.trial["verdict"] == "refuted"
         return not self.trial["loss_after"] < self.trial["loss_before"]
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,6 +126,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# probe series too long to be worth saving in JSON (one value per step)
+_UNSAVED_PROBES = frozenset({"step_loss"})
+# probe arrays with more elements than this stay out of JSON (their plot is then left out)
+MAX_SAVED_PROBE_SIZE = 20_000
+
+
+def _array(value: Any) -> Any:
+    """A JSON list back as a float array ("nan"/"inf" strings included); other values as-is."""
+    if isinstance(value, list):
+        try:
+            return np.asarray(
+                [[float(x) for x in v] if isinstance(v, list) else float(v) for v in value]
+            )
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
 _SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
 _KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
 
@@ -133,12 +153,16 @@ def rank(findings: list[Finding]) -> list[Finding]:
 
     A root cause found together with a consequence it explains (``codes.EXPLAINS``) is raised
     to the consequence's severity and lists it in ``explains``; a vague symptom subsumed by a
-    more specific one (``codes.SUBSUMES``) is dropped. A cause refuted by its trial
-    (``Finding.refuted``) goes after the causes that were confirmed or not tried. Links in
-    ``codes.EXPLAINS_IF_SEVERE``
-    hold only for a root rated above info. A code found several times (one finding
-    per layer) keeps every finding. Within a kind the order is severity, causal tier, then
-    score.
+    more specific one (``codes.SUBSUMES``) is dropped. Links in ``codes.EXPLAINS_IF_SEVERE``
+    hold only for a root rated above info.
+
+    Trial verdicts outweigh thresholds: causes whose trial was confirmed come first, then
+    those not tried or whose trial was inconclusive, then those refuted by their trial
+    (``Finding.refuted``). A root that explains a confirmed consequence ranks with the
+    confirmed ones (unless its own trial refuted it): the consequence's fix works, the root
+    is why it was needed. A code found several times (one finding per layer) keeps every
+    finding. Within a verdict group the order is explanation depth, severity, causal tier,
+    then score.
     """
     found = {f.code for f in findings}
     kept = [f for f in findings if not any(s in found and v == f.code for s, v in SUBSUMES)]
@@ -170,9 +194,18 @@ def rank(findings: list[Finding]) -> list[Finding]:
             if linked(root, consequence):
                 depth[consequence] = max(depth[consequence], depth[root] + 1)
 
+    # 0: confirmed, 1: not tried or inconclusive, 2: refuted; a root takes the best group
+    # of what it explains, through chains of links
+    group = {code: 2 if f.refuted else 0 if f.confirmed else 1 for code, f in top.items()}
+    for _ in range(len(EXPLAINS)):
+        for root, consequence in EXPLAINS:
+            if linked(root, consequence) and not top[root].refuted:
+                group[root] = min(group[root], group[consequence])
+
     def key(f: Finding) -> tuple:
         sev = _SEVERITY_ORDER[f.severity]
-        return (_KIND_ORDER[f.kind], f.refuted, depth[f.code], sev, CODES[f.code].tier, -f.score)
+        verdict = 2 if f.refuted else min(group[f.code], 0 if f.confirmed else 1)
+        return (_KIND_ORDER[f.kind], verdict, depth[f.code], sev, CODES[f.code].tier, -f.score)
 
     return sorted(kept, key=key)
 
@@ -197,7 +230,11 @@ class Report:
     preflight : dict
         Loss at initialisation, zeroed-input baseline, tiny-batch overfit.
     probes : dict
-        The recorded probe series (NumPy arrays) for plots; left out of ``to_dict``.
+        The recorded probe series (NumPy arrays) for plots; ``to_dict`` keeps all but the
+        per-step loss.
+    curves : dict
+        Other runs of the same setup to draw beside this one: label -> loss per epoch (the
+        seed case puts its Xavier run here).
     """
 
     findings: list[Finding]
@@ -205,6 +242,7 @@ class Report:
     bounds: dict[str, Any] = field(default_factory=dict)
     preflight: dict[str, Any] = field(default_factory=dict)
     probes: dict[str, Any] = field(default_factory=dict, repr=False)
+    curves: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def codes(self) -> list[str]:
@@ -231,6 +269,17 @@ class Report:
             "summary": _plain(self.summary),
             "bounds": _plain(self.bounds),
             "preflight": _plain(self.preflight),
+            **({"curves": _plain(self.curves)} if self.curves else {}),
+            **({"probes": _plain(self.probe_series())} if self.probes else {}),
+        }
+
+    def probe_series(self) -> dict[str, Any]:
+        """The recorded series worth saving: every probe series but the per-step loss and
+        arrays too big to be worth the JSON (the end weights of a wide layer)."""
+        return {
+            k: v
+            for k, v in self.probes.items()
+            if k not in _UNSAVED_PROBES and np.size(v) <= MAX_SAVED_PROBE_SIZE
         }
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -247,85 +296,50 @@ class Report:
             summary=d.get("summary", {}),
             bounds=d.get("bounds", {}),
             preflight=d.get("preflight", {}),
+            probes={k: _array(v) for k, v in d.get("probes", {}).items()},
+            curves={k: _array(v) for k, v in d.get("curves", {}).items()},
         )
+
+    @property
+    def plots(self) -> list[str]:
+        """Names of the plots this report has data for (``nndoctor.plot.PLOTS``)."""
+        from nndoctor.plot import available_plots
+
+        return available_plots(self)
+
+    def plot(self, name: str) -> Any:
+        """One plot of this report as a matplotlib Figure (the ``plot`` extra); ``name`` is one
+        of :attr:`plots`: ``loss``, ``output-spread``, ``unit-similarity``, ``activations``,
+        ``gradients``, ``spectrum``."""
+        from nndoctor.plot import plot
+
+        return plot(self, name)
+
+    def render(self, stream: Any = None, verbosity: int = 1, color: bool | None = None) -> None:
+        """Print the terminal summary: colours on a terminal, plain text on a file, a pipe or
+        when ``NO_COLOR`` is set. ``verbosity`` 0 = quiet, 1 = normal, 2 = verbose."""
+        from nndoctor.render.terminal import render
+
+        render(self, stream, verbosity, color)
+
+    def to_html(self, *, title: str = "nndoctor report", plots: bool = True) -> str:
+        """The report as one self-contained HTML page (plots embedded as SVG)."""
+        from nndoctor.render.html import render_report
+
+        return render_report(self, title=title, plots=plots)
+
+    def save_html(
+        self, path: str | Path, *, title: str = "nndoctor report", plots: bool = True
+    ) -> Path:
+        """Write :meth:`to_html` to ``path`` atomically and return the path."""
+        return write_text_atomic(path, self.to_html(title=title, plots=plots))
+
+    def _repr_html_(self) -> str:
+        from nndoctor.render.html import render_report
+
+        return render_report(self, fragment=True)
 
     def __str__(self) -> str:
-        s = self.summary
-        lines = ["nndoctor report"]
-        if s:
-            lines.append(
-                f"  trained {s.get('epochs_run', '?')} epochs ({s.get('steps', '?')} steps), "
-                f"final loss {_num(s.get('final_loss'))}"
-            )
-        if not self.findings:
-            lines.append("  No problem found: training looks healthy.")
-        heads = {CAUSE: "Causes", "symptom": "Symptoms", INFO: "Information"}
-        for kind in KINDS:
-            group = [f for f in self.findings if f.kind == kind]
-            if not group:
-                continue
-            lines.append(f"{heads[kind]}:")
-            for i, f in enumerate(group, 1):
-                lines.extend(_finding_lines(i, f))
-        if self.bounds.get("text"):
-            lines += textwrap.wrap(
-                f"Bounds: {self.bounds['text']}", TEXT_WIDTH, subsequent_indent="  "
-            )
-        return "\n".join(lines)
+        from nndoctor.render.terminal import plain_text
 
-
-def _num(x: Any) -> str:
-    if isinstance(x, bool | np.bool_) or not isinstance(x, int | float | np.number):
-        return str(x)
-    if isinstance(x, int | np.integer):
-        return str(int(x))
-    x = float(x)
-    if x == 0 or not math.isfinite(x):
-        return str(x)
-    return f"{x:.4g}" if 1e-3 <= abs(x) < 1e5 else f"{x:.2e}"
-
-
-# the terminal text wraps at this width, continuation lines indented under their label
-TEXT_WIDTH = 100
-
-
-def _field(label: str, text: str) -> list[str]:
-    """``label: text`` wrapped to TEXT_WIDTH, continuation lines indented under the text."""
-    head = f"     {label}: "
-    return textwrap.wrap(
-        text, TEXT_WIDTH, initial_indent=head, subsequent_indent=" " * len(head)
-    ) or [head.rstrip()]
-
-
-def _finding_lines(i: int, f: Finding) -> list[str]:
-    tag = {True: " [confirmed]", False: " [not confirmed]", None: ""}[f.confirmed]
-    head = f"  {i}. [{f.severity}] "
-    lines = textwrap.wrap(
-        f"{f.code}: {f.title}{tag}",
-        TEXT_WIDTH,
-        initial_indent=head,
-        subsequent_indent=" " * len(head),
-    )
-    if f.evidence:
-        lines += _field("evidence", ", ".join(f"{k} {_value(v)}" for k, v in f.evidence.items()))
-    if f.why:
-        lines += _field("why", f.why)
-    if f.fix:
-        lines += _field("fix", f.fix)
-    if f.trial:
-        t = f.trial
-        lines += _field(
-            "trial",
-            f"{t['change']}: {t.get('metric', 'loss')} {_num(t['loss_before'])} -> "
-            f"{_num(t['loss_after'])} (seed-to-seed noise {_num(t['noise'])}; "
-            f"{t.get('budget', '')})",
-        )
-    if f.explains:
-        lines += _field("explains", ", ".join(f.explains))
-    return lines
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, list | tuple | np.ndarray):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    return _num(v)
+        return plain_text(self)

@@ -155,10 +155,15 @@ class Probes:
             "step_loss": self.step_loss,
             "epoch_loss": self.epoch_loss,
             "output_std": self.output_std,
+            "target_std": self.target_std,
+            "steps_per_epoch": self.steps_per_epoch,
         }
         for t in self.layers:
             for key in LAYER_SERIES:
                 out[f"{t.name}.{key}"] = getattr(t, key)
+            # for the report's plots: the activation's name, the end weights (unit similarity)
+            out[f"{t.name}.activation"] = t.activation
+            out[f"{t.name}.W_final"] = t.W_final
         return out
 
 

@@ -1,26 +1,46 @@
-"""Trials: re-run training from scratch with ONE change, same seed and budget, and judge the
-gain against measured seed-to-seed noise.
+"""Trials: re-train with ONE change and judge it against the same run without it, seed by seed.
 
-The noise is measured, not assumed: the trial runs with two seeds, and so does the original
-setup (its layers re-initialised with their own initialisers under another seed) unless a
-different seed provably gives the same run (a constant init and no shuffling: spread 0).
-A fix is ``confirmed`` only when the worst trial seed beats the best original seed by more
-than ``NOISE_FACTOR`` times that noise and by at least ``MIN_GAIN`` of the loss.
+How a trial is judged (``docs/findings.md``, "How trials are judged"):
 
-Trials are the expensive part, so at most ``MAX_TRIALS`` causes are tried, and all trial runs
-together get ``TRIAL_COST`` times the steps of the original run; when that is less than full
-budget each, every run (original and trial alike) uses the same shortened budget and the
-evidence says so.
+- **Pairs.** Pair ``k`` trains the original (its weights re-drawn under ``seed + k``; ``k = 0``:
+  the user's own weights) and the same run with the change, both shuffled by ``seed + k``: the
+  two runs of a pair share their initial weights and batch order, so their difference is the
+  change's effect and not seed-to-seed noise. A deterministic original (constant init, no
+  shuffling) is trained once and paired with every changed seed.
+- **Measure.** Each run is scored by its *skill*, ``1 - metric / baseline``: the metric (the
+  final epoch loss, or for a change of loss or targets a metric both runs share, on the
+  original data in the original units) relative to the constant-prediction baseline of that
+  metric, floored at ``SKILL_FLOOR``. A run whose metric is non-finite, or worse than twice
+  the baseline, scores the floor: an ``inf`` that "improves" to ``1e25`` gains nothing.
+- **Verdict.** With ``d_k`` the paired skill gains, ``mean`` and ``sem`` their mean and
+  standard error: *confirmed* when every changed run is finite, every ``d_k > MIN_GAIN`` and
+  ``mean - NOISE_FACTOR * sem > MIN_GAIN``; *refuted* when a changed run is non-finite or
+  ``mean + NOISE_FACTOR * sem < MIN_GAIN`` (the change clearly does not help); otherwise
+  undecided.
+- **Stopping rule.** Every trial starts with ``MIN_PAIRS`` pairs and adds one pair at a time
+  while undecided, up to ``MAX_PAIRS`` and while the time budget lasts; undecided at the end
+  is *inconclusive* (not confirmed).
+- **Budget.** Trials share ``TRIAL_COST`` times the plain run's wall time (at least
+  ``MIN_TRIAL_SECONDS``), a run priced by a plain run of ``PRICE_SHARE`` of the epochs; the
+  top trials train the full epoch count, as many as fit; when not even one fits, every run of
+  the trials (original and changed alike) trains the same shorter count, and the trial says so.
+  Pairs run in parallel processes when one run takes ``PARALLEL_MIN_SECONDS`` or more, cores
+  are free and the backend allows forking; the results are the same as in one process.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import statistics
+import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
+from nndoctor._progress import ProgressBar
 from nndoctor.doctor.backends import Fit
 from nndoctor.doctor.changes import (
     Change,
@@ -40,11 +60,20 @@ from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules.setup import UNSCALED_MAX
 from nndoctor.doctor.schema import Context, Run
 
-MAX_TRIALS = 2
-SEEDS = 2
-TRIAL_COST = 1.2
+MAX_TRIALS = 3
+MIN_PAIRS = 2
+MAX_PAIRS = 5
 NOISE_FACTOR = 2.0
 MIN_GAIN = 0.05
+SKILL_FLOOR = -1.0
+TRIAL_COST = 1.2
+MIN_TRIAL_SECONDS = 1.5
+PARALLEL_MIN_SECONDS = 1.0
+PRICE_SHARE = 0.05
+# the largest class count read off integer labels given to BCE (more: not classes)
+MAX_CLASSES = 1000
+
+CONFIRMED, REFUTED, UNDECIDED, INCONCLUSIVE = "confirmed", "refuted", "undecided", "inconclusive"
 
 
 def hidden_init(ctx: Context) -> str:
@@ -61,6 +90,15 @@ def _fix_reinit(f: Finding, ctx: Context) -> Change | None:
     return Reinit(hidden_init(ctx))
 
 
+def _fix_dead(f: Finding, ctx: Context) -> Change | None:
+    # units alive at the start and dead at the end were killed by the steps: smaller steps
+    # keep them alive, new weights would die the same way
+    lr = f.evidence.get("suggested_lr")
+    if lr is not None and lr > 0 and not f.evidence.get("dead_from_start", True):
+        return LearningRate(lr)
+    return _fix_reinit(f, ctx)
+
+
 def _fix_lr(f: Finding, ctx: Context) -> Change | None:
     # the rate the finding suggests, so the report's fix and its trial are the same change
     lr = f.evidence.get("suggested_lr")
@@ -70,6 +108,15 @@ def _fix_lr(f: Finding, ctx: Context) -> Change | None:
 def _fix_identity_output(f: Finding, ctx: Context) -> Change | None:
     out = ctx.output_activation
     return None if out == "identity" else ReplaceOutput("identity", replaced=out)
+
+
+def label_classes(ctx: Context) -> int:
+    """How many classes one column of small non-negative integer labels names (0: not labels)."""
+    d = ctx.data
+    if not d.y_integer or d.y_min.size != 1 or d.y_min.min() < 0:
+        return 0
+    top = int(d.y_max.max())
+    return top + 1 if 2 <= top < MAX_CLASSES else 0
 
 
 def _fix_loss(f: Finding, ctx: Context) -> Change | None:
@@ -82,7 +129,9 @@ def _fix_loss(f: Finding, ctx: Context) -> Change | None:
     if case == "bce-two-labels-outside-unit-interval":
         return MapTargets(float(ctx.data.y_min.min()), float(ctx.data.y_max.max()))
     if case == "bce-targets-outside-unit-interval":
-        return ReplaceLoss("mse")
+        # labels 0..9 are ten classes, not a quantity: what an expert changes is the loss
+        classes = label_classes(ctx)
+        return ReplaceLoss("cross_entropy", classes) if classes else ReplaceLoss("mse")
     if case == "bce-without-sigmoid":
         return ReplaceOutput("sigmoid")
     return None
@@ -110,7 +159,7 @@ def _fix_saturated(f: Finding, ctx: Context) -> Change | None:
 FIXES: dict[str, Fix] = {
     "unshuffled-data": lambda f, ctx: Shuffle(),
     "symmetric-units": _fix_reinit,
-    "dead-units": _fix_reinit,
+    "dead-units": _fix_dead,
     "saturated-units": _fix_saturated,
     "vanishing-gradients": _fix_unsquash,
     "exploding-gradients": _fix_reinit,
@@ -143,11 +192,11 @@ def changed(run: Run, change: Change) -> Run | None:
     return None if out is None else replace(out, metric=change.metric)
 
 
-# --- running and judging ---
+# --- the measure ---
 
 
-def _score(s: Run, fit: Fit, original: Run) -> float:
-    """The trial metric for a trained run: the final epoch loss, or, when the fix changes the
+def _metric(s: Run, fit: Fit, original: Run) -> float:
+    """The trial metric of a trained run: the final epoch loss, or, when the change alters the
     loss or the targets' units, a metric both runs share (on the original data)."""
     if fit.diverged is not None:
         return math.inf
@@ -155,64 +204,148 @@ def _score(s: Run, fit: Fit, original: Run) -> float:
         return fit.final_loss
     with np.errstate(all="ignore"):
         P = s.backend.predict(fit.model, s.X)
-    if s.unscale is not None:
-        P = s.unscale(P)
+        if s.unscale is not None:
+            P = s.unscale(P)
     if not np.all(np.isfinite(P)):
         return math.inf
     if s.metric == "error rate":
-        labels = original.Y.reshape(len(original.Y), -1)[:, 0].astype(np.intp)
-        return float(np.mean(P.argmax(axis=1) != labels))
+        return float(np.mean(P.argmax(axis=1) != _labels(original)))
     if s.metric == "mse":
         return float(np.mean((P - original.Y.reshape(P.shape)) ** 2))
     return original.backend.loss_value(original, P, original.Y)
 
 
-def _run(s: Run, epochs: int, seed: int, original: Run) -> float:
-    return _score(s, s.backend.fit(s, epochs, seed), original)
+def _labels(run: Run) -> np.ndarray:
+    return run.Y.reshape(len(run.Y), -1)[:, 0].astype(np.intp)
 
 
-def _spread(values: list[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return float(max(finite) - min(finite)) if len(finite) > 1 else 0.0
+def metric_baseline(metric: str, original: Run, ctx: Context) -> float:
+    """The metric of the best constant prediction: the constant-baseline loss for the loss
+    metrics, the targets' variance for MSE, one minus the largest class share for the error
+    rate; NaN when unknown."""
+    if metric == "error rate":
+        counts = np.bincount(_labels(original))
+        return float(1.0 - counts.max() / counts.sum())
+    if metric == "mse":
+        return float(np.mean(np.var(original.Y.reshape(len(original.Y), -1), axis=0)))
+    return float(ctx.bounds.get("baseline", math.nan))
 
 
-def judge(before: list[float], after: list[float]) -> tuple[bool, dict[str, float]]:
-    """Is every trial seed clearly better than every original seed?
+def skill(value: float, base: float) -> float:
+    """``1 - value / base`` floored at ``SKILL_FLOOR``; the floor for a non-finite value."""
+    if not math.isfinite(value):
+        return SKILL_FLOOR
+    return max(SKILL_FLOOR, 1.0 - value / base)
 
-    With ``gap = min(before) - max(after)``, confirmed when all three hold:
 
-    - ``gap > MIN_GAIN * min(before)``: a gain worth reporting;
-    - ``gap > NOISE_FACTOR * spread(after)``: beyond the fixed runs' own seed-to-seed spread;
-    - ``log(min(before) / max(after)) > NOISE_FACTOR * log-spread(before)``: beyond the
-      original's spread, measured as a ratio because a blowing-up original varies by orders
-      of magnitude between seeds.
+def judge(before: list[float], after: list[float], base: float) -> tuple[str, dict[str, Any]]:
+    """The verdict on paired runs: ``before[k]`` and ``after[k]`` share seed ``k`` (a single
+    ``before`` pairs with every ``after``: a deterministic original).
+
+    Parameters
+    ----------
+    before, after : list of float
+        The metric of each run (lower is better; inf for a run that diverged).
+    base : float
+        The metric's constant baseline (> 0), which makes the metric a skill.
 
     Returns
     -------
-    confirmed : bool
+    verdict : {"confirmed", "refuted", "undecided"}
     numbers : dict
-        ``gap``, ``spread_after``, ``log_gap``, ``log_spread_before``.
+        ``skill_before``, ``skill_after``, ``gains`` (paired), ``mean_gain``, ``sem``.
     """
-    numbers = {"gap": math.nan, "spread_after": _spread(after), "log_gap": math.nan,
-               "log_spread_before": math.nan}  # fmt: skip
+    if len(before) == 1:
+        before = before * len(after)
+    sb = [skill(b, base) for b in before]
+    sa = [skill(a, base) for a in after]
+    gains = [a - b for a, b in zip(sa, sb, strict=True)]
+    mean = statistics.fmean(gains)
+    sem = statistics.stdev(gains) / math.sqrt(len(gains)) if len(gains) > 1 else math.inf
+    numbers = {
+        "skill_before": sb,
+        "skill_after": sa,
+        "gains": gains,
+        "mean_gain": mean,
+        "sem": sem,
+    }
     if not all(math.isfinite(a) for a in after):
-        return False, numbers
-    best_before, worst_after = min(before), max(after)
-    if not math.isfinite(best_before):
-        return True, numbers  # the original diverged at this budget, the fix did not
-    tiny = 1e-300
-    logs = [math.log(max(b, tiny)) for b in before if math.isfinite(b)]
-    numbers["gap"] = gap = best_before - worst_after
-    numbers["log_gap"] = log_gap = math.log(max(best_before, tiny)) - math.log(
-        max(worst_after, tiny)
-    )
-    numbers["log_spread_before"] = log_spread = max(logs) - min(logs)
-    confirmed = (
-        gap > MIN_GAIN * abs(best_before)
-        and gap > NOISE_FACTOR * numbers["spread_after"]
-        and log_gap > NOISE_FACTOR * log_spread
-    )
-    return confirmed, numbers
+        return REFUTED, numbers
+    if min(gains) > MIN_GAIN and mean - NOISE_FACTOR * sem > MIN_GAIN:
+        return CONFIRMED, numbers
+    if mean + NOISE_FACTOR * sem < MIN_GAIN:
+        return REFUTED, numbers
+    return UNDECIDED, numbers
+
+
+# --- running: jobs of (run, epochs, seed), serial or in forked processes ---
+
+_JOBS: list[tuple[Run, int, Run]] = []
+
+
+def _do(i: int) -> tuple[float, list[float]]:
+    """The metric of job ``i`` and its loss curve (for the report's plot)."""
+    s, epochs, original = _JOBS[i]
+    fit = s.backend.fit(s, epochs, s.seed)
+    return _metric(s, fit, original), [float(x) for x in fit.epoch_loss]
+
+
+def _workers(run_seconds: float, backend: Any) -> int:
+    if run_seconds < PARALLEL_MIN_SECONDS or not getattr(backend, "fork_safe", False):
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return 1
+    # the load average counts this process too: it is one of the workers
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cores - round(load) + 1, cores))
+
+
+def _run_jobs(jobs: list[tuple[Run, int, Run]], workers: int) -> list[tuple[float, list[float]]]:
+    """The metric and loss curve of every job, in order; in ``workers`` forked processes
+    when > 1 (each job seeds its own run, so the results do not depend on where it ran)."""
+    global _JOBS
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        _JOBS = jobs
+        try:
+            ctx = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
+                return list(pool.map(_do, range(len(jobs))))
+        except (OSError, ValueError, RuntimeError, ImportError):
+            pass  # no fork or no processes here: run them in this one
+        finally:
+            _JOBS = []
+    _JOBS = jobs
+    try:
+        return [_do(i) for i in range(len(jobs))]
+    finally:
+        _JOBS = []
+
+
+def _epoch_seconds(run: Run) -> float:
+    """Seconds per epoch of a plain run of ``PRICE_SHARE`` of the epochs (at least one, so
+    that the fixed cost of a fit weighs as in a full run); NaN when it diverged."""
+    epochs = max(1, math.ceil(PRICE_SHARE * run.epochs))
+    tick = time.perf_counter()
+    fit = run.backend.fit(run, epochs, run.seed)
+    seconds = time.perf_counter() - tick
+    return math.nan if fit.diverged is not None else seconds / epochs
+
+
+@dataclass
+class _Trial:
+    finding: Finding
+    change: Change
+    runs: list[Run]  # the changed run of each pair
+    after: list[float] = field(default_factory=list)
+    verdict: str = UNDECIDED
+    numbers: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    curve: list[float] | None = None  # seed 0's loss curve (the user's weights, changed)
 
 
 def run_trials(
@@ -221,27 +354,36 @@ def run_trials(
     original_epoch_loss: np.ndarray,
     ctx: Context,
     *,
+    run_seconds: float = 0.0,
     max_trials: int = MAX_TRIALS,
     cost: float = TRIAL_COST,
+    progress: bool | None = False,
 ) -> None:
     """Try the fixes of the top causes; fill ``confirmed`` and ``trial`` in place.
 
-    Seed ``k`` of a trial applies the fix to the original run re-initialised with seed
-    ``seed + k`` (``k = 0``: the user's own weights), exactly as the original's seeds are.
-    A fix the backend cannot make is named in ``evidence["trial_skipped"]``.
+    ``run_seconds`` is the wall time of the watched run: it sizes the time budget. A fix the
+    backend cannot make is named in ``evidence["trial_skipped"]``. ``progress``: a bar over
+    the training runs the trials make (None = on a terminal or in a notebook).
     """
+    start = time.perf_counter()
     backend = original.backend
     bases = [original] + [
         replace(backend.reinitialise(original, original.seed + k), seed=original.seed + k)
-        for k in range(1, SEEDS)
+        for k in range(1, MAX_PAIRS)
     ]
-    planned: list[tuple[Finding, Change, list[Run]]] = []
-    same_fix: list[tuple[Finding, Finding]] = []  # (finding, the planned one with its fix)
+    trials: list[_Trial] = []
+    same_fix: list[tuple[Finding, _Trial]] = []
     for f in findings:
         if f.kind != "cause" or f.severity == "info" or f.code not in FIXES:
             continue
         change = FIXES[f.code](f, ctx)
         if change is None:
+            continue
+        twin = next((t for t in trials if t.change.describe() == change.describe()), None)
+        if twin is not None:
+            same_fix.append((f, twin))
+            continue
+        if len(trials) >= max_trials:
             continue
         runs = [changed(base, change) for base in bases]
         if not all(r is not None for r in runs):
@@ -249,57 +391,136 @@ def run_trials(
                 f"{change.describe()}: the {backend.name} backend cannot make this change"
             )
             continue
-        twin = next((p for p, c, _ in planned if c.describe() == change.describe()), None)
-        if twin is not None:
-            same_fix.append((f, twin))
-        elif len(planned) < max_trials:
-            planned.append((f, change, runs))  # type: ignore[arg-type]
-    if not planned:
+        trials.append(_Trial(f, change, runs))  # type: ignore[arg-type]
+    if not trials:
         return
     deterministic = not original.shuffle and backend.same_weights(bases[1], original)
-    n_runs = SEEDS * len(planned) + (0 if deterministic else SEEDS - 1)
-    epochs = max(1, min(original.epochs, math.floor(original.epochs * cost / n_runs)))
-    budget = f"{epochs} of {original.epochs} epochs per run"
-    before_runs: dict[str, tuple[list[float], str]] = {}
-    for f, change, runs in planned:
-        metric = change.metric
-        if metric not in before_runs:
-            before_runs[metric] = _before(bases, epochs, metric, original_epoch_loss, deterministic)
-        before, note = before_runs[metric]
-        after = [_run(run, epochs, run.seed, original) for run in runs]
-        confirmed, numbers = judge(before, after)
-        f.confirmed = confirmed
-        f.trial = {
-            "change": change.describe(),
-            "metric": metric,
-            "loss_before": float(np.mean(before)),
-            "loss_after": float(np.mean(after)),
-            "before_seeds": [float(b) for b in before],
-            "after_seeds": [float(a) for a in after],
-            "noise": max(_spread(before), _spread(after)),
-            **numbers,
-            "budget": budget,
+    budget = max(cost * run_seconds, MIN_TRIAL_SECONDS)
+    workers = _workers(run_seconds, backend)
+    # a plain run of PRICE_SHARE of the epochs prices a trial run (the watched run pays for
+    # its probes); a changed run's when the original diverges (it stops early)
+    per_epoch = _epoch_seconds(original)
+    if math.isnan(per_epoch):
+        per_epoch = _epoch_seconds(trials[0].runs[0])
+    if math.isnan(per_epoch):
+        per_epoch = run_seconds / max(original.epochs, 1)
+
+    def first_round(planned: list[_Trial]) -> int:
+        # the original's seed-0 loss is read off the watched run's curve
+        return MIN_PAIRS * len(planned) + sum(
+            (1 if deterministic else MIN_PAIRS) - (m == "loss")
+            for m in {t.change.metric for t in planned}
+        )
+
+    # full epochs for as many of the top trials as the budget allows (a shortened run can
+    # miss a true fix); when not even the first fits, all of them share a shorter count
+    def affordable(planned: list[_Trial]) -> float:
+        return budget * workers / max(first_round(planned) * per_epoch, 1e-12)
+
+    full = [k for k in range(1, len(trials) + 1) if affordable(trials[:k]) >= original.epochs]
+    if full:
+        for t in trials[full[-1] :]:
+            t.finding.evidence["trial_skipped"] = (
+                f"{t.change.describe()}: not tried, the time budget of the trials "
+                f"({budget:.1f} s) went to the causes ranked above at the full epoch count"
+            )
+        trials = trials[: full[-1]]
+    epochs = max(1, min(original.epochs, math.floor(affordable(trials))))
+    metrics = sorted({t.change.metric for t in trials})
+    base_of = {m: metric_baseline(m, original, ctx) for m in metrics}
+    before: dict[str, list[float]] = {m: [] for m in metrics}
+
+    def before_job(metric: str, k: int) -> tuple[Run, int, Run] | None:
+        if metric == "loss" and k == 0 and epochs <= len(original_epoch_loss):
+            return None  # read off the watched run's curve: the same run
+        return (replace(bases[k], metric=metric), epochs, original)
+
+    pairs, elapsed = 0, 0.0
+    # the bar's length: every pair of every trial and its original, at most
+    ran, most = 0, MAX_PAIRS * (len(trials) + len(metrics))
+    bar = ProgressBar(most, "trial runs", enabled=progress)
+    while True:
+        target = MIN_PAIRS if pairs == 0 else pairs + 1
+        open_trials = [t for t in trials if t.verdict == UNDECIDED]
+        jobs: list[tuple[Run, int, Run]] = []
+        slots: list[tuple[str, Any]] = []
+        for m in metrics:
+            if deterministic and before[m]:
+                continue
+            if not any(t.change.metric == m for t in open_trials):
+                continue
+            for k in range(len(before[m]), 1 if deterministic else target):
+                job = before_job(m, k)
+                if job is None:
+                    value = float(original_epoch_loss[epochs - 1])
+                    before[m].append(value if math.isfinite(value) else math.inf)
+                else:
+                    jobs.append(job)
+                    slots.append(("before", m))
+        for t in open_trials:
+            for k in range(len(t.after), target):
+                jobs.append((t.runs[k], epochs, original))
+                slots.append(("after", t))
+        for (kind, key), (value, curve) in zip(slots, _run_jobs(jobs, workers), strict=True):
+            if kind == "before":
+                before[key].append(value)
+            else:
+                if not key.after:
+                    key.curve = curve
+                key.after.append(value)
+        ran += len(jobs)
+        bar.update(min(ran, most))
+        done, pairs = pairs, target
+        last, elapsed = elapsed, time.perf_counter() - start
+        for t in open_trials:
+            m = t.change.metric
+            t.verdict, t.numbers = judge(before[m], t.after, _positive(base_of[m], before[m]))
+            t.seconds = elapsed
+        still = [t for t in trials if t.verdict == UNDECIDED]
+        # one more pair only when it fits in what is left of the budget
+        per_pair = (elapsed - last) / (pairs - done)
+        if not still or pairs >= MAX_PAIRS or elapsed + per_pair > budget:
+            break
+    note = (
+        "the original is deterministic (constant init, no shuffling): one run pairs with "
+        "every changed seed"
+        if deterministic
+        else "pair k: the original and the changed run share seed k (weights and batch order)"
+    )
+    for t in trials:
+        m = t.change.metric
+        verdict = INCONCLUSIVE if t.verdict == UNDECIDED else t.verdict
+        b, a = before[m], t.after
+        t.finding.confirmed = verdict == CONFIRMED
+        t.finding.trial = {
+            "change": t.change.describe(),
+            "metric": m,
+            "verdict": verdict,
+            "loss_before": float(np.mean(b)),
+            "loss_after": float(np.mean(a)),
+            "before_seeds": [float(x) for x in b],
+            "after_seeds": [float(x) for x in a],
+            "pairs": len(a),
+            "baseline": base_of[m],
+            "measure": f"skill = 1 - {m} / constant baseline, floored at {SKILL_FLOOR:g}",
+            **t.numbers,
+            "noise": float(np.std(t.numbers["gains"])) if t.numbers else math.nan,
+            "budget": f"{epochs} of {original.epochs} epochs per run",
             "noise_note": note,
+            "seconds": t.seconds,
         }
+        if m == "loss" and t.runs[0].unscale is None and t.curve is not None:
+            # seed 0 (the user's own weights, changed): its curve is in the original's units
+            t.finding.trial["curve"] = t.curve
+    bar.close()
     for f, twin in same_fix:
-        f.confirmed, f.trial = twin.confirmed, twin.trial
+        f.confirmed, f.trial = twin.finding.confirmed, twin.finding.trial
 
 
-def _before(
-    bases: list[Run],
-    epochs: int,
-    metric: str,
-    epoch_loss: np.ndarray,
-    deterministic: bool,
-) -> tuple[list[float], str]:
-    """The original setup's metric at the trial budget for each seed: seed 0 read off the
-    main run's curve when the metric is its loss, the others re-run (unless provably equal)."""
-    original = bases[0]
-    if metric == "loss":
-        first = float(epoch_loss[epochs - 1]) if epochs <= len(epoch_loss) else math.inf
-    else:
-        first = _run(replace(original, metric=metric), epochs, original.seed, original)
-    if deterministic:
-        return [first], "original run is deterministic (constant init, no shuffling): spread 0"
-    others = [_run(replace(b, metric=metric), epochs, b.seed, original) for b in bases[1:]]
-    return [first, *others], "original re-initialised with other seeds"
+def _positive(base: float, before: list[float]) -> float:
+    """The baseline when it is a positive number, else the original's own metric (a gain is
+    then relative to where the original ended), else 1."""
+    if math.isfinite(base) and base > 0:
+        return base
+    finite = [abs(b) for b in before if math.isfinite(b) and b != 0]
+    return max(finite) if finite else 1.0

@@ -17,6 +17,14 @@ from nndoctor.scenarios._base import (
 )
 
 
+def _relu_momentum(seed: int) -> Setup:
+    rng = np.random.default_rng(seed)
+    X, Y = smooth_regression(rng, 300, 8)
+    model = mlp([8, 32, 32, 1], activation="relu", init="he_uniform", seed=rng)
+    optimizer = SGD(lr=0.01, momentum=0.9)
+    return Setup(model, X, Y, MSE(), optimizer, epochs=40, batch_size=10, shuffle=True)
+
+
 def _regression_tanh(seed: int) -> Setup:
     rng = np.random.default_rng(seed)
     X, Y = smooth_regression(rng, 200, 8)
@@ -123,5 +131,13 @@ HEALTHY: list[Scenario] = [
         "reaches the rank-3 bound, the best any three-unit code can do; nothing is wrong.",
         "the seed after the fix; the data itself is nearly incompressible",
         _seed_xavier,
+    ),
+    Scenario(
+        "relu-momentum",
+        None,
+        "The relu-killed-by-momentum regressor with SGD 0.01 and momentum 0.9: the units stay "
+        "alive and the net fits the data.",
+        "the dying-ReLU reports' setup with the smaller learning rate that worked",
+        _relu_momentum,
     ),
 ]

@@ -247,6 +247,45 @@ def _sorted_csv_no_shuffle(seed: int) -> Setup:
     return Setup(model, X[order], labels[order], CrossEntropy(), SGD(lr=0.1), 20, batch_size=5)
 
 
+def _relu_killed_by_momentum(seed: int) -> Setup:
+    rng = np.random.default_rng(seed)
+    X, Y = smooth_regression(rng, 300, 8)
+    # He init: every unit is alive at the start; SGD 0.1 with momentum 0.9 is an effective
+    # step of 1.0 on batches of 10, which throws the second layer into the dead zone
+    model = mlp([8, 32, 32, 1], activation="relu", init="he_uniform", seed=rng)
+    optimizer = SGD(lr=0.1, momentum=0.9)
+    return Setup(model, X, Y, MSE(), optimizer, epochs=40, batch_size=10, shuffle=True)
+
+
+def _raw_sensor_readings(seed: int) -> Setup:
+    rng = np.random.default_rng(seed)
+    X, Y = smooth_regression(rng, 300, 6)
+    # sensor readings around 10,000 with spreads of hundreds to thousands, fed raw
+    X = X * np.array([800.0, 1500.0, 3000.0, 2000.0, 900.0, 5000.0]) + 1e4
+    model = mlp([6, 16, 1], activation="relu", init="he_uniform", seed=rng)
+    return Setup(model, X, Y, MSE(), SGD(lr=0.01), epochs=100, batch_size=16, shuffle=True)
+
+
+def _bce_on_class_labels(seed: int) -> Setup:
+    rng = np.random.default_rng(seed)
+    X, labels = blobs(rng, [60] * 10, 8, spread=6.0)
+    # ten classes given to BCE as one column of labels 0..9
+    model = mlp(
+        [8, 32, 1], activation="relu", output_activation="sigmoid", init="he_uniform", seed=rng
+    )
+    Y = labels[:, None].astype(np.float64)
+    return Setup(model, X, Y, BCE(), Adam(lr=0.01), epochs=60, batch_size=32, shuffle=True)
+
+
+def _sorted_targets_momentum(seed: int) -> Setup:
+    rng = np.random.default_rng(seed)
+    X, Y = smooth_regression(rng, 400, 5)
+    order = np.argsort(Y[:, 0], kind="stable")  # a table exported sorted by the target
+    model = mlp([5, 16, 1], activation="tanh", seed=rng)
+    optimizer = SGD(lr=0.05, momentum=0.9)
+    return Setup(model, X[order], Y[order], MSE(), optimizer, epochs=30, batch_size=10)
+
+
 SICK: list[Scenario] = [
     Scenario(
         "seed-zero-init",
@@ -460,5 +499,46 @@ SICK: list[Scenario] = [
         "network that always predicts the last class seen: the training file was sorted by "
         "label and never shuffled (common Q&A report)",
         _sorted_csv_no_shuffle,
+    ),
+    Scenario(
+        "relu-killed-by-momentum",
+        "lr-too-high",
+        "An 8-32-32-1 ReLU regressor with He init (every unit alive at the start) trained by "
+        "SGD 0.1 with momentum 0.9 on batches of 10: within the first steps most units of the "
+        "second layer die and the output becomes a constant. The cause is the step size, not "
+        "the init: a lower learning rate keeps them alive, re-initialising does not.",
+        "dying-ReLU reports where the net worked with a smaller learning rate: 'a single large "
+        "update pushes the bias negative', made likelier by momentum (Arnekvist et al. 2020)",
+        _relu_killed_by_momentum,
+    ),
+    Scenario(
+        "raw-sensor-readings",
+        "unscaled-inputs",
+        "Sensor readings around 10,000 fed raw into a 6-16-1 ReLU regressor with SGD: the loss "
+        "reaches 1e30 and beyond. Lowering the learning rate or re-initialising only moves it "
+        "between astronomical values; standardising the inputs cures it.",
+        "regression on raw physical measurements whose loss explodes to inf/NaN; scaling the "
+        "features fixes it (common Q&A report)",
+        _raw_sensor_readings,
+    ),
+    Scenario(
+        "bce-on-class-labels",
+        "wrong-loss-for-targets",
+        "Ten classes given to BCE as one column of labels 0..9 with one sigmoid output: the "
+        "loss runs negative without bound and the output pins at 1. The fix is CrossEntropy "
+        "with ten outputs, not regression.",
+        "BCELoss used for a multi-class problem with integer labels (PyTorch forum and Q&A "
+        "reports; the accepted answers switch to CrossEntropyLoss with class indices)",
+        _bce_on_class_labels,
+    ),
+    Scenario(
+        "sorted-targets-momentum",
+        "unshuffled-data",
+        "Regression rows sorted by their target, batches of 10, SGD with momentum 0.9 and no "
+        "shuffling: each stretch of batches drags the output to its own level, so even the "
+        "running epoch loss ends worse than the constant baseline.",
+        "a table exported sorted by price and trained in file order (label-ordered training "
+        "fails to converge; shuffling fixes it)",
+        _sorted_targets_momentum,
     ),
 ]

@@ -332,6 +332,8 @@ class EngineBackend:
     """:class:`~nndoctor.doctor.backends.Backend` for :mod:`nndoctor.nn` models."""
 
     name = "engine"
+    # trials may train copies in forked processes: NumPy state forks cleanly
+    fork_safe = True
 
     def describe(self, run: Run) -> list[LayerSpec]:
         return describe_model(run.model)

@@ -216,7 +216,8 @@ def cannot_overfit(probes: Probes, ctx: Context) -> list[Finding]:
             "cannot-overfit",
             WARNING,
             f"the net cannot fit {tiny['rows']} samples: loss {tiny['loss']:.3g} after "
-            f"{tiny['steps']} Adam steps ({ratio:.0%} of their constant baseline)",
+            f"{tiny['steps']} steps of the doctor's own check (Adam, whatever your optimiser) "
+            f"({ratio:.0%} of their constant baseline)",
             evidence={
                 "rows": tiny["rows"],
                 "loss": tiny["loss"],

@@ -245,6 +245,9 @@ ORDER_CORR = 0.5
 # just seen, not the data
 ORDER_GAP_RATIO = 2.0
 ORDER_GAP_BASELINE = 0.1
+# ... or, whatever the running loss says, the end weights still lose at least this share of
+# the constant baseline: ordered batches are a cause to try (the shuffled trial decides)
+ORDER_POOR = 0.5
 
 
 def unshuffled_data(probes: Probes, ctx: Context) -> list[Finding]:
@@ -259,15 +262,21 @@ def unshuffled_data(probes: Probes, ctx: Context) -> list[Finding]:
         or not (math.isfinite(L0) and L0 > 0 and math.isfinite(held))
     ):
         return []
-    if not (held > ORDER_GAP_RATIO * seen and held - seen > ORDER_GAP_BASELINE * L0):
+    gap = held > ORDER_GAP_RATIO * seen and held - seen > ORDER_GAP_BASELINE * L0
+    if not (gap or held >= ORDER_POOR * L0):
         return []
     return [
         Finding(
             "unshuffled-data",
             ERROR if held >= 0.95 * L0 else WARNING,
             f"the samples come ordered by target (consecutive targets correlate {corr:.2f}) "
-            f"and are not shuffled: the end weights score {held:.4g} on the data while the "
-            f"batches of the last epoch averaged {seen:.4g} (constant baseline {L0:.4g})",
+            f"and are not shuffled: the end weights score {held:.4g} on the data"
+            + (
+                f" while the batches of the last epoch averaged {seen:.4g}"
+                if gap
+                else f" ({held / L0:.0%} of the baseline)"
+            )
+            + f" (constant baseline {L0:.4g})",
             evidence={
                 "target_order_correlation": corr,
                 "loss_of_end_weights": held,
@@ -282,7 +291,7 @@ def unshuffled_data(probes: Probes, ctx: Context) -> list[Finding]:
             "the last stretch held",
             fix="shuffle the samples every epoch (train(..., shuffle=True), or "
             "DataLoader(shuffle=True)); at the least permute them once before training",
-            score=min(1.0, (held - seen) / L0),
+            score=min(1.0, max(held - seen, held) / L0),
         )
     ]
 

@@ -9,7 +9,7 @@ import numpy as np
 from nndoctor.doctor.codes import ERROR, WARNING
 from nndoctor.doctor.report import Finding
 from nndoctor.doctor.rules._util import improvement, nanmedian, rms, stuck
-from nndoctor.doctor.rules.units import DEAD_WARNING
+from nndoctor.doctor.rules.units import DEAD_WARNING, KILLED_LR_CUT, killed_early
 from nndoctor.doctor.schema import Context, Probes
 
 # first-layer RMS gradient over last-layer RMS gradient (median over probes): warning, error
@@ -258,9 +258,15 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     # ReLU units alive at the start and dead at the end, after steps of this size: the steps
     # threw them into the dead zone (the catalog of causes: "afterwards ReLU layers all zero")
     killed = _killed_units(probes)
-    died = early_update > LR_HIGH_UPDATE and killed is not None
+    # ... or in the first steps, even when each step moved the weights only a few percent
+    # (momentum, or a rate too high for the batch size): the step size, not the units
+    early_death = killed_early(probes)
+    died = killed is not None and (early_update > LR_HIGH_UPDATE or early_death is not None)
     if mismatch or born or not (diverged or grew or big or blown or died):
         return []
+    if died and not (diverged or grew or big or blown):
+        # the update ratio did not size this: cut as for dead units, so both name one trial
+        suggested = ctx.lr / KILLED_LR_CUT
     if diverged:
         title = f"the loss became non-finite at step {probes.diverged['step']}"
     elif grew:
@@ -270,6 +276,12 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
         )
     elif big:
         title = f"the first steps change the weights by {early_update:.0%} of their norm"
+    elif died and early_death is not None:
+        title = (
+            f"{early_death[1]:.0%} of layer {early_death[0]}'s ReLU units, alive at the start, "
+            f"were dead by step {early_death[2]} of {len(probes.step_loss)} (first steps "
+            f"changed the weights by {early_update:.0%} of their norm)"
+        )
     elif died:
         assert killed is not None
         title = (

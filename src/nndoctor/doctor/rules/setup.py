@@ -127,6 +127,9 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
             f"the targets look like class labels {{{lo:g}, {hi:g}}}: map them to {{0, 1}} "
             f"with (y - {lo:g}) / {hi - lo:g} and keep BCE"
             if two
+            else f"the targets look like {int(hi) + 1} class labels 0..{int(hi)}: use "
+            f"CrossEntropy with {int(hi) + 1} outputs and the labels as class indices"
+            if d.y_integer and d.y_min.size == 1 and lo >= 0 and hi >= 2
             else "use MSE with an identity output for real-valued targets, or rescale the "
             "targets into [0, 1]",
         )

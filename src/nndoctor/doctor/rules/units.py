@@ -14,6 +14,10 @@ SYMMETRY_TOL = 1e-9
 # share of a ReLU layer's units dead on every probe sample: warning, error
 DEAD_WARNING = 0.5
 DEAD_ERROR = 0.9
+# ReLU units alive at the first probe and dead within this share of the run's steps were
+# killed by the first steps: the step size is the cause, smaller by this factor the fix
+KILLED_EARLY = 0.1
+KILLED_LR_CUT = 10.0
 # share of hidden sigmoid/tanh pre-activations beyond +-5: warning, error
 SATURATED_WARNING = 0.5
 SATURATED_ERROR = 0.9
@@ -98,6 +102,25 @@ def symmetric_units(probes: Probes, ctx: Context) -> list[Finding]:
     return findings
 
 
+def killed_early(probes: Probes) -> tuple[str, float, int] | None:
+    """(layer, dead share at the end, step at which half its units were dead) of a ReLU
+    layer alive at the first probe (under ``DEAD_WARNING`` dead) whose units died within the
+    first ``KILLED_EARLY`` of the steps and stayed dead; None when no layer did."""
+    total = max(len(probes.step_loss), 1)
+    out = None
+    for t in probes.layers:
+        if t.activation != "relu" or not t.frac_dead.size or t.frac_dead[0] >= DEAD_WARNING:
+            continue
+        share = float(np.mean(t.dead_units))
+        over = np.flatnonzero(t.frac_dead >= DEAD_WARNING)
+        if share < DEAD_WARNING or not over.size:
+            continue
+        step = int(probes.steps[over[0]])
+        if step <= KILLED_EARLY * total and (out is None or share > out[1]):
+            out = (t.name, share, step)
+    return out
+
+
 def _split_by_rounding(t: LayerTrace) -> list[Finding]:
     """Units that started as copies of each other (a constant init) and ended distinct: in
     floating point, rounding differences between identical units grow until one splits off,
@@ -146,6 +169,9 @@ def dead_units(probes: Probes, ctx: Context) -> list[Finding]:
         # dead from the first probe with biases that started negative: the init killed them
         bias0 = float(np.mean(t.b_init[dead]))
         born = bool(t.frac_dead.size and t.frac_dead[0] >= DEAD_WARNING and bias0 < 0)
+        killed = killed_early(probes) if not born else None
+        if killed is not None and killed[0] != t.name:
+            killed = None
         if born:
             why = (
                 f"their biases started at {bias0:.3g} on average, below every input's weighted "
@@ -153,6 +179,13 @@ def dead_units(probes: Probes, ctx: Context) -> list[Finding]:
                 "gradient, so it never recovers; with every unit dead the output is a constant"
             )
             fix = "initialise the biases at 0 (or a small positive value) with He weights"
+        elif killed is not None:
+            why = (
+                f"the units were alive at the start and died by step {killed[2]}: the first "
+                "steps pushed their inputs below zero for every sample, and a ReLU whose input "
+                "is negative everywhere has zero gradient, so it never recovers"
+            )
+            fix = f"lower the learning rate (try {ctx.lr / KILLED_LR_CUT:g})"
         else:
             why = (
                 "a ReLU whose input is negative for every sample has zero gradient, so it "
@@ -178,6 +211,11 @@ def dead_units(probes: Probes, ctx: Context) -> list[Finding]:
                     else np.nan,
                     "mean_initial_bias_dead": bias0,
                     "dead_from_start": born,
+                    **(
+                        {"killed_by_step": killed[2], "suggested_lr": ctx.lr / KILLED_LR_CUT}
+                        if killed is not None
+                        else {}
+                    ),
                 },
                 why=why,
                 fix=fix,
