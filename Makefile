@@ -13,7 +13,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet '$(TORCH_SPEC)'
-	$(BIN)/python -m pip install --quiet -e '.[plot,fast,data,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[plot,fast,data,dev,lightning,transformers]'
 	touch $@
 
 install: $(STAMP)

@@ -1,5 +1,6 @@
 """The ``nndoctor`` command: ``nndoctor seed`` replays the seed case, ``nndoctor scenarios``
-runs the catalog of sick and healthy networks, ``nndoctor show`` renders a saved report again.
+runs the catalog of sick and healthy networks, ``nndoctor show`` renders a saved report again,
+``nndoctor run train.py`` watches a training script.
 
 Every command that prints a report takes ``--json`` (machine-readable), ``--html PATH`` (one
 self-contained page), ``--quiet`` / ``--verbose`` and ``--no-progress``.
@@ -240,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("report", metavar="REPORT.json", help="a report saved as JSON")
     _add_output_options(show, progress=False)
     show.set_defaults(handler=_show)
+
+    from nndoctor.runner import add_parser as add_run_parser
+
+    add_run_parser(sub, _positive_int)
     return parser
 
 
@@ -287,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is None:
         parser.print_usage(sys.stderr)
-        print("nndoctor: error: choose a command: seed, scenarios or show", file=sys.stderr)
+        print("nndoctor: error: choose a command: seed, scenarios, show or run", file=sys.stderr)
         return EXIT_USAGE
     try:
         return args.handler(args)

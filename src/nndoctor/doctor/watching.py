@@ -22,7 +22,9 @@ from typing import Any
 from nndoctor._extras import require
 
 
-def watch(model: Any, optimizer: Any, *, loss: Any = None, every: int | None = None) -> Any:
+def watch(
+    model: Any, optimizer: Any, *, loss: Any = None, every: int | None = None, alerts: bool = True
+) -> Any:
     """Start watching ``model`` trained by ``optimizer``; returns the :class:`Watch`.
 
     Parameters
@@ -36,6 +38,10 @@ def watch(model: Any, optimizer: Any, *, loss: Any = None, every: int | None = N
     every : int, optional
         Probe every ``every`` optimizer steps (default: every step at first, ever sparser,
         about 100 to 200 probes in all).
+    alerts : bool
+        Say each finding in one line the moment it is certain, while training goes on
+        (:mod:`nndoctor.doctor.alerts`; on rank 0 only under ``torch.distributed``). False
+        keeps them, unsaid, in ``.alerts.history``.
 
     Returns
     -------
@@ -44,6 +50,12 @@ def watch(model: Any, optimizer: Any, *, loss: Any = None, every: int | None = N
         removes the hooks.
     """
     require("torch")
+    from nndoctor.doctor import distributed
+    from nndoctor.doctor.alerts import Alerts, attach
     from nndoctor.doctor.backends.torch_watch import Watch
 
-    return Watch(model, optimizer, loss=loss, every=every)
+    distributed.capture()  # the store the ranks' probes meet in at the end
+    w = Watch(model, optimizer, loss=loss, every=every)
+    w.alerts = Alerts(echo=alerts and distributed.is_rank_zero())
+    attach(w, w.alerts)
+    return w

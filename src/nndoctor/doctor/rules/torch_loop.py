@@ -156,19 +156,27 @@ def frozen_parameters(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
-def loss_shape_broadcast(probes: Probes, ctx: Context) -> list[Finding]:
-    x = _extra(probes, ctx)
-    if x is None or not x.get("loss_shapes") or ctx.loss.kind == "cross_entropy":
-        return []
-    out, tgt = (tuple(s) for s in x["loss_shapes"])
-    if out == tgt:
-        return []
+def broadcast_shape(out: tuple, tgt: tuple, loss_kind: str) -> tuple | None:
+    """The shape prediction ``out`` and target ``tgt`` broadcast to inside an elementwise
+    loss, when it is larger than both (``(N, 1)`` against ``(N,)``); None otherwise. Known
+    from the first loss call on (the live alerts say it then)."""
+    if loss_kind == "cross_entropy" or out == tgt:
+        return None
     try:
         both = np.broadcast_shapes(out, tgt)
     except ValueError:
-        return []
+        return None
     n_out, n_tgt, n_both = (math.prod(s) for s in (out, tgt, both))
-    if n_both <= max(n_out, n_tgt):
+    return both if n_both > max(n_out, n_tgt) else None
+
+
+def loss_shape_broadcast(probes: Probes, ctx: Context) -> list[Finding]:
+    x = _extra(probes, ctx)
+    if x is None or not x.get("loss_shapes"):
+        return []
+    out, tgt = (tuple(s) for s in x["loss_shapes"])
+    both = broadcast_shape(out, tgt, ctx.loss.kind)
+    if both is None:
         return []
     return [
         Finding(
@@ -191,17 +199,24 @@ def loss_shape_broadcast(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+def doubled_activation(out_act: str, loss_name: str, from_logits: bool, width: int) -> str | None:
+    """What the loss applies a second time after the model's output activation ``out_act``
+    (read off the first forward pass, so the live alerts say it then), or None."""
+    if loss_name == "CrossEntropyLoss" and out_act in ("softmax", "log_softmax") and width > 1:
+        return f"{out_act} before CrossEntropyLoss (which applies log-softmax itself)"
+    if from_logits and out_act == "sigmoid":
+        return "sigmoid before BCEWithLogitsLoss (which applies a sigmoid itself)"
+    return None
+
+
 def double_activation(probes: Probes, ctx: Context) -> list[Finding]:
     x = _extra(probes, ctx)
     if x is None:
         return []
     out_act = x.get("output_activation", "unknown")
     width = ctx.dense_widths[-1] if ctx.dense_widths else 0
-    if ctx.loss.name == "CrossEntropyLoss" and out_act in ("softmax", "log_softmax") and width > 1:
-        what = f"{out_act} before CrossEntropyLoss (which applies log-softmax itself)"
-    elif ctx.loss.from_logits and out_act == "sigmoid":
-        what = "sigmoid before BCEWithLogitsLoss (which applies a sigmoid itself)"
-    else:
+    what = doubled_activation(out_act, ctx.loss.name, ctx.loss.from_logits, width)
+    if what is None:
         return []
     return [
         Finding(

@@ -1,0 +1,200 @@
+"""Live alerts: a finding said in one line the moment it is certain, while training goes on.
+
+An :class:`Alerts` object rides on a watch (:func:`attach`): after each optimizer step on which
+the watch probed (the only steps on which the watch already read numbers from the device), it
+runs a few early checks over what the watch has recorded so far, and says each code at most
+once per run: through :mod:`logging` (logger ``"nndoctor"``, level WARNING) when the
+application configured logging, else as one line on stderr. Off the probe steps it does
+nothing at all (one integer comparison), so alerts add no synchronisation with the GPU.
+
+Only findings that training cannot undo are said early, so that the final report never
+contradicts an alert:
+
+- ``diverged``: the loss became NaN or inf (it stays so: the weights are non-finite);
+- ``symmetric-units``: units of a hidden layer that started identical and are still identical
+  after the first updates (identical units get identical gradients, so they stay identical);
+- ``loss-shape-broadcast``: the first loss call's prediction and target shapes broadcast to a
+  larger shape (the report reads the same first call);
+- ``double-activation``: the output activation read off the first forward pass is one the loss
+  applies itself (the report reads the same first pass).
+
+The last two ask the rules' own helpers (:mod:`nndoctor.doctor.rules.torch_loop`), so an alert
+and the report cannot disagree about them.
+
+Each alert is kept in :attr:`Alerts.history` with the step it was said at, which the
+benchmarks compare with the run's length (time to verdict) and with the final report.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nndoctor.doctor.rules.units import SYMMETRY_TOL, identical_groups, symmetry_tolerance
+
+log = logging.getLogger("nndoctor")
+
+# symmetric units are said once they survived this many updates (one is enough in exact
+# arithmetic; two guard against a first step that a scheduler or warm-up makes 0)
+SYMMETRY_STEPS = 2
+
+
+@dataclass
+class Alert:
+    """One alert: the finding code, the optimizer step it was said at, the line said."""
+
+    code: str
+    step: int
+    message: str
+
+
+def say(line: str) -> None:
+    """One line to the user: through logging when the application set it up, else stderr."""
+    if log.hasHandlers():
+        log.warning(line)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
+def symmetric_message(
+    name: str,
+    init: tuple[np.ndarray, np.ndarray],
+    now: tuple[np.ndarray, np.ndarray],
+    tol: float = SYMMETRY_TOL,
+) -> str | None:
+    """The alert for a layer whose units identical at init are still identical ``now`` (the
+    weights as ``(W (units, fan_in), b (units,))``, compared within ``tol`` as the rule
+    compares them), or None."""
+    groups = identical_groups(*now, tol)
+    init_groups = [set(g) for g in identical_groups(*init, tol)]
+    if not groups or not all(any(set(g) <= h for h in init_groups) for g in groups):
+        return None
+    W0 = init[0]
+    n = sum(len(g) for g in groups)
+    why = (
+        f"all weights start at {W0.flat[0]:g}"
+        if W0.size and np.ptp(W0) == 0
+        else "they started identical"
+    )
+    return f"layer {name} has {n} identical units ({why})"
+
+
+def diverged_message(diverged: dict[str, Any]) -> str:
+    where = f" in layer {diverged['layer']}" if diverged.get("layer") else ""
+    return f"diverged at step {diverged['step']}{where}: the loss became NaN or inf"
+
+
+@dataclass
+class Alerts:
+    """The alerts of one watched run; see the module docstring.
+
+    Parameters
+    ----------
+    echo : bool
+        Say alerts as they come (False: only keep them in :attr:`history`).
+    prefix : str
+        Put before each line (``nndoctor run`` names the model when it watches several).
+    """
+
+    echo: bool = True
+    prefix: str = ""
+    history: list[Alert] = field(default_factory=list)
+    _probes_seen: int = 0
+    _symmetry_done: bool = False
+    _setup_done: bool = False
+
+    @property
+    def codes(self) -> list[str]:
+        return [a.code for a in self.history]
+
+    def raise_alert(self, code: str, step: int, message: str) -> None:
+        """Say ``code`` unless it was said already in this run."""
+        if code in self.codes:
+            return
+        self.history.append(Alert(code, step, message))
+        if self.echo:
+            say(f"nndoctor: {self.prefix}{code}: {message}")
+
+    def after_step(self, watch: Any) -> None:
+        """Run the checks when ``watch`` probed since the last call (cheap otherwise)."""
+        core = watch._core
+        if core is None or len(core.steps) == self._probes_seen or watch.failed:
+            return
+        self._probes_seen = len(core.steps)
+        step = watch.step
+        if watch._diverged is not None:
+            self.raise_alert("diverged", step, diverged_message(watch._diverged))
+        if not self._setup_done and watch._activations:
+            self._setup_done = True  # the first forward pass and loss call were seen
+            self._check_setup(watch, step)
+        if not self._symmetry_done and step >= SYMMETRY_STEPS:
+            self._symmetry_done = True
+            self._check_symmetry(watch, step)
+
+    def _check_setup(self, watch: Any, step: int) -> None:
+        from nndoctor.doctor.backends.torch_backend import layer_specs
+        from nndoctor.doctor.backends.torch_watch import _loss_kind
+        from nndoctor.doctor.rules.torch_loop import broadcast_shape, doubled_activation
+
+        kind, _, from_logits, name = _loss_kind(watch.loss_fn) if watch.loss_fn else ("", 0, 0, "")
+        if watch._shapes is not None:
+            out, tgt = watch._shapes
+            both = broadcast_shape(out, tgt, kind)
+            if both is not None:
+                self.raise_alert(
+                    "loss-shape-broadcast",
+                    step,
+                    f"the loss compares a prediction of shape {out} with a target of shape "
+                    f"{tgt}: both are broadcast to {both}",
+                )
+        dense = [spec for spec in layer_specs(watch) if spec.kind == "dense"]
+        width = (dense[-1].out_features or 0) if dense else 0
+        what = doubled_activation(watch._output_activation, name, bool(from_logits), width)
+        if what is not None:
+            self.raise_alert("double-activation", step, f"the model's output went through {what}")
+
+    def _check_symmetry(self, watch: Any, step: int) -> None:
+        hidden = watch._layers[:-1]  # the output layer's units are the outputs themselves
+        tol = symmetry_tolerance(_eps(watch))
+        for (name, module), init in zip(hidden, watch._init, strict=False):
+            message = symmetric_message(name, init, watch._weights(module), tol)
+            if message is not None:
+                self.raise_alert("symmetric-units", step, message)
+                return
+
+
+def _eps(watch: Any) -> float:
+    """Machine epsilon of the weights' dtype, read as the watch's probes read it (the rule's
+    tolerance for identical units follows it)."""
+    import torch
+
+    from nndoctor.doctor.backends.torch_model import weight_of
+
+    W = weight_of(watch._layers[0][1]) if watch._layers else None
+    if W is None or not W.is_floating_point():
+        return float(np.finfo(np.float64).eps)  # the probes' default
+    return float(torch.finfo(W.dtype).eps)
+
+
+def attach(watch: Any, alerts: Alerts) -> Any:
+    """Check ``alerts`` after every step of ``watch``'s optimizer; returns the hook handle.
+
+    The hook is registered after the watch's own, so it runs once the watch has recorded
+    the step.
+    """
+
+    def hook(optimizer: Any, args: Any, kwargs: Any) -> None:
+        try:
+            alerts.after_step(watch)
+        except Exception as exc:  # an alert must never break training
+            handle.remove()
+            if alerts.echo:
+                say(f"nndoctor: alerts switched off: {type(exc).__name__}: {exc}")
+
+    handle = watch.optimizer.register_step_post_hook(hook)
+    watch._handles.append(handle)  # removed with the watch's own hooks by close()
+    return handle

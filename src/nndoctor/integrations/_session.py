@@ -1,0 +1,110 @@
+"""What both callbacks do: start the global hooks, report once at the end."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+from typing import Any
+
+from nndoctor.runner import GlobalWatcher, _json_default, _print_reports, _torch_watch
+
+
+class DoctorSession:
+    """One watched training run of a framework's ``Trainer``.
+
+    Parameters
+    ----------
+    every : int, optional
+        Probe interval (default: the watch's adaptive schedule).
+    alerts : bool
+        Say findings while training runs.
+    verbose : bool
+        Print the report at the end (on rank 0); False keeps it in :attr:`reports` only.
+    step_pre_hook : bool
+        Whether models are paired with their optimizer and gradients read in the optimizer's
+        step pre-hook (plain loops, Hugging Face), or the framework calls
+        :meth:`before_optimizer_step` once the gradients are ready (Lightning steps with a
+        closure: the pre-hook runs before the forward and backward).
+    """
+
+    def __init__(
+        self,
+        *,
+        every: int | None = None,
+        alerts: bool = True,
+        verbose: bool = True,
+        step_pre_hook: bool = True,
+    ) -> None:
+        self.every = every
+        self.alerts = alerts
+        self.verbose = verbose
+        self.step_pre_hook = step_pre_hook
+        self.watcher: GlobalWatcher | None = None
+        self.reports: list[tuple[str, Any]] | None = None
+
+    @property
+    def report(self) -> Any:
+        """The report of the (first) trained model, None before the end or on ranks > 0."""
+        return self.reports[0][1] if self.reports else None
+
+    def start(self) -> None:
+        if self.watcher is not None:
+            return
+        self.reports = None
+        self.watcher = GlobalWatcher(
+            self._make_watch,
+            every=self.every,
+            alerts=self.alerts,
+            pair_on_step=self.step_pre_hook,
+        )
+        self.watcher.install()
+        atexit.register(self.finish)  # a run that never reaches the framework's end hook
+
+    def _make_watch(self, *args: Any) -> Any:
+        w = _torch_watch(*args)
+        if not self.step_pre_hook:
+            _remove_step_pre_hook(w)
+        return w
+
+    def before_optimizer_step(self, optimizer: Any) -> None:
+        """The gradients of this step are ready and the update has not run."""
+        if self.watcher is None:
+            return
+        self.watcher.pair(optimizer)
+        for pair in self.watcher.pairs:
+            if pair.optimizer is optimizer:
+                pair.watch._pre_step(optimizer, (), {})
+
+    def finish(self) -> list[tuple[str, Any]] | None:
+        """Close the hooks, build the reports and print them (rank 0); idempotent."""
+        if self.watcher is None:
+            return self.reports
+        watcher, self.watcher = self.watcher, None
+        atexit.unregister(self.finish)
+        self.reports = watcher.close()
+        if self.reports is not None and self.verbose and (self.reports or not watcher.pairs):
+            _print_reports(self.reports, sys.stderr)
+        return self.reports
+
+    def save_json(self, folder: str, name: str = "nndoctor_report.json") -> str | None:
+        """Write the reports into ``folder`` (a logger's directory); the path, or None."""
+        if not self.reports:
+            return None
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, name)
+        payload = [{"model": n, "report": r.to_dict()} for n, r in self.reports]
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2, default=_json_default)
+        return path
+
+
+def _remove_step_pre_hook(watch: Any) -> None:
+    """Take the watch's own optimizer step pre-hook off (the caller runs it at the right time
+    instead): the handle is the one whose dictionary is the optimizer's pre-hooks."""
+    hooks = watch.optimizer._optimizer_step_pre_hooks
+    for handle in list(watch._handles):
+        if handle.hooks_dict_ref() is hooks:
+            handle.remove()
+            watch._handles.remove(handle)

@@ -1,0 +1,86 @@
+"""``DoctorCallback`` for PyTorch Lightning::
+
+    from nndoctor.integrations.lightning import DoctorCallback
+
+    trainer = lightning.pytorch.Trainer(callbacks=[DoctorCallback()])
+    trainer.fit(model, data)
+
+Live alerts while training runs; the report at ``on_fit_end``, and also when ``fit`` fails or
+is interrupted (``on_exception``). Where the Trainer has a logger, the report goes into the
+logger's directory as ``nndoctor_report.json`` and its counts are logged as metrics. Under
+several processes (DDP) rank 0 alone reports, for all ranks. Needs ``nndoctor[lightning]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nndoctor._extras import require
+from nndoctor.integrations._session import DoctorSession
+
+pl = require("lightning.pytorch")
+
+
+class DoctorCallback(pl.Callback):
+    """Watch the model a Lightning ``Trainer`` fits; see the module docstring.
+
+    Parameters
+    ----------
+    every : int, optional
+        Probe every ``every`` optimizer steps (default: adaptive, about 100 to 200 probes).
+    alerts : bool
+        Say findings as soon as they are certain (default True).
+    verbose : bool
+        Print the report at the end (default True); it is kept in :attr:`report` either way.
+
+    Attributes
+    ----------
+    report : nndoctor.Report or None
+        The report of the fitted model once ``fit`` ended (None on ranks other than 0).
+    reports : list of (str, Report) or None
+        One report per model an optimizer stepped (a GAN has two).
+    """
+
+    def __init__(self, *, every: int | None = None, alerts: bool = True, verbose: bool = True):
+        self._session = DoctorSession(
+            every=every, alerts=alerts, verbose=verbose, step_pre_hook=False
+        )
+
+    @property
+    def report(self) -> Any:
+        return self._session.report
+
+    @property
+    def reports(self) -> list[tuple[str, Any]] | None:
+        return self._session.reports
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        self._session.start()
+
+    def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
+        # Lightning steps with a closure (forward and backward run inside optimizer.step),
+        # so the optimizer's pre-hook would see last step's gradients: read them here
+        self._session.before_optimizer_step(optimizer)
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        self._finish(trainer)
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        self._finish(trainer)
+
+    def _finish(self, trainer: Any) -> None:
+        reports = self._session.finish()
+        logger = trainer.logger
+        if not reports or logger is None:
+            return
+        report = reports[0][1]
+        logger.log_metrics(
+            {
+                "nndoctor/causes": float(len(report.causes)),
+                "nndoctor/findings": float(len(report.findings)),
+            },
+            step=trainer.global_step,
+        )
+        folder = getattr(logger, "log_dir", None) or getattr(logger, "save_dir", None)
+        if folder:
+            self._session.save_json(folder)

@@ -1,0 +1,398 @@
+"""``nndoctor run train.py [args...]``: watch an unmodified training script.
+
+The script runs as ``python train.py args`` would run it: same ``sys.argv``, ``__name__ ==
+"__main__"``, working directory, ``sys.path[0]`` (the script's folder) and exit status. While it
+runs, PyTorch's global hooks see every module called and every optimizer that steps, and
+:class:`GlobalWatcher` starts a watch for each (model, optimizer) pair at the optimizer's
+first step: one report section per model. ``DistributedDataParallel`` and ``DataParallel``
+wrappers are looked through: the model inside is watched.
+
+When the script ends, raises or is interrupted (SIGINT), the watches are closed and their reports
+printed on stderr (the script's own stdout stays clean). A script that raises keeps its own
+traceback (without the runner's frames) and exits with status 1; ``sys.exit(n)`` exits with n;
+SIGINT with 130, as a shell reports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+import traceback
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell shows for a script stopped by Ctrl-C
+
+
+@dataclass
+class ScriptResult:
+    """How the script ended: its exit status and the exception that ended it, if any."""
+
+    status: int
+    error: BaseException | None = None
+
+
+def _exit_status(code: Any) -> int:
+    """The status ``sys.exit(code)`` gives: None is 0, an int itself, anything else 1 (printed
+    on stderr by Python itself, as here)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _print_script_traceback(exc: BaseException, script: str) -> None:
+    """The traceback Python would print, from the script's first frame on (the runner's and
+    runpy's frames are noise to the user)."""
+    tb = exc.__traceback__
+    target = os.path.abspath(script)
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != target:
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb if tb is not None else exc.__traceback__)
+
+
+@contextmanager
+def _as_main(script: str, args: Sequence[str]) -> Iterator[None]:
+    """``sys.argv`` and ``sys.path[0]`` as ``python script args`` sets them, restored after."""
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    sys.argv = [script, *args]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    try:
+        yield
+    finally:
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+
+
+def run_script(script: str, args: Sequence[str] = ()) -> ScriptResult:
+    """Run ``script`` as ``__main__`` with ``args``; never raises for what the script does.
+
+    Returns
+    -------
+    ScriptResult
+        ``status`` is what ``python script args`` would exit with; the traceback of an
+        exception (KeyboardInterrupt included) is already printed on stderr.
+    """
+    if not os.path.isfile(script):
+        raise FileNotFoundError(f"no such script: {script}")
+    with _as_main(script, args):
+        try:
+            runpy.run_path(script, run_name="__main__")
+        except SystemExit as exc:
+            return ScriptResult(_exit_status(exc.code), exc if exc.code else None)
+        except KeyboardInterrupt as exc:
+            _print_script_traceback(exc, script)
+            return ScriptResult(EXIT_INTERRUPTED, exc)
+        except BaseException as exc:  # the script's own failure: report it as Python would
+            _print_script_traceback(exc, script)
+            return ScriptResult(EXIT_ERROR, exc)
+    return ScriptResult(0)
+
+
+@dataclass
+class _Pair:
+    """One trained model, its optimizer and the watch on them."""
+
+    name: str
+    model: Any
+    optimizer: Any
+    watch: Any
+
+
+def _unwrap(model: Any) -> Any:
+    """The module a data-parallel wrapper holds (its layers are the user's)."""
+    from torch import nn
+
+    wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
+    return model.module if isinstance(model, wrappers) else model
+
+
+class _LastLoss:
+    """The scalar ``.backward()`` was last called on (fed to a watch that starts at the step
+    it belongs to); rides on the watch's own ``Tensor.backward`` spy."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def _on_backward(self, tensor: Any) -> None:
+        self.value = tensor.detach()
+
+
+@dataclass
+class GlobalWatcher:
+    """PyTorch's global module and optimizer hooks, starting one watch per (model, optimizer).
+
+    A global forward pre-hook and forward hook note the *top-level* calls (a module called
+    while no other module runs: the model, or a loss module such as ``nn.MSELoss``). At an
+    optimizer's first step (:meth:`pair`: from a global step pre-hook, or called by a framework
+    once the gradients are ready), the top-level modules whose trainable parameters it holds
+    each get a watch, which is handed the loss of that step (the last loss module's output and
+    target, else the scalar ``.backward()`` was called on) and records from that step on. The
+    first step's forward pass ran before the watch existed: its layer statistics are missing
+    from the first probe, nothing else is.
+
+    Parameters
+    ----------
+    make_watch : callable
+        ``make_watch(model, optimizer, loss_module, every, alerts)`` -> a watch with ``close()``
+        and ``report()`` (:func:`_torch_watch` in ``nndoctor run``; tests pass their own).
+    every : int or None
+        Probe interval (None: the watch's default schedule).
+    alerts : bool
+        Whether the watches say their findings while the script runs.
+    pair_on_step : bool
+        Pair an optimizer at its step pre-hook (False: the caller calls :meth:`pair`).
+    """
+
+    make_watch: Callable[..., Any]
+    every: int | None = None
+    alerts: bool = True
+    pair_on_step: bool = True
+    pairs: list[_Pair] = field(default_factory=list)
+    # top-level modules seen so far (weak: a script may build and drop many)
+    _roots: weakref.WeakValueDictionary[int, Any] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+    _loss_call: tuple[Any, Any, Any, Any] | None = None  # (module, output, input, target)
+    _seen: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
+    _depth: int = 0
+    _handles: list[Any] = field(default_factory=list)
+    _forward_handles: list[Any] = field(default_factory=list)
+    _last_loss: _LastLoss = field(default_factory=_LastLoss)
+
+    def install(self) -> None:
+        import torch
+        from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+        from nndoctor.doctor.backends.torch_watch import _BackwardSpy
+
+        self._loss_type = torch.nn.modules.loss._Loss
+        self._listen()
+        if self.pair_on_step:
+            self._handles.append(register_optimizer_step_pre_hook(self._pre_step))
+        _BackwardSpy.add(self._last_loss)
+
+    def _listen(self) -> None:
+        """Note top-level module calls (until every optimizer that stepped is paired)."""
+        from torch.nn.modules.module import (
+            register_module_forward_hook,
+            register_module_forward_pre_hook,
+        )
+
+        if not self._forward_handles:
+            self._forward_handles = [
+                register_module_forward_pre_hook(self._pre_forward),
+                register_module_forward_hook(self._post_forward, always_call=True),
+            ]
+
+    def _stop_listening(self) -> None:
+        for handle in self._forward_handles:
+            handle.remove()
+        self._forward_handles = []
+
+    def _pre_forward(self, module: Any, args: Any) -> None:
+        key = id(module)
+        if self._depth == 0 and key not in self._roots and not isinstance(module, self._loss_type):
+            self._roots[key] = module
+        self._depth += 1
+
+    def _post_forward(self, module: Any, args: Any, output: Any) -> None:
+        self._depth -= 1
+        if self._depth == 0 and isinstance(module, self._loss_type) and len(args) >= 2:
+            self._loss_call = (module, output, args[0], args[1])
+
+    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self.pair(optimizer)
+
+    def pair(self, optimizer: Any) -> None:
+        """Start a watch for each top-level module ``optimizer`` trains (once per optimizer).
+
+        The global forward hooks cost a Python call per module call: they are removed at the
+        second step of a paired optimizer (every model trained so far has its watch), and put
+        back when an optimizer steps whose model they did not see (its watch then starts at
+        its next step)."""
+        if optimizer in self._seen:
+            self._stop_listening()
+            return
+        params = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        models = [m for m in self._roots.values() if any(id(p) in params for p in m.parameters())]
+        if not models:  # trained by a module called while the hooks were off: see it next step
+            self._listen()
+            return
+        self._seen.add(optimizer)
+        for model in models:
+            self._start(_unwrap(model), optimizer)
+
+    def _start(self, model: Any, optimizer: Any) -> None:
+        loss_module, output, target = None, None, None
+        loss = self._last_loss.value
+        if self._loss_call is not None:
+            loss_module, loss, output, target = self._loss_call
+        name = type(model).__name__
+        same = sum(p.name.split(" ")[0] == name for p in self.pairs)
+        label = f"{name} #{same + 1}" if same else name
+        watch = self.make_watch(model, optimizer, loss_module, self.every, self.alerts)
+        if loss is not None:
+            watch.log(loss, output, target)  # this step's loss ran before the watch existed
+        self.pairs.append(_Pair(label, model, optimizer, watch))
+
+    def uninstall(self) -> None:
+        from nndoctor.doctor.backends.torch_watch import _BackwardSpy
+
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self._stop_listening()
+        _BackwardSpy.remove(self._last_loss)
+
+    def close(self) -> list[tuple[str, Any]] | None:
+        """Remove every hook and return ``(model name, report)`` per watched pair; None on
+        the ranks other than 0 of a distributed run (rank 0 reports for all)."""
+        from nndoctor.doctor.distributed import report_across_ranks
+
+        self.uninstall()
+        out = []
+        for pair in self.pairs:
+            pair.watch.close()
+            try:
+                out.append((pair.name, report_across_ranks(pair.watch)))
+            except Exception as exc:  # the script's own outcome matters more than our report
+                print(f"nndoctor: no report for {pair.name}: {exc}", file=sys.stderr)
+        return None if any(report is None for _, report in out) else out
+
+
+def _print_reports(sections: list[tuple[str, Any]], stream: Any) -> None:
+    if not sections:  # (a report that failed said so already)
+        print(
+            "nndoctor run: no optimizer stepped on a module's parameters: nothing to report",
+            file=stream,
+        )
+        return
+    for name, report in sections:
+        if len(sections) > 1:
+            print(f"\n=== nndoctor: {name} ===", file=stream)
+        print(f"\n{report}", file=stream)
+
+
+def _write_outputs(
+    sections: list[tuple[str, Any]], json_path: str | None, html: str | None
+) -> None:
+    import json
+
+    if json_path is not None:
+        payload = [{"model": name, "report": report.to_dict()} for name, report in sections]
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2, default=_json_default)
+    if html is not None:
+        root, ext = os.path.splitext(html)
+        for i, (_, report) in enumerate(sections):
+            report.save_html(html if len(sections) == 1 else f"{root}-{i}{ext or '.html'}")
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _torch_watch(model: Any, optimizer: Any, loss: Any, every: int | None, alerts: bool) -> Any:
+    """The watch ``nndoctor run`` starts for each (model, optimizer) pair."""
+    from nndoctor.doctor.watching import watch
+
+    return watch(model, optimizer, loss=loss, every=every, alerts=alerts)
+
+
+def execute(
+    script: str,
+    args: Sequence[str] = (),
+    *,
+    every: int | None = None,
+    quiet: bool = False,
+    json_path: str | None = None,
+    html: str | None = None,
+) -> int:
+    """Run ``script`` watched and print one report section per trained model on stderr.
+
+    Parameters
+    ----------
+    script : str
+        Path of the training script.
+    args : sequence of str
+        The script's own arguments (its ``sys.argv[1:]``).
+    every : int, optional
+        Probe interval; default: the watch's adaptive schedule.
+    quiet : bool
+        No live alerts (the report is still printed at the end).
+    json_path, html : str, optional
+        Also write the reports there.
+
+    Returns
+    -------
+    int
+        The script's own exit status.
+    """
+    from nndoctor._extras import require
+
+    require("torch")
+    if not os.path.isfile(script):
+        raise ValueError(f"no such script: {script}")
+    if html is not None:
+        from nndoctor.doctor.report import Report
+
+        if not hasattr(Report, "save_html"):  # say it now, not after the training
+            raise ValueError("--html needs nndoctor's HTML reports, not installed here")
+    watcher = GlobalWatcher(_torch_watch, every=every, alerts=not quiet)
+    watcher.install()
+    try:
+        result = run_script(script, args)
+    finally:
+        sections = watcher.close()
+    # None on ranks other than 0: rank 0 alone reports
+    if sections is not None and (sections or not watcher.pairs):
+        _print_reports(sections, sys.stderr)
+        _write_outputs(sections, json_path, html)
+    return result.status
+
+
+def main(args: argparse.Namespace) -> int:
+    """``nndoctor run`` from parsed arguments (``script``, ``args``, ``every``, ``quiet``,
+    ``json``, ``html``)."""
+    return execute(
+        args.script,
+        args.args,
+        every=args.every,
+        quiet=args.quiet,
+        json_path=args.json,
+        html=args.html,
+    )
+
+
+def add_parser(sub: Any, positive_int: Callable[[str], int]) -> None:
+    """The ``run`` subcommand on ``nndoctor``'s subparsers."""
+    run = sub.add_parser(
+        "run",
+        help="run an unmodified training script and diagnose every model it trains",
+        description="Run SCRIPT as `python SCRIPT ARGS` would (same argv, __main__, working "
+        "directory and exit status), watch every model an optimizer steps, say findings as "
+        "they become certain, and print one report per model when the script ends, fails "
+        "or is interrupted.",
+    )
+    run.add_argument("--every", type=positive_int, help="probe every N steps (adaptive)")
+    run.add_argument("--quiet", action="store_true", help="no live alerts, only the report")
+    run.add_argument("--json", metavar="PATH", help="also write the reports as JSON")
+    run.add_argument("--html", metavar="PATH", help="also write the report as an HTML page")
+    run.add_argument("script", help="the training script")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    run.set_defaults(handler=main)

@@ -1,0 +1,241 @@
+"""``nndoctor run``: the script runs as ``python script args`` would, and every model an optimizer
+steps gets a watch and a report section."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from nndoctor.cli import main as cli_main
+from nndoctor.doctor.report import Report
+from nndoctor.runner import GlobalWatcher, execute, run_script
+from nndoctor.scenarios import TORCH_CATALOG
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(tmp_path: Path, body: str, name: str = "train.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_script_sees_its_argv_main_name_cwd_and_folder(tmp_path, monkeypatch):
+    out = tmp_path / "seen.json"
+    script = _script(
+        tmp_path,
+        f"""
+        import json, os, sys
+        seen = {{"argv": sys.argv, "name": __name__, "cwd": os.getcwd(), "path0": sys.path[0]}}
+        with open({str(out)!r}, "w") as f:
+            json.dump(seen, f)
+        """,
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    argv_before = list(sys.argv)
+    result = run_script(str(script), ["--lr", "0.1", "x"])
+    seen = json.loads(out.read_text())
+    assert result.status == 0 and result.error is None
+    assert seen == {
+        "argv": [str(script), "--lr", "0.1", "x"],
+        "name": "__main__",
+        "cwd": str(work),
+        "path0": str(tmp_path),
+    }
+    assert sys.argv == argv_before  # restored for the caller
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [("import sys; sys.exit(3)", 3), ("import sys; sys.exit()", 0), ("x = 1", 0)],
+)
+def test_exit_status_is_the_scripts(tmp_path, body, status):
+    assert run_script(str(_script(tmp_path, body)), []).status == status
+
+
+def test_a_failing_script_keeps_its_own_traceback(tmp_path, capsys):
+    script = _script(
+        tmp_path,
+        """
+        def train():
+            raise RuntimeError("shapes do not match")
+
+        train()
+        """,
+    )
+    result = run_script(str(script), [])
+    err = capsys.readouterr().err
+    assert result.status == 1 and isinstance(result.error, RuntimeError)
+    assert "RuntimeError: shapes do not match" in err
+    assert f'File "{script}", line 5, in <module>' in err
+    assert "runpy" not in err and "runner.py" not in err  # our frames are not the user's
+
+
+def test_missing_script_is_a_usage_error(tmp_path, capsys):
+    assert cli_main(["run", str(tmp_path / "nope.py")]) == 2
+    assert "no such script" in capsys.readouterr().err
+
+
+class _FakeWatch:
+    def __init__(self, model, optimizer, loss, every, alerts):
+        self.model, self.optimizer, self.loss = model, optimizer, loss
+        self.closed = False
+        self.logged = []
+
+    def log(self, loss, output=None, target=None):
+        self.logged.append(float(loss.detach()))
+
+    def close(self):
+        self.closed = True
+
+    def report(self):
+        return f"report of {type(self.model).__name__}"
+
+
+def test_each_stepped_model_gets_one_watch_with_its_optimizer_and_loss(torch):
+    nn = torch.nn
+    watcher = GlobalWatcher(_FakeWatch)
+    watcher.install()
+    try:
+        a = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+        b = nn.Linear(3, 2)
+        frozen = nn.Linear(3, 3)  # called, never optimised: no section
+        opt_a = torch.optim.SGD(a.parameters(), lr=0.1)
+        opt_b = torch.optim.Adam(b.parameters())
+        mse = nn.MSELoss()
+        x = torch.randn(5, 3)
+        first = []
+        for step in range(3):
+            for model, opt in ((a, opt_a), (b, opt_b)):
+                opt.zero_grad()
+                loss = mse(model(frozen(x))[:, :1], torch.zeros(5, 1))
+                loss.backward()
+                if step == 0:
+                    first.append(float(loss.detach()))
+                opt.step()
+        # a model built after the forward hooks went quiet: found at its optimizer's 2nd step
+        c = nn.Linear(3, 1)
+        opt_c = torch.optim.SGD(c.parameters(), lr=0.1)
+        for _ in range(3):
+            opt_c.zero_grad()
+            mse(c(x), torch.zeros(5, 1)).backward()
+            opt_c.step()
+    finally:
+        sections = watcher.close()
+    assert [name for name, _ in sections] == ["Sequential", "Linear", "Linear #2"]
+    assert [p.optimizer for p in watcher.pairs] == [opt_a, opt_b, opt_c]
+    assert [p.model for p in watcher.pairs] == [a, b, c]
+    assert all(p.watch.loss is mse and p.watch.closed for p in watcher.pairs)
+    # each watch was handed the loss of the step it started at, computed before it existed
+    assert [p.watch.logged for p in watcher.pairs[:2]] == [[first[0]], [first[1]]]
+    # the global hooks are gone: a later step starts nothing
+    opt_c = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+    opt_c.step()
+    assert len(watcher.pairs) == 3
+
+
+# --- the catalog's PyTorch scenarios as plain scripts ---
+
+EXAMPLES = ROOT / "examples"
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("examples_generate", EXAMPLES / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_torch_scenario_has_its_up_to_date_example_script():
+    generate = _generator()
+    for scenario in TORCH_CATALOG:
+        path = EXAMPLES / generate.filename(scenario)
+        assert path.read_text() == generate.script(scenario), (
+            f"{path.name} is stale: run python examples/generate.py"
+        )
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size:UserWarning")
+@pytest.mark.parametrize("name", [s.name for s in TORCH_CATALOG], ids=str)
+def test_run_names_the_root_cause_diagnose_names(torch, tmp_path, capsys, name):
+    """``nndoctor run`` on the unmodified script ranks first the cause that ``diagnose`` ranks
+    first on the same setup (tests/test_torch_scenarios.py checks diagnose against the
+    scenario's expected cause); on a healthy script it raises no error."""
+    scenario = next(s for s in TORCH_CATALOG if s.name == name)
+    out = tmp_path / "report.json"
+    script = EXAMPLES / _generator().filename(scenario)
+    assert execute(str(script), [], quiet=True, json_path=str(out)) == 0
+    sections = json.loads(out.read_text())
+    assert [s["model"] for s in sections] == [type(scenario.build(0).model).__name__]
+    report = Report.from_dict(sections[0]["report"])
+    if scenario.healthy:
+        assert [f.code for f in report.findings if f.severity == "error"] == [], report.codes
+    else:
+        assert report.causes and report.causes[0].code == scenario.expected, report.codes
+
+
+ZERO_INIT_LOOP = """
+import os, signal, sys
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+X = torch.randn(64, 4, dtype=torch.float64)
+Y = torch.tanh(X[:, :1] * X[:, 1:2])
+model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+for p in model.parameters():  # constant weights: the hidden units stay identical
+    nn.init.constant_(p, 0.5 if p is model[2].weight else 0.0)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+loss_fn = nn.MSELoss()
+for step in range(10_000):
+    optimizer.zero_grad()
+    loss_fn(model(X), Y).backward()
+    optimizer.step()
+    if step == 40:
+        {end}
+"""
+
+
+@pytest.mark.parametrize(
+    ("end", "status", "last_line"),
+    [
+        ('raise RuntimeError("out of memory, say")', 1, "RuntimeError: out of memory, say"),
+        ("os.kill(os.getpid(), signal.SIGINT)", 130, "KeyboardInterrupt"),
+    ],
+    ids=["raises", "sigint"],
+)
+def test_a_script_that_fails_or_is_interrupted_still_gets_a_report(
+    torch, tmp_path, capsys, caplog, end, status, last_line
+):
+    script = _script(tmp_path, ZERO_INIT_LOOP.format(end=end))
+    out = tmp_path / "report.json"
+    assert execute(str(script), [], json_path=str(out)) == status
+    err = capsys.readouterr().err
+    traceback_end = err.index(last_line)
+    assert "line 19, in <module>" in err[:traceback_end]  # the script's own traceback
+    # the live alert went through logging (pytest configured it), the report of the 41
+    # steps seen came after the traceback
+    alerts = [r.getMessage() for r in caplog.records if r.name == "nndoctor"]
+    assert alerts == [
+        "nndoctor: symmetric-units: layer 0 has 8 identical units (all weights start at 0)"
+    ]
+    (section,) = json.loads(out.read_text())
+    report = Report.from_dict(section["report"])
+    assert report.causes[0].code == "symmetric-units"
+    assert "(41 steps)" in err[traceback_end:]  # steps 0 to 40: every step seen
+    assert "symmetric-units" in err[traceback_end:]
+
+
+def test_the_run_command_returns_the_scripts_status(torch, tmp_path, capsys):
+    script = _script(tmp_path, "import sys\nprint('trained')\nsys.exit(3)\n")
+    assert cli_main(["run", "--quiet", str(script), "--flag"]) == 3
+    out, err = capsys.readouterr()
+    assert out == "trained\n"  # the script's stdout is its own
+    assert "no optimizer stepped on a module's parameters" in err
