@@ -262,7 +262,10 @@ def _act_layers(report: Any) -> list[str]:
         n
         for n in names
         if any(
-            _series(report, f"{n}.{k}") is not None and np.nanmax(_series(report, f"{n}.{k}")) > 0
+            # any() rather than nanmax(): a series that is all NaN (no forward statistics,
+            # an LSTM under watch) means no such layer, not a warning
+            _series(report, f"{n}.{k}") is not None
+            and bool(np.any(_series(report, f"{n}.{k}") > 0))
             for k in ("frac_saturated", "frac_dead")
         )
     ]
