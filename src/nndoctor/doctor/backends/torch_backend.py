@@ -449,8 +449,12 @@ def watch_report(watch: Watch, seed: int = 0) -> Any:
             Y = X
     else:
         X = Y = np.zeros((2, 1))
+    opt = optimizer_spec(watch.optimizer)
+    if watch._lr:
+        # the rate the run started with: a schedule may have taken it to 0 by the report
+        opt["lr"] = watch._lr[0]
     ctx = make_context(
-        layers, spec, optimizer_spec(watch.optimizer), X, Y, probes.batch_size, seed, None,
+        layers, spec, opt, X, Y, probes.batch_size, seed, None,
         "torch",
     )  # fmt: skip
     report = make_report(probes, ctx, None, RULES if have_targets else RULES_WITHOUT_TARGETS)
