@@ -241,3 +241,26 @@ def test_scenarios_html_has_the_table_and_a_section_each(tmp_path, capsys, monke
     assert "No problem found" in html.split('id="report-1"')[1]
     assert "what second-case is" in html and "sick: 1/1 ok" in html
     assert str(page) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("option", "name", "code", "words"),
+    [
+        ("--plot", "missing-folder/run.png", 1, "does not exist"),
+        ("--plot", "run.txt", 2, "extension"),
+        ("--html", "missing-folder/page.html", 1, "does not exist"),
+    ],
+)
+def test_output_paths_are_checked_before_any_training(
+    tmp_path, monkeypatch, capsys, option, name, code, words
+):
+    import nndoctor.seedcase
+
+    def never(*args, **kwargs):
+        raise AssertionError("training started before the output path was checked")
+
+    monkeypatch.setattr(nndoctor.seedcase, "run_seed_case", never)
+    path = tmp_path / name
+    assert main(["seed", "--samples", "3", "--epochs", "2", option, str(path)]) == code
+    err = capsys.readouterr().err
+    assert words in err and str(path) in err

@@ -77,8 +77,25 @@ def _verbosity(args: argparse.Namespace) -> int:
     return 0 if args.quiet else 2 if args.verbose else 1
 
 
+# what each output option may be written as (matplotlib picks the format from the suffix)
+_OUTPUT_SUFFIXES = {"plot": (".png", ".svg", ".pdf", ".jpg", ".jpeg"), "html": (".html", ".htm")}
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output path is checked before any training: a bad suffix or a missing or
+    read-only folder fails now, not after the run."""
+    from nndoctor._files import check_writable
+
+    for option, suffixes in _OUTPUT_SUFFIXES.items():
+        path = getattr(args, option, None)
+        if path is not None:
+            check_writable(path, suffixes, what=f"--{option}")
+
+
 def _seed(args: argparse.Namespace) -> int:
     from nndoctor.seedcase import format_seed_case, run_seed_case, seed_page
+
+    _check_outputs(args)
 
     if (args.plot is not None or args.html is not None) and not args.diagnose:
         option = "--plot" if args.plot is not None else "--html"
@@ -132,6 +149,8 @@ def _scenario_dict(result: Any) -> dict[str, Any]:
 
 def _scenarios(args: argparse.Namespace) -> int:
     from nndoctor import scenarios
+
+    _check_outputs(args)
 
     results = scenarios.run_catalog(seed=args.seed, names=args.only, progress=args.progress)
     if args.html is not None:
