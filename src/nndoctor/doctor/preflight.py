@@ -43,7 +43,8 @@ def init_loss(run: Run, ctx: Context) -> dict[str, Any]:
 def zeroed_inputs(run: Run) -> dict[str, Any]:
     """Train a copy on all-zero inputs (same targets) for a tenth of the epochs."""
     n_epochs = max(1, min(run.epochs, round(run.epochs * ZEROED_FRACTION)))
-    zeros = np.broadcast_to(np.zeros((1, *run.X.shape[1:])), run.X.shape)  # no (n, d) copy
+    # no (n, d) copy; the inputs keep their dtype (token ids stay integers)
+    zeros = np.broadcast_to(np.zeros((1, *run.X.shape[1:]), dtype=run.X.dtype), run.X.shape)
     fit = run.backend.fit(replace(run, X=zeros), n_epochs, run.seed)
     return {"epochs": len(fit.epoch_loss), "loss": fit.final_loss}
 

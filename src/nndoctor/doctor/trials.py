@@ -286,7 +286,10 @@ _JOBS: list[tuple[Run, int, Run]] = []
 def _do(i: int) -> tuple[float, list[float]]:
     """The metric of job ``i`` and its loss curve (for the report's plot)."""
     s, epochs, original = _JOBS[i]
-    fit = s.backend.fit(s, epochs, s.seed)
+    try:
+        fit = s.backend.fit(s, epochs, s.seed)
+    except Exception:  # the change broke the user's model (standardised token ids, say)
+        return math.inf, []  # a run that does not train is no improvement
     return _metric(s, fit, original), [float(x) for x in fit.epoch_loss]
 
 
