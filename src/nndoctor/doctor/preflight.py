@@ -55,8 +55,12 @@ def tiny_batch(run: Run, ctx: Context) -> dict[str, Any]:
     The rows are as many as the narrowest layer can separate (at most ``TINY_ROWS``): a net
     with a 3-unit bottleneck cannot be asked to memorise 8 generic points.
     """
-    dense = [s for s in ctx.layers if s.kind == "dense"]
-    narrowest = min(d.out_features for d in dense[:-1]) if len(dense) > 1 else dense[0].in_features
+    # weighted layers of any kind (an embedding or a recurrent layer has units too)
+    dense = [s for s in ctx.layers if s.out_features is not None]
+    if len(dense) > 1:
+        narrowest = min(d.out_features for d in dense[:-1])
+    else:
+        narrowest = dense[0].in_features if dense and dense[0].in_features else TINY_ROWS
     rows = int(min(TINY_ROWS, narrowest + 1, len(run.X)))
     pick = np.sort(np.random.default_rng(run.seed).permutation(len(run.X))[:rows])
     Xt, Yt = run.X[pick], run.Y[pick]
