@@ -30,6 +30,7 @@ from nndoctor.doctor.backends.torch_model import (
     relu_hidden,
     replace_output,
     reset_parameters,
+    untouched,
     weight_of,
 )
 from nndoctor.doctor.backends.torch_watch import Watch, _loss_kind
@@ -299,14 +300,11 @@ class TorchBackend:
 
     def predict(self, model: nn.Module, X: np.ndarray) -> np.ndarray:
         dev, dtype = _parameter_device_dtype(model)
-        buffers = [b.clone() for b in model.buffers()]
         outs = []
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
+        with untouched(model, dev):
             for lo in range(0, len(X), 4096):
                 xb = as_tensor(X[lo : lo + 4096], dtype, dev)
                 outs.append(model(xb).detach().to("cpu", torch.float64))
-            for b, saved in zip(model.buffers(), buffers, strict=True):
-                b.copy_(saved)
         return torch.cat(outs).numpy()  # the model's own output shape
 
     def loss_value(self, run: Run, P: np.ndarray, Y: np.ndarray) -> float:

@@ -9,8 +9,10 @@ viewed as ``(units, fan_in)``: conv kernels flattened per output channel.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -98,6 +100,21 @@ def infer_activation(z: torch.Tensor, h: Any) -> str:
             if torch.allclose(f(zz), hh, rtol=rtol, atol=atol):
                 return name
     return UNKNOWN
+
+
+@contextlib.contextmanager
+def untouched(model: nn.Module, device: torch.device) -> Iterator[None]:
+    """A forward pass that leaves the run as it was: no gradient, the random state (Dropout)
+    forked, the norm layers' running statistics restored afterwards."""
+    buffers = [b.clone() for b in model.buffers()]
+    devices = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            yield
+    finally:
+        with torch.no_grad():
+            for b, saved in zip(model.buffers(), buffers, strict=True):
+                b.copy_(saved)
 
 
 def hidden_init(model: nn.Module, init: str, seed: int) -> nn.Module:

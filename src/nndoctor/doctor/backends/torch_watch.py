@@ -39,6 +39,7 @@ from nndoctor.doctor.backends.torch_model import (
     infer_activation,
     kind_of,
     unit_columns,
+    untouched,
     weight_of,
     weighted_modules,
 )
@@ -294,20 +295,15 @@ class Watch:
         norm layers' running statistics restored."""
         if self._probe_x is None:
             return
-        buffers = [b.clone() for b in self.model.buffers()]
-        devices = [self._probe_x.device.index] if self._probe_x.is_cuda else []
         self._hook_forward()
         try:
-            with torch.random.fork_rng(devices=devices), torch.no_grad():
+            with untouched(self.model, self._probe_x.device):
                 self._in_probe = True
                 self.model(self._probe_x)
         finally:
             self._in_probe = False
             if not self._arm_capture:
                 self._unhook_forward()
-            with torch.no_grad():
-                for b, saved in zip(self.model.buffers(), buffers, strict=True):
-                    b.copy_(saved)
 
     def _layer_pre(self, module: nn.Module, args: tuple) -> None:
         if self._capturing:
