@@ -28,10 +28,16 @@ from nndoctor.doctor.schema import (
 
 # rows given to the predictability test: k-NN needs all pairwise distances, so cap the cost
 PREDICTABILITY_ROWS = 1000
+# fewer rows than this: no predictability test (too few for held-out splits)
+PREDICTABILITY_MIN_ROWS = 20
 
 
-def build_context(run: Run) -> Context:
-    """Architecture, loss, optimiser, data statistics and bounds of ``run``, as plain data."""
+def build_context(run: Run, fits: bool = True) -> Context:
+    """Architecture, loss, optimiser, data statistics and bounds of ``run``, as plain data.
+
+    ``fits=False`` leaves out the bounds that need a fit (the best affine map and the
+    predictability test); see :func:`compute_bounds`.
+    """
     backend = run.backend
     return make_context(
         backend.describe(run),
@@ -43,6 +49,7 @@ def build_context(run: Run) -> Context:
         run.seed,
         run.shuffle,
         backend.name,
+        fits,
     )
 
 
@@ -56,14 +63,12 @@ def make_context(
     seed: int,
     shuffle: bool | None,
     backend: str,
+    fits: bool = True,
 ) -> Context:
     """The :class:`Context` from plain descriptions and data (``X``, ``Y``: all the data, or
-    the sample a watched run saw)."""
+    the sample a watched run saw); ``fits`` as in :func:`compute_bounds`."""
     task = task_of(spec, is_autoencoder(X, Y))
-    if X.ndim != 2 or not np.issubdtype(X.dtype, np.floating):
-        # images, sequences, token ids: one row of float features per sample for the statistics
-        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-        Y = X if task == AUTOENCODER else Y
+    X, Y = feature_rows(X, Y, task)
     widths = [s.out_features for s in layers if s.kind == "dense"]
     return Context(
         layers=layers,
@@ -71,10 +76,41 @@ def make_context(
         optimizer=optimizer,
         task=task,
         data=data_stats(X, Y, task),
-        bounds=compute_bounds(X, Y, spec, batch_size, task, widths[:-1], seed),
+        bounds=compute_bounds(X, Y, spec, batch_size, task, widths[:-1], seed, fits),
         shuffle=shuffle,
         backend=backend,
     )
+
+
+def feature_rows(X: np.ndarray, Y: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` as one row of float features per sample (images, sequences, token ids are
+    flattened for the statistics and bounds), and ``Y`` (``X`` again for an autoencoder)."""
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.floating):
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        Y = X if task == AUTOENCODER else Y
+    return X, Y
+
+
+def full_bounds(run: Run, ctx: Context) -> dict[str, Any]:
+    """Every bound of ``run`` (the fits included) for a context built with ``fits=False``: the
+    same dict :func:`build_context` gives, without describing the model again."""
+    X, Y = feature_rows(run.X, run.Y, ctx.task)
+    return compute_bounds(X, Y, ctx.loss, run.batch_size, ctx.task, ctx.hidden_widths, run.seed)
+
+
+def fitted_bounds(n_rows: int, n_features: int, task: str) -> list[str]:
+    """The bounds that need a fit and that :func:`compute_bounds` gives for ``n_rows`` feature
+    rows of ``n_features`` when the loss has a baseline: the best affine map once there are
+    more rows than its parameters per output, the predictability test from
+    ``PREDICTABILITY_MIN_ROWS`` rows; none for an autoencoder (its rank bounds come from one
+    decomposition)."""
+    if task == AUTOENCODER:
+        return []
+    wanted = (
+        ("least_squares", n_rows > n_features + 1),
+        ("predictability", n_rows >= PREDICTABILITY_MIN_ROWS),
+    )
+    return [k for k, ok in wanted if ok]
 
 
 def task_of(loss: LossSpec, autoencoder: bool) -> str:
@@ -136,8 +172,15 @@ def compute_bounds(
     task: str,
     widths: list[int],
     seed: int,
+    fits: bool = True,
 ) -> dict[str, Any]:
-    """Achievable losses in the user's units; entries a loss does not support are left out."""
+    """Achievable losses in the user's units; entries a loss does not support are left out.
+
+    ``fits=False``: the constant baseline (and an autoencoder's rank bounds, which rules read
+    on runs that learned) only; the best affine map and the predictability test, whose fits
+    cost more than a small training run, are left to the caller (``diagnose`` computes them
+    when the recorded run leaves them something to judge: :mod:`nndoctor.doctor.lazy`).
+    """
     out: dict[str, Any] = {}
     loss = spec.numpy_loss()
     if loss is None:
@@ -158,12 +201,13 @@ def compute_bounds(
         out["effective_rank"] = code.effective_rank
         ranks = sorted({w for w in widths if w < code.max_rank} | {1})
         texts = [code.summary(ranks)]
-    else:
-        if len(X) > X.shape[1] + 1:
+    elif fits:
+        fitted = fitted_bounds(len(X), X.shape[1], task)
+        if "least_squares" in fitted:
             fit = bounds.least_squares(X, Y, loss, batch_size, seed=seed)
             out["least_squares"] = fit.loss
             texts.append(str(fit))
-        if len(X) >= 20:
+        if "predictability" in fitted:
             labels = task == CLASSIFICATION
             verdict = bounds.predictability(
                 X,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from nndoctor.doctor import preflight
+from nndoctor.doctor import lazy, preflight
 from nndoctor.doctor.backends import backend_for
 from nndoctor.doctor.backends.engine import ENGINE, Recorder
-from nndoctor.doctor.context import build_context
+from nndoctor.doctor.context import build_context, fitted_bounds, full_bounds
 from nndoctor.doctor.report import Report, rank
 from nndoctor.doctor.rules import RULES, run_rules
 from nndoctor.doctor.schema import AUTOENCODER, Context, Probes, Run
@@ -105,6 +106,34 @@ def make_report(
     return Report(findings, summary, dict(ctx.bounds), dict(ctx.preflight), probes.as_dict())
 
 
+def deferred_checks(
+    run: Run, probes: Probes, ctx: Context, lap: Callable[[str], None]
+) -> dict[str, str]:
+    """Run the costly checks a recorded run still needs (:mod:`nndoctor.doctor.lazy`) into
+    ``ctx``, or skip them: ``{check: why}`` for those skipped, the reason added to the bounds'
+    text too. Run, they give what they would have given up front (bit-identical bounds)."""
+    reason = lazy.skip_reason(probes, ctx)
+    if reason is None:
+        ctx.bounds = full_bounds(run, ctx)
+        lap("bounds")
+        # the same place in the dict as when run up front: after zeroed_inputs
+        ctx.preflight = {**ctx.preflight, "tiny_batch": preflight.tiny_batch(run, ctx)}
+        lap("preflight")
+        return {}
+    fitted = fitted_bounds(len(run.X), int(np.prod(run.X.shape[1:])), ctx.task)
+    # a loss without a baseline gets no fitted bound either way: nothing was skipped there
+    skipped = {
+        k: reason
+        for k in lazy.SKIPPABLE
+        if k == "tiny_batch" or (k in fitted and "baseline" in ctx.bounds)
+    }
+    names = [lazy.SKIPPABLE[k] for k in skipped]
+    words = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+    sentence = f"skipped {words} because {reason}"
+    ctx.bounds["text"] = "; ".join(t for t in (ctx.bounds.get("text"), sentence) if t)
+    return skipped
+
+
 def diagnose(
     model: Any,
     X: Any,
@@ -183,18 +212,23 @@ def diagnose(
     def lap(part: str) -> None:
         nonlocal clock
         now = time.perf_counter()
-        seconds[part], clock = now - clock, now
+        seconds[part], clock = seconds.get(part, 0.0) + now - clock, now
 
-    ctx = build_context(run)  # the bounds (and the data statistics)
+    # a backend that defers the costly checks runs them after the recorded run, when needed
+    defer = backend.deferred_checks
+    ctx = build_context(run, fits=not defer)  # the bounds (and the data statistics)
     lap("bounds")
     ctx.gradcheck = backend.gradient_check(run)
     lap("gradcheck")
-    ctx.preflight = preflight.run_all(run, ctx)
+    ctx.preflight = preflight.run_all(run, ctx, tiny=not defer)
     lap("preflight")
 
     probes, fit = backend.record(run, progress)
     lap("train")
+    skipped = deferred_checks(run, probes, ctx, lap) if defer else {}
     report = make_report(probes, ctx, fit.wall_time)
+    if skipped:
+        report.summary["skipped"] = skipped
     lap("rules")
     if trials:
         run_trials(

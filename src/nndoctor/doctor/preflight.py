@@ -75,9 +75,15 @@ def tiny_batch(run: Run, ctx: Context) -> dict[str, Any]:
     return {"rows": rows, "steps": len(fit.epoch_loss), "loss": fit.final_loss, "baseline": base}
 
 
-def run_all(run: Run, ctx: Context) -> dict[str, Any]:
-    """Every pre-flight check of ``run``; ``init.baseline`` is the constant baseline."""
+def run_all(run: Run, ctx: Context, tiny: bool = True) -> dict[str, Any]:
+    """Every pre-flight check of ``run``; ``init.baseline`` is the constant baseline.
+
+    ``tiny=False`` leaves out the tiny-batch fit (a fixed ``TINY_STEPS`` Adam steps, more than
+    a small run costs): ``diagnose`` adds it after the recorded run when that run did not
+    clearly learn (:mod:`nndoctor.doctor.lazy`).
+    """
     out = {"init": init_loss(run, ctx), "zeroed_inputs": zeroed_inputs(run)}
-    out["tiny_batch"] = tiny_batch(run, ctx)
+    if tiny:
+        out["tiny_batch"] = tiny_batch(run, ctx)
     out["init"]["baseline"] = ctx.bounds.get("baseline", math.nan)
     return out

@@ -49,6 +49,9 @@ class Backend(Protocol):
     place: every method that trains works on a copy."""
 
     name: str
+    # True: diagnose runs the costly checks (the fitted bounds, the tiny-batch fit) after the
+    # recorded run and only when it did not clearly learn (nndoctor.doctor.lazy)
+    deferred_checks: bool
 
     def describe(self, run: Run) -> list[LayerSpec]:
         """The architecture in forward order (weighted layers as ``"dense"``)."""

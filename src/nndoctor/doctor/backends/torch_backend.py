@@ -102,6 +102,9 @@ class TorchBackend:
     """:class:`~nndoctor.doctor.backends.Backend` for ``torch.nn.Module`` models."""
 
     name = "torch"
+    # the costly checks only when the recorded run leaves them something to judge: a small
+    # PyTorch run costs less than they do (benchmarks/bench_diagnose_torch.py)
+    deferred_checks = True
 
     # --- the run ---
 
