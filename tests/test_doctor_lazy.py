@@ -15,7 +15,8 @@ import pytest
 
 import nndoctor
 from nndoctor.doctor import lazy
-from nndoctor.doctor.context import build_context
+from nndoctor.doctor.context import build_context, compute_bounds, fitted_bounds
+from nndoctor.doctor.schema import AUTOENCODER, REGRESSION, LossSpec
 from nndoctor.render.terminal import plain_text
 
 COSTLY = {"least_squares", "predictability", "tiny_batch"}
@@ -147,3 +148,20 @@ def test_the_engine_keeps_every_check_up_front():
     assert "skipped" not in report.summary
     assert {"least_squares", "predictability"} <= set(report.bounds)
     assert "tiny_batch" in report.preflight
+
+
+@pytest.mark.parametrize(("n", "d"), [(12, 3), (19, 18), (20, 18), (20, 19), (30, 40)])
+def test_fitted_bounds_names_what_compute_bounds_fits(n, d):
+    rng = np.random.default_rng(n + d)
+    X, Y = rng.normal(size=(n, d)), rng.normal(size=(n, 1))
+    got = compute_bounds(X, Y, LossSpec("mse"), None, REGRESSION, [4], seed=0)
+    fitted = {"least_squares", "predictability"} & set(got)
+    assert set(fitted_bounds(n, d, REGRESSION)) == fitted
+    # the affine map needs more rows than its d + 1 parameters; the test 20 rows
+    assert ("least_squares" in fitted) == (n > d + 1)
+    assert ("predictability" in fitted) == (n >= 20)
+    left = compute_bounds(X, Y, LossSpec("mse"), None, REGRESSION, [4], seed=0, fits=False)
+    assert left["baseline"] == got["baseline"] and not {"least_squares", "predictability"} & set(
+        left
+    )
+    assert fitted_bounds(n, d, AUTOENCODER) == []
