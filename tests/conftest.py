@@ -20,3 +20,10 @@ def torch():
         pytest.skip("torch not installed: pip install 'nndoctor[torch]'")
     module.set_default_dtype(module.float64)
     return module
+
+
+@pytest.fixture()
+def nn(torch):
+    """``torch.nn``, with one thread: tiny matrices, where threads only add waiting."""
+    torch.set_num_threads(1)
+    return torch.nn

@@ -14,30 +14,13 @@ import numpy as np
 import pytest
 
 import nndoctor
+from _torch_cases import mlp, regression
 from nndoctor.doctor import lazy
 from nndoctor.doctor.context import build_context, compute_bounds, fitted_bounds
 from nndoctor.doctor.schema import AUTOENCODER, REGRESSION, LossSpec
 from nndoctor.render.terminal import plain_text
 
 COSTLY = {"least_squares", "predictability", "tiny_batch"}
-
-
-@pytest.fixture()
-def nn(torch):
-    torch.set_num_threads(1)
-    return torch.nn
-
-
-def _data(n: int = 200):
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(n, 5))
-    y = np.tanh(X @ rng.normal(size=5))[:, None] + 0.1 * rng.normal(size=(n, 1))
-    return X, y
-
-
-def _mlp(torch, nn):
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 1))
 
 
 def _diagnose(torch, model, X, y, lr: float):
@@ -62,8 +45,8 @@ def _up_front(monkeypatch):
 
 
 def test_a_learned_run_skips_the_costly_checks_and_the_report_says_why(torch, nn, monkeypatch):
-    X, y = _data()
-    report = _diagnose(torch, _mlp(torch, nn), X, y, lr=0.1)
+    X, y = regression()
+    report = _diagnose(torch, mlp(torch, nn), X, y, lr=0.1)
     # independently: the constant baseline of MSE is the targets' variance
     baseline = float(np.mean((y - y.mean()) ** 2))
     assert report.bounds["baseline"] == pytest.approx(baseline, rel=1e-9)
@@ -79,7 +62,7 @@ def test_a_learned_run_skips_the_costly_checks_and_the_report_says_why(torch, nn
     assert "Bounds: best constant" in verbose and "skipped the best affine map" in verbose
     # the checks run up front change no finding here, and they did run there
     _up_front(monkeypatch)
-    full = _diagnose(torch, _mlp(torch, nn), X, y, lr=0.1)
+    full = _diagnose(torch, mlp(torch, nn), X, y, lr=0.1)
     assert set(full.bounds) | set(full.preflight) >= COSTLY
     assert "skipped" not in full.summary
     assert [(f.code, f.severity) for f in report.findings] == [
@@ -88,8 +71,8 @@ def test_a_learned_run_skips_the_costly_checks_and_the_report_says_why(torch, nn
 
 
 def test_a_stuck_run_gets_every_check_bit_identical_to_up_front(torch, nn, monkeypatch):
-    X, y = _data()
-    report = _diagnose(torch, _mlp(torch, nn), X, y, lr=1e-5)
+    X, y = regression()
+    report = _diagnose(torch, mlp(torch, nn), X, y, lr=1e-5)
     assert "skipped" not in report.summary
     assert report.preflight["tiny_batch"]["steps"] > 0
     # the best affine map, independently: least squares with an intercept
@@ -98,7 +81,7 @@ def test_a_stuck_run_gets_every_check_bit_identical_to_up_front(torch, nn, monke
     assert report.bounds["least_squares"] == pytest.approx(np.mean((A @ coef - y) ** 2), rel=1e-8)
     assert report.bounds["predictability"]["has_signal"] is True
     _up_front(monkeypatch)
-    assert _plain(report) == _plain(_diagnose(torch, _mlp(torch, nn), X, y, lr=1e-5))
+    assert _plain(report) == _plain(_diagnose(torch, mlp(torch, nn), X, y, lr=1e-5))
 
 
 def _recorded(torch, model, X, y):
@@ -112,8 +95,8 @@ def _recorded(torch, model, X, y):
 
 
 def test_the_skip_threshold_is_the_learned_share_of_the_baseline(torch, nn):
-    X, y = _data()
-    probes, ctx = _recorded(torch, _mlp(torch, nn), X, y)
+    X, y = regression()
+    probes, ctx = _recorded(torch, mlp(torch, nn), X, y)
     final = float(probes.epoch_loss[-1])
     assert lazy.skip_reason(probes, ctx) is not None
     # a baseline that puts the final loss just above / just at the share
@@ -126,7 +109,7 @@ def test_the_skip_threshold_is_the_learned_share_of_the_baseline(torch, nn):
 
 
 def test_a_net_without_a_nonlinearity_keeps_the_affine_map_its_finding_reads(torch, nn):
-    X, y = _data()
+    X, y = regression()
     torch.manual_seed(0)
     linear = nn.Sequential(nn.Linear(5, 16), nn.Linear(16, 1))
     probes, ctx = _recorded(torch, linear, X, y)
@@ -138,7 +121,7 @@ def test_a_net_without_a_nonlinearity_keeps_the_affine_map_its_finding_reads(tor
 def test_the_engine_keeps_every_check_up_front():
     from nndoctor.nn import SGD, mlp
 
-    X, y = _data(100)
+    X, y = regression(100)
     model = mlp([5, 16, 1], seed=0)
     report = nndoctor.diagnose(
         model, X, y, loss="mse", optimizer=SGD(lr=0.1), epochs=30, batch_size=20,

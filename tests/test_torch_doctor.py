@@ -11,24 +11,7 @@ import pytest
 
 import nndoctor
 from _rows import distinct_rows
-
-
-@pytest.fixture()
-def nn(torch):
-    torch.set_num_threads(1)  # tiny matrices: threads only add waiting
-    return torch.nn
-
-
-def _regression(n: int = 200):
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(n, 5))
-    y = np.tanh(X @ rng.normal(size=5))[:, None] + 0.1 * rng.normal(size=(n, 1))
-    return X, y
-
-
-def _mlp(torch, nn, seed: int = 0):
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 1))
+from _torch_cases import mlp, regression
 
 
 def _sgd(lr: float = 0.1):
@@ -50,8 +33,8 @@ def _plain_loop(torch, model, X, y, loss, opt, epochs, batch, zero_grad=True, do
 
 
 def test_diagnose_leaves_the_model_its_mode_and_the_random_state_alone(torch, nn):
-    X, y = _regression()
-    model = _mlp(torch, nn)
+    X, y = regression()
+    model = mlp(torch, nn)
     model.eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     state = torch.get_rng_state()
@@ -91,20 +74,20 @@ def test_zero_init_seed_net_is_symmetric_with_the_width_counted_from_the_weights
 
 
 def test_stale_gradients_seen_by_diagnose_and_by_watch(torch, nn):
-    X, y = _regression()
+    X, y = regression()
     report = nndoctor.diagnose(
-        _mlp(torch, nn), X, y, loss=nn.MSELoss(), optimizer=_sgd(), epochs=10, batch_size=20,
+        mlp(torch, nn), X, y, loss=nn.MSELoss(), optimizer=_sgd(), epochs=10, batch_size=20,
         zero_grad=False, trials=False,
     )  # fmt: skip
     assert report.causes[0].code == "stale-gradients"
-    model = _mlp(torch, nn)
+    model = mlp(torch, nn)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     loss = nn.MSELoss()
     with nndoctor.watch(model, opt, loss=loss) as doctor:
         _plain_loop(torch, model, X, y, loss, opt, 10, 20, zero_grad=False)
     assert doctor.report().causes[0].code == "stale-gradients"
     # a loop that zeroes after the forward pass is right, and is not flagged
-    model = _mlp(torch, nn)
+    model = mlp(torch, nn)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with nndoctor.watch(model, opt, loss=loss) as doctor:
         Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
@@ -118,9 +101,9 @@ def test_stale_gradients_seen_by_diagnose_and_by_watch(torch, nn):
 
 
 def test_loss_shape_broadcast_is_named_and_its_trial_confirms(torch, nn):
-    X, y = _regression()
+    X, y = regression()
     report = nndoctor.diagnose(
-        _mlp(torch, nn), X, y[:, 0], loss=nn.MSELoss(), optimizer=_sgd(), epochs=30,
+        mlp(torch, nn), X, y[:, 0], loss=nn.MSELoss(), optimizer=_sgd(), epochs=30,
         batch_size=20,
     )  # fmt: skip
     first = report.causes[0]
@@ -187,8 +170,8 @@ def test_a_failing_hook_never_breaks_training_and_hooks_go_on_exit(torch, nn, mo
         raise RuntimeError("boom")
 
     monkeypatch.setattr(Watch, "_forward_stats", broken)
-    X, y = _regression()
-    model = _mlp(torch, nn)
+    X, y = regression()
+    model = mlp(torch, nn)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     loss = nn.MSELoss()
     with pytest.raises(KeyError), nndoctor.watch(model, opt, loss=loss) as doctor:
