@@ -44,6 +44,18 @@ def test_divergence_is_said_once_with_its_first_step_and_layer(torch, caplog):
     assert said == [f"nndoctor: diverged: {alert.message}"]
 
 
+def test_divergence_on_the_cpu_is_said_within_a_flush_however_sparse_the_probes(torch):
+    from nndoctor.doctor.backends.torch_watch import FLUSH_EVERY
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    w, losses = _loop(torch, model, lr=5.0, steps=3 * FLUSH_EVERY, every=10**6)
+    first_bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
+    (alert,) = w.alerts.history
+    assert alert.message.startswith(f"diverged at step {first_bad}")
+    assert first_bad < alert.step <= first_bad + FLUSH_EVERY
+
+
 def test_units_identical_at_init_and_after_the_first_updates_are_said(torch):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Sigmoid(), torch.nn.Linear(6, 1))

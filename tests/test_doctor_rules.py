@@ -527,3 +527,62 @@ def test_unshuffled_data_needs_order_no_shuffling_and_a_gap():
     assert data.unshuffled_data(replace(gap, steps_per_epoch=1), ctx) == []
     ctx.data.y_order_corr = 0.01
     assert data.unshuffled_data(gap, ctx) == []
+
+
+def _groups_by_comparing_every_pair(W, b, tol):
+    """The definition, row against row, for the pruned search in ``identical_groups``."""
+    rows = np.column_stack([W, b])
+    finite = np.all(np.isfinite(rows), axis=1)
+    rows = np.where(finite[:, None], rows, 0.0)
+    size = np.max(np.abs(rows), axis=1)
+    seen, groups = ~finite, []
+    for i in range(len(rows)):
+        if not seen[i]:
+            diff = np.max(np.abs(rows - rows[i]), axis=1)
+            same = np.flatnonzero((diff <= tol * np.maximum(size, size[i])) & finite)
+            seen[same] = True
+            if same.size > 1:
+                groups.append(same.tolist())
+    return groups
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_identical_groups_finds_what_comparing_every_pair_finds(seed):
+    rng = np.random.default_rng(seed)
+    units_, fan_in = 40, 7
+    W = rng.normal(size=(units_, fan_in)) * rng.choice([1e-3, 1.0, 1e3], size=(units_, 1))
+    b = rng.normal(size=units_)
+    # copies, copies within a hair of the tolerance on either side, a zero row, a NaN row
+    for k, (src, scale) in enumerate([(0, 0.0), (0, 0.5), (3, 0.99), (5, 1.01), (9, 0.3)]):
+        W[20 + k] = W[src] * (1 + scale * 1e-9)
+        b[20 + k] = b[src] * (1 + scale * 1e-9)
+    W[30], b[30] = 0.0, 0.0
+    W[31], b[31] = 0.0, 0.0
+    W[32, 1] = np.nan
+    for tol in (1e-9, 1e-5, 0.3):
+        assert units.identical_groups(W, b, tol) == _groups_by_comparing_every_pair(W, b, tol)
+
+
+def test_schedule_doubles_its_interval_until_the_next_probe_fits_the_budget():
+    from nndoctor.doctor.recorder import MIN_PROBES, OPEN_START, Schedule
+
+    s = Schedule(None, budget=0.02)
+    # fewer than MIN_PROBES probes: never adapted, however costly
+    for k in range(1, MIN_PROBES):
+        s.spend(1.0, 1.0, 16 * k, k)
+    assert s.every == OPEN_START
+    # after 48 steps of 10 ms (0.48 s) with 3 probes costing 2 ms each in all: the next probe
+    # (another 2 ms) keeps probing within 2% when (0.006 + 0.002) <= 0.02 * (0.48 + every *
+    # 0.01), i.e. every >= 8 steps... already true at 16: unchanged
+    s = Schedule(None, budget=0.02)
+    s.spend(0.006, 0.48, 48, MIN_PROBES)
+    assert s.every == OPEN_START
+    # probes of 20 ms each: (0.06 + 0.02) <= 0.02 * (0.48 + every * 0.01) needs every >= 352
+    s = Schedule(None, budget=0.02)
+    s.spend(0.06, 0.48, 48, MIN_PROBES)
+    assert s.every == 512  # 16 doubled until >= 352
+    # a known length, or no budget, never adapts
+    for s in (Schedule(1000, budget=0.02), Schedule(None, budget=None)):
+        before = s.every
+        s.spend(10.0, 0.1, 48, MIN_PROBES)
+        assert s.every == before

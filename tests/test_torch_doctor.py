@@ -199,3 +199,82 @@ def test_healthy_cnn_with_batchnorm_has_no_error(torch, nn):
     )  # fmt: skip
     assert not [f.code for f in report.findings if f.severity == "error"]
     assert report.summary["final_loss"] < 0.2
+
+
+def _watched_loop(torch, nn, *, steps, transform=None, functional=False, scheduler=None, **kw):
+    """A plain loop under ``watch``; returns the watch and the loss values it computed."""
+    X, y = regression()
+    model = mlp(torch, nn)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    sched = scheduler(opt) if scheduler else None
+    loss = nn.MSELoss()
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    seen = []
+    with nndoctor.watch(model, opt, loss=None if functional else loss, **kw) as doctor:
+        for step in range(steps):
+            lo = (step * 20) % len(Xt)
+            opt.zero_grad()
+            value = loss(model(Xt[lo : lo + 20]), yt[lo : lo + 20])
+            seen.append(float(value.detach()))
+            (transform(value) if transform else value).backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+    return doctor, np.array(seen)
+
+
+@pytest.mark.parametrize(
+    ("transform", "functional"),
+    [(None, False), (lambda v: 4.0 * v, False), (None, True)],
+    ids=["loss-module", "scaled-before-backward", "functional"],
+)
+def test_watch_records_every_steps_loss_whatever_is_called_backward(
+    torch, nn, transform, functional
+):
+    # the loss module is hooked on probe steps only; a loop that scales the loss before
+    # .backward() (AMP, gradient accumulation) must still get the loss itself on every step,
+    # a functional loss the scalar .backward() is called on
+    doctor, seen = _watched_loop(torch, nn, steps=70, transform=transform, functional=functional)
+    curve = doctor.probes().step_loss
+    np.testing.assert_allclose(curve, seen, rtol=1e-6)
+    assert not doctor._loss_handle and not doctor._handles  # every hook is gone after exit
+
+
+def test_watch_reads_the_learning_rate_at_every_step_where_it_changes(torch, nn):
+    doctor, _ = _watched_loop(
+        torch, nn, steps=40,
+        scheduler=lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5),
+    )  # fmt: skip
+    changes = doctor.probes().extra["lr_steps"]
+    # StepLR halves the rate after every 3 optimizer steps: steps 0, 3, 6, ... start a new rate
+    expected = [[k, 0.05 * 0.5 ** (k // 3)] for k in range(0, 40, 3)]
+    np.testing.assert_allclose(np.array(changes), np.array(expected), rtol=1e-12)
+
+
+def test_watch_without_budget_probes_on_the_step_count_alone(torch, nn):
+    from nndoctor.doctor.recorder import OPEN_START
+
+    first, _ = _watched_loop(torch, nn, steps=100, budget=None)
+    again, _ = _watched_loop(torch, nn, steps=100, budget=None)
+    steps = first.probes().steps.tolist()
+    assert steps == list(range(0, 100, OPEN_START)) == again.probes().steps.tolist()
+
+
+def test_watch_does_not_repeat_the_users_own_warnings(torch, nn):
+    import warnings
+
+    X, y = regression()
+    model = mlp(torch, nn)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    loss = nn.MSELoss()
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's own default: once per place in the code
+        with nndoctor.watch(model, opt, loss=loss, every=1, alerts=False):
+            for _ in range(20):
+                opt.zero_grad()
+                warnings.warn("the user's own warning", UserWarning, stacklevel=1)
+                loss(model(Xt), yt).backward()
+                opt.step()
+    mine = [w for w in caught if "the user's own warning" in str(w.message)]
+    assert len(mine) == 1

@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from nndoctor._files import write_text_atomic
+
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell shows for a script stopped by Ctrl-C
 
@@ -123,7 +125,9 @@ class _LastLoss:
         self.value: Any = None
 
     def _on_backward(self, tensor: Any) -> None:
-        self.value = tensor.detach()
+        # no detach here (a few microseconds on every step of the run): the watch detaches
+        # what it is handed, once
+        self.value = tensor
 
 
 @dataclass
@@ -289,8 +293,7 @@ def _write_outputs(
 
     if json_path is not None:
         payload = [{"model": name, "report": report.to_dict()} for name, report in sections]
-        with open(json_path, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2, default=_json_default)
+        write_text_atomic(json_path, json.dumps(payload, indent=2, default=_json_default))
     if html is not None:
         root, ext = os.path.splitext(html)
         for i, (_, report) in enumerate(sections):
@@ -389,7 +392,11 @@ def add_parser(sub: Any, positive_int: Callable[[str], int]) -> None:
         "they become certain, and print one report per model when the script ends, fails "
         "or is interrupted.",
     )
-    run.add_argument("--every", type=positive_int, help="probe every N steps (adaptive)")
+    run.add_argument(
+        "--every",
+        type=positive_int,
+        help="probe every N steps (default: adaptive, within 2%% of the run's time)",
+    )
     run.add_argument("--quiet", action="store_true", help="no live alerts, only the report")
     run.add_argument("--json", metavar="PATH", help="also write the reports as JSON")
     run.add_argument("--html", metavar="PATH", help="also write the report as an HTML page")

@@ -1,11 +1,12 @@
 """Live alerts: a finding said in one line the moment it is certain, while training goes on.
 
 An :class:`Alerts` object rides on a watch (:func:`attach`): after each optimizer step on which
-the watch probed (the only steps on which the watch already read numbers from the device), it
-runs a few early checks over what the watch has recorded so far, and says each code at most
-once per run: through :mod:`logging` (logger ``"nndoctor"``, level WARNING) when the
-application configured logging, else as one line on stderr. Off the probe steps it does
-nothing at all (one integer comparison), so alerts add no synchronisation with the GPU.
+the watch probed (the only steps on which the watch already read numbers from the device), and
+after the step at which it first saw a non-finite loss, it runs a few early checks over what
+the watch has recorded so far, and says each code at most once per run: through
+:mod:`logging` (logger ``"nndoctor"``, level WARNING) when the application configured logging,
+else as one line on stderr. Off those steps it is not called at all, so alerts add no
+synchronisation with the GPU.
 
 Only findings that training cannot undo are said early, so that the final report never
 contradicts an alert:
@@ -70,8 +71,10 @@ def symmetric_message(
     weights as ``(W (units, fan_in), b (units,))``, compared within ``tol`` as the rule
     compares them), or None."""
     groups = identical_groups(*now, tol)
+    if not groups:
+        return None
     init_groups = [set(g) for g in identical_groups(*init, tol)]
-    if not groups or not all(any(set(g) <= h for h in init_groups) for g in groups):
+    if not all(any(set(g) <= h for h in init_groups) for g in groups):
         return None
     W0 = init[0]
     n = sum(len(g) for g in groups)
@@ -122,12 +125,13 @@ class Alerts:
     def after_step(self, watch: Any) -> None:
         """Run the checks when ``watch`` probed since the last call (cheap otherwise)."""
         core = watch._core
+        if watch._diverged is not None and "diverged" not in self.codes:
+            # seen when the losses reached the recorder (on the CPU within a few steps)
+            self.raise_alert("diverged", watch.step, diverged_message(watch._diverged))
         if core is None or len(core.steps) == self._probes_seen or watch.failed:
             return
         self._probes_seen = len(core.steps)
         step = watch.step
-        if watch._diverged is not None:
-            self.raise_alert("diverged", step, diverged_message(watch._diverged))
         if not self._setup_done and watch._activations:
             self._setup_done = True  # the first forward pass and loss call were seen
             self._check_setup(watch, step)
@@ -161,6 +165,8 @@ class Alerts:
         hidden = watch._layers[:-1]  # the output layer's units are the outputs themselves
         tol = symmetry_tolerance(_eps(watch))
         for (name, module), init in zip(hidden, watch._init, strict=False):
+            if not identical_groups(*init, tol):
+                continue  # units never identical at init: nothing to say early (a cheap test)
             message = symmetric_message(name, init, watch._weights(module), tol)
             if message is not None:
                 self.raise_alert("symmetric-units", step, message)
@@ -181,20 +187,16 @@ def _eps(watch: Any) -> float:
 
 
 def attach(watch: Any, alerts: Alerts) -> Any:
-    """Check ``alerts`` after every step of ``watch``'s optimizer; returns the hook handle.
+    """Check ``alerts`` after each probed step of ``watch`` (its ``on_probe`` callbacks, run
+    once the watch has recorded the step); returns the callback."""
 
-    The hook is registered after the watch's own, so it runs once the watch has recorded
-    the step.
-    """
-
-    def hook(optimizer: Any, args: Any, kwargs: Any) -> None:
+    def callback(w: Any) -> None:
         try:
-            alerts.after_step(watch)
+            alerts.after_step(w)
         except Exception as exc:  # an alert must never break training
-            handle.remove()
+            w.on_probe.remove(callback)
             if alerts.echo:
                 say(f"nndoctor: alerts switched off: {type(exc).__name__}: {exc}")
 
-    handle = watch.optimizer.register_step_post_hook(hook)
-    watch._handles.append(handle)  # removed with the watch's own hooks by close()
-    return handle
+    watch.on_probe.append(callback)
+    return callback

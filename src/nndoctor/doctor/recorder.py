@@ -32,14 +32,24 @@ from nndoctor.doctor.schema import (
 TARGET_PROBES = 100
 # rows of the fixed probe batch
 PROBE_ROWS = 256
-# steps between probes at the start of a run of unknown length: sparse enough that watching
-# costs a few percent of a small model's steps, dense enough for a verdict in the first epoch
+# steps between probes at the start of a run of unknown length: dense enough for a verdict in
+# the first epoch
 OPEN_START = 16
+# share of a run of unknown length that probing may take, once MIN_PROBES are held: beyond
+# it the interval doubles (a probe costs about a millisecond whatever the model, a step of a
+# small model less: a fixed interval would cost a small model a tenth of its run)
+PROBE_BUDGET = 0.02
+MIN_PROBES = 3
 
 
-def probe_interval(total_steps: int, target: int = TARGET_PROBES) -> int:
-    """Steps between probes so that a run of ``total_steps`` gets about ``target`` probes."""
-    return max(1, total_steps // target)
+# probes a run of known length gets at least, whatever ``min_every`` asks
+MIN_KNOWN_PROBES = 16
+
+
+def probe_interval(total_steps: int, target: int = TARGET_PROBES, min_every: int = 1) -> int:
+    """Steps between probes so that a run of ``total_steps`` gets about ``target`` probes,
+    and no closer than ``min_every`` steps while that leaves ``MIN_KNOWN_PROBES``."""
+    return max(1, total_steps // target, min(min_every, total_steps // MIN_KNOWN_PROBES))
 
 
 class Schedule:
@@ -51,13 +61,29 @@ class Schedule:
         Known length of the run: probe every ``total_steps // target`` steps. None (a user's
         own loop): probe every ``OPEN_START`` steps at first (step 0 included), and double the
         interval each time ``2 * target`` probes are held (the recorder then keeps every
-        other probe).
+        other probe) or, after ``MIN_PROBES`` probes, whenever the next probe would take the
+        probes' share of the run's time above ``budget`` (see :meth:`spend`).
+    target : int
+        Probes per run (known length) or probes held before thinning (unknown length).
+    budget : float or None
+        Share of the run's time probing may take in a run of unknown length; None: no limit
+        (the probed steps then depend on the step count alone, never on timings).
+    min_every : int
+        Known length only: steps between probes at least (see :func:`probe_interval`).
     """
 
-    def __init__(self, total_steps: int | None = None, target: int = TARGET_PROBES) -> None:
+    def __init__(
+        self,
+        total_steps: int | None = None,
+        target: int = TARGET_PROBES,
+        budget: float | None = PROBE_BUDGET,
+        min_every: int = 1,
+    ) -> None:
         self.total_steps = total_steps
         self.target = target
-        self.every = probe_interval(total_steps, target) if total_steps else OPEN_START
+        self.every = probe_interval(total_steps, target, min_every) if total_steps else OPEN_START
+        self.budget = budget if total_steps is None else None
+        self.probe_seconds = 0.0
 
     def due(self, step: int) -> bool:
         return step % self.every == 0
@@ -65,6 +91,18 @@ class Schedule:
     def full(self, held: int) -> bool:
         """Whether ``held`` probes are too many for an open-ended run (then thin and double)."""
         return self.total_steps is None and held >= 2 * self.target
+
+    def spend(self, probe_seconds: float, run_seconds: float, steps: int, probes: int) -> None:
+        """Account ``probe_seconds`` spent on the probe just taken, after ``steps`` steps
+        that took ``run_seconds`` in all (probes included) and ``probes`` probes so far;
+        double the interval until the next probe keeps probing within the budget."""
+        self.probe_seconds += probe_seconds
+        if self.budget is None or probes < MIN_PROBES or steps <= 0 or run_seconds <= 0:
+            return
+        per_step = run_seconds / steps
+        per_probe = self.probe_seconds / probes
+        while self.probe_seconds + per_probe > self.budget * (run_seconds + self.every * per_step):
+            self.every *= 2
 
 
 @dataclass
@@ -121,6 +159,15 @@ class RecorderCore:
         self.losses.append(value)
         self._epoch_total += value
         self._epoch_count += 1
+
+    def step_losses(self, values: list[float]) -> None:
+        """:meth:`step_loss` for several steps in order (the same sums, added one by one)."""
+        self.losses.extend(values)
+        total = self._epoch_total
+        for v in values:
+            total += v
+        self._epoch_total = total
+        self._epoch_count += len(values)
 
     def end_epoch(self) -> None:
         self.epoch_losses.append(self._epoch_total / max(self._epoch_count, 1))

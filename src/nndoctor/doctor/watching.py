@@ -21,9 +21,17 @@ from typing import Any
 
 from nndoctor._extras import require
 
+_DEFAULT = object()
+
 
 def watch(
-    model: Any, optimizer: Any, *, loss: Any = None, every: int | None = None, alerts: bool = True
+    model: Any,
+    optimizer: Any,
+    *,
+    loss: Any = None,
+    every: int | None = None,
+    alerts: bool = True,
+    budget: Any = _DEFAULT,
 ) -> Any:
     """Start watching ``model`` trained by ``optimizer``; returns the :class:`Watch`.
 
@@ -36,12 +44,19 @@ def watch(
         ``.backward()`` is called on is taken as the loss (``watch.log`` adds output and
         target for a functional loss).
     every : int, optional
-        Probe every ``every`` optimizer steps (default: every step at first, ever sparser,
-        about 100 to 200 probes in all).
+        Probe every ``every`` optimizer steps. Default: every 16 steps at first, then ever
+        sparser, so that probing takes at most ``budget`` of the run's time and at most 200
+        probes are held.
     alerts : bool
         Say each finding in one line the moment it is certain, while training goes on
         (:mod:`nndoctor.doctor.alerts`; on rank 0 only under ``torch.distributed``). False
         keeps them, unsaid, in ``.alerts.history``.
+    budget : float or None, optional
+        Share of the run's time probing may take (default 0.02, measured with the run's own
+        clock, so the probed steps can differ between two runs); None probes on the step
+        count alone (every 16 steps, thinned past 200 probes): the same steps every run.
+        Under ``torch.distributed`` with several ranks the default is None (the ranks' probes
+        are merged step by step).
 
     Returns
     -------
@@ -55,7 +70,13 @@ def watch(
     from nndoctor.doctor.backends.torch_watch import Watch
 
     distributed.capture()  # the store the ranks' probes meet in at the end
-    w = Watch(model, optimizer, loss=loss, every=every)
+    from nndoctor.doctor.recorder import PROBE_BUDGET
+
+    if budget is _DEFAULT:
+        # ranks merge their probes step by step: they must probe the same steps, which a
+        # budget on each rank's own clock would not guarantee
+        budget = None if distributed.is_distributed() else PROBE_BUDGET
+    w = Watch(model, optimizer, loss=loss, every=every, budget=budget)
     w.alerts = Alerts(echo=alerts and distributed.is_rank_zero())
     attach(w, w.alerts)
     return w

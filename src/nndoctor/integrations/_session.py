@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any
 
+from nndoctor._files import write_text_atomic
 from nndoctor.runner import GlobalWatcher, _json_default, _print_reports, _torch_watch
 
 
@@ -95,8 +96,7 @@ class DoctorSession:
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, name)
         payload = [{"model": n, "report": r.to_dict()} for n, r in self.reports]
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2, default=_json_default)
+        write_text_atomic(path, json.dumps(payload, indent=2, default=_json_default))
         return path
 
 

@@ -31,7 +31,8 @@ class DoctorCallback(transformers.TrainerCallback):
     Parameters
     ----------
     every : int, optional
-        Probe every ``every`` optimizer steps (default: adaptive, about 100 to 200 probes).
+        Probe every ``every`` optimizer steps (default: every 16 steps, sparser as needed to
+        keep probing within 2% of the run's time; see ``nndoctor.watch``).
     alerts : bool
         Say findings as soon as they are certain (default True).
     verbose : bool

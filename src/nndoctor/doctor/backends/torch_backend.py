@@ -53,6 +53,10 @@ from nndoctor.doctor.schema import UNKNOWN, LayerSpec, LossSpec, Probes, Run, ba
 
 # rows of the traced forward pass that reads the architecture
 TRACE_ROWS = 8
+# the recorded run probes at least this many steps apart (while that leaves 16 probes): a
+# probe on the fixed probe batch costs about two milliseconds whatever the model, a step of a
+# small model a fraction of one, and 100 probes would cost such a run several times its length
+DIAGNOSE_MIN_EVERY = 8
 
 
 def _to_numpy(value: Any, name: str) -> np.ndarray:
@@ -229,7 +233,11 @@ class TorchBackend:
             X, Y = self._tensors(run)
             n, bs = len(X), run.batch_size
             steps = -(-n // bs) * epochs
-            watch = Watch(model, opt, loss=run.loss, total_steps=steps) if record else None
+            watch = (
+                Watch(model, opt, loss=run.loss, total_steps=steps, min_every=DIAGNOSE_MIN_EVERY)
+                if record
+                else None
+            )
             if watch is not None:
                 rows = np.sort(np.random.default_rng(run.seed).permutation(n)[:PROBE_ROWS])
                 watch.set_probe_batch(X[torch.as_tensor(rows, device=X.device)])

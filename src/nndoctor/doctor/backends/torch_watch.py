@@ -10,22 +10,26 @@ What is hooked, and why there:
   norms with one batched reduction, the learning rate, the mode, which parameters got a
   gradient; the post-hook: the size of the update;
 - forward hooks on every weighted layer and a forward pre-hook on each (its input is what the
-  previous layer's activation produced, however it was computed, ``F.relu`` included): they
-  return at once except on the forward of a probe step;
-- the loss: a loss module's forward hook sees output and target; the scalar ``.backward()`` is
-  called on is the loss otherwise; ``doctor.log(loss, output, target)`` covers the rest;
+  previous layer's activation produced, however it was computed, ``F.relu`` included): in
+  place for the forward pass of a probe step only;
+- the loss: on probe steps a loss module's forward hook sees output and target; on every step
+  the scalar ``.backward()`` is called on is the loss (the hook stays on every step when that
+  scalar is not the loss module's output: AMP scaling, gradient accumulation, a penalty);
+  ``doctor.log(loss, output, target)`` covers the rest;
 - one tensor hook on one small parameter, only on the step before a probe: it sees the fresh
   gradient, so the probe can tell accumulated (never zeroed) gradients from fresh ones.
 
-A failure inside a hook is reported once and switches the watch's probing off; it never
-breaks the user's training. Every hook is removed by :meth:`Watch.close` (also on exceptions).
+Which steps are probed: :class:`~nndoctor.doctor.recorder.Schedule` (in a loop of unknown
+length, within a share of the run's time). A failure inside a hook is reported once and
+switches the watch's probing off; it never breaks the user's training. Every hook is removed
+by :meth:`Watch.close` (also on exceptions).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import warnings
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -43,7 +47,7 @@ from nndoctor.doctor.backends.torch_model import (
     weight_of,
     weighted_modules,
 )
-from nndoctor.doctor.recorder import PROBE_ROWS, LayerInfo, RecorderCore, Schedule
+from nndoctor.doctor.recorder import PROBE_BUDGET, PROBE_ROWS, LayerInfo, RecorderCore, Schedule
 from nndoctor.doctor.schema import (
     RANK_TOL,
     RECTIFIED,
@@ -64,6 +68,9 @@ SAMPLE_ROWS = 1024
 # numeric rank of activations only for layers up to this many units (an eigen-decomposition)
 RANK_MAX_UNITS = 512
 RANK_EVERY = 4
+# a run on the CPU moves its losses into the recorder at least this often (a divergence is
+# seen within as many steps); on a GPU only on probe steps (each move waits for the device)
+FLUSH_EVERY = 64
 _NORM_MODULES = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.modules.dropout._DropoutNd)
 
 
@@ -123,8 +130,16 @@ class Watch:
         called as ``criterion(out, y)`` can be named here.
     every : int, optional
         Probe every ``every`` steps; default: about 100 probes per run when ``total_steps``
-        is given, else every step at first and ever sparser (memory stays bounded).
+        is given, else every ``OPEN_START`` steps at first and ever sparser (memory stays
+        bounded, and probing takes at most ``budget`` of the run's time).
     total_steps : int, optional
+    budget : float or None, optional
+        Share of an open-ended run's time that probing may take (default
+        :data:`~nndoctor.doctor.recorder.PROBE_BUDGET`); None: probe on a fixed schedule.
+        Ignored when ``every`` or ``total_steps`` is given.
+    min_every : int, optional
+        With ``total_steps``: probe no closer than this many steps apart (see
+        :func:`~nndoctor.doctor.recorder.probe_interval`).
     """
 
     def __init__(
@@ -135,6 +150,8 @@ class Watch:
         loss: Any = None,
         every: int | None = None,
         total_steps: int | None = None,
+        budget: float | None = PROBE_BUDGET,
+        min_every: int = 1,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -145,9 +162,26 @@ class Watch:
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss
-        self.schedule = Schedule(total_steps)
+        self.schedule = Schedule(
+            total_steps, budget=None if every is not None else budget, min_every=min_every
+        )
         if every is not None:
             self.schedule.every = int(every)
+        self._t0: float | None = None  # when the first step began (the budget's clock)
+        self._probe_seconds = 0.0  # spent in this step's probe work
+        # the loss module is hooked on probe steps only, unless the scalar .backward() is
+        # called on turned out not to be the loss itself (scaled by AMP, divided for
+        # gradient accumulation, plus a penalty): then on every step
+        self._loss_every_step = False
+        self._loss_handle: Any = None
+        self._hooked_loss: torch.Tensor | None = None
+        self._lr_changes: list[tuple[int, float]] = []  # (step, lr) where the rate changed
+        self._lr_seen: Any = None
+        # called after a probed step (and after the step whose loss first was not finite)
+        # with the watch: the live alerts ride here, not on an optimizer hook of their own
+        self.on_probe: list[Callable[[Watch], None]] = []
+        self._diverged_told: dict[str, Any] | None = None
+        self._backward_seen = False
         self.step = 0
         self.epoch_ends: list[int] = []
         self.failed: str | None = None
@@ -166,8 +200,9 @@ class Watch:
         self._order: list[int] = []
         self._root_in: Any = None
         self._root_out: Any = None
-        self._pending_losses: list[torch.Tensor] = []
-        self._unsynced: list[torch.Tensor] = []
+        # losses as floats (read at once on the CPU) or 0-d tensors (on a device: read later)
+        self._pending_losses: list[float | torch.Tensor] = []
+        self._unsynced: list[float | torch.Tensor | None] = []
         self._loss_seen_by_hook = False
         self._shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
         self._last_output: torch.Tensor | None = None
@@ -200,6 +235,7 @@ class Watch:
         self._checksum0 = self._checksums()
         # copies: for float64 CPU parameters the views share memory and would follow training
         self._init = [tuple(a.copy() for a in self._weights(m)) for _, m in self._layers]
+        self._on_device = any(p.device.type != "cpu" for p in model.parameters())
         self._has_norm = any(isinstance(m, _NORM_MODULES) for m in model.modules())
         self._install()
 
@@ -209,9 +245,18 @@ class Watch:
         self._hook_forward()
         self._handles.append(self.optimizer.register_step_pre_hook(self._pre_step))
         self._handles.append(self.optimizer.register_step_post_hook(self._post_step))
-        if isinstance(self.loss_fn, nn.Module):
-            self._handles.append(self.loss_fn.register_forward_hook(self._loss_hook))
+        self._hook_loss()
         _BackwardSpy.add(self)
+
+    def _hook_loss(self) -> None:
+        if isinstance(self.loss_fn, nn.Module) and self._loss_handle is None:
+            self._loss_handle = self.loss_fn.register_forward_hook(self._loss_hook)
+
+    def _unhook_loss(self) -> None:
+        self._hooked_loss = None
+        if self._loss_handle is not None and not self._loss_every_step:
+            self._loss_handle.remove()
+            self._loss_handle = None
 
     def _hook_forward(self) -> None:
         """Forward hooks, in place only until the next probe step's forward pass has been
@@ -235,6 +280,8 @@ class Watch:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        self._loss_every_step = False
+        self._unhook_loss()
         self._unhook_forward()
         self._disarm_spy()
         _BackwardSpy.remove(self)
@@ -249,15 +296,21 @@ class Watch:
         """Run one hook body; a failure is logged once and switches probing off."""
         if self.failed is not None:
             return
+        start = time.perf_counter()
         try:
-            # a diverging run's numbers overflow: that is a finding, not a warning
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            # a diverging run's numbers overflow: that is a finding, not a warning (no
+            # warnings.catch_warnings here: it resets the registry of warnings already shown,
+            # so the user's own warnings would repeat on every probe)
+            with np.errstate(all="ignore"):
                 fn()
         except Exception as exc:  # the user's training must go on whatever happens here
-            self.failed = f"{what}: {type(exc).__name__}: {exc}"
-            self._capturing = False
-            log.warning("nndoctor: probing switched off after an error in %s", self.failed)
+            self._fail(what, exc)
+        self._probe_seconds += time.perf_counter() - start
+
+    def _fail(self, what: str, exc: Exception) -> None:
+        self.failed = f"{what}: {type(exc).__name__}: {exc}"
+        self._capturing = False
+        log.warning("nndoctor: probing switched off after an error in %s", self.failed)
 
     def _root_pre(self, module: nn.Module, args: tuple) -> None:
         training_forward = self._arm_capture and torch.is_grad_enabled()
@@ -329,28 +382,46 @@ class Watch:
     def _loss_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
         if len(args) >= 2 and isinstance(output, torch.Tensor) and output.requires_grad:
             self._loss_seen_by_hook = True
+            self._hooked_loss = output
             self._on_loss(output, args[0], args[1])
 
     def _on_backward(self, tensor: torch.Tensor) -> None:
-        # the loss module's hook (or log) already recorded this step's loss
+        # on every step: as little as _on_loss(tensor, None, None) does, inline
+        self._backward_seen = True
         if not self._loss_seen_by_hook:
-            self._on_loss(tensor, None, None)
+            self._pending_losses.append(self._loss_value(tensor))
+        elif self._hooked_loss is not None and tensor is not self._hooked_loss:
+            # not the loss module's own output: only the hook knows the loss on every step
+            self._loss_every_step = True
 
     def log(self, loss: Any, output: Any = None, target: Any = None) -> None:
         """Record the loss of this step (and the output and target it compared) when the
         watch cannot see it: a functional loss, or an AMP-scaled loss."""
         self._loss_seen_by_hook = True
-        value = loss if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
-        self._guard("log", lambda: self._on_loss(value, output, target))
+        if self.failed is not None:
+            return
+        try:  # not through _guard: this runs on every step, the probe steps' part is guarded
+            value = loss if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
+            self._on_loss(value, output, target)
+        except Exception as exc:
+            self._fail("log", exc)
 
     def _on_loss(self, loss: torch.Tensor, output: Any, target: Any) -> None:
-        # kept on the device: read on probe steps only (no host sync per step)
-        self._pending_losses.append(loss.detach().reshape(()))
+        self._pending_losses.append(self._loss_value(loss))
         if isinstance(output, torch.Tensor) and isinstance(target, torch.Tensor):
             if self._shapes is None:
                 self._shapes = (tuple(output.shape), tuple(target.shape))
             if self.schedule.due(self.step):
                 self._guard("loss", lambda: self._keep_sample(output, target))
+
+    def _loss_value(self, loss: torch.Tensor) -> float | torch.Tensor:
+        """The loss as a float on the CPU (``item`` costs what a ``detach`` costs there, and
+        moving many 0-d tensors later costs more), as a 0-d tensor on a device (read on probe
+        steps only: no wait for the device on every step); NaN for a loss that is not one
+        number."""
+        if loss.numel() != 1:
+            return math.nan
+        return loss.item() if loss.device.type == "cpu" else loss.detach().reshape(())
 
     # --- per step ---
 
@@ -368,30 +439,65 @@ class Watch:
 
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         # every step: bookkeeping only (no host sync, no guard's cost); probe steps do more
-        self._loss_seen_by_hook = False
+        if self._t0 is None:
+            self._t0 = time.perf_counter()
+        if self._loss_handle is not None and not self._loss_every_step:
+            if self._hooked_loss is not None and not self._backward_seen:
+                self._loss_every_step = True  # .backward() is not how this loop steps
+            self._unhook_loss()
+        self._loss_seen_by_hook = self._backward_seen = False
         self._take_step_loss()
         if not self.model.training:
             self._eval_steps += 1
+        lr = optimizer.param_groups[0]["lr"]
+        if lr is not self._lr_seen:  # a scheduler sets a new float object when it changes it
+            self._lr_seen = lr
+            if not self._lr_changes or (
+                not isinstance(lr, torch.Tensor) and lr != self._lr_changes[-1][1]
+            ):
+                self._lr_changes.append((self.step, float(lr)))
         if self.schedule.due(self.step):
             self._guard("step", self._before_step)
+        elif len(self._unsynced) >= FLUSH_EVERY and not self._on_device:
+            self._flush()  # no device to wait for: a NaN is seen within FLUSH_EVERY steps
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        if self._before is not None:
+        probed = self._before is not None
+        if probed:
             self._guard("step", self._update_ratios)
         self.step += 1
+        if probed and self._core is not None and self._t0 is not None:
+            self.schedule.spend(
+                self._probe_seconds,
+                time.perf_counter() - self._t0,
+                self.step,
+                len(self._core.steps),
+            )
+        self._probe_seconds = 0.0
+        if self.on_probe and (probed or self._diverged is not self._diverged_told):
+            self._diverged_told = self._diverged
+            for callback in list(self.on_probe):
+                callback(self)
         if self.schedule.due(self.step) and self.failed is None:
             self._arm_capture = True
             self._hook_forward()
+            self._hook_loss()
             self._guard("step", self._arm_spy)
 
     def _take_step_loss(self) -> None:
         """This step's loss: the mean of the losses since the last step (the micro-batches
-        of gradient accumulation), NaN when none was seen."""
+        of gradient accumulation); None when none was seen (NaN in the curve)."""
         pending = self._pending_losses
-        if not pending:
-            self._unsynced.append(torch.tensor(math.nan, dtype=torch.float64))
+        if len(pending) == 1:
+            self._unsynced.append(pending[0])
+        elif not pending:
+            self._unsynced.append(None)  # no loss seen: a gap in the curve, not a divergence
+        elif all(isinstance(v, float) for v in pending):
+            self._unsynced.append(sum(pending) / len(pending))
         else:
-            self._unsynced.append(pending[0] if len(pending) == 1 else torch.stack(pending).mean())
+            dev = next(v.device for v in pending if isinstance(v, torch.Tensor))
+            both = [torch.as_tensor(v, device=dev).double().reshape(()) for v in pending]
+            self._unsynced.append(torch.stack(both).mean())
         pending.clear()
 
     def _flush(self) -> None:
@@ -400,20 +506,25 @@ class Watch:
             return
         core = self._ensure_core()
         first = core.losses.__len__()
-        try:
-            values = torch.stack([t.double() for t in self._unsynced]).cpu().tolist()
-        except RuntimeError:  # losses on several devices
-            values = [float(t) for t in self._unsynced]
-        self._unsynced.clear()
-        for k, v in enumerate(values):
-            core.step_loss(v)
-            if self._diverged is None and not math.isfinite(v):
-                bad = [n for (n, m) in self._layers if not torch.isfinite(weight_of(m)).all()]
-                self._diverged = {
-                    "step": first + k,
-                    "epoch": len(self.epoch_ends),
-                    "layer": bad[0] if bad else None,
-                }
+        pending = self._unsynced
+        tensors = [t.reshape(()) if t.dim() else t for t in pending if isinstance(t, torch.Tensor)]
+        try:  # one transfer, one wait for the device
+            read = iter(torch.stack(tensors).double().cpu().tolist() if tensors else [])
+        except RuntimeError:  # losses of several dtypes or on several devices
+            read = iter([float(t) for t in tensors])
+        read_all = [next(read) if isinstance(t, torch.Tensor) else t for t in pending]
+        pending.clear()
+        values = [math.nan if v is None else v for v in read_all]
+        core.step_losses(values)
+        seen = [v for v in read_all if v is not None]
+        if self._diverged is None and not math.isfinite(sum(seen)):
+            k = next(k for k, v in enumerate(read_all) if v is not None and not math.isfinite(v))
+            bad = [n for (n, m) in self._layers if not torch.isfinite(weight_of(m)).all()]
+            self._diverged = {
+                "step": first + k,
+                "epoch": len(self.epoch_ends),
+                "layer": bad[0] if bad else None,
+            }
 
     def _before_step(self) -> None:
         step = self.step
@@ -475,14 +586,22 @@ class Watch:
             self._infer_activations(order)
         if self._fixed_probe and not self._in_probe:
             return  # the statistics come from the probe batch's forward pass
-        stats: list[dict[str, float]] = []
         self._last_z = []
+        device: list[torch.Tensor] = []  # 3 per layer: reduced on the device, moved at once
+        ranks: list[float] = []
         for i in range(len(self._layers)):
             z = self._z.get(i)
             kind = kind_of(self._layers[i][1])
             cols = unit_columns(z, kind) if isinstance(z, torch.Tensor) else None
             self._last_z.append(None if cols is None else cols.detach()[: PROBE_ROWS * 16])
-            stats.append(self._layer_stats(cols, self._activations[i], self._h_of(i, order)))
+            device.extend(self._layer_stats(cols, self._activations[i]))
+            ranks.append(self._layer_rank(cols, self._h_of(i, order)))
+        values = _to_host(device)
+        keys = ("frac_saturated", "frac_dead", "z_rms")
+        stats = [
+            {**dict(zip(keys, values[3 * i : 3 * i + 3], strict=True)), "act_rank": ranks[i]}
+            for i in range(len(self._layers))
+        ]
         self._last_forward = stats
         out = self._root_out
         if isinstance(out, torch.Tensor):
@@ -509,27 +628,31 @@ class Watch:
         last = order[-1] if order else None
         self._output_activation = acts[last] if last is not None else UNKNOWN
 
-    def _layer_stats(self, z: torch.Tensor | None, act: str, h: Any) -> dict[str, float]:
+    @staticmethod
+    def _layer_stats(z: torch.Tensor | None, act: str) -> list[torch.Tensor]:
+        """Share saturated, share of dead units and RMS of a layer's output ``z``
+        ``(rows, units)``, as 0-d tensors on its device (NaN without an output)."""
         if z is None:
-            return {k: math.nan for k in ("frac_saturated", "frac_dead", "act_rank", "z_rms")}
+            return [torch.tensor(math.nan)] * 3
         zf = z.detach().float()
-        out = torch.stack(
-            [
-                (zf.abs() > SATURATION_Z).float().mean() if act in SQUASHING else zf.new_zeros(()),
-                (zf <= 0).all(dim=0).float().mean() if act in RECTIFIED else zf.new_zeros(()),
-                zf.pow(2).mean().sqrt(),
-            ]
-        ).tolist()
-        rank = math.nan
+        return [
+            (zf.abs() > SATURATION_Z).float().mean() if act in SQUASHING else zf.new_zeros(()),
+            (zf <= 0).all(dim=0).float().mean() if act in RECTIFIED else zf.new_zeros(()),
+            zf.pow(2).mean().sqrt(),
+        ]
+
+    def _layer_rank(self, z: torch.Tensor | None, h: Any) -> float:
         # the rank is an eigen-decomposition per layer: a watched loop takes it on every
-        # RANK_EVERY-th probe only (diagnose, with its fixed probe batch, on every probe)
+        # RANK_EVERY-th probe only, not on the first (diagnose, with its fixed probe batch,
+        # on every probe); the rules read it as evidence only
         held = len(self._core.steps) if self._core is not None else 0
-        due = self._fixed_probe or held % RANK_EVERY == 0
-        if due and isinstance(h, torch.Tensor) and h.dim() >= 2 and z.shape[1] <= RANK_MAX_UNITS:
-            hh = h.detach().float().reshape(h.shape[0], -1)[:PROBE_ROWS]
-            if hh.shape[1] == z.shape[1]:
-                rank = _numeric_rank(hh)
-        return {"frac_saturated": out[0], "frac_dead": out[1], "act_rank": rank, "z_rms": out[2]}
+        due = self._fixed_probe or held % RANK_EVERY == RANK_EVERY - 1
+        if z is None or not due or not isinstance(h, torch.Tensor) or h.dim() < 2:
+            return math.nan
+        if z.shape[1] > RANK_MAX_UNITS:
+            return math.nan
+        hh = h.detach().float().reshape(h.shape[0], -1)[:PROBE_ROWS]
+        return _numeric_rank(hh) if hh.shape[1] == z.shape[1] else math.nan
 
     def _check_gradients(self) -> None:
         """Count, per parameter that should learn, the probes at which it had no gradient."""
@@ -718,6 +841,7 @@ class Watch:
             "stale_checks": self._stale[0],
             "decided_stale_checks": self._stale[1],
             "lr": list(self._lr),
+            "lr_steps": [list(c) for c in self._lr_changes],
             "eval_steps": self._eval_steps,
             "steps": self.step,
             "has_norm_or_dropout": self._has_norm,
@@ -725,6 +849,16 @@ class Watch:
             "output_activation": self._output_activation,
             "hook_failure": self.failed,
         }
+
+
+def _to_host(values: list[torch.Tensor]) -> list[float]:
+    """0-d tensors as floats, with one transfer when they share a device."""
+    if not values:
+        return []
+    try:
+        return torch.stack([v.double() for v in values]).cpu().tolist()
+    except RuntimeError:  # on several devices
+        return [float(v) for v in values]
 
 
 def _numeric_rank(H: torch.Tensor) -> float:

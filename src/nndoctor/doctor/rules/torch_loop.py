@@ -286,13 +286,17 @@ def eval_mode_training(probes: Probes, ctx: Context) -> list[Finding]:
 
 def lr_schedule_collapse(probes: Probes, ctx: Context) -> list[Finding]:
     x = _extra(probes, ctx)
-    lr = np.asarray(x.get("lr", []) if x else [], dtype=np.float64)
-    if lr.size < 3 or not lr[0] > 0:
+    # the rate where it changed, ``(step, lr)``, read at every step: the rule does not depend
+    # on how sparse the probes were
+    changes = np.asarray(x.get("lr_steps", []) if x else [], dtype=np.float64).reshape(-1, 2)
+    steps = max(int(x.get("steps", 0)) if x else 0, 1)
+    if not changes.size or not changes[0, 1] > 0 or steps < 3:
         return []
+    lr = changes[:, 1]
     low = np.flatnonzero(lr < LR_COLLAPSED * lr[0])
-    if not low.size or low[0] > LR_EARLY * lr.size:
+    if not low.size or changes[low[0], 0] > LR_EARLY * steps:
         return []
-    at = int(probes.steps[low[0]]) if low[0] < probes.steps.size else -1
+    at = int(changes[low[0], 0])
     # the loss froze where the rate collapsed: it improved by less than FROZE_GAIN after
     curve = probes.step_loss[np.isfinite(probes.step_loss)]
     after = curve[max(at, 0) :]
@@ -309,7 +313,7 @@ def lr_schedule_collapse(probes: Probes, ctx: Context) -> list[Finding]:
             "lr-schedule-collapse",
             ERROR if is_stuck else WARNING,
             f"the learning rate fell from {lr[0]:.3g} to {lr[low[0]]:.3g} by step {at} "
-            f"({low[0] / lr.size:.0%} of the run) and ended at {lr[-1]:.3g}",
+            f"({at / steps:.0%} of the run) and ended at {lr[-1]:.3g}",
             evidence={"lr_start": float(lr[0]), "lr_end": float(lr[-1]), "collapsed_at": at},
             why="the scheduler shrinks the step size so fast that the weights stop moving "
             "long before the loss is low: training freezes where it was",
