@@ -92,27 +92,28 @@ class _BackwardSpy:
     """Sees the scalar ``.backward()`` is called on while any watch is active (the loss of a
     loop that uses a functional loss); installed once, removed with the last watch."""
 
-    watches: ClassVar[list[Watch]] = []
+    # a tuple, replaced on add and remove: the wrapper runs on every step and iterates it
+    # as it is, without a copy
+    watches: ClassVar[tuple[Any, ...]] = ()
     original: ClassVar[Callable | None] = None
 
     @classmethod
-    def add(cls, w: Watch) -> None:
+    def add(cls, w: Any) -> None:
         if not cls.watches:
             cls.original = torch.Tensor.backward
 
             def backward(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
                 if tensor.dim() == 0:
-                    for watch in list(cls.watches):
+                    for watch in cls.watches:
                         watch._on_backward(tensor)
                 return cls.original(tensor, *args, **kwargs)  # type: ignore[misc]
 
             torch.Tensor.backward = backward  # type: ignore[method-assign]
-        cls.watches.append(w)
+        cls.watches = (*cls.watches, w)
 
     @classmethod
-    def remove(cls, w: Watch) -> None:
-        if w in cls.watches:
-            cls.watches.remove(w)
+    def remove(cls, w: Any) -> None:
+        cls.watches = tuple(x for x in cls.watches if x is not w)
         if not cls.watches and cls.original is not None:
             torch.Tensor.backward = cls.original  # type: ignore[method-assign]
             cls.original = None
@@ -167,6 +168,7 @@ class Watch:
         )
         if every is not None:
             self.schedule.every = int(every)
+        self._due = True  # whether the current step is probed (step 0 is)
         self._t0: float | None = None  # when the first step began (the budget's clock)
         self._probe_seconds = 0.0  # spent in this step's probe work
         # the loss module is hooked on probe steps only, unless the scalar .backward() is
@@ -411,7 +413,7 @@ class Watch:
         if isinstance(output, torch.Tensor) and isinstance(target, torch.Tensor):
             if self._shapes is None:
                 self._shapes = (tuple(output.shape), tuple(target.shape))
-            if self.schedule.due(self.step):
+            if self._due:
                 self._guard("loss", lambda: self._keep_sample(output, target))
 
     def _loss_value(self, loss: torch.Tensor) -> float | torch.Tensor:
@@ -421,7 +423,7 @@ class Watch:
         number."""
         if loss.numel() != 1:
             return math.nan
-        return loss.item() if loss.device.type == "cpu" else loss.detach().reshape(())
+        return loss.detach().reshape(()) if self._on_device else loss.item()
 
     # --- per step ---
 
@@ -438,35 +440,62 @@ class Watch:
             self._sample_y.append(y)
 
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        # every step: bookkeeping only (no host sync, no guard's cost); probe steps do more
+        # every step: bookkeeping only, as few operations as possible (this runs between the
+        # user's kernels on every step; no host sync, no guard's cost); probe steps do more
+        if self._due:
+            self._begin_probe_step()
+        self._loss_seen_by_hook = self._backward_seen = False
+        pending = self._pending_losses
+        if len(pending) == 1:
+            self._unsynced.append(pending.pop())
+        else:
+            self._take_step_loss()
+        if not self.model.training:
+            self._eval_steps += 1
+        lr = optimizer.param_groups[0]["lr"]
+        if lr is not self._lr_seen:  # a scheduler sets a new float object when it changes it
+            self._lr_changed(lr)
+        if self._due:
+            self._guard("step", self._before_step)
+        elif len(self._unsynced) >= FLUSH_EVERY and not self._on_device:
+            self._flush()  # no device to wait for: a NaN is seen within FLUSH_EVERY steps
+
+    def _begin_probe_step(self) -> None:
         if self._t0 is None:
             self._t0 = time.perf_counter()
         if self._loss_handle is not None and not self._loss_every_step:
             if self._hooked_loss is not None and not self._backward_seen:
                 self._loss_every_step = True  # .backward() is not how this loop steps
             self._unhook_loss()
-        self._loss_seen_by_hook = self._backward_seen = False
-        self._take_step_loss()
-        if not self.model.training:
-            self._eval_steps += 1
-        lr = optimizer.param_groups[0]["lr"]
-        if lr is not self._lr_seen:  # a scheduler sets a new float object when it changes it
-            self._lr_seen = lr
-            if not self._lr_changes or (
-                not isinstance(lr, torch.Tensor) and lr != self._lr_changes[-1][1]
-            ):
-                self._lr_changes.append((self.step, float(lr)))
-        if self.schedule.due(self.step):
-            self._guard("step", self._before_step)
-        elif len(self._unsynced) >= FLUSH_EVERY and not self._on_device:
-            self._flush()  # no device to wait for: a NaN is seen within FLUSH_EVERY steps
+
+    def _lr_changed(self, lr: Any) -> None:
+        self._lr_seen = lr
+        if not self._lr_changes or (
+            not isinstance(lr, torch.Tensor) and lr != self._lr_changes[-1][1]
+        ):
+            self._lr_changes.append((self.step, float(lr)))
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         probed = self._before is not None
         if probed:
             self._guard("step", self._update_ratios)
         self.step += 1
-        if probed and self._core is not None and self._t0 is not None:
+        if probed:
+            self._spend()
+        if self.on_probe and (probed or self._diverged is not self._diverged_told):
+            self._diverged_told = self._diverged
+            for callback in list(self.on_probe):
+                callback(self)
+        self._due = self.step % self.schedule.every == 0
+        if self._due and self.failed is None:
+            self._arm_capture = True
+            self._hook_forward()
+            self._hook_loss()
+            self._guard("step", self._arm_spy)
+
+    def _spend(self) -> None:
+        """Tell the schedule what this probe cost (its budget may widen the interval)."""
+        if self._core is not None and self._t0 is not None:
             self.schedule.spend(
                 self._probe_seconds,
                 time.perf_counter() - self._t0,
@@ -474,15 +503,6 @@ class Watch:
                 len(self._core.steps),
             )
         self._probe_seconds = 0.0
-        if self.on_probe and (probed or self._diverged is not self._diverged_told):
-            self._diverged_told = self._diverged
-            for callback in list(self.on_probe):
-                callback(self)
-        if self.schedule.due(self.step) and self.failed is None:
-            self._arm_capture = True
-            self._hook_forward()
-            self._hook_loss()
-            self._guard("step", self._arm_spy)
 
     def _take_step_loss(self) -> None:
         """This step's loss: the mean of the losses since the last step (the micro-batches
