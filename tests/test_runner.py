@@ -229,7 +229,7 @@ def test_a_script_that_fails_or_is_interrupted_still_gets_a_report(
     (section,) = json.loads(out.read_text())
     report = Report.from_dict(section["report"])
     assert report.causes[0].code == "symmetric-units"
-    assert "(41 steps)" in err[traceback_end:]  # steps 0 to 40: every step seen
+    assert "trained 41 steps" in err[traceback_end:]  # steps 0 to 40: every step seen
     assert "symmetric-units" in err[traceback_end:]
 
 

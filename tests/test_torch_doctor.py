@@ -201,10 +201,12 @@ def test_healthy_cnn_with_batchnorm_has_no_error(torch, nn):
     assert report.summary["final_loss"] < 0.2
 
 
-def _watched_loop(torch, nn, *, steps, transform=None, functional=False, scheduler=None, **kw):
+def _watched_loop(
+    torch, nn, *, steps, transform=None, functional=False, scheduler=None, model=None, **kw
+):
     """A plain loop under ``watch``; returns the watch and the loss values it computed."""
     X, y = regression()
-    model = mlp(torch, nn)
+    model = mlp(torch, nn) if model is None else model
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     sched = scheduler(opt) if scheduler else None
     loss = nn.MSELoss()
@@ -278,3 +280,59 @@ def test_watch_does_not_repeat_the_users_own_warnings(torch, nn):
                 opt.step()
     mine = [w for w in caught if "the user's own warning" in str(w.message)]
     assert len(mine) == 1
+
+
+def test_watch_without_the_step_pre_hook_records_what_before_step_is_called_for(torch, nn):
+    # a framework that steps with a closure (Lightning) calls before_step() itself once the
+    # gradients are ready; the watch then registers no optimizer pre-hook of its own
+    X, y = regression()
+    model = mlp(torch, nn)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    loss = nn.MSELoss()
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    seen = []
+    with nndoctor.watch(model, opt, loss=loss, step_pre_hook=False) as doctor:
+        assert not opt._optimizer_step_pre_hooks
+        for _ in range(30):
+            opt.zero_grad()
+            value = loss(model(Xt[:50]), yt[:50])
+            value.backward()
+            doctor.before_step()
+            seen.append(float(value.detach()))
+            opt.step()
+    probes = doctor.probes()
+    np.testing.assert_allclose(probes.step_loss, seen, rtol=1e-12)
+    assert doctor.step == 30 and probes.steps.tolist() == [0, 16]  # both probes taken
+    assert probes.layers[0].grad_norm[0] > 0  # the gradients were there when it was called
+
+
+def test_a_watched_loops_summary_counts_steps_not_epochs_it_never_saw(torch, nn):
+    from nndoctor.render.plain import summary_line
+
+    doctor, _ = _watched_loop(torch, nn, steps=40)
+    report = doctor.report()
+    assert report.summary["epochs_known"] is False
+    assert summary_line(report).startswith("trained 40 steps") and "epoch" not in summary_line(
+        report
+    )
+
+
+def test_an_all_zero_tanh_net_is_symmetric_first_not_a_cut_graph(torch, nn):
+    # every weight 0 and tanh(0) = 0: every gradient is exactly 0 but not None, which is
+    # identical units, not a graph cut from the loss
+    X, y = regression()
+
+    def net():
+        m = mlp(torch, nn)
+        m[1] = nn.Tanh()
+        for p in m.parameters():
+            nn.init.zeros_(p)
+        return m
+
+    report = nndoctor.diagnose(
+        net(), X, y, loss=nn.MSELoss(), optimizer=_sgd(), epochs=5, batch_size=20, trials=False
+    )
+    doctor, _ = _watched_loop(torch, nn, steps=50, model=net())
+    for r in (report, doctor.report()):
+        assert r.causes[0].code == "symmetric-units"
+        assert "detached-graph" not in r.codes

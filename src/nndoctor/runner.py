@@ -310,11 +310,20 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _torch_watch(model: Any, optimizer: Any, loss: Any, every: int | None, alerts: bool) -> Any:
-    """The watch ``nndoctor run`` starts for each (model, optimizer) pair."""
+def _torch_watch(
+    model: Any,
+    optimizer: Any,
+    loss: Any,
+    every: int | None,
+    alerts: bool,
+    step_pre_hook: bool = True,
+) -> Any:
+    """The watch ``nndoctor run`` (and the callbacks) start for each (model, optimizer) pair."""
     from nndoctor.doctor.watching import watch
 
-    return watch(model, optimizer, loss=loss, every=every, alerts=alerts)
+    return watch(
+        model, optimizer, loss=loss, every=every, alerts=alerts, step_pre_hook=step_pre_hook
+    )
 
 
 def execute(

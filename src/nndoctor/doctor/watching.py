@@ -32,6 +32,7 @@ def watch(
     every: int | None = None,
     alerts: bool = True,
     budget: Any = _DEFAULT,
+    step_pre_hook: bool = True,
 ) -> Any:
     """Start watching ``model`` trained by ``optimizer``; returns the :class:`Watch`.
 
@@ -57,6 +58,9 @@ def watch(
         count alone (every 16 steps, thinned past 200 probes): the same steps every run.
         Under ``torch.distributed`` with several ranks the default is None (the ranks' probes
         are merged step by step).
+    step_pre_hook : bool
+        Read the gradients in the optimizer's step pre-hook (default); False for a framework
+        that calls ``.before_step()`` once the gradients are ready (see ``Watch``).
 
     Returns
     -------
@@ -76,7 +80,7 @@ def watch(
         # ranks merge their probes step by step: they must probe the same steps, which a
         # budget on each rank's own clock would not guarantee
         budget = None if distributed.is_distributed() else PROBE_BUDGET
-    w = Watch(model, optimizer, loss=loss, every=every, budget=budget)
+    w = Watch(model, optimizer, loss=loss, every=every, budget=budget, step_pre_hook=step_pre_hook)
     w.alerts = Alerts(echo=alerts and distributed.is_rank_zero())
     attach(w, w.alerts)
     return w

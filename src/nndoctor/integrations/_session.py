@@ -64,10 +64,7 @@ class DoctorSession:
         atexit.register(self.finish)  # a run that never reaches the framework's end hook
 
     def _make_watch(self, *args: Any) -> Any:
-        w = _torch_watch(*args)
-        if not self.step_pre_hook:
-            _remove_step_pre_hook(w)
-        return w
+        return _torch_watch(*args, step_pre_hook=self.step_pre_hook)
 
     def before_optimizer_step(self, optimizer: Any) -> None:
         """The gradients of this step are ready and the update has not run."""
@@ -76,7 +73,7 @@ class DoctorSession:
         self.watcher.pair(optimizer)
         for pair in self.watcher.pairs:
             if pair.optimizer is optimizer:
-                pair.watch._pre_step(optimizer, (), {})
+                pair.watch.before_step()
 
     def finish(self) -> list[tuple[str, Any]] | None:
         """Close the hooks, build the reports and print them (rank 0); idempotent."""
@@ -98,13 +95,3 @@ class DoctorSession:
         payload = [{"model": n, "report": r.to_dict()} for n, r in self.reports]
         write_text_atomic(path, json.dumps(payload, indent=2, default=_json_default))
         return path
-
-
-def _remove_step_pre_hook(watch: Any) -> None:
-    """Take the watch's own optimizer step pre-hook off (the caller runs it at the right time
-    instead): the handle is the one whose dictionary is the optimizer's pre-hooks."""
-    hooks = watch.optimizer._optimizer_step_pre_hooks
-    for handle in list(watch._handles):
-        if handle.hooks_dict_ref() is hooks:
-            handle.remove()
-            watch._handles.remove(handle)

@@ -479,10 +479,12 @@ def summary_line(report: Any) -> str:
     if not s:
         return ""
     parts = []
-    if "epochs_run" in s:
+    if "epochs_run" in s and s.get("epochs_known", True):
         parts.append(f"trained {fmt(s['epochs_run'])} epochs")
         if "steps" in s:
             parts[-1] += f" ({fmt(s['steps'])} steps)"
+    elif "steps" in s:  # a watched loop whose epochs were not seen
+        parts.append(f"trained {fmt(s['steps'])} steps")
     opt = s.get("optimizer")
     if isinstance(opt, dict) and opt.get("name"):
         hyper = ", ".join(f"{k} {fmt(v)}" for k, v in opt.items() if k == "lr")

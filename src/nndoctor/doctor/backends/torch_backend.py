@@ -472,6 +472,8 @@ def watch_report(watch: Watch, seed: int = 0) -> Any:
         "not run: watch() sees one run; diagnose() can confirm by re-training: "
         + (", ".join(confirmable) if confirmable else "none of these causes")
     )
+    # a user's loop shows no epochs: epoch_loss holds equal stretches of steps, not epochs
+    report.summary["epochs_known"] = bool(watch.epoch_ends)
     if not have_targets:
         report.summary["targets"] = "not seen: the rules that need the targets were skipped"
     if watch.failed:

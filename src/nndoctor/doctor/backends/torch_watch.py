@@ -141,6 +141,10 @@ class Watch:
     min_every : int, optional
         With ``total_steps``: probe no closer than this many steps apart (see
         :func:`~nndoctor.doctor.recorder.probe_interval`).
+    step_pre_hook : bool, optional
+        Read the gradients in the optimizer's step pre-hook (default). False: the caller
+        calls :meth:`before_step` once the gradients are ready (Lightning steps with a
+        closure: the pre-hook runs before the forward and backward passes).
     """
 
     def __init__(
@@ -153,6 +157,7 @@ class Watch:
         total_steps: int | None = None,
         budget: float | None = PROBE_BUDGET,
         min_every: int = 1,
+        step_pre_hook: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -168,6 +173,7 @@ class Watch:
         )
         if every is not None:
             self.schedule.every = int(every)
+        self._step_pre_hook = step_pre_hook
         self._due = True  # whether the current step is probed (step 0 is)
         self._t0: float | None = None  # when the first step began (the budget's clock)
         self._probe_seconds = 0.0  # spent in this step's probe work
@@ -245,7 +251,8 @@ class Watch:
 
     def _install(self) -> None:
         self._hook_forward()
-        self._handles.append(self.optimizer.register_step_pre_hook(self._pre_step))
+        if self._step_pre_hook:
+            self._handles.append(self.optimizer.register_step_pre_hook(self._pre_step))
         self._handles.append(self.optimizer.register_step_post_hook(self._post_step))
         self._hook_loss()
         _BackwardSpy.add(self)
@@ -459,6 +466,11 @@ class Watch:
             self._guard("step", self._before_step)
         elif len(self._unsynced) >= FLUSH_EVERY and not self._on_device:
             self._flush()  # no device to wait for: a NaN is seen within FLUSH_EVERY steps
+
+    def before_step(self) -> None:
+        """What the optimizer's step pre-hook does, for a watch made with
+        ``step_pre_hook=False``: call it once the step's gradients are ready."""
+        self._pre_step(self.optimizer, (), {})
 
     def _begin_probe_step(self) -> None:
         if self._t0 is None:
