@@ -124,15 +124,15 @@ class Alerts:
 
     def after_step(self, watch: Any) -> None:
         """Run the checks when ``watch`` probed since the last call (cheap otherwise)."""
-        core = watch._core
-        if watch._diverged is not None and "diverged" not in self.codes:
+        if watch.diverged is not None and "diverged" not in self.codes:
             # seen when the losses reached the recorder (on the CPU within a few steps)
-            self.raise_alert("diverged", watch.step, diverged_message(watch._diverged))
-        if core is None or len(core.steps) == self._probes_seen or watch.failed:
+            self.raise_alert("diverged", watch.step, diverged_message(watch.diverged))
+        held = watch.probes_held
+        if held == 0 or held == self._probes_seen or watch.failed:
             return
-        self._probes_seen = len(core.steps)
+        self._probes_seen = held
         step = watch.step
-        if not self._setup_done and watch._activations:
+        if not self._setup_done and watch.activations:
             self._setup_done = True  # the first forward pass and loss call were seen
             self._check_setup(watch, step)
         if not self._symmetry_done and step >= SYMMETRY_STEPS:
@@ -145,8 +145,8 @@ class Alerts:
         from nndoctor.doctor.rules.torch_loop import broadcast_shape, doubled_activation
 
         kind, _, from_logits, name = _loss_kind(watch.loss_fn) if watch.loss_fn else ("", 0, 0, "")
-        if watch._shapes is not None:
-            out, tgt = watch._shapes
+        if watch.loss_shapes is not None:
+            out, tgt = watch.loss_shapes
             both = broadcast_shape(out, tgt, kind)
             if both is not None:
                 self.raise_alert(
@@ -157,17 +157,17 @@ class Alerts:
                 )
         dense = [spec for spec in layer_specs(watch) if spec.kind == "dense"]
         width = (dense[-1].out_features or 0) if dense else 0
-        what = doubled_activation(watch._output_activation, name, bool(from_logits), width)
+        what = doubled_activation(watch.output_activation, name, bool(from_logits), width)
         if what is not None:
             self.raise_alert("double-activation", step, f"the model's output went through {what}")
 
     def _check_symmetry(self, watch: Any, step: int) -> None:
-        hidden = watch._layers[:-1]  # the output layer's units are the outputs themselves
+        hidden = watch.layers[:-1]  # the output layer's units are the outputs themselves
         tol = symmetry_tolerance(_eps(watch))
-        for (name, module), init in zip(hidden, watch._init, strict=False):
+        for (name, module), init in zip(hidden, watch.initial_weights, strict=False):
             if not identical_groups(*init, tol):
                 continue  # units never identical at init: nothing to say early (a cheap test)
-            message = symmetric_message(name, init, watch._weights(module), tol)
+            message = symmetric_message(name, init, watch.layer_weights(module), tol)
             if message is not None:
                 self.raise_alert("symmetric-units", step, message)
                 return
@@ -180,7 +180,7 @@ def _eps(watch: Any) -> float:
 
     from nndoctor.doctor.backends.torch_model import weight_of
 
-    W = weight_of(watch._layers[0][1]) if watch._layers else None
+    W = weight_of(watch.layers[0][1]) if watch.layers else None
     if W is None or not W.is_floating_point():
         return float(np.finfo(np.float64).eps)  # the probes' default
     return float(torch.finfo(W.dtype).eps)

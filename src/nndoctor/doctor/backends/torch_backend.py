@@ -294,13 +294,12 @@ class TorchBackend:
         assert watch is not None
         rows = np.sort(np.random.default_rng(run.seed).permutation(len(run.X))[:PROBE_ROWS])
         Xp = as_tensor(run.X[rows], run.options["dtype"], run.options["device"])
-        watch._probe_x = Xp
-        watch._probe_forward()
+        zs, out = watch.end_state(Xp)
         P = self.predict(fit.model, run.X[rows])
         with np.errstate(all="ignore"):
             probe_loss = self.loss_value(run, P, run.Y[rows])
         probes = watch.probes(
-            end_state=(watch._last_z, watch._probe_out, run.Y[rows], probe_loss),
+            end_state=(zs, out, run.Y[rows], probe_loss),
             epochs=run.epochs,
             batch_size=run.batch_size,
         )
@@ -341,10 +340,7 @@ class TorchBackend:
         watch = Watch(model.to("cpu"), opt)
         try:
             with torch.random.fork_rng(devices=[]):
-                watch._arm_capture = True
-                watch._hook_forward()
-                with torch.enable_grad():
-                    model(xb)
+                watch.trace(xb)
         finally:
             watch.close()
         return layer_specs(watch)
@@ -418,14 +414,13 @@ def layer_specs(watch: Watch) -> list[LayerSpec]:
     """The architecture as the rules read it: a ``"dense"`` spec per weighted layer, in the
     order the traced forward ran them, each followed by its activation (none for identity,
     so that directly consecutive layers show as such)."""
-    order = getattr(watch, "_order_seen", None) or list(range(len(watch._layers)))
     specs: list[LayerSpec] = []
-    for i in order:
-        name, m = watch._layers[i]
+    for i in watch.layer_order:
+        name, m = watch.layers[i]
         W = weight_of(m)
         kind = "dense" if kind_of(m) == "dense" else kind_of(m)
         specs.append(LayerSpec(kind, W[0].numel(), W.shape[0], None, name))
-        act = watch._activations[i] if i < len(watch._activations) else UNKNOWN
+        act = watch.activations[i] if i < len(watch.activations) else UNKNOWN
         if act != "identity":
             specs.append(LayerSpec(act, name=name))
     return specs
@@ -450,18 +445,18 @@ def watch_report(watch: Watch, seed: int = 0) -> Any:
         "callable", "mean", False, "callable"
     )  # fmt: skip
     spec = LossSpec(kind, reduction, logits, name)
-    have_targets = bool(watch._sample_y) and bool(watch._sample_x)
-    if have_targets:
-        X = np.concatenate(watch._sample_x)
-        Y = np.concatenate(watch._sample_y)
+    samples = watch.samples()
+    have_targets = samples is not None
+    if samples is not None:
+        X, Y = samples
         if Y.size == X.size and np.array_equal(Y.reshape(X.shape), X):
             Y = X
     else:
         X = Y = np.zeros((2, 1))
     opt = optimizer_spec(watch.optimizer)
-    if watch._lr:
+    if watch.first_lr is not None:
         # the rate the run started with: a schedule may have taken it to 0 by the report
-        opt["lr"] = watch._lr[0]
+        opt["lr"] = watch.first_lr
     ctx = make_context(
         layers, spec, opt, X, Y, probes.batch_size, seed, None,
         "torch",

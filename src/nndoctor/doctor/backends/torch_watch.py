@@ -242,10 +242,76 @@ class Watch:
         self._requires_grad = {n: p.requires_grad for n, p in names.items()}
         self._checksum0 = self._checksums()
         # copies: for float64 CPU parameters the views share memory and would follow training
-        self._init = [tuple(a.copy() for a in self._weights(m)) for _, m in self._layers]
+        self._init = [tuple(a.copy() for a in self.layer_weights(m)) for _, m in self._layers]
         self._on_device = any(p.device.type != "cpu" for p in model.parameters())
         self._has_norm = any(isinstance(m, _NORM_MODULES) for m in model.modules())
         self._install()
+
+    # --- what the rest of the doctor reads (alerts, the report, diagnose) ---
+
+    @property
+    def layers(self) -> list[tuple[str, nn.Module]]:
+        """``(qualified name, module)`` of every weighted layer, in registration order."""
+        return self._layers
+
+    @property
+    def activations(self) -> list[str]:
+        """The activation read off the first forward pass per layer (empty before it)."""
+        return self._activations
+
+    @property
+    def layer_order(self) -> list[int]:
+        """Indices into :attr:`layers` in the order the first forward pass ran them."""
+        return getattr(self, "_order_seen", None) or list(range(len(self._layers)))
+
+    @property
+    def output_activation(self) -> str:
+        return self._output_activation
+
+    @property
+    def loss_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """``(prediction shape, target shape)`` of the first loss call seen, or None."""
+        return self._shapes
+
+    @property
+    def diverged(self) -> dict[str, Any] | None:
+        """``{"step", "epoch", "layer"}`` of the first non-finite loss, or None."""
+        return self._diverged
+
+    @property
+    def probes_held(self) -> int:
+        return len(self._core.steps) if self._core is not None else 0
+
+    @property
+    def initial_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per layer ``(W (units, fan_in), b (units,))`` as training started."""
+        return self._init
+
+    def samples(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The input and target rows kept from the probe steps, or None without targets."""
+        if not (self._sample_x and self._sample_y):
+            return None
+        return np.concatenate(self._sample_x), np.concatenate(self._sample_y)
+
+    @property
+    def first_lr(self) -> float | None:
+        """The learning rate at the first step (a schedule may have taken it to 0 since)."""
+        return self._lr_changes[0][1] if self._lr_changes else None
+
+    def trace(self, x: torch.Tensor) -> None:
+        """Run one forward pass of ``x`` with the hooks in place (activations and layer order
+        are read off it), as the first step of a run would."""
+        self._arm_capture = True
+        self._hook_forward()
+        with torch.enable_grad():
+            self.model(x)
+
+    def end_state(self, x: torch.Tensor) -> tuple[list[torch.Tensor | None], Any]:
+        """The layers' outputs and the model's output on ``x`` with the current weights (no
+        gradient, the run's random state and norm statistics left as they were)."""
+        self._probe_x = x
+        self._probe_forward()
+        return self._last_z, self._probe_out
 
     # --- hooks ---
 
@@ -753,7 +819,8 @@ class Watch:
         return out
 
     @staticmethod
-    def _weights(m: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    def layer_weights(m: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+        """One layer's ``(W (units, fan_in), b (units,))`` now, float64 on the host."""
         W = weight_of(m)
         b = bias_of(m)
         Wv = weight_view(as_units(W))
@@ -797,7 +864,7 @@ class Watch:
             self._probe_forward()
             zs, out, probe_loss = self._last_z, self._last_output, math.nan
             targets = self._last_target
-        final = [self._weights(m) for _, m in self._layers]
+        final = [self.layer_weights(m) for _, m in self._layers]
         states = [self._unit_states(i, zs) for i in range(len(self._layers))]
         labels = self._labels()
         P = self._prediction(out) if isinstance(out, torch.Tensor) else np.zeros((0, 1))
