@@ -336,3 +336,26 @@ def test_an_all_zero_tanh_net_is_symmetric_first_not_a_cut_graph(torch, nn):
     for r in (report, doctor.report()):
         assert r.causes[0].code == "symmetric-units"
         assert "detached-graph" not in r.codes
+
+
+def test_the_device_path_keeps_losses_as_tensors_until_a_probe_and_reads_them_all(torch, nn):
+    # no GPU here: the watch is told its model is on a device, so it takes the path a CUDA
+    # run takes (0-d tensors kept, read in one transfer on probe steps only)
+    X, y = regression()
+    model = mlp(torch, nn)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    loss = nn.MSELoss()
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    seen, held = [], []
+    with nndoctor.watch(model, opt, loss=loss, every=10, alerts=False) as doctor:
+        doctor._on_device = True
+        for step in range(35):
+            opt.zero_grad()
+            value = loss(model(Xt[step % 4 * 50 :][:50]), yt[step % 4 * 50 :][:50])
+            value.backward()
+            opt.step()
+            seen.append(float(value.detach()))
+            held.append(len(doctor._unsynced))
+    assert all(isinstance(v, torch.Tensor) for v in doctor._unsynced)
+    assert held[9] == 9 and held[10] == 0  # steps 1-9 read at the probe of step 10, not before
+    np.testing.assert_allclose(doctor.probes().step_loss, seen, rtol=1e-12)
