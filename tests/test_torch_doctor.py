@@ -201,16 +201,24 @@ def test_healthy_cnn_with_batchnorm_has_no_error(torch, nn):
     assert report.summary["final_loss"] < 0.2
 
 
+def _loop_parts(torch, nn, model=None):
+    """The regression problem as tensors, its MLP (or ``model``), SGD and MSELoss."""
+    X, y = regression()
+    model = mlp(torch, nn) if model is None else model
+    return (
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.05),
+        nn.MSELoss(),
+        *(torch.as_tensor(a) for a in (X, y)),
+    )
+
+
 def _watched_loop(
     torch, nn, *, steps, transform=None, functional=False, scheduler=None, model=None, **kw
 ):
     """A plain loop under ``watch``; returns the watch and the loss values it computed."""
-    X, y = regression()
-    model = mlp(torch, nn) if model is None else model
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    model, opt, loss, Xt, yt = _loop_parts(torch, nn, model)
     sched = scheduler(opt) if scheduler else None
-    loss = nn.MSELoss()
-    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
     seen = []
     with nndoctor.watch(model, opt, loss=None if functional else loss, **kw) as doctor:
         for step in range(steps):
@@ -265,11 +273,7 @@ def test_watch_without_budget_probes_on_the_step_count_alone(torch, nn):
 def test_watch_does_not_repeat_the_users_own_warnings(torch, nn):
     import warnings
 
-    X, y = regression()
-    model = mlp(torch, nn)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    loss = nn.MSELoss()
-    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    model, opt, loss, Xt, yt = _loop_parts(torch, nn)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")  # Python's own default: once per place in the code
         with nndoctor.watch(model, opt, loss=loss, every=1, alerts=False):
@@ -285,11 +289,7 @@ def test_watch_does_not_repeat_the_users_own_warnings(torch, nn):
 def test_watch_without_the_step_pre_hook_records_what_before_step_is_called_for(torch, nn):
     # a framework that steps with a closure (Lightning) calls before_step() itself once the
     # gradients are ready; the watch then registers no optimizer pre-hook of its own
-    X, y = regression()
-    model = mlp(torch, nn)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    loss = nn.MSELoss()
-    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    model, opt, loss, Xt, yt = _loop_parts(torch, nn)
     seen = []
     with nndoctor.watch(model, opt, loss=loss, step_pre_hook=False) as doctor:
         assert not opt._optimizer_step_pre_hooks
@@ -341,11 +341,7 @@ def test_an_all_zero_tanh_net_is_symmetric_first_not_a_cut_graph(torch, nn):
 def test_the_device_path_keeps_losses_as_tensors_until_a_probe_and_reads_them_all(torch, nn):
     # no GPU here: the watch is told its model is on a device, so it takes the path a CUDA
     # run takes (0-d tensors kept, read in one transfer on probe steps only)
-    X, y = regression()
-    model = mlp(torch, nn)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    loss = nn.MSELoss()
-    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    model, opt, loss, Xt, yt = _loop_parts(torch, nn)
     seen, held = [], []
     with nndoctor.watch(model, opt, loss=loss, every=10, alerts=False) as doctor:
         doctor._on_device = True
