@@ -108,6 +108,9 @@ class Alerts:
     history: list[Alert] = field(default_factory=list)
     _probes_seen: int = 0
     _symmetry_done: bool = False
+    # hidden layers whose units start identical (read off the initial weights by attach(),
+    # before training: only those can be said symmetric early)
+    _symmetric_at_init: list[int] | None = None
     _setup_done: bool = False
 
     @property
@@ -162,11 +165,11 @@ class Alerts:
             self.raise_alert("double-activation", step, f"the model's output went through {what}")
 
     def _check_symmetry(self, watch: Any, step: int) -> None:
-        hidden = watch.layers[:-1]  # the output layer's units are the outputs themselves
         tol = symmetry_tolerance(_eps(watch))
-        for (name, module), init in zip(hidden, watch.initial_weights, strict=False):
-            if not identical_groups(*init, tol):
-                continue  # units never identical at init: nothing to say early (a cheap test)
+        if self._symmetric_at_init is None:
+            self._symmetric_at_init = symmetric_at_init(watch)
+        for i in self._symmetric_at_init:
+            (name, module), init = watch.layers[i], watch.initial_weights[i]
             message = symmetric_message(name, init, watch.layer_weights(module), tol)
             if message is not None:
                 self.raise_alert("symmetric-units", step, message)
@@ -186,9 +189,19 @@ def _eps(watch: Any) -> float:
     return float(torch.finfo(W.dtype).eps)
 
 
+def symmetric_at_init(watch: Any) -> list[int]:
+    """Indices of the hidden layers (the output layer's units are the outputs themselves)
+    whose units start identical."""
+    tol = symmetry_tolerance(_eps(watch))
+    hidden = watch.initial_weights[: len(watch.layers) - 1]
+    return [i for i, init in enumerate(hidden) if identical_groups(*init, tol)]
+
+
 def attach(watch: Any, alerts: Alerts) -> Any:
     """Check ``alerts`` after each probed step of ``watch`` (its ``on_probe`` callbacks, run
-    once the watch has recorded the step); returns the callback."""
+    once the watch has recorded the step); returns the callback. The initial weights are read
+    here, before training (:func:`symmetric_at_init`)."""
+    alerts._symmetric_at_init = symmetric_at_init(watch)
 
     def callback(w: Any) -> None:
         try:

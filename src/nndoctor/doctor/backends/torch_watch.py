@@ -630,10 +630,10 @@ class Watch:
         core = self._ensure_core()
         ws = [weight_of(m) for _, m in self._layers]
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in ws]
-        norms = torch.stack(
-            [n.double() for n in torch._foreach_norm([w.detach().float() for w in ws])]
-            + [n.double() for n in torch._foreach_norm([g.detach().float() for g in grads])]
-        ).tolist()
+        norms = _to_host(
+            list(torch._foreach_norm([_wide(w.detach()) for w in ws]))
+            + list(torch._foreach_norm([_wide(g.detach()) for g in grads]))
+        )
         L = len(ws)
         self._before = [w.detach().clone() for w in ws]
         if self._fixed_probe:
@@ -954,10 +954,16 @@ def _to_host(values: list[torch.Tensor]) -> list[float]:
     """0-d tensors as floats, with one transfer when they share a device."""
     if not values:
         return []
-    try:
-        return torch.stack([v.double() for v in values]).cpu().tolist()
+    try:  # stack promotes mixed float dtypes; one cast, one transfer
+        return torch.stack(values).double().cpu().tolist()
     except RuntimeError:  # on several devices
         return [float(v) for v in values]
+
+
+def _wide(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32 at least: a float16 norm overflows at 65504 (a cast costs a call,
+    so float32 and float64 tensors are taken as they are)."""
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
 def _numeric_rank(H: torch.Tensor) -> float:
