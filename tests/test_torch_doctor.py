@@ -355,3 +355,23 @@ def test_the_device_path_keeps_losses_as_tensors_until_a_probe_and_reads_them_al
     assert all(isinstance(v, torch.Tensor) for v in doctor._unsynced)
     assert held[9] == 9 and held[10] == 0  # steps 1-9 read at the probe of step 10, not before
     np.testing.assert_allclose(doctor.probes().step_loss, seen, rtol=1e-12)
+
+
+def test_watch_update_ratios_are_the_probed_steps_own_updates(torch, nn):
+    # the size of a probed step's update is read at the next step (there is no post-hook):
+    # it must still be |W_after - W_before| / |W_before| of that step, the last one included
+    model, opt, loss, Xt, yt = _loop_parts(torch, nn)
+    W = model[0].weight
+    expected = {}
+    with nndoctor.watch(model, opt, loss=loss, every=5, alerts=False) as doctor:
+        for step in range(21):
+            opt.zero_grad()
+            loss(model(Xt[step % 4 * 50 :][:50]), yt[step % 4 * 50 :][:50]).backward()
+            before = W.detach().clone()
+            opt.step()
+            ratio = torch.linalg.norm(W.detach() - before) / torch.linalg.norm(before)
+            expected[step] = float(ratio)
+    probes = doctor.probes()
+    assert probes.steps.tolist() == [0, 5, 10, 15, 20]
+    want = [expected[s] for s in probes.steps.tolist()]
+    np.testing.assert_allclose(probes.layers[0].update_ratio, want, rtol=1e-5)

@@ -1,8 +1,9 @@
 """Live alerts: a finding said in one line the moment it is certain, while training goes on.
 
-An :class:`Alerts` object rides on a watch (:func:`attach`): after each optimizer step on which
-the watch probed (the only steps on which the watch already read numbers from the device), and
-after the step at which it first saw a non-finite loss, it runs a few early checks over what
+An :class:`Alerts` object rides on a watch (:func:`attach`): at the step after each step the
+watch probed (the only steps on which the watch already read numbers from the device; the
+update of the probed step is then done), and at the step at which it first saw a non-finite
+loss, it runs a few early checks over what
 the watch has recorded so far, and says each code at most once per run: through
 :mod:`logging` (logger ``"nndoctor"``, level WARNING) when the application configured logging,
 else as one line on stderr. Off those steps it is not called at all, so alerts add no

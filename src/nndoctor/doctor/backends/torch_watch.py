@@ -8,7 +8,7 @@ What is hooked, and why there:
 - the optimizer's step pre-hook (once per real step, after DDP has averaged the gradients and
   after AMP's ``unscale_``; a step the grad scaler skips never reaches it): gradient and weight
   norms with one batched reduction, the learning rate, the mode, which parameters got a
-  gradient; the post-hook: the size of the update;
+  gradient; at the next step the size of the update (no post-hook: one hook call a step);
 - forward hooks on every weighted layer and a forward pre-hook on each (its input is what the
   previous layer's activation produced, however it was computed, ``F.relu`` included): in
   place for the forward pass of a probe step only;
@@ -319,7 +319,6 @@ class Watch:
         self._hook_forward()
         if self._step_pre_hook:
             self._handles.append(self.optimizer.register_step_pre_hook(self._pre_step))
-        self._handles.append(self.optimizer.register_step_post_hook(self._post_step))
         self._hook_loss()
         _BackwardSpy.add(self)
 
@@ -513,8 +512,11 @@ class Watch:
             self._sample_y.append(y)
 
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        # every step: bookkeeping only, as few operations as possible (this runs between the
-        # user's kernels on every step; no host sync, no guard's cost); probe steps do more
+        # the one hook that runs on every step (no post-hook: what follows a step is done at
+        # the next one): bookkeeping only, as few operations as possible (this runs between
+        # the user's kernels; no host sync, no guard's cost); probe steps do more
+        if self._before is not None:  # the last step was probed and its update is done
+            self._finish_probe()
         if self._due:
             self._begin_probe_step()
         self._loss_seen_by_hook = self._backward_seen = False
@@ -532,6 +534,15 @@ class Watch:
             self._guard("step", self._before_step)
         elif len(self._unsynced) >= FLUSH_EVERY and not self._on_device:
             self._flush()  # no device to wait for: a NaN is seen within FLUSH_EVERY steps
+        if self._diverged is not self._diverged_told and self.on_probe:
+            self._tell()
+        self.step += 1
+        self._due = self.step % self.schedule.every == 0
+        if self._due and self.failed is None:  # arm the next step's probe
+            self._arm_capture = True
+            self._hook_forward()
+            self._hook_loss()
+            self._guard("step", self._arm_spy)
 
     def before_step(self) -> None:
         """What the optimizer's step pre-hook does, for a watch made with
@@ -553,26 +564,11 @@ class Watch:
         ):
             self._lr_changes.append((self.step, float(lr)))
 
-    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        probed = self._before is not None
-        if probed:
-            self._guard("step", self._update_ratios)
-        self.step += 1
-        if probed:
-            self._spend()
-        if self.on_probe and (probed or self._diverged is not self._diverged_told):
-            self._diverged_told = self._diverged
-            for callback in list(self.on_probe):
-                callback(self)
-        self._due = self.step % self.schedule.every == 0
-        if self._due and self.failed is None:
-            self._arm_capture = True
-            self._hook_forward()
-            self._hook_loss()
-            self._guard("step", self._arm_spy)
-
-    def _spend(self) -> None:
-        """Tell the schedule what this probe cost (its budget may widen the interval)."""
+    def _finish_probe(self) -> None:
+        """After a probed step's update: its size, the probe's cost to the schedule (whose
+        budget may widen the interval), and the ``on_probe`` callbacks."""
+        self._guard("step", self._update_ratios)
+        self._before = None  # (also when the guard switched probing off)
         if self._core is not None and self._t0 is not None:
             self.schedule.spend(
                 self._probe_seconds,
@@ -581,6 +577,13 @@ class Watch:
                 len(self._core.steps),
             )
         self._probe_seconds = 0.0
+        if self.on_probe:
+            self._tell()
+
+    def _tell(self) -> None:
+        self._diverged_told = self._diverged
+        for callback in list(self.on_probe):
+            callback(self)
 
     def _take_step_loss(self) -> None:
         """This step's loss: the mean of the losses since the last step (the micro-batches
@@ -851,6 +854,8 @@ class Watch:
         probe loss; without it the last probe step's batch stands for the end state."""
         if self._pending_losses:  # a last loss without a step (training stopped on a NaN)
             self._take_step_loss()
+        if self._before is not None:  # the last step was probed: the size of its update
+            self._guard("step", self._update_ratios)
         self._flush()
         core = self._ensure_core()
         if not self.epoch_ends:
