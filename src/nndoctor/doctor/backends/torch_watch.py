@@ -225,7 +225,6 @@ class Watch:
         self._last_forward: list[dict[str, float]] | None = None
         self._last_z: list[torch.Tensor | None] = []
         self._diverged: dict[str, Any] | None = None
-        self._lr: list[float] = []
         self._eval_steps = 0
         self._no_grad_checks: dict[str, int] = {}
         self._checks = 0
@@ -643,7 +642,6 @@ class Watch:
             self._probe_forward()
         self._check_gradients()
         self._check_stale()
-        self._lr.append(float(self.optimizer.param_groups[0]["lr"]))
         output_std = math.nan
         if isinstance(self._probe_out, torch.Tensor) and self._probe_out.dim() >= 1:
             P = self._prediction(self._probe_out)
@@ -944,7 +942,6 @@ class Watch:
             "gradient_checks": self._checks,
             "stale_checks": self._stale[0],
             "decided_stale_checks": self._stale[1],
-            "lr": list(self._lr),
             "lr_steps": [list(c) for c in self._lr_changes],
             "eval_steps": self._eval_steps,
             "steps": self.step,
