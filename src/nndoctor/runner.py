@@ -289,15 +289,20 @@ def _print_reports(sections: list[tuple[str, Any]], stream: Any) -> None:
 def _write_outputs(
     sections: list[tuple[str, Any]], json_path: str | None, html: str | None
 ) -> None:
-    import json
-
     if json_path is not None:
-        payload = [{"model": name, "report": report.to_dict()} for name, report in sections]
-        write_text_atomic(json_path, json.dumps(payload, indent=2, default=_json_default))
+        write_json(json_path, sections)
     if html is not None:
         root, ext = os.path.splitext(html)
         for i, (_, report) in enumerate(sections):
             report.save_html(html if len(sections) == 1 else f"{root}-{i}{ext or '.html'}")
+
+
+def write_json(path: str, sections: list[tuple[str, Any]]) -> None:
+    """The reports as a JSON list of ``{"model", "report"}``, written atomically."""
+    import json
+
+    payload = [{"model": name, "report": report.to_dict()} for name, report in sections]
+    write_text_atomic(path, json.dumps(payload, indent=2, default=_json_default))
 
 
 def _json_default(value: Any) -> Any:

@@ -72,10 +72,9 @@ def watch(
     from nndoctor.doctor import distributed
     from nndoctor.doctor.alerts import Alerts, attach
     from nndoctor.doctor.backends.torch_watch import Watch
-
-    distributed.capture()  # the store the ranks' probes meet in at the end
     from nndoctor.doctor.recorder import PROBE_BUDGET
 
+    distributed.capture()  # the store the ranks' probes meet in at the end
     if budget is _DEFAULT:
         # ranks merge their probes step by step: they must probe the same steps, which a
         # budget on each rank's own clock would not guarantee

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import sys
 from typing import Any
 
-from nndoctor._files import write_text_atomic
-from nndoctor.runner import GlobalWatcher, _json_default, _print_reports, _torch_watch
+from nndoctor.runner import GlobalWatcher, _print_reports, _torch_watch, write_json
 
 
 class DoctorSession:
@@ -92,6 +90,5 @@ class DoctorSession:
             return None
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, name)
-        payload = [{"model": n, "report": r.to_dict()} for n, r in self.reports]
-        write_text_atomic(path, json.dumps(payload, indent=2, default=_json_default))
+        write_json(path, self.reports)
         return path

@@ -519,11 +519,7 @@ class Watch:
         if self._due:
             self._begin_probe_step()
         self._loss_seen_by_hook = self._backward_seen = False
-        pending = self._pending_losses
-        if len(pending) == 1:
-            self._unsynced.append(pending.pop())
-        else:
-            self._take_step_loss()
+        self._take_step_loss()
         if not self.model.training:
             self._eval_steps += 1
         lr = optimizer.param_groups[0]["lr"]
@@ -536,7 +532,7 @@ class Watch:
         if self._diverged is not self._diverged_told and self.on_probe:
             self._tell()
         self.step += 1
-        self._due = self.step % self.schedule.every == 0
+        self._due = self.schedule.due(self.step)
         if self._due and self.failed is None:  # arm the next step's probe
             self._arm_capture = True
             self._hook_forward()
@@ -596,7 +592,7 @@ class Watch:
             self._unsynced.append(sum(pending) / len(pending))
         else:
             dev = next(v.device for v in pending if isinstance(v, torch.Tensor))
-            both = [torch.as_tensor(v, device=dev).double().reshape(()) for v in pending]
+            both = [torch.as_tensor(v, device=dev).double() for v in pending]
             self._unsynced.append(torch.stack(both).mean())
         pending.clear()
 
@@ -607,7 +603,7 @@ class Watch:
         core = self._ensure_core()
         first = core.losses.__len__()
         pending = self._unsynced
-        tensors = [t.reshape(()) if t.dim() else t for t in pending if isinstance(t, torch.Tensor)]
+        tensors = [t for t in pending if isinstance(t, torch.Tensor)]  # 0-d (_loss_value)
         try:  # one transfer, one wait for the device
             read = iter(torch.stack(tensors).double().cpu().tolist() if tensors else [])
         except RuntimeError:  # losses of several dtypes or on several devices
@@ -655,8 +651,11 @@ class Watch:
             diff = torch._foreach_sub(ws, self._before)
             num = torch._foreach_norm([d.float() for d in diff])
             den = torch._foreach_norm([b.float() for b in self._before])
-            pairs = torch.stack([torch.stack([a, b]) for a, b in zip(num, den, strict=True)])
-            ratios = [a / b if b > 0 else math.nan for a, b in pairs.double().tolist()]
+            norms = _to_host([*num, *den])
+            L = len(ws)
+            ratios = [
+                a / b if b > 0 else math.nan for a, b in zip(norms[:L], norms[L:], strict=True)
+            ]
             self._core.update_ratios(ratios)
         self._before = None
 
@@ -744,8 +743,7 @@ class Watch:
         # the rank is an eigen-decomposition per layer: a watched loop takes it on every
         # RANK_EVERY-th probe only, not on the first (diagnose, with its fixed probe batch,
         # on every probe); the rules read it as evidence only
-        held = len(self._core.steps) if self._core is not None else 0
-        due = self._fixed_probe or held % RANK_EVERY == RANK_EVERY - 1
+        due = self._fixed_probe or self.probes_held % RANK_EVERY == RANK_EVERY - 1
         if z is None or not due or not isinstance(h, torch.Tensor) or h.dim() < 2:
             return math.nan
         if z.shape[1] > RANK_MAX_UNITS:
