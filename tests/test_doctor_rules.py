@@ -566,23 +566,36 @@ def test_identical_groups_finds_what_comparing_every_pair_finds(seed):
 def test_schedule_doubles_its_interval_until_the_next_probe_fits_the_budget():
     from nndoctor.doctor.recorder import MIN_PROBES, OPEN_START, Schedule
 
-    s = Schedule(None, budget=0.02)
+    def run(cost: float, probes: int = MIN_PROBES, budget: float | None = 0.02) -> Schedule:
+        """Steps of 10 ms, probes at steps 0, 16, 32, ... costing ``cost`` each: each is
+        finished one step later, after a window of two steps plus its cost."""
+        s = Schedule(None, budget=budget)
+        for j in range(probes):
+            steps = OPEN_START * j + 1
+            s.spend(0.02 + cost, 2, steps * 0.01 + (j + 1) * cost, steps, j + 1)
+        return s
+
     # fewer than MIN_PROBES probes: never adapted, however costly
-    for k in range(1, MIN_PROBES):
-        s.spend(1.0, 1.0, 16 * k, k)
-    assert s.every == OPEN_START
-    # after 48 steps of 10 ms (0.48 s) with 3 probes costing 2 ms each in all: the next probe
-    # (another 2 ms) keeps probing within 2% when (0.006 + 0.002) <= 0.02 * (0.48 + every *
-    # 0.01), i.e. every >= 8 steps... already true at 16: unchanged
-    s = Schedule(None, budget=0.02)
-    s.spend(0.006, 0.48, 48, MIN_PROBES)
-    assert s.every == OPEN_START
-    # probes of 20 ms each: (0.06 + 0.02) <= 0.02 * (0.48 + every * 0.01) needs every >= 352
-    s = Schedule(None, budget=0.02)
-    s.spend(0.06, 0.48, 48, MIN_PROBES)
-    assert s.every == 512  # 16 doubled until >= 352
+    assert run(1.0, MIN_PROBES - 1).every == OPEN_START
+    # the probes' cost is read off the clock: the windows less two plain steps each
+    assert run(0.002).probe_seconds == pytest.approx(MIN_PROBES * 0.002)
+    # MIN_PROBES probes of 2 ms after 1 + 16 * (MIN_PROBES - 1) steps: the next one keeps
+    # probing within 2% while (MIN_PROBES + 1) * 0.002 <= 0.02 * (run + every * 0.01)
+    steps = OPEN_START * (MIN_PROBES - 1) + 1
+    seconds = steps * 0.01 + MIN_PROBES * 0.002
+    assert 0.02 * (seconds + OPEN_START * 0.01) >= (MIN_PROBES + 1) * 0.002
+    assert run(0.002).every == OPEN_START
+    # probes of 20 ms: the interval doubles until (MIN_PROBES + 1) * 0.02 fits
+    seconds = steps * 0.01 + MIN_PROBES * 0.02
+    need = ((MIN_PROBES + 1) * 0.02 / 0.02 - seconds) / 0.01
+    every = OPEN_START
+    while every < need:
+        every *= 2
+    assert every > OPEN_START
+    assert run(0.02).every == every
     # a known length, or no budget, never adapts
-    for s in (Schedule(1000, budget=0.02), Schedule(None, budget=None)):
-        before = s.every
-        s.spend(10.0, 0.1, 48, MIN_PROBES)
-        assert s.every == before
+    assert run(0.02, budget=None).every == OPEN_START
+    s = Schedule(1000, budget=0.02)
+    before = s.every
+    s.spend(10.0, 2, 0.1, 48, MIN_PROBES)
+    assert s.every == before

@@ -375,3 +375,85 @@ def test_watch_update_ratios_are_the_probed_steps_own_updates(torch, nn):
     assert probes.steps.tolist() == [0, 5, 10, 15, 20]
     want = [expected[s] for s in probes.steps.tolist()]
     np.testing.assert_allclose(probes.layers[0].update_ratio, want, rtol=1e-5)
+
+
+def test_watch_layer_statistics_are_those_of_the_probed_steps_own_forward_pass(torch, nn):
+    # per probe: share saturated (tanh inputs beyond 5), share of dead units (ReLU inputs <= 0
+    # on every row), RMS of each layer's output and the spread of the predictions, all of the
+    # probed step's own batch before its update; computed here from the weights themselves
+    from nndoctor.doctor.schema import SATURATION_Z
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(5, 12), nn.Tanh(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3)
+    )  # fmt: skip
+    with torch.no_grad():
+        model[0].weight.mul_(6.0)  # some tanh inputs beyond 5
+        model[2].bias[:3] = -20.0  # three ReLU units dead on every row
+    X, _ = regression()
+    Xt = torch.as_tensor(X)
+    yt = torch.as_tensor(np.random.default_rng(1).normal(size=(len(X), 3)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss = nn.MSELoss()
+    expected = {}
+    with nndoctor.watch(model, opt, loss=loss, every=4, alerts=False) as doctor:
+        for step in range(13):
+            xb, yb = Xt[step % 5 * 40 :][:40], yt[step % 5 * 40 :][:40]
+            W = [model[i].weight.detach().numpy().copy() for i in (0, 2, 4)]
+            b = [model[i].bias.detach().numpy().copy() for i in (0, 2, 4)]
+            z0 = xb.numpy() @ W[0].T + b[0]
+            z1 = np.tanh(z0) @ W[1].T + b[1]
+            z2 = np.maximum(z1, 0) @ W[2].T + b[2]
+            expected[step] = {
+                "sat": np.mean(np.abs(z0) > SATURATION_Z),
+                "dead": np.mean(np.all(z1 <= 0, axis=0)),
+                "rms": [np.sqrt(np.mean(z**2)) for z in (z0, z1, z2)],
+                "std": np.mean(z2.std(axis=0)),
+            }
+            opt.zero_grad()
+            loss(model(xb), yb).backward()
+            opt.step()
+    probes = doctor.probes()
+    assert probes.steps.tolist() == [0, 4, 8, 12]
+    assert [layer.activation for layer in probes.layers] == ["tanh", "relu", "identity"]
+    want = [expected[s] for s in probes.steps.tolist()]
+    tanh, relu, out = probes.layers
+    np.testing.assert_allclose(tanh.frac_saturated, [w["sat"] for w in want], rtol=1e-12)
+    assert 0 < tanh.frac_saturated[0] < 1
+    np.testing.assert_allclose(relu.frac_dead, [w["dead"] for w in want], rtol=1e-12)
+    assert relu.frac_dead[0] >= 3 / 8
+    for i, layer in enumerate(probes.layers):
+        np.testing.assert_allclose(layer.z_rms, [w["rms"][i] for w in want], rtol=1e-10)
+    np.testing.assert_allclose(probes.output_std, [w["std"] for w in want], rtol=1e-10)
+    assert np.all(out.frac_dead == 0) and np.all(out.frac_saturated == 0)  # identity
+
+
+def test_never_zeroed_gradients_are_checked_on_steps_1_and_2_without_a_probe(torch, nn):
+    # the stale-gradient check needs no probe: a watch that probes step 0 alone still has
+    # its two decided checks, and the parameter it spied on is left without hooks
+    counts = {}
+    for zero_grad in (True, False):
+        model, opt, loss, Xt, yt = _loop_parts(torch, nn)
+        with nndoctor.watch(model, opt, loss=loss, every=10**6, alerts=False) as doctor:
+            for step in range(6):
+                if zero_grad or step == 0:
+                    opt.zero_grad()
+                loss(model(Xt[step * 20 :][:20]), yt[step * 20 :][:20]).backward()
+                opt.step()
+        x = doctor.probes().extra
+        assert doctor.probes().steps.tolist() == [0]
+        counts[zero_grad] = (x["stale_checks"], x["decided_stale_checks"])
+        # a tensor's first hook leaves a call into Python behind when removed: undone
+        assert all(p._backward_hooks is None for p in model.parameters())
+    assert counts == {True: (0, 2), False: (2, 2)}
+    # a hook of the user's own on the spied parameter stays where it is
+    model, opt, loss, Xt, yt = _loop_parts(torch, nn)
+    seen = []
+    smallest = min(model.parameters(), key=lambda p: p.numel())
+    smallest.register_hook(lambda g: seen.append(1))
+    with nndoctor.watch(model, opt, loss=loss, every=10**6, alerts=False):
+        for step in range(4):
+            opt.zero_grad()
+            loss(model(Xt[step * 20 :][:20]), yt[step * 20 :][:20]).backward()
+            opt.step()
+    assert len(seen) == 4 and len(smallest._backward_hooks) == 1

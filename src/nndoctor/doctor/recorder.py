@@ -39,7 +39,7 @@ OPEN_START = 16
 # it the interval doubles (a probe costs about a millisecond whatever the model, a step of a
 # small model less: a fixed interval would cost a small model a tenth of its run)
 PROBE_BUDGET = 0.02
-MIN_PROBES = 3
+MIN_PROBES = 2
 
 
 # probes a run of known length gets at least, whatever ``min_every`` asks
@@ -83,7 +83,9 @@ class Schedule:
         self.target = target
         self.every = probe_interval(total_steps, target, min_every) if total_steps else OPEN_START
         self.budget = budget if total_steps is None else None
-        self.probe_seconds = 0.0
+        self.probe_seconds = 0.0  # the probes' cost so far, as spend() reads it
+        self.window_seconds = 0.0
+        self.window_steps = 0
 
     def due(self, step: int) -> bool:
         return step % self.every == 0
@@ -92,14 +94,26 @@ class Schedule:
         """Whether ``held`` probes are too many for an open-ended run (then thin and double)."""
         return self.total_steps is None and held >= 2 * self.target
 
-    def spend(self, probe_seconds: float, run_seconds: float, steps: int, probes: int) -> None:
-        """Account ``probe_seconds`` spent on the probe just taken, after ``steps`` steps
-        that took ``run_seconds`` in all (probes included) and ``probes`` probes so far;
-        double the interval until the next probe keeps probing within the budget."""
-        self.probe_seconds += probe_seconds
-        if self.budget is None or probes < MIN_PROBES or steps <= 0 or run_seconds <= 0:
+    def spend(
+        self, window: float, window_steps: int, run_seconds: float, steps: int, probes: int
+    ) -> None:
+        """Account the probe just taken: ``window`` seconds from arming it to finishing it,
+        a stretch that held ``window_steps`` training steps as well, after ``steps`` steps
+        that took ``run_seconds`` in all (windows included) and ``probes`` probes so far;
+        double the interval until the next probe keeps probing within the budget.
+
+        A probe costs more than its own code: hooks slow its step's forward pass, and the
+        training right after it runs on cold caches. So its cost is read off the clock:
+        the windows' time less what as many steps take outside them.
+        """
+        self.window_seconds += window
+        self.window_steps += window_steps
+        plain_steps = steps - self.window_steps
+        plain_seconds = run_seconds - self.window_seconds
+        if self.budget is None or probes < MIN_PROBES or plain_steps <= 0 or plain_seconds <= 0:
             return
-        per_step = run_seconds / steps
+        per_step = plain_seconds / plain_steps
+        self.probe_seconds = max(0.0, self.window_seconds - self.window_steps * per_step)
         per_probe = self.probe_seconds / probes
         while self.probe_seconds + per_probe > self.budget * (run_seconds + self.every * per_step):
             self.every *= 2

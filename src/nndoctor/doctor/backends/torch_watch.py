@@ -56,7 +56,6 @@ from nndoctor.doctor.schema import (
     UNKNOWN,
     Probes,
     effective_targets,
-    prediction_space,
     weight_view,
 )
 
@@ -71,6 +70,9 @@ RANK_EVERY = 4
 # a run on the CPU moves its losses into the recorder at least this often (a divergence is
 # seen within as many steps); on a GPU only on probe steps (each move waits for the device)
 FLUSH_EVERY = 64
+# steps checked for never-zeroed gradients besides the probe steps (the check is one small
+# parameter's gradient, far cheaper than a probe): the rule has its two checks early
+STALE_STEPS = (1, 2)
 _NORM_MODULES = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.modules.dropout._DropoutNd)
 
 
@@ -168,6 +170,7 @@ class Watch:
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss
+        self._loss_info = _loss_kind(loss) if loss is not None else ("", "mean", False, "")
         self.schedule = Schedule(
             total_steps, budget=None if every is not None else budget, min_every=min_every
         )
@@ -175,8 +178,11 @@ class Watch:
             self.schedule.every = int(every)
         self._step_pre_hook = step_pre_hook
         self._due = True  # whether the current step is probed (step 0 is)
-        self._t0: float | None = None  # when the first step began (the budget's clock)
-        self._probe_seconds = 0.0  # spent in this step's probe work
+        # the budget's clock: when the first step began, when the next probe was armed and
+        # when the current probe's window began (see Schedule.spend)
+        self._t0: float | None = None
+        self._armed_at: float | None = None
+        self._window_start = 0.0
         # the loss module is hooked on probe steps only, unless the scalar .backward() is
         # called on turned out not to be the loss itself (scaled by AMP, divided for
         # gradient accumulation, plus a penalty): then on every step
@@ -222,6 +228,7 @@ class Watch:
         self._activations: list[str] = []
         self._output_activation = UNKNOWN
         self._before: list[torch.Tensor] | None = None
+        self._before_norms: list[float] = []
         self._last_forward: list[dict[str, float]] | None = None
         self._last_z: list[torch.Tensor | None] = []
         self._diverged: dict[str, Any] | None = None
@@ -233,6 +240,7 @@ class Watch:
         self._spy_old: torch.Tensor | None = None
         self._spy_fresh: torch.Tensor | None = None
         self._spy_handle: Any = None
+        self._spy_had_hooks = False
         names = dict(model.named_parameters())
         self._param_names = {id(p): n for n, p in names.items()}
         in_opt = {id(p) for g in optimizer.param_groups for p in g["params"]}
@@ -369,7 +377,6 @@ class Watch:
         """Run one hook body; a failure is logged once and switches probing off."""
         if self.failed is not None:
             return
-        start = time.perf_counter()
         try:
             # a diverging run's numbers overflow: that is a finding, not a warning (no
             # warnings.catch_warnings here: it resets the registry of warnings already shown,
@@ -378,7 +385,6 @@ class Watch:
                 fn()
         except Exception as exc:  # the user's training must go on whatever happens here
             self._fail(what, exc)
-        self._probe_seconds += time.perf_counter() - start
 
     def _fail(self, what: str, exc: Exception) -> None:
         self.failed = f"{what}: {type(exc).__name__}: {exc}"
@@ -388,6 +394,8 @@ class Watch:
     def _root_pre(self, module: nn.Module, args: tuple) -> None:
         training_forward = self._arm_capture and torch.is_grad_enabled()
         if (training_forward or self._in_probe) and self.failed is None:
+            if self._t0 is None:  # the first step's forward pass starts the clock
+                self._t0 = self._armed_at = time.perf_counter()
             self._capturing = True
             self._arm_capture = False
             self._z.clear()
@@ -449,6 +457,7 @@ class Watch:
             self._capturing = False
             self._root_out = output
             self._guard("forward statistics", self._forward_stats)
+            self._root_out = None  # it holds the step's graph
             if not self._in_probe:
                 self._unhook_forward()
 
@@ -459,10 +468,10 @@ class Watch:
             self._on_loss(output, args[0], args[1])
 
     def _on_backward(self, tensor: torch.Tensor) -> None:
-        # on every step: as little as _on_loss(tensor, None, None) does, inline
+        # on every step: what _on_loss(tensor, None, None) does, inline (tensor is 0-d)
         self._backward_seen = True
         if not self._loss_seen_by_hook:
-            self._pending_losses.append(self._loss_value(tensor))
+            self._pending_losses.append(tensor.detach() if self._on_device else tensor.item())
         elif self._hooked_loss is not None and tensor is not self._hooked_loss:
             # not the loss module's own output: only the hook knows the loss on every step
             self._loss_every_step = True
@@ -519,7 +528,11 @@ class Watch:
         if self._due:
             self._begin_probe_step()
         self._loss_seen_by_hook = self._backward_seen = False
-        self._take_step_loss()
+        pending = self._pending_losses
+        if len(pending) == 1:  # the common case of _take_step_loss, inline
+            self._unsynced.append(pending.pop())
+        else:
+            self._take_step_loss()
         if not self.model.training:
             self._eval_steps += 1
         lr = optimizer.param_groups[0]["lr"]
@@ -527,16 +540,23 @@ class Watch:
             self._lr_changed(lr)
         if self._due:
             self._guard("step", self._before_step)
+        elif self._spy_handle is not None:  # a step checked for stale gradients alone
+            self._guard("step", self._check_stale)
         elif len(self._unsynced) >= FLUSH_EVERY and not self._on_device:
             self._flush()  # no device to wait for: a NaN is seen within FLUSH_EVERY steps
         if self._diverged is not self._diverged_told and self.on_probe:
             self._tell()
         self.step += 1
         self._due = self.schedule.due(self.step)
-        if self._due and self.failed is None:  # arm the next step's probe
+        if self.failed is not None:
+            return
+        if self._due:  # arm the next step's probe
+            self._armed_at = time.perf_counter()
             self._arm_capture = True
             self._hook_forward()
             self._hook_loss()
+            self._guard("step", self._arm_spy)
+        elif self.step in STALE_STEPS:
             self._guard("step", self._arm_spy)
 
     def before_step(self) -> None:
@@ -545,8 +565,10 @@ class Watch:
         self._pre_step(self.optimizer, (), {})
 
     def _begin_probe_step(self) -> None:
-        if self._t0 is None:
-            self._t0 = time.perf_counter()
+        now = time.perf_counter()
+        if self._t0 is None:  # no forward pass was seen
+            self._t0 = now
+        self._window_start = self._armed_at if self._armed_at is not None else now
         if self._loss_handle is not None and not self._loss_every_step:
             if self._hooked_loss is not None and not self._backward_seen:
                 self._loss_every_step = True  # .backward() is not how this loop steps
@@ -564,16 +586,15 @@ class Watch:
         budget may widen the interval), and the ``on_probe`` callbacks."""
         self._guard("step", self._update_ratios)
         self._before = None  # (also when the guard switched probing off)
-        if self._core is not None and self._t0 is not None:
-            self.schedule.spend(
-                self._probe_seconds,
-                time.perf_counter() - self._t0,
-                self.step,
-                len(self._core.steps),
-            )
-        self._probe_seconds = 0.0
         if self.on_probe:
             self._tell()
+        if self._core is not None and self._t0 is not None:
+            now = time.perf_counter()
+            # the window: from arming the probe to now, the probed step and this one's
+            # forward and backward passes included (two steps)
+            self.schedule.spend(
+                now - self._window_start, 2, now - self._t0, self.step, len(self._core.steps)
+            )
 
     def _tell(self) -> None:
         self._diverged_told = self._diverged
@@ -603,12 +624,14 @@ class Watch:
         core = self._ensure_core()
         first = core.losses.__len__()
         pending = self._unsynced
-        tensors = [t for t in pending if isinstance(t, torch.Tensor)]  # 0-d (_loss_value)
-        try:  # one transfer, one wait for the device
-            read = iter(torch.stack(tensors).double().cpu().tolist() if tensors else [])
-        except RuntimeError:  # losses of several dtypes or on several devices
-            read = iter([float(t) for t in tensors])
-        read_all = [next(read) if isinstance(t, torch.Tensor) else t for t in pending]
+        read_all = list(pending)  # floats and None on the CPU
+        if self._on_device:
+            tensors = [t for t in pending if isinstance(t, torch.Tensor)]  # 0-d (_loss_value)
+            try:  # one transfer, one wait for the device
+                read = iter(torch.stack(tensors).double().cpu().tolist() if tensors else [])
+            except RuntimeError:  # losses of several dtypes or on several devices
+                read = iter([float(t) for t in tensors])
+            read_all = [next(read) if isinstance(t, torch.Tensor) else t for t in pending]
         pending.clear()
         values = [math.nan if v is None else v for v in read_all]
         core.step_losses(values)
@@ -628,33 +651,34 @@ class Watch:
         core = self._ensure_core()
         ws = [weight_of(m) for _, m in self._layers]
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in ws]
-        norms = _to_host(
-            list(torch._foreach_norm([_wide(w.detach()) for w in ws]))
-            + list(torch._foreach_norm([_wide(g.detach()) for g in grads]))
-        )
-        L = len(ws)
+        device = [
+            *torch._foreach_norm([_wide(w.detach()) for w in ws]),
+            *torch._foreach_norm([_wide(g.detach()) for g in grads]),
+        ]
         self._before = [w.detach().clone() for w in ws]
         if self._fixed_probe:
             self._probe_forward()
+        out = self._probe_out
+        if isinstance(out, torch.Tensor) and out.dim() >= 1 and len(out):
+            # the spread of the predictions over the probe rows, per output, averaged
+            device.append(self._predicted(out).std(dim=0, correction=0).mean())
+        values = _to_host(device)  # one transfer
+        L = len(ws)
+        self._before_norms = values[:L]
+        output_std = values[2 * L] if len(values) > 2 * L else math.nan
         self._check_gradients()
         self._check_stale()
-        output_std = math.nan
-        if isinstance(self._probe_out, torch.Tensor) and self._probe_out.dim() >= 1:
-            P = self._prediction(self._probe_out)
-            output_std = float(np.mean(P.std(axis=0))) if len(P) > 1 else 0.0
-        core.probe(step, norms[:L], norms[L:], self._last_forward, output_std)
+        core.probe(step, values[:L], values[L : 2 * L], self._last_forward, output_std)
         self._last_forward = None
 
     def _update_ratios(self) -> None:
         if self._core is not None:
             ws = [weight_of(m).detach() for _, m in self._layers]
             diff = torch._foreach_sub(ws, self._before)
-            num = torch._foreach_norm([d.float() for d in diff])
-            den = torch._foreach_norm([b.float() for b in self._before])
-            norms = _to_host([*num, *den])
-            L = len(ws)
+            num = _to_host(list(torch._foreach_norm([_wide(d) for d in diff])))
+            # the weights' norms before the update were read by the probe
             ratios = [
-                a / b if b > 0 else math.nan for a, b in zip(norms[:L], norms[L:], strict=True)
+                a / b if b > 0 else math.nan for a, b in zip(num, self._before_norms, strict=True)
             ]
             self._core.update_ratios(ratios)
         self._before = None
@@ -685,21 +709,33 @@ class Watch:
         if self._fixed_probe and not self._in_probe:
             return  # the statistics come from the probe batch's forward pass
         self._last_z = []
-        device: list[torch.Tensor] = []  # 3 per layer: reduced on the device, moved at once
+        parts: list[torch.Tensor] = []  # reduced on the device, moved in one transfer
+        layout: list[tuple[str, int, int] | None] = []  # per layer: act, numel, units
         ranks: list[float] = []
         for i in range(len(self._layers)):
             z = self._z.get(i)
             kind = kind_of(self._layers[i][1])
             cols = unit_columns(z, kind) if isinstance(z, torch.Tensor) else None
+            if cols is not None and cols.shape[0] == 0:
+                cols = None
             self._last_z.append(None if cols is None else cols.detach()[: PROBE_ROWS * 16])
-            device.extend(self._layer_stats(cols, self._activations[i]))
+            act = self._activations[i]
+            if cols is None:
+                layout.append(None)
+            else:
+                parts.extend(_layer_reductions(cols, act))
+                layout.append((act, cols.numel(), cols.shape[1]))
             ranks.append(self._layer_rank(cols, self._h_of(i, order)))
-        values = _to_host(device)
-        keys = ("frac_saturated", "frac_dead", "z_rms")
-        stats = [
-            {**dict(zip(keys, values[3 * i : 3 * i + 3], strict=True)), "act_rank": ranks[i]}
-            for i in range(len(self._layers))
-        ]
+        values = _to_host_flat(parts)
+        stats = []
+        at = 0
+        for entry, rank in zip(layout, ranks, strict=True):
+            if entry is None:
+                stats.append(dict.fromkeys(("frac_saturated", "frac_dead", "z_rms"), math.nan))
+            else:
+                one, at = _layer_values(values, at, *entry)
+                stats.append(one)
+            stats[-1]["act_rank"] = rank
         self._last_forward = stats
         out = self._root_out
         if isinstance(out, torch.Tensor):
@@ -725,19 +761,6 @@ class Watch:
         self._order_seen = list(order)
         last = order[-1] if order else None
         self._output_activation = acts[last] if last is not None else UNKNOWN
-
-    @staticmethod
-    def _layer_stats(z: torch.Tensor | None, act: str) -> list[torch.Tensor]:
-        """Share saturated, share of dead units and RMS of a layer's output ``z``
-        ``(rows, units)``, as 0-d tensors on its device (NaN without an output)."""
-        if z is None:
-            return [torch.tensor(math.nan)] * 3
-        zf = z.detach().float()
-        return [
-            (zf.abs() > SATURATION_Z).float().mean() if act in SQUASHING else zf.new_zeros(()),
-            (zf <= 0).all(dim=0).float().mean() if act in RECTIFIED else zf.new_zeros(()),
-            zf.pow(2).mean().sqrt(),
-        ]
 
     def _layer_rank(self, z: torch.Tensor | None, h: Any) -> float:
         # the rank is an eigen-decomposition per layer: a watched loop takes it on every
@@ -777,12 +800,19 @@ class Watch:
             g = grad.detach()
             self._spy_fresh = g.clone() if self._spy_fresh is None else self._spy_fresh + g
 
+        self._spy_had_hooks = p._backward_hooks is not None
         self._spy_handle = p.register_hook(keep)
 
     def _disarm_spy(self) -> None:
         if self._spy_handle is not None:
             self._spy_handle.remove()
             self._spy_handle = None
+            p = self._spy_param
+            if p is not None and not self._spy_had_hooks and not p._backward_hooks:
+                # a tensor's first hook also installs a call into Python that stays after
+                # the hook is removed and costs every backward pass microseconds: back to
+                # no hooks at all, as before the spy (setting None removes that call)
+                p._backward_hooks = None
 
     def _check_stale(self) -> None:
         """Zeroed gradients hold only the fresh gradient; never-zeroed ones also the old."""
@@ -790,24 +820,31 @@ class Watch:
         self._disarm_spy()
         if p is None or p.grad is None or old is None or fresh is None:
             return
-        g = p.grad.detach().double()
-        old, fresh = old.double(), fresh.double()
-        scale = float(fresh.norm()) + 1e-30
-        if float(old.norm()) < 0.1 * scale:
+        # float32 at least: the tolerance is a thousandth, far above float32's rounding;
+        # five norms, one transfer
+        g, old, fresh = _wide(p.grad.detach()), _wide(old), _wide(fresh)
+        n_fresh, n_old, n_g, n_zeroed, n_kept = _to_host(
+            list(torch._foreach_norm([fresh, old, g, g - fresh, g - old - fresh]))
+        )
+        scale = n_fresh + 1e-30
+        if n_old < 0.1 * scale:
             return  # the old gradient is too small to tell the two apart
-        tol = 1e-3 * (float(g.norm()) + scale)
-        if float((g - fresh).norm()) <= tol:
+        tol = 1e-3 * (n_g + scale)
+        if n_zeroed <= tol:
             self._stale[1] += 1
-        elif float((g - old - fresh).norm()) <= tol:
+        elif n_kept <= tol:
             self._stale[0] += 1
             self._stale[1] += 1
 
-    def _prediction(self, out: torch.Tensor) -> np.ndarray:
-        P = out.detach().to("cpu", torch.float64).reshape(len(out), -1).numpy()
-        kind, _, logits, _ = _loss_kind(self.loss_fn) if self.loss_fn is not None else ("", 0, 0, 0)
-        if logits:
-            P = 1.0 / (1.0 + np.exp(-np.clip(P, -500, 500)))
-        return prediction_space(P, kind == "cross_entropy")
+    def _predicted(self, out: torch.Tensor) -> torch.Tensor:
+        """The model's output as predictions comparable with the targets
+        (:func:`~nndoctor.doctor.schema.effective_targets`): ``(rows, outputs)`` float64 on
+        its device, probabilities where the loss reads logits."""
+        P = out.detach().double().reshape(len(out), -1)
+        kind, _, from_logits, _ = self._loss_info
+        if from_logits:
+            return torch.sigmoid(P)
+        return torch.softmax(P, dim=1) if kind == "cross_entropy" else P
 
     def _checksums(self) -> dict[str, tuple[float, float]]:
         out = {}
@@ -868,7 +905,9 @@ class Watch:
         final = [self.layer_weights(m) for _, m in self._layers]
         states = [self._unit_states(i, zs) for i in range(len(self._layers))]
         labels = self._labels()
-        P = self._prediction(out) if isinstance(out, torch.Tensor) else np.zeros((0, 1))
+        P = np.zeros((0, 1))
+        if isinstance(out, torch.Tensor):
+            P = self._predicted(out).cpu().numpy()
         T = self._targets_np(targets)
         T = effective_targets(T, P.shape[1], labels) if T.size else np.zeros((0, P.shape[1]))
         n_steps = self.step
@@ -893,8 +932,7 @@ class Watch:
         return probes
 
     def _labels(self) -> bool:
-        kind = _loss_kind(self.loss_fn)[0] if self.loss_fn is not None else ""
-        return kind == "cross_entropy"
+        return self._loss_info[0] == "cross_entropy"
 
     @staticmethod
     def _targets_np(t: Any) -> np.ndarray:
@@ -958,6 +996,49 @@ def _to_host(values: list[torch.Tensor]) -> list[float]:
         return torch.stack(values).double().cpu().tolist()
     except RuntimeError:  # on several devices
         return [float(v) for v in values]
+
+
+def _to_host_flat(values: list[torch.Tensor]) -> np.ndarray:
+    """1-d tensors concatenated, as one float64 array on the host (one transfer when they
+    share a device)."""
+    if not values:
+        return np.zeros(0)
+    try:
+        return torch.cat([v.double() for v in values]).cpu().numpy()
+    except RuntimeError:  # on several devices
+        return np.concatenate([v.double().cpu().numpy() for v in values])
+
+
+def _layer_reductions(z: torch.Tensor, act: str) -> list[torch.Tensor]:
+    """What :func:`_layer_values` needs of a layer's output ``z`` ``(rows, units)``, reduced
+    on its device in as few operations as possible: the norm, the count of saturated
+    entries (squashing activations), each unit's largest input (rectified ones)."""
+    zf = _wide(z.detach())
+    out = [torch.linalg.vector_norm(zf).reshape(1)]
+    if act in SQUASHING:
+        out.append((zf.abs() > SATURATION_Z).sum(dtype=zf.dtype).reshape(1))
+    if act in RECTIFIED:
+        out.append(zf.amax(dim=0))
+    return out
+
+
+def _layer_values(
+    values: np.ndarray, at: int, act: str, numel: int, units: int
+) -> tuple[dict[str, float], int]:
+    """Share saturated, share of dead units (input <= 0 on every row) and RMS of one layer's
+    output from its :func:`_layer_reductions` at ``values[at:]``; and where the next layer's
+    begin."""
+    stats = {"z_rms": float(values[at]) / math.sqrt(max(numel, 1))}
+    at += 1
+    stats["frac_saturated"] = 0.0
+    if act in SQUASHING:
+        stats["frac_saturated"] = float(values[at]) / max(numel, 1)
+        at += 1
+    stats["frac_dead"] = 0.0
+    if act in RECTIFIED:
+        stats["frac_dead"] = np.count_nonzero(values[at : at + units] <= 0) / units
+        at += units
+    return stats, at
 
 
 def _wide(t: torch.Tensor) -> torch.Tensor:
