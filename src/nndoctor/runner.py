@@ -171,36 +171,44 @@ class GlobalWatcher:
     _handles: list[Any] = field(default_factory=list)
     _forward_handles: list[Any] = field(default_factory=list)
     _last_loss: _LastLoss = field(default_factory=_LastLoss)
+    _last_paired: Any = None  # the optimizer of the last step, when it has its watch
 
     def install(self) -> None:
         import torch
         from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-        from nndoctor.doctor.backends.torch_watch import _BackwardSpy
-
         self._loss_type = torch.nn.modules.loss._Loss
         self._listen()
         if self.pair_on_step:
             self._handles.append(register_optimizer_step_pre_hook(self._pre_step))
-        _BackwardSpy.add(self._last_loss)
 
     def _listen(self) -> None:
-        """Note top-level module calls (until every optimizer that stepped is paired)."""
+        """Note top-level module calls and the scalar ``.backward()`` is called on (until
+        every optimizer that stepped is paired)."""
         from torch.nn.modules.module import (
             register_module_forward_hook,
             register_module_forward_pre_hook,
         )
+
+        from nndoctor.doctor.backends.torch_watch import _BackwardSpy
 
         if not self._forward_handles:
             self._forward_handles = [
                 register_module_forward_pre_hook(self._pre_forward),
                 register_module_forward_hook(self._post_forward, always_call=True),
             ]
+            _BackwardSpy.add(self._last_loss)
 
     def _stop_listening(self) -> None:
+        from nndoctor.doctor.backends.torch_watch import _BackwardSpy
+
+        if not self._forward_handles:
+            return
         for handle in self._forward_handles:
             handle.remove()
         self._forward_handles = []
+        _BackwardSpy.remove(self._last_loss)
+        self._last_loss.value = None  # (it holds the last step's graph)
 
     def _pre_forward(self, module: Any, args: Any) -> None:
         key = id(module)
@@ -223,7 +231,10 @@ class GlobalWatcher:
         second step of a paired optimizer (every model trained so far has its watch), and put
         back when an optimizer steps whose model they did not see (its watch then starts at
         its next step)."""
+        if optimizer is self._last_paired and not self._forward_handles:
+            return  # every step of a paired run: as little as possible
         if optimizer in self._seen:
+            self._last_paired = optimizer
             self._stop_listening()
             return
         params = {id(p) for group in optimizer.param_groups for p in group["params"]}
@@ -249,13 +260,10 @@ class GlobalWatcher:
         self.pairs.append(_Pair(label, model, optimizer, watch))
 
     def uninstall(self) -> None:
-        from nndoctor.doctor.backends.torch_watch import _BackwardSpy
-
         for handle in self._handles:
             handle.remove()
         self._handles = []
         self._stop_listening()
-        _BackwardSpy.remove(self._last_loss)
 
     def close(self) -> list[tuple[str, Any]] | None:
         """Remove every hook and return ``(model name, report)`` per watched pair; None on

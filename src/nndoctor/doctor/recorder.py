@@ -39,6 +39,8 @@ OPEN_START = 16
 # it the interval doubles (a probe costs about a millisecond whatever the model, a step of a
 # small model less: a fixed interval would cost a small model a tenth of its run)
 PROBE_BUDGET = 0.02
+# probes before the budget applies: step 0 (the setup alerts) and step 16 (the symmetry
+# alert, which needs weights that have moved); the stale-gradient check runs without probes
 MIN_PROBES = 2
 
 
