@@ -417,7 +417,7 @@ def add_parser(sub: Any, positive_int: Callable[[str], int]) -> None:
     run.add_argument(
         "--every",
         type=positive_int,
-        help="probe every N steps (default: adaptive, within 2%% of the run's time)",
+        help="probe every N steps (default: adaptive, within 1%% of the run's time)",
     )
     run.add_argument("--quiet", action="store_true", help="no live alerts, only the report")
     run.add_argument("--json", metavar="PATH", help="also write the reports as JSON")

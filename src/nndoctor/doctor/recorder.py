@@ -38,7 +38,7 @@ OPEN_START = 16
 # share of a run of unknown length that probing may take, once MIN_PROBES are held: beyond
 # it the interval doubles (a probe costs about a millisecond whatever the model, a step of a
 # small model less: a fixed interval would cost a small model a tenth of its run)
-PROBE_BUDGET = 0.02
+PROBE_BUDGET = 0.01
 # probes before the budget applies: step 0 (the setup alerts) and step 16 (the symmetry
 # alert, which needs weights that have moved); the stale-gradient check runs without probes
 MIN_PROBES = 2

@@ -53,7 +53,7 @@ def watch(
         (:mod:`nndoctor.doctor.alerts`; on rank 0 only under ``torch.distributed``). False
         keeps them, unsaid, in ``.alerts.history``.
     budget : float or None, optional
-        Share of the run's time probing may take (default 0.02, measured with the run's own
+        Share of the run's time probing may take (default 0.01, measured with the run's own
         clock, so the probed steps can differ between two runs); None probes on the step
         count alone (every 16 steps, thinned past 200 probes): the same steps every run.
         Under ``torch.distributed`` with several ranks the default is None (the ranks' probes

@@ -28,7 +28,7 @@ class DoctorCallback(pl.Callback):
     ----------
     every : int, optional
         Probe every ``every`` optimizer steps (default: every 16 steps, sparser as needed to
-        keep probing within 2% of the run's time; see ``nndoctor.watch``).
+        keep probing within 1% of the run's time; see ``nndoctor.watch``).
     alerts : bool
         Say findings as soon as they are certain (default True).
     verbose : bool
