@@ -10,7 +10,8 @@ training only (the report, built once at the end, is timed apart).
 - ``run``: the scenario's example script run as ``nndoctor run`` runs it (global hooks, one
   watch) against ``python script`` (``runpy`` alone);
 - ``lightning``, ``transformers``: a tiny model's ``fit`` / ``train`` with and without
-  ``DoctorCallback`` (skipped when the extra is missing).
+  ``DoctorCallback`` (skipped when the extra is missing); for Lightning also an empty
+  ``Callback``, what any callback costs there (every hook of every callback runs each step).
 
 Run: ``python benchmarks/bench_overhead_integrations.py [--rounds N]``.
 """
@@ -148,7 +149,15 @@ def _lightning(rounds: int):
         )
         trainer.fit(Regressor(), data)
 
-    return interleaved(lambda: fit([]), lambda: fit([DoctorCallback(verbose=False)]), rounds)
+    # what any callback costs: Lightning calls every hook of every callback on every step
+    return [
+        ("lightning tiny model", *interleaved(
+            lambda: fit([]), lambda: fit([DoctorCallback(verbose=False)]), rounds
+        )),
+        ("lightning, an empty Callback", *interleaved(
+            lambda: fit([]), lambda: fit([pl.Callback()]), rounds
+        )),
+    ]  # fmt: skip
 
 
 def _transformers(rounds: int):
@@ -190,7 +199,11 @@ def _transformers(rounds: int):
             )
             trainer.train()
 
-    return interleaved(lambda: train([]), lambda: train([DoctorCallback(verbose=False)]), rounds)
+    return [
+        ("transformers tiny model", *interleaved(
+            lambda: train([]), lambda: train([DoctorCallback(verbose=False)]), rounds
+        )),
+    ]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"run    {name}", *bench_run(name, args.rounds)))
     for label, bench in (("lightning", _lightning), ("transformers", _transformers)):
         try:
-            rows.append((f"{label} tiny model", *bench(args.rounds)))
+            rows.extend(bench(args.rounds))
         except ImportError as exc:
             print(f"{label}: skipped ({exc})", file=sys.stderr)
     width = max(len(r[0]) for r in rows)

@@ -199,6 +199,12 @@ class GlobalWatcher:
             ]
             _BackwardSpy.add(self._last_loss)
 
+    @property
+    def settled(self) -> bool:
+        """Whether every optimizer that stepped has its watches (the global forward hooks are
+        off until one steps that has none)."""
+        return not self._forward_handles
+
     def _stop_listening(self) -> None:
         from nndoctor.doctor.backends.torch_watch import _BackwardSpy
 
