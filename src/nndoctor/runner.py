@@ -237,7 +237,7 @@ class GlobalWatcher:
         second step of a paired optimizer (every model trained so far has its watch), and put
         back when an optimizer steps whose model they did not see (its watch then starts at
         its next step)."""
-        if optimizer is self._last_paired and not self._forward_handles:
+        if optimizer is self._last_paired and self.settled:
             return  # every step of a paired run: as little as possible
         if optimizer in self._seen:
             self._last_paired = optimizer

@@ -800,7 +800,7 @@ class Watch:
             g = grad.detach()
             self._spy_fresh = g.clone() if self._spy_fresh is None else self._spy_fresh + g
 
-        self._spy_had_hooks = p._backward_hooks is not None
+        self._spy_had_hooks = getattr(p, "_backward_hooks", None) is not None
         self._spy_handle = p.register_hook(keep)
 
     def _disarm_spy(self) -> None:
@@ -808,7 +808,8 @@ class Watch:
             self._spy_handle.remove()
             self._spy_handle = None
             p = self._spy_param
-            if p is not None and not self._spy_had_hooks and not p._backward_hooks:
+            empty = getattr(p, "_backward_hooks", None) == {}
+            if empty and not self._spy_had_hooks:
                 # a tensor's first hook also installs a call into Python that stays after
                 # the hook is removed and costs every backward pass microseconds: back to
                 # no hooks at all, as before the spy (setting None removes that call)
