@@ -239,3 +239,33 @@ def test_the_run_command_returns_the_scripts_status(torch, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out == "trained\n"  # the script's stdout is its own
     assert "no optimizer stepped on a module's parameters" in err
+
+
+def test_a_session_steps_each_watch_once_per_step_of_its_own_optimizer(torch):
+    # the callbacks' session calls the watches of the optimizer that stepped; with two
+    # optimizers taking turns (a GAN) each watch must count exactly its own optimizer's steps
+    from nndoctor.integrations._session import DoctorSession
+
+    nn = torch.nn
+    a, b = nn.Linear(3, 1), nn.Linear(3, 1)
+    opt_a = torch.optim.SGD(a.parameters(), lr=0.1)
+    opt_b = torch.optim.SGD(b.parameters(), lr=0.1)
+    x, mse = torch.randn(8, 3), nn.MSELoss()
+    session = DoctorSession(alerts=False, verbose=False, step_pre_hook=False)
+    session.start()
+    try:
+        turns = [opt_a] * 5 + [opt_a, opt_b] * 7 + [opt_b] * 3
+        for opt in turns:
+            model = a if opt is opt_a else b
+            opt.zero_grad()
+            mse(model(x), torch.zeros(8, 1)).backward()
+            session.before_optimizer_step(opt)
+            opt.step()
+        pairs = list(session.watcher.pairs)
+    finally:
+        session.finish()
+    assert [p.optimizer for p in pairs] == [opt_a, opt_b]
+    # a's watch starts at its optimizer's first step; b's model was first called after the
+    # global forward hooks went quiet (a's second step), so its watch starts at its
+    # optimizer's second step, however often a steps in between
+    assert [p.watch.step for p in pairs] == [turns.count(opt_a), turns.count(opt_b) - 1]

@@ -167,6 +167,7 @@ class GlobalWatcher:
     )
     _loss_call: tuple[Any, Any, Any, Any] | None = None  # (module, output, input, target)
     _seen: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
+    _waiting: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)  # no model found
     _depth: int = 0
     _handles: list[Any] = field(default_factory=list)
     _forward_handles: list[Any] = field(default_factory=list)
@@ -236,18 +237,21 @@ class GlobalWatcher:
         The global forward hooks cost a Python call per module call: they are removed at the
         second step of a paired optimizer (every model trained so far has its watch), and put
         back when an optimizer steps whose model they did not see (its watch then starts at
-        its next step)."""
+        its next step; the hooks stay until it has, whatever other optimizers step between)."""
         if optimizer is self._last_paired and self.settled:
             return  # every step of a paired run: as little as possible
         if optimizer in self._seen:
             self._last_paired = optimizer
-            self._stop_listening()
+            if not self._waiting:  # (another optimizer's model is still to be seen)
+                self._stop_listening()
             return
         params = {id(p) for group in optimizer.param_groups for p in group["params"]}
         models = [m for m in self._roots.values() if any(id(p) in params for p in m.parameters())]
         if not models:  # trained by a module called while the hooks were off: see it next step
+            self._waiting.add(optimizer)
             self._listen()
             return
+        self._waiting.discard(optimizer)
         self._seen.add(optimizer)
         for model in models:
             self._start(_unwrap(model), optimizer)
