@@ -111,7 +111,7 @@ class Alerts:
     _symmetry_done: bool = False
     # hidden layers whose units start identical (read off the initial weights by attach(),
     # before training: only those can be said symmetric early)
-    _symmetric_at_init: list[int] | None = None
+    _symmetric_at_init: list[int] = field(default_factory=list)
     _setup_done: bool = False
 
     @property
@@ -167,8 +167,6 @@ class Alerts:
 
     def _check_symmetry(self, watch: Any, step: int) -> None:
         tol = symmetry_tolerance(_eps(watch))
-        if self._symmetric_at_init is None:
-            self._symmetric_at_init = symmetric_at_init(watch)
         for i in self._symmetric_at_init:
             (name, module), init = watch.layers[i], watch.initial_weights[i]
             message = symmetric_message(name, init, watch.layer_weights(module), tol)

@@ -42,9 +42,6 @@ class DoctorSession:
         self.step_pre_hook = step_pre_hook
         self.watcher: GlobalWatcher | None = None
         self.reports: list[tuple[str, Any]] | None = None
-        # the watches of the optimizer that stepped last, while nothing is left to pair
-        self._settled: Any = None
-        self._watches: list[Any] = []
 
     @property
     def report(self) -> Any:
@@ -71,19 +68,16 @@ class DoctorSession:
         """The gradients of this step are ready and the update has not run."""
         if self.watcher is None:
             return
-        if optimizer is not self._settled:  # (each step of a run costs a few calls less)
-            self.watcher.pair(optimizer)
-            self._watches = [p.watch for p in self.watcher.pairs if p.optimizer is optimizer]
-            self._settled = optimizer if self.watcher.settled else None
-        for watch in self._watches:
-            watch.before_step()
+        self.watcher.pair(optimizer)
+        for pair in self.watcher.pairs:
+            if pair.optimizer is optimizer:
+                pair.watch.before_step()
 
     def finish(self) -> list[tuple[str, Any]] | None:
         """Close the hooks, build the reports and print them (rank 0); idempotent."""
         if self.watcher is None:
             return self.reports
         watcher, self.watcher = self.watcher, None
-        self._settled, self._watches = None, []
         atexit.unregister(self.finish)
         self.reports = watcher.close()
         if self.reports is not None and self.verbose and (self.reports or not watcher.pairs):

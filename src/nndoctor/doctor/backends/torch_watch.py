@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -468,10 +468,11 @@ class Watch:
             self._on_loss(output, args[0], args[1])
 
     def _on_backward(self, tensor: torch.Tensor) -> None:
-        # on every step: what _on_loss(tensor, None, None) does, inline (tensor is 0-d)
+        # on every step: what _on_loss(tensor, None, None) does, without the checks of an
+        # output and a target
         self._backward_seen = True
         if not self._loss_seen_by_hook:
-            self._pending_losses.append(tensor.detach() if self._on_device else tensor.item())
+            self._pending_losses.append(self._loss_value(tensor))
         elif self._hooked_loss is not None and tensor is not self._hooked_loss:
             # not the loss module's own output: only the hook knows the loss on every step
             self._loss_every_step = True
@@ -528,11 +529,7 @@ class Watch:
         if self._due:
             self._begin_probe_step()
         self._loss_seen_by_hook = self._backward_seen = False
-        pending = self._pending_losses
-        if len(pending) == 1:  # the common case of _take_step_loss, inline
-            self._unsynced.append(pending.pop())
-        else:
-            self._take_step_loss()
+        self._take_step_loss()
         if not self.model.training:
             self._eval_steps += 1
         lr = optimizer.param_groups[0]["lr"]
@@ -627,10 +624,7 @@ class Watch:
         read_all = list(pending)  # floats and None on the CPU
         if self._on_device:
             tensors = [t for t in pending if isinstance(t, torch.Tensor)]  # 0-d (_loss_value)
-            try:  # one transfer, one wait for the device
-                read = iter(torch.stack(tensors).double().cpu().tolist() if tensors else [])
-            except RuntimeError:  # losses of several dtypes or on several devices
-                read = iter([float(t) for t in tensors])
+            read = iter(_to_host(tensors).tolist())  # one transfer, one wait for the device
             read_all = [next(read) if isinstance(t, torch.Tensor) else t for t in pending]
         pending.clear()
         values = [math.nan if v is None else v for v in read_all]
@@ -675,7 +669,7 @@ class Watch:
         if self._core is not None:
             ws = [weight_of(m).detach() for _, m in self._layers]
             diff = torch._foreach_sub(ws, self._before)
-            num = _to_host(list(torch._foreach_norm([_wide(d) for d in diff])))
+            num = _to_host(torch._foreach_norm([_wide(d) for d in diff]))
             # the weights' norms before the update were read by the probe
             ratios = [
                 a / b if b > 0 else math.nan for a, b in zip(num, self._before_norms, strict=True)
@@ -726,7 +720,7 @@ class Watch:
                 parts.extend(_layer_reductions(cols, act))
                 layout.append((act, cols.numel(), cols.shape[1]))
             ranks.append(self._layer_rank(cols, self._h_of(i, order)))
-        values = _to_host_flat(parts)
+        values = _to_host(parts)
         stats = []
         at = 0
         for entry, rank in zip(layout, ranks, strict=True):
@@ -825,7 +819,7 @@ class Watch:
         # five norms, one transfer
         g, old, fresh = _wide(p.grad.detach()), _wide(old), _wide(fresh)
         n_fresh, n_old, n_g, n_zeroed, n_kept = _to_host(
-            list(torch._foreach_norm([fresh, old, g, g - fresh, g - old - fresh]))
+            torch._foreach_norm([fresh, old, g, g - fresh, g - old - fresh])
         )
         scale = n_fresh + 1e-30
         if n_old < 0.1 * scale:
@@ -989,25 +983,16 @@ class Watch:
         }
 
 
-def _to_host(values: list[torch.Tensor]) -> list[float]:
-    """0-d tensors as floats, with one transfer when they share a device."""
-    if not values:
-        return []
-    try:  # stack promotes mixed float dtypes; one cast, one transfer
-        return torch.stack(values).double().cpu().tolist()
-    except RuntimeError:  # on several devices
-        return [float(v) for v in values]
-
-
-def _to_host_flat(values: list[torch.Tensor]) -> np.ndarray:
-    """1-d tensors concatenated, as one float64 array on the host (one transfer when they
-    share a device)."""
+def _to_host(values: Sequence[torch.Tensor]) -> np.ndarray:
+    """0-d and 1-d tensors, concatenated, as one float64 array on the host: one transfer (one
+    wait for the device) when they share a device."""
     if not values:
         return np.zeros(0)
-    try:
-        return torch.cat([v.double() for v in values]).cpu().numpy()
+    parts = torch.atleast_1d(list(values))
+    try:  # cat promotes mixed float dtypes: one cast
+        return torch.cat(parts).double().cpu().numpy()
     except RuntimeError:  # on several devices
-        return np.concatenate([v.double().cpu().numpy() for v in values])
+        return np.concatenate([v.double().cpu().numpy() for v in parts])
 
 
 def _layer_reductions(z: torch.Tensor, act: str) -> list[torch.Tensor]:
