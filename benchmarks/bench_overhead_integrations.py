@@ -3,8 +3,10 @@
 Issue 8 asks that ``run`` and the callbacks add no more than ``watch`` does: within 1.05x of
 the plain run at default settings. Each variant is timed in this process, interleaved with its
 plain run after a warm-up of each (plain, watched, watched, plain, ...), and the median of the
-rounds' ratios is kept, so the ratios do not depend on the machine or its load. Timed: the
-training only (the report, built once at the end, is timed apart).
+rounds' ratios is kept, so the ratios do not depend on the machine or its load; the quartiles
+of the rounds' ratios show how far one round strays (on a shared 2-core machine a sub-second
+run moves by a few percent from round to round). Timed: the training only (the report, built
+once at the end, is timed apart).
 
 - ``watch``: ``run_plain_loop`` of a catalog scenario with and without ``nndoctor.watch``;
 - ``run``: the scenario's example script run as ``nndoctor run`` runs it (global hooks, one
@@ -64,9 +66,9 @@ def _quiet(fn: Callable[[], object]) -> float:
 
 
 def interleaved(plain: Callable[[], object], doctor: Callable[[], object], rounds: int):
-    """Median seconds of ``plain`` and of ``doctor`` and the median of the rounds' ratios:
-    after one warm-up of each, run in pairs, ``doctor`` first in every other pair (the
-    position in a pair costs a few percent on these sub-second runs)."""
+    """Median seconds of ``plain`` and of ``doctor``, and the median and quartiles of the
+    rounds' ratios: after one warm-up of each, run in pairs, ``doctor`` first in every other
+    pair (the position in a pair costs a few percent on these sub-second runs)."""
     _quiet(plain), _quiet(doctor)
     a, b = [], []
     for r in range(rounds):
@@ -76,8 +78,9 @@ def interleaved(plain: Callable[[], object], doctor: Callable[[], object], round
         else:
             a.append(_quiet(plain))
             b.append(_quiet(doctor))
-    ratio = statistics.median(y / x for x, y in zip(a, b, strict=True))
-    return statistics.median(a), statistics.median(b), ratio
+    ratios = [y / x for x, y in zip(a, b, strict=True)]
+    q1, ratio, q3 = statistics.quantiles(ratios, n=4)
+    return statistics.median(a), statistics.median(b), ratio, q1, q3
 
 
 def _scenario(name: str):
@@ -208,7 +211,7 @@ def _transformers(rounds: int):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # one thread: the 2-core machines are shared
     rows = []
@@ -221,9 +224,11 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as exc:
             print(f"{label}: skipped ({exc})", file=sys.stderr)
     width = max(len(r[0]) for r in rows)
-    print(f"{'variant'.ljust(width)}  plain s  doctor s  ratio")
-    for label, plain, doctor, ratio in rows:
-        print(f"{label.ljust(width)}  {plain:7.3f}  {doctor:8.3f}  {ratio:5.3f}x")
+    print(f"{'variant'.ljust(width)}  plain s  doctor s  ratio   quartiles")
+    for label, plain, doctor, ratio, q1, q3 in rows:
+        print(
+            f"{label.ljust(width)}  {plain:7.3f}  {doctor:8.3f}  {ratio:5.3f}x  {q1:5.3f}-{q3:5.3f}"
+        )
     watch = {r[0].split()[-1]: r[3] for r in rows if r[0].startswith("watch")}
     run = {r[0].split()[-1]: r[3] for r in rows if r[0].startswith("run")}
     for name in SCENARIOS:

@@ -552,6 +552,12 @@ def test_identical_groups_finds_what_comparing_every_pair_finds(seed):
     units_, fan_in = 40, 7
     W = rng.normal(size=(units_, fan_in)) * rng.choice([1e-3, 1.0, 1e3], size=(units_, 1))
     b = rng.normal(size=units_)
+    # distinct units (settled by their first weights), and distinct units that share them
+    for tol in (1e-9, 0.3):
+        assert units.identical_groups(W, b, tol) == _groups_by_comparing_every_pair(W, b, tol)
+    shared = W.copy()
+    shared[:, 0] = 1.0
+    assert units.identical_groups(shared, b) == _groups_by_comparing_every_pair(shared, b, 1e-9)
     # copies, copies within a hair of the tolerance on either side, a zero row, a NaN row
     for k, (src, scale) in enumerate([(0, 0.0), (0, 0.5), (3, 0.99), (5, 1.01), (9, 0.3)]):
         W[20 + k] = W[src] * (1 + scale * 1e-9)

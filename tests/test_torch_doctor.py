@@ -457,3 +457,62 @@ def test_never_zeroed_gradients_are_checked_on_steps_1_and_2_without_a_probe(tor
             loss(model(Xt[step * 20 :][:20]), yt[step * 20 :][:20]).backward()
             opt.step()
     assert len(seen) == 4 and len(smallest._backward_hooks) == 1
+
+
+def test_to_host_concatenates_norms_and_vectors_of_mixed_dtypes_in_order(torch, nn):
+    from nndoctor.doctor.backends.torch_watch import _to_host
+
+    a = torch.tensor(1.5, dtype=torch.float32)
+    b = torch.tensor([2.0, -3.25], dtype=torch.float64)
+    c = torch.tensor(1e300, dtype=torch.float64)  # a float64 value float32 cannot hold
+    want = np.concatenate([np.atleast_1d(t.double().numpy()) for t in (a, b, c)])
+    np.testing.assert_array_equal(_to_host([a, b, c]), want)
+    np.testing.assert_array_equal(_to_host([a, c]), [1.5, 1e300])  # all 0-d
+    assert _to_host([]).shape == (0,)
+
+
+def test_watch_tells_which_parameters_training_changed(torch, nn):
+    # the end report's "changed" per parameter: the frozen layer's weights and bias stay as
+    # they were (bit for bit), the trained ones moved
+    model, opt, loss, Xt, yt = _loop_parts(torch, nn)
+    first = next(m for m in model.modules() if isinstance(m, nn.Linear))
+    for p in first.parameters():
+        p.requires_grad_(False)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with nndoctor.watch(model, opt, loss=loss, alerts=False) as doctor:
+        for step in range(4):
+            opt.zero_grad()
+            loss(model(Xt[step * 20 :][:20]), yt[step * 20 :][:20]).backward()
+            opt.step()
+    changed = {n: v["changed"] for n, v in doctor.probes().extra["parameters"].items()}
+    want = {n: not torch.equal(p, before[n]) for n, p in model.named_parameters()}
+    assert changed == want and not all(want.values()) and any(want.values())
+
+
+def test_an_output_passed_on_as_it_is_reads_as_identity(torch):
+    from nndoctor.doctor.backends.torch_model import infer_activation
+
+    z = torch.randn(5, 3)
+    assert infer_activation(z, z) == "identity"
+    assert infer_activation(z, z.clone()) == "identity"  # read off the numbers
+    assert infer_activation(z, torch.relu(z)) == "relu"
+
+
+def test_a_watch_started_at_the_first_step_reads_step_1s_forward_for_activations_only(torch, nn):
+    # as under `nndoctor run`: the watch starts at step 0's optimizer step, after its forward
+    # pass; step 1's forward pass tells the activations, and no probe reads its statistics
+    model, opt, loss, Xt, yt = _loop_parts(torch, nn)
+    doctor = None
+    for step in range(20):
+        opt.zero_grad()
+        loss(model(Xt[step * 10 :][:10]), yt[step * 10 :][:10]).backward()
+        if step == 0:
+            doctor = nndoctor.watch(model, opt, loss=loss, alerts=False)
+        opt.step()
+        if step == 1:
+            assert doctor.activations and doctor._last_forward is None
+    doctor.close()
+    probes = doctor.probes()
+    assert probes.steps.tolist() == [0, 16]
+    rms = np.array([layer.z_rms for layer in probes.layers])  # (layers, probes)
+    assert np.all(np.isnan(rms[:, 0])) and np.all(np.isfinite(rms[:, 1]))

@@ -87,6 +87,8 @@ def infer_activation(z: torch.Tensor, h: Any) -> str:
     when none fits (a norm layer, dropout, pooling or reshaping in between)."""
     if not isinstance(z, torch.Tensor) or not isinstance(h, torch.Tensor):
         return UNKNOWN
+    if h is z:  # the same tensor (an output layer's logits): the numbers would say so too
+        return "identity"
     if h.numel() != z.numel() or h.shape[0] != z.shape[0]:
         return UNKNOWN
     zz = z.detach().float().reshape(z.shape[0], -1)

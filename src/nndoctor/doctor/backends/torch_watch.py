@@ -700,8 +700,13 @@ class Watch:
         order = list(self._order)
         if not self._activations:
             self._infer_activations(order)
-        if self._fixed_probe and not self._in_probe:
-            return  # the statistics come from the probe batch's forward pass
+        if not self._in_probe and (self._fixed_probe or not self._due):
+            # the statistics come from the probe batch's forward pass, or no probe reads them
+            # (the first forward pass a watch sees is captured for the activations even when
+            # its step is not probed: under `nndoctor run` the watch starts after step 0's)
+            self._z.clear()
+            self._inputs.clear()
+            return
         self._last_z = []
         parts: list[torch.Tensor] = []  # reduced on the device, moved in one transfer
         layout: list[tuple[str, int, int] | None] = []  # per layer: act, numel, units
@@ -842,12 +847,12 @@ class Watch:
         return torch.softmax(P, dim=1) if kind == "cross_entropy" else P
 
     def _checksums(self) -> dict[str, tuple[float, float]]:
-        out = {}
+        """Per parameter its L1 and L2 norms (whether training changed it), in one transfer."""
+        ps = [_wide(p.detach()) for p in self._params.values()]
         with torch.no_grad():
-            for n, p in self._params.items():
-                d = p.detach().double()
-                out[n] = (float(d.sum()), float(d.pow(2).sum()))
-        return out
+            values = _to_host([*torch._foreach_norm(ps, 1), *torch._foreach_norm(ps, 2)])
+        n = len(ps)
+        return {name: (values[i], values[n + i]) for i, name in enumerate(self._params)}
 
     @staticmethod
     def layer_weights(m: nn.Module) -> tuple[np.ndarray, np.ndarray]:
@@ -988,11 +993,13 @@ def _to_host(values: Sequence[torch.Tensor]) -> np.ndarray:
     wait for the device) when they share a device."""
     if not values:
         return np.zeros(0)
-    parts = torch.atleast_1d(list(values))
-    try:  # cat promotes mixed float dtypes: one cast
-        return torch.cat(parts).double().cpu().numpy()
+    values = list(values)
+    try:  # stack and cat promote mixed float dtypes: one cast
+        if all(v.dim() == 0 for v in values):  # norms: stack costs half of what cat does
+            return torch.stack(values).double().cpu().numpy()
+        return torch.cat(torch.atleast_1d(values)).double().cpu().numpy()
     except RuntimeError:  # on several devices
-        return np.concatenate([v.double().cpu().numpy() for v in parts])
+        return np.concatenate([v.double().cpu().numpy().reshape(-1) for v in values])
 
 
 def _layer_reductions(z: torch.Tensor, act: str) -> list[torch.Tensor]:

@@ -38,6 +38,12 @@ def identical_groups(W: np.ndarray, b: np.ndarray, tol: float = SYMMETRY_TOL) ->
     """Groups (size >= 2) of units whose incoming weights and bias are the same, within ``tol``
     relative to the rows' size."""
     rows = np.column_stack([W, b])  # (units, in + 1)
+    # the usual layer (random weights): its units' first weights differ by more than the
+    # tolerance of the largest row allows, which settles it without comparing rows (NaN or
+    # inf anywhere makes the comparison False: the full check below)
+    first = np.sort(rows[:, 0])
+    if np.all(np.diff(first) > tol * np.max(np.abs(rows), initial=0.0)):
+        return []
     # a row holding NaN or inf is never "identical" (inf == inf would say so): the
     # non-finite-values rule names it instead
     finite = np.all(np.isfinite(rows), axis=1)
