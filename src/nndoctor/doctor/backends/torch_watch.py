@@ -849,6 +849,8 @@ class Watch:
     def _checksums(self) -> dict[str, tuple[float, float]]:
         """Per parameter its L1 and L2 norms (whether training changed it), in one transfer."""
         ps = [_wide(p.detach()) for p in self._params.values()]
+        if not ps:
+            return {}
         with torch.no_grad():
             values = _to_host([*torch._foreach_norm(ps, 1), *torch._foreach_norm(ps, 2)])
         n = len(ps)
