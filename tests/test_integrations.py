@@ -40,7 +40,9 @@ def _error_causes(report) -> list[str]:
 # --- Lightning ---
 
 
-def _lightning_fit(pl, torch, *, zero_init: bool, tmp_path, fail_at: int | None = None):
+def _lightning_fit(
+    pl, torch, *, zero_init: bool, tmp_path, fail_at: int | None = None, doctor=None
+):
     from nndoctor.integrations.lightning import DoctorCallback
 
     nn = torch.nn
@@ -69,7 +71,7 @@ def _lightning_fit(pl, torch, *, zero_init: bool, tmp_path, fail_at: int | None 
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, Y), batch_size=32)
     torch.manual_seed(0)
     model = Regressor()
-    doctor = DoctorCallback(verbose=False)
+    doctor = DoctorCallback(verbose=False) if doctor is None else doctor
     trainer = pl.Trainer(
         max_epochs=15,
         callbacks=[doctor],
@@ -109,7 +111,7 @@ def test_lightning_callback_judges_healthy_and_zero_init(pl, torch, tmp_path):
 @pytest.mark.filterwarnings(
     "ignore::UserWarning", "ignore::DeprecationWarning", "ignore::FutureWarning"
 )
-def test_lightning_skips_the_per_batch_hooks_the_callback_does_not_define(pl, torch):
+def test_lightning_skips_the_per_batch_hooks_the_callback_does_not_define(pl, torch, tmp_path):
     # Lightning skips a hook attribute that is not callable: the callback switches off the
     # per-batch hooks it has no use for, and keeps those a subclass defines
     from nndoctor.integrations.lightning import DoctorCallback
@@ -120,37 +122,15 @@ def test_lightning_skips_the_per_batch_hooks_the_callback_does_not_define(pl, to
         def on_train_batch_end(self, *args, **kwargs):
             Counting.batches += 1
 
-    plain, counting = DoctorCallback(verbose=False), Counting(verbose=False)
+    plain = DoctorCallback(verbose=False)
     assert plain.on_train_batch_end is None and plain.on_before_backward is None
     assert callable(plain.on_before_optimizer_step) and callable(plain.on_fit_end)
-    nn = torch.nn
-
-    class Regressor(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
-
-        def training_step(self, batch, batch_idx):
-            x, y = batch
-            return nn.functional.mse_loss(self.net(x), y)
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    X = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
-    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, X[:, :1]), batch_size=16)
-    trainer = pl.Trainer(
-        max_epochs=2,
-        callbacks=[counting],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
+    counting, _ = _lightning_fit(
+        pl, torch, zero_init=False, tmp_path=tmp_path, doctor=Counting(verbose=False)
     )
-    trainer.fit(Regressor(), data)
-    assert Counting.batches == 8
-    assert counting.report.summary["steps"] == 8
+    # 15 epochs of 256 rows in batches of 32
+    assert Counting.batches == 120
+    assert counting.report.summary["steps"] == 120
 
 
 # --- Hugging Face ---

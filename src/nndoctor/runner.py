@@ -229,9 +229,7 @@ class GlobalWatcher:
             self._loss_call = (module, output, args[0], args[1])
 
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        # on every step of a script: the paired case without pair()'s two calls
-        if optimizer is not self._last_paired or self._forward_handles:
-            self.pair(optimizer)
+        self.pair(optimizer)
 
     def pair(self, optimizer: Any) -> None:
         """Start a watch for each top-level module ``optimizer`` trains (once per optimizer).

@@ -226,6 +226,7 @@ class Watch:
         self._sample_y: list[np.ndarray] = []
         self._core: RecorderCore | None = None
         self._activations: list[str] = []
+        self._order_seen: list[int] = []  # layer indices in the first forward pass's order
         self._output_activation = UNKNOWN
         self._before: list[torch.Tensor] | None = None
         self._before_norms: list[float] = []
@@ -269,7 +270,7 @@ class Watch:
     @property
     def layer_order(self) -> list[int]:
         """Indices into :attr:`layers` in the order the first forward pass ran them."""
-        return getattr(self, "_order_seen", None) or list(range(len(self._layers)))
+        return self._order_seen or list(range(len(self._layers)))
 
     @property
     def output_activation(self) -> str:
