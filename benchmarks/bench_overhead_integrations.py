@@ -10,12 +10,13 @@ once at the end, is timed apart).
 
 - ``watch``: ``run_plain_loop`` of a catalog scenario with and without ``nndoctor.watch``;
 - ``run``: the scenario's example script run as ``nndoctor run`` runs it (global hooks, one
-  watch) against ``python script`` (``runpy`` alone);
+  watch, live alerts on) against ``python script`` (``runpy`` alone);
 - ``lightning``, ``transformers``: a tiny model's ``fit`` / ``train`` with and without
   ``DoctorCallback`` (skipped when the extra is missing); for Lightning also an empty
   ``Callback``, what any callback costs there (every hook of every callback runs each step).
 
-Run: ``python benchmarks/bench_overhead_integrations.py [--rounds N]``.
+Run: ``python benchmarks/bench_overhead_integrations.py [--rounds N]`` (N pairs for the
+Lightning and Hugging Face models, 3N for the sub-second ``watch`` and ``run`` variants).
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def bench_run(name: str, rounds: int):
     script = str(EXAMPLES / (name.replace("-", "_") + ".py"))
 
     def watched() -> None:
-        watcher = GlobalWatcher(_torch_watch, alerts=False)
+        watcher = GlobalWatcher(_torch_watch)  # as `nndoctor run` starts it: alerts on
         watcher.install()
         try:
             run_script(script, [])
@@ -215,9 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # one thread: the 2-core machines are shared
     rows = []
+    # a pair of these runs lasts 0.1-0.5 s and one round strays more than a longer run's:
+    # three times the rounds, about the time of the Lightning model's
+    short = 3 * args.rounds
     for name in SCENARIOS:
-        rows.append((f"watch  {name}", *bench_watch(name, args.rounds)))
-        rows.append((f"run    {name}", *bench_run(name, args.rounds)))
+        rows.append((f"watch  {name}", *bench_watch(name, short)))
+        rows.append((f"run    {name}", *bench_run(name, short)))
     for label, bench in (("lightning", _lightning), ("transformers", _transformers)):
         try:
             rows.extend(bench(args.rounds))

@@ -599,6 +599,19 @@ def test_schedule_doubles_its_interval_until_the_next_probe_fits_the_budget():
         every *= 2
     assert every > OPEN_START
     assert run(0.02).every == every
+    # windows no longer than two plain steps (the clock sees no cost: on a run of a few dozen
+    # steps its estimate can come out near zero) but probes whose own code took 20 ms each:
+    # their own time is the floor, and the interval doubles as for probes of 20 ms
+    s = Schedule(None, budget=0.02)
+    for j in range(MIN_PROBES):
+        steps = OPEN_START * j + 1
+        s.spend(0.02, 2, steps * 0.01, steps, j + 1, own=(j + 1) * 0.02)
+    assert s.probe_seconds == pytest.approx(MIN_PROBES * 0.02)
+    need = ((MIN_PROBES + 1) * 0.02 / 0.02 - steps * 0.01) / 0.01
+    every = OPEN_START
+    while every < need:
+        every *= 2
+    assert s.every == every > OPEN_START
     # a known length, or no budget, never adapts
     assert run(0.02, budget=None).every == OPEN_START
     s = Schedule(1000, budget=0.02)

@@ -270,6 +270,34 @@ def test_watch_without_budget_probes_on_the_step_count_alone(torch, nn):
     assert steps == list(range(0, 100, OPEN_START)) == again.probes().steps.tolist()
 
 
+def test_watch_tells_the_budget_its_probes_own_time(torch, nn, monkeypatch):
+    # each probe's own code made to take 5 ms more: the watch hands the schedule at least
+    # that as the probes' own time (the floor of the budget's estimate, see
+    # test_schedule_doubles_its_interval_until_the_next_probe_fits_the_budget)
+    import time
+
+    from nndoctor.doctor.backends.torch_watch import Watch
+    from nndoctor.doctor.recorder import Schedule
+
+    before_step, spend = Watch._before_step, Schedule.spend
+    told = []
+
+    def slow(self):
+        time.sleep(0.005)
+        before_step(self)
+
+    def spy(self, *args, own=0.0):
+        told.append((args[-1], own))  # (probes so far, their own seconds)
+        spend(self, *args, own=own)
+
+    monkeypatch.setattr(Watch, "_before_step", slow)
+    monkeypatch.setattr(Schedule, "spend", spy)
+    _watched_loop(torch, nn, steps=40)
+    assert len(told) >= 2
+    for probes, own in told:
+        assert 0.005 * probes <= own < 0.005 * probes + 0.5
+
+
 def test_watch_does_not_repeat_the_users_own_warnings(torch, nn):
     import warnings
 

@@ -97,16 +97,26 @@ class Schedule:
         return self.total_steps is None and held >= 2 * self.target
 
     def spend(
-        self, window: float, window_steps: int, run_seconds: float, steps: int, probes: int
+        self,
+        window: float,
+        window_steps: int,
+        run_seconds: float,
+        steps: int,
+        probes: int,
+        own: float = 0.0,
     ) -> None:
         """Account the probe just taken: ``window`` seconds from arming it to finishing it,
         a stretch that held ``window_steps`` training steps as well, after ``steps`` steps
-        that took ``run_seconds`` in all (windows included) and ``probes`` probes so far;
-        double the interval until the next probe keeps probing within the budget.
+        that took ``run_seconds`` in all (windows included) and ``probes`` probes so far, whose
+        own code took ``own`` seconds in all; double the interval until the next probe keeps
+        probing within the budget.
 
         A probe costs more than its own code: hooks slow its step's forward pass, and the
         training right after it runs on cold caches. So its cost is read off the clock:
-        the windows' time less what as many steps take outside them.
+        the windows' time less what as many steps take outside them, and no less than
+        ``own``: on a run of a few dozen steps, the steps outside the windows are few and
+        the slow ones right after the watch's start weigh on them, so the clock's estimate
+        alone can come out near zero and let a probe through that takes the run past it.
         """
         self.window_seconds += window
         self.window_steps += window_steps
@@ -115,7 +125,7 @@ class Schedule:
         if self.budget is None or probes < MIN_PROBES or plain_steps <= 0 or plain_seconds <= 0:
             return
         per_step = plain_seconds / plain_steps
-        self.probe_seconds = max(0.0, self.window_seconds - self.window_steps * per_step)
+        self.probe_seconds = max(own, self.window_seconds - self.window_steps * per_step)
         per_probe = self.probe_seconds / probes
         while self.probe_seconds + per_probe > self.budget * (run_seconds + self.every * per_step):
             self.every *= 2

@@ -183,6 +183,10 @@ class Watch:
         self._t0: float | None = None
         self._armed_at: float | None = None
         self._window_start = 0.0
+        # seconds spent in the probes' own code so far: the floor of the budget's estimate
+        # of their cost (Schedule.spend)
+        self._probe_own = 0.0
+        self._probe_began = 0.0
         # the loss module is hooked on probe steps only, unless the scalar .backward() is
         # called on turned out not to be the loss itself (scaled by AMP, divided for
         # gradient accumulation, plus a penalty): then on every step
@@ -457,7 +461,10 @@ class Watch:
         if self._capturing:
             self._capturing = False
             self._root_out = output
+            start = time.perf_counter()
             self._guard("forward statistics", self._forward_stats)
+            if self._due or self._in_probe:
+                self._probe_own += time.perf_counter() - start
             self._root_out = None  # it holds the step's graph
             if not self._in_probe:
                 self._unhook_forward()
@@ -538,6 +545,7 @@ class Watch:
             self._lr_changed(lr)
         if self._due:
             self._guard("step", self._before_step)
+            self._probe_own += time.perf_counter() - self._probe_began
         elif self._spy_handle is not None:  # a step checked for stale gradients alone
             self._guard("step", self._check_stale)
         elif len(self._unsynced) >= FLUSH_EVERY and not self._on_device:
@@ -563,7 +571,7 @@ class Watch:
         self._pre_step(self.optimizer, (), {})
 
     def _begin_probe_step(self) -> None:
-        now = time.perf_counter()
+        now = self._probe_began = time.perf_counter()
         if self._t0 is None:  # no forward pass was seen
             self._t0 = now
         self._window_start = self._armed_at if self._armed_at is not None else now
@@ -582,16 +590,23 @@ class Watch:
     def _finish_probe(self) -> None:
         """After a probed step's update: its size, the probe's cost to the schedule (whose
         budget may widen the interval), and the ``on_probe`` callbacks."""
+        start = time.perf_counter()
         self._guard("step", self._update_ratios)
         self._before = None  # (also when the guard switched probing off)
         if self.on_probe:
             self._tell()
         if self._core is not None and self._t0 is not None:
             now = time.perf_counter()
+            self._probe_own += now - start
             # the window: from arming the probe to now, the probed step and this one's
             # forward and backward passes included (two steps)
             self.schedule.spend(
-                now - self._window_start, 2, now - self._t0, self.step, len(self._core.steps)
+                now - self._window_start,
+                2,
+                now - self._t0,
+                self.step,
+                len(self._core.steps),
+                own=self._probe_own,
             )
 
     def _tell(self) -> None:
