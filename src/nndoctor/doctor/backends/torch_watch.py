@@ -186,7 +186,6 @@ class Watch:
         # seconds spent in the probes' own code so far: the floor of the budget's estimate
         # of their cost (Schedule.spend)
         self._probe_own = 0.0
-        self._probe_began = 0.0
         # the loss module is hooked on probe steps only, unless the scalar .backward() is
         # called on turned out not to be the loss itself (scaled by AMP, divided for
         # gradient accumulation, plus a penalty): then on every step
@@ -534,8 +533,7 @@ class Watch:
         # the user's kernels; no host sync, no guard's cost); probe steps do more
         if self._before is not None:  # the last step was probed and its update is done
             self._finish_probe()
-        if self._due:
-            self._begin_probe_step()
+        began = self._begin_probe_step() if self._due else 0.0
         self._loss_seen_by_hook = self._backward_seen = False
         self._take_step_loss()
         if not self.model.training:
@@ -545,7 +543,7 @@ class Watch:
             self._lr_changed(lr)
         if self._due:
             self._guard("step", self._before_step)
-            self._probe_own += time.perf_counter() - self._probe_began
+            self._probe_own += time.perf_counter() - began
         elif self._spy_handle is not None:  # a step checked for stale gradients alone
             self._guard("step", self._check_stale)
         elif len(self._unsynced) >= FLUSH_EVERY and not self._on_device:
@@ -570,8 +568,10 @@ class Watch:
         ``step_pre_hook=False``: call it once the step's gradients are ready."""
         self._pre_step(self.optimizer, (), {})
 
-    def _begin_probe_step(self) -> None:
-        now = self._probe_began = time.perf_counter()
+    def _begin_probe_step(self) -> float:
+        """Open a probed step's window; returns when it began (its own time counts from
+        here)."""
+        now = time.perf_counter()
         if self._t0 is None:  # no forward pass was seen
             self._t0 = now
         self._window_start = self._armed_at if self._armed_at is not None else now
@@ -579,6 +579,7 @@ class Watch:
             if self._hooked_loss is not None and not self._backward_seen:
                 self._loss_every_step = True  # .backward() is not how this loop steps
             self._unhook_loss()
+        return now
 
     def _lr_changed(self, lr: Any) -> None:
         self._lr_seen = lr
