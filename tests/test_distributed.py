@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -194,6 +195,23 @@ if world > 1:
 """
 
 
+# PyTorch's own race at exit, with or without nndoctor (a plain 2-rank run of DDP_SCRIPT under
+# CPU load aborted in 1 of 60 runs, ``nndoctor run`` in 2 of 40): a gloo worker thread frees its
+# last allreduce only after the interpreter began to exit; the work's saved thread-local state
+# drops a Python object, the thread takes the GIL, the exiting interpreter ends the thread, and
+# the unwinding hits a noexcept frame (gdb: ``take_gil`` <- ``~ThreadLocalState`` <-
+# ``~AsyncAllreduceWork`` <- ``ProcessGroupGloo::runLoop``, the main thread in ``Py_FinalizeEx``)
+GLOO_EXIT_ABORT = "terminate called without an active exception"
+
+
+def _past_gloo_exit_abort(rc: int, err: str) -> tuple[int, str]:
+    """A rank's exit status and stderr, read as if that abort at exit had not happened: it
+    comes after the rank's last line of Python, so whatever nndoctor did is done by then."""
+    if rc == -signal.SIGABRT and err.rstrip().endswith(GLOO_EXIT_ABORT):
+        return 0, err.rstrip()[: -len(GLOO_EXIT_ABORT)]
+    return rc, err
+
+
 def _numbers(evidence: dict) -> dict[str, float]:
     return {k: float(v) for k, v in evidence.items() if isinstance(v, int | float)}
 
@@ -212,7 +230,8 @@ def test_two_gloo_ranks_report_what_one_process_sees_on_the_global_batches(tmp_p
         stderr=subprocess.PIPE,
         text=True,
     )
-    (rc0, _, err0), (rc1, _, err1) = launch([*run, str(tmp_path / "two.json"), str(script)])
+    ranks = launch([*run, str(tmp_path / "two.json"), str(script)])
+    (rc0, err0), (rc1, err1) = (_past_gloo_exit_abort(rc, err) for rc, _, err in ranks)
     _, err = one_process.communicate(timeout=120)
     assert (rc0, rc1, one_process.returncode) == (0, 0, 0), err0 + err1 + err
     assert "symmetric-units" in err0 and err1.strip() == ""  # rank 0 alone reports
