@@ -15,7 +15,7 @@ import contextlib
 import io
 from pathlib import Path
 
-from nndoctor.runner import GlobalWatcher, _torch_watch, run_script
+from nndoctor.runner import GlobalWatcher, run_script, torch_watch
 from nndoctor.scenarios import TORCH_CATALOG
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -24,7 +24,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def run_example(name: str) -> tuple[list, list[str], int]:
     """``(alerts, report codes, steps)`` of the scenario's example under the global hooks."""
     script = EXAMPLES / (name.replace("-", "_") + ".py")
-    watcher = GlobalWatcher(_torch_watch, alerts=False)
+    watcher = GlobalWatcher(torch_watch, alerts=False)
     watcher.install()
     try:
         with contextlib.redirect_stdout(io.StringIO()):

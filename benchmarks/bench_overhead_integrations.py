@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from nndoctor.runner import GlobalWatcher, _torch_watch, run_script
+from nndoctor.runner import GlobalWatcher, run_script, torch_watch
 from nndoctor.scenarios import TORCH_CATALOG, run_plain_loop
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -102,7 +102,7 @@ def bench_run(name: str, rounds: int):
     script = str(EXAMPLES / (name.replace("-", "_") + ".py"))
 
     def watched() -> None:
-        watcher = GlobalWatcher(_torch_watch)  # as `nndoctor run` starts it: alerts on
+        watcher = GlobalWatcher(torch_watch)  # as `nndoctor run` starts it: alerts on
         watcher.install()
         try:
             run_script(script, [])

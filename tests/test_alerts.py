@@ -45,7 +45,7 @@ def test_divergence_is_said_once_with_its_first_step_and_layer(torch, caplog):
 
 
 def test_divergence_on_the_cpu_is_said_within_a_flush_however_sparse_the_probes(torch):
-    from nndoctor.doctor.backends.torch_watch import FLUSH_EVERY
+    from nndoctor.backends.torch.watch import FLUSH_EVERY
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))

@@ -216,14 +216,14 @@ def test_quiet_and_verbose_exclude_each_other(capsys):
 
 
 def test_scenarios_html_has_the_table_and_a_section_each(tmp_path, capsys, monkeypatch):
-    from nndoctor.doctor import Finding, Report
+    from nndoctor.doctor import CODES, Report
 
     module = types.ModuleType("nndoctor.scenarios")
     results = []
     for name, code in (("first-case", "dead-units"), ("second-case", None)):
         result = _Result(name)
         result.scenario = types.SimpleNamespace(description=f"what {name} is")
-        findings = [Finding(code, "error", f"title of {code}")] if code else []
+        findings = [CODES[code].finding("error", f"title of {code}")] if code else []
         result.report = Report(findings)
         results.append(result)
     module.run_catalog = lambda seed=0, names=None, progress=None: results

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nndoctor.doctor.distributed import merge_probes
-from nndoctor.doctor.schema import LAYER_SERIES, LayerTrace, Probes, numeric_rank
+from nndoctor.doctor.merge import merge_probes
+from nndoctor.doctor.schema import LAYER_SERIES, LayerTrace, LoopFacts, Probes, numeric_rank
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,6 +63,7 @@ def _probes(z: np.ndarray, losses: np.ndarray, weights: np.ndarray) -> Probes:
         batch_size=len(out),
         probe_every=1,
         probe_loss=float(losses[-1].mean()),
+        loop=LoopFacts(),
     )
 
 
@@ -92,7 +93,7 @@ def test_merged_ranks_equal_one_process_on_the_global_batch():
     assert np.all(a.frac_dead >= b.frac_dead) and np.any(a.frac_dead > b.frac_dead)
     assert np.all(a.act_rank <= b.act_rank)
     assert set(LAYER_SERIES) <= set(vars(a))
-    assert merged.extra["ranks"] == 2 and "missing_ranks" not in merged.extra
+    assert merged.loop.ranks == 2 and merged.loop.missing_ranks == []
 
 
 def test_a_rank_that_sent_nothing_is_named_and_left_out():
@@ -101,7 +102,7 @@ def test_a_rank_that_sent_nothing_is_named_and_left_out():
     alone = _probes(z, losses, np.ones(2))
     merged = merge_probes([alone, None])
     np.testing.assert_allclose(merged.step_loss, alone.step_loss)
-    assert merged.extra["missing_ranks"] == [1]
+    assert merged.loop.missing_ranks == [1]
     with pytest.raises(ValueError, match="no rank"):
         merge_probes([None, None])
 
@@ -137,7 +138,7 @@ def launch(argv: list[str], world: int = 2, env: dict[str, str] | None = None, t
 GATHER = """
 import os, sys, time
 import torch.distributed as dist
-from nndoctor.doctor import distributed
+from nndoctor.backends.torch import distributed
 dist.init_process_group("gloo")
 distributed.capture()
 rank = dist.get_rank()

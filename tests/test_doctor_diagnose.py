@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from _rows import distinct_rows
-from nndoctor.doctor import Doctor, diagnose
+from nndoctor import Doctor, diagnose
 from nndoctor.nn import MSE, SGD, SSE, Dense, ReLU, Sequential, Sigmoid, Tanh, train
 
 

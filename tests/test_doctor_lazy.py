@@ -39,7 +39,7 @@ def _plain(report) -> dict:
 
 
 def _up_front(monkeypatch):
-    from nndoctor.doctor.backends.torch_backend import TORCH
+    from nndoctor.backends.torch import TORCH
 
     monkeypatch.setattr(TORCH, "deferred_checks", False)
 
@@ -85,11 +85,12 @@ def test_a_stuck_run_gets_every_check_bit_identical_to_up_front(torch, nn, monke
 
 
 def _recorded(torch, model, X, y):
-    from nndoctor.doctor.backends.torch_backend import TORCH
+    from nndoctor.backends.torch import TORCH
 
     run = TORCH.prepare(
-        model, X, y, torch.nn.MSELoss(), lambda p: torch.optim.SGD(p, lr=0.1), 30, 50, False, 0
-    )
+        model, X, y, loss=torch.nn.MSELoss(), optimizer=lambda p: torch.optim.SGD(p, lr=0.1),
+        epochs=30, batch_size=50, shuffle=False, seed=0, options={},
+    )  # fmt: skip
     probes, _ = TORCH.record(run, False)
     return probes, build_context(run, fits=False)
 

@@ -10,18 +10,25 @@ import numpy as np
 import pytest
 
 from nndoctor.doctor import CODES, Finding, Report
-from nndoctor.doctor.report import rank
+from nndoctor.doctor.ranking import rank, refuted
 
 
 def _f(code: str, severity: str = "error", score: float = 1.0) -> Finding:
-    return Finding(code, severity, f"title of {code}", {"x": 1.0}, "why", "fix", score=score)
+    return CODES[code].finding(
+        severity, f"title of {code}", evidence={"x": 1.0}, why="why", fix="fix", score=score
+    )
 
 
-def test_finding_rejects_unknown_code_and_severity():
+def test_unknown_codes_severities_and_kinds_are_refused():
+    stray = Finding("not-a-code", "error", "t", kind="cause")
     with pytest.raises(ValueError, match="unknown finding code"):
-        Finding("not-a-code", "error", "t")
+        Report([stray])
+    with pytest.raises(ValueError, match="unknown finding code"):
+        Report.from_dict({"findings": [stray.to_dict()]})
     with pytest.raises(ValueError, match="severity"):
-        Finding("dead-units", "fatal", "t")
+        CODES["dead-units"].finding("fatal", "t")
+    with pytest.raises(ValueError, match="kind"):
+        Finding("dead-units", "error", "t", kind="symptomatic")
 
 
 def test_every_code_has_a_kind_and_is_documented():
@@ -115,18 +122,18 @@ def test_a_few_constant_features_rated_info_explain_nothing():
 
 
 def test_a_dynamic_cause_refuted_by_its_trial_goes_after_the_others():
-    refuted = _f("lr-too-high", "error")
-    refuted.confirmed = False
-    refuted.trial = {"change": "learning rate 0.002", "loss_before": 0.679, "loss_after": 0.690}
+    high = _f("lr-too-high", "error")
+    high.confirmed = False
+    high.trial = {"change": "learning rate 0.002", "loss_before": 0.679, "loss_after": 0.690}
     untried = _f("insufficient-capacity", "warning")
-    assert refuted.refuted
-    assert [f.code for f in rank([refuted, untried])] == ["insufficient-capacity", "lr-too-high"]
+    assert refuted(high)
+    assert [f.code for f in rank([high, untried])] == ["insufficient-capacity", "lr-too-high"]
     # a fix that blew up (inf) made nothing better either
-    refuted.trial = {"change": "learning rate 0.002", "loss_before": 0.679, "loss_after": math.inf}
-    assert refuted.refuted
+    high.trial = {"change": "learning rate 0.002", "loss_before": 0.679, "loss_after": math.inf}
+    assert refuted(high)
     # an unconfirmed trial that still helped is no refutation: the causal order stands
-    refuted.trial = {"change": "learning rate 0.002", "loss_before": 0.679, "loss_after": 0.6}
-    assert [f.code for f in rank([untried, refuted])] == ["lr-too-high", "insufficient-capacity"]
+    high.trial = {"change": "learning rate 0.002", "loss_before": 0.679, "loss_after": 0.6}
+    assert [f.code for f in rank([untried, high])] == ["lr-too-high", "insufficient-capacity"]
 
 
 def test_a_setup_fault_is_not_refuted_by_a_trial():
@@ -135,7 +142,7 @@ def test_a_setup_fault_is_not_refuted_by_a_trial():
     static = _f("wrong-loss-for-targets", "warning")
     static.confirmed = False
     static.trial = {"change": "remove the Softmax", "loss_before": 0.0, "loss_after": 0.0}
-    assert not static.refuted
+    assert not refuted(static)
     assert rank([static, _f("insufficient-capacity", "warning")])[0].code == static.code
 
 
@@ -174,6 +181,6 @@ def test_a_root_ranks_with_the_confirmed_consequence_it_explains():
 def test_refuted_reads_the_trial_verdict():
     f = _tried("lr-too-high", "error", "inconclusive")
     f.trial["loss_after"] = math.inf  # the old reading would call this refuted
-    assert not f.refuted
+    assert not refuted(f)
     f.trial["verdict"] = "refuted"
-    assert f.refuted
+    assert refuted(f)

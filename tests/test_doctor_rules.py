@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from nndoctor.doctor.report import Finding, rank
+from nndoctor.doctor.codes import CODES
+from nndoctor.doctor.ranking import rank
 from nndoctor.doctor.rules import curve, data, gradients, run_rules, setup, units
 from nndoctor.doctor.schema import Context, DataStats, LayerSpec, LayerTrace, LossSpec, Probes
 
@@ -306,9 +307,9 @@ def test_unscaled_targets_severity_and_bounded_outputs():
 
 
 def test_rank_keeps_every_finding_of_a_code_found_in_two_layers():
-    a = Finding("dead-units", "warning", "layer 0", score=0.6)
-    b = Finding("dead-units", "error", "layer 1", score=0.95)
-    root = Finding("lr-too-high", "warning", "lr")
+    a = CODES["dead-units"].finding("warning", "layer 0", score=0.6)
+    b = CODES["dead-units"].finding("error", "layer 1", score=0.95)
+    root = CODES["lr-too-high"].finding("warning", "lr")
     ranked = rank([a, b, root])
     assert [f.title for f in ranked] == ["lr", "layer 1", "layer 0"]
     # the root is raised to the severity of the strongest consequence
@@ -492,7 +493,7 @@ def test_run_rules_ranks_root_cause_first_and_marks_what_it_explains():
     out = trace(1, 4, "identity")
     out.W_init = 2.0 * out.W_final
     p = probes([relu, out], epoch_loss=np.full(50, 1.0))
-    findings = run_rules(p, context(kinds=("dense", "relu", "dense"), widths=(4, 1)))
+    findings = rank(run_rules(p, context(kinds=("dense", "relu", "dense"), widths=(4, 1))))
     causes = [f for f in findings if f.kind == "cause"]
     assert [f.code for f in causes[:2]] == ["symmetric-units", "dead-units"]
     assert "dead-units" in causes[0].explains

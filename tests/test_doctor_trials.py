@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from nndoctor import diagnose
-from nndoctor.doctor.backends.engine import ENGINE, reinitialise
+from nndoctor.backends.engine.backend import ENGINE, reinitialise
+from nndoctor.doctor.codes import CODES
 from nndoctor.doctor.context import build_context
-from nndoctor.doctor.report import Finding
 from nndoctor.doctor.schema import Run
 from nndoctor.doctor.trials import (
     CONFIRMED,
@@ -93,7 +93,7 @@ def test_trials_stop_at_two_pairs_when_the_verdict_is_clear_and_run_in_full():
     run = Run(ENGINE, model, X, Y, MSE(), SGD(lr=0.1), 40, 10, False, 0)
     ctx = build_context(run)
     curve = ENGINE.fit(run, run.epochs, run.seed).epoch_loss
-    f = Finding("symmetric-units", "error", "t")
+    f = CODES["symmetric-units"].finding("error", "t")
     run_trials([f], run, curve, ctx, run_seconds=0.01)
     assert f.confirmed and f.trial["verdict"] == CONFIRMED
     assert f.trial["pairs"] == MIN_PAIRS and f.trial["budget"] == "40 of 40 epochs per run"
@@ -142,7 +142,7 @@ def test_fixes_change_one_thing():
     ident, _ = fix("targets-out-of-range")
     assert isinstance(ident.model.layers[-1], Dense)
     # the trial tries the rate the finding suggests, so report and trial name one change
-    high = Finding("lr-too-high", "error", "t", evidence={"suggested_lr": 0.001})
+    high = CODES["lr-too-high"].finding("error", "t", evidence={"suggested_lr": 0.001})
     slower, change = fix("lr-too-high", high)
     assert slower.optimizer.lr == 0.001 and s.optimizer.lr == 0.1 and "0.001" in change
     assert isinstance(model.layers[1], Dense) and not isinstance(model.layers[1], ReLU)
@@ -155,8 +155,7 @@ def test_bce_on_labels_0_to_9_is_tried_as_crossentropy_with_10_outputs():
     model = Sequential(Dense(4, 6, seed=1), ReLU(), Dense(6, 1, seed=2), Sigmoid())
     run = Run(ENGINE, model, X, labels[:, None].astype(float), BCE(), SGD(lr=0.1), 5, 10, True, 0)
     ctx = build_context(run)
-    f = Finding(
-        "wrong-loss-for-targets",
+    f = CODES["wrong-loss-for-targets"].finding(
         "error",
         "t",
         evidence={"case": "bce-targets-outside-unit-interval"},
@@ -186,11 +185,11 @@ def test_units_killed_by_the_steps_are_tried_with_a_lower_rate_not_new_weights()
             0,
         )
     )
-    killed = Finding(
-        "dead-units", "error", "t", evidence={"dead_from_start": False, "suggested_lr": 0.01}
+    killed = CODES["dead-units"].finding(
+        "error", "t", evidence={"dead_from_start": False, "suggested_lr": 0.01}
     )
     assert FIXES["dead-units"](killed, ctx).describe() == "learning rate 0.01"
-    born = Finding("dead-units", "error", "t", evidence={"dead_from_start": True})
+    born = CODES["dead-units"].finding("error", "t", evidence={"dead_from_start": True})
     assert FIXES["dead-units"](born, ctx).describe() == "re-initialise with he_uniform"
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from nndoctor import diagnose
 from nndoctor.cli import main
-from nndoctor.doctor import CODES, Finding, Report
-from nndoctor.doctor.report import rank
+from nndoctor.doctor import CODES, Report
+from nndoctor.doctor.ranking import rank
 from nndoctor.nn import SGD, SSE, Dense, Sequential, Sigmoid
 from nndoctor.render import plain
 from nndoctor.render.terminal import plain_text, render, to_ansi
@@ -40,17 +40,17 @@ TRIAL = {"change": "re-initialise with xavier_uniform", "metric": "loss", "loss_
 
 
 def _confirmed() -> Report:
-    f = Finding(
-        "symmetric-units",
+    f = CODES["symmetric-units"].finding(
         "error",
         "layer 0: units 0, 1, 2 have identical incoming weights",
-        {"layer": "0", "units": 3, "effective_units": 1, "groups": [[0, 1, 2]]},
-        "identical units get identical gradients",
-        "initialise weights randomly (Xavier)",
-        confirmed=True,
-        trial=TRIAL,
+        evidence={"layer": "0", "units": 3, "effective_units": 1, "groups": [[0, 1, 2]]},
+        why="identical units get identical gradients",
+        fix="initialise weights randomly (Xavier)",
     )
-    info = Finding("incompressible-data", "info", "flat spectrum", {"rank_3_bound": 1.539})
+    f.confirmed, f.trial = True, TRIAL
+    info = CODES["incompressible-data"].finding(
+        "info", "flat spectrum", evidence={"rank_3_bound": 1.539}
+    )
     summary = {"final_loss": 2.282, "epochs_run": 1000, "steps": 100000, "loss": "sse"}
     summary["optimizer"] = {"name": "SGD", "lr": 0.05}
     return Report(rank([f, info]), summary)

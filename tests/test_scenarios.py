@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from _rows import distinct_rows
-from nndoctor.doctor.report import Finding, Report
+from nndoctor.doctor.codes import CODES
+from nndoctor.doctor.report import Report
 from nndoctor.doctor.trials import FIXES as TRIAL_FIXES
 from nndoctor.nn import CrossEntropy, Dense, History, Sequential, Sigmoid, Tanh, mlp, train
 from nndoctor.nn.init import get_initializer
@@ -442,7 +443,9 @@ def test_run_catalog_prints_nothing_and_respects_names(capsys):
 def _result(
     expected: str | None, causes: list[str], errors: tuple[str, ...] = ()
 ) -> ScenarioResult:
-    findings = [Finding(code, "error" if code in errors else "warning", code) for code in causes]
+    findings = [
+        CODES[code].finding("error" if code in errors else "warning", code) for code in causes
+    ]
     name = f"case-{expected}-{'-'.join(causes)}"
     scenario = Scenario(name, expected, "d", "s", BY_NAME["xor-zero-init"].build)
     return ScenarioResult(scenario, Report(findings), 1.25)

@@ -144,7 +144,7 @@ def test_double_softmax_and_a_detached_layer(torch, nn):
 
 
 def test_functional_activations_are_read_off_the_numbers(torch, nn):
-    from nndoctor.doctor.backends.torch_backend import TORCH
+    from nndoctor.backends.torch import TORCH
 
     class Functional(nn.Module):
         def __init__(self):
@@ -155,7 +155,10 @@ def test_functional_activations_are_read_off_the_numbers(torch, nn):
             return torch.sigmoid(self.c(torch.tanh(self.b(nn.functional.relu(self.a(x))))))
 
     X = np.random.default_rng(0).normal(size=(10, 3))
-    run = TORCH.prepare(Functional(), X, X[:, :2], nn.MSELoss(), _sgd(), 1, None, False, 0)
+    run = TORCH.prepare(
+        Functional(), X, X[:, :2], loss=nn.MSELoss(), optimizer=_sgd(), epochs=1,
+        batch_size=None, shuffle=False, seed=0, options={},
+    )  # fmt: skip
     kinds = [(s.kind, s.name) for s in TORCH.describe(run)]
     assert kinds == [
         ("dense", "a"), ("relu", "a"), ("dense", "b"), ("tanh", "b"), ("dense", "c"),
@@ -164,7 +167,7 @@ def test_functional_activations_are_read_off_the_numbers(torch, nn):
 
 
 def test_a_failing_hook_never_breaks_training_and_hooks_go_on_exit(torch, nn, monkeypatch):
-    from nndoctor.doctor.backends.torch_watch import Watch
+    from nndoctor.backends.torch.watch import Watch
 
     def broken(self):
         raise RuntimeError("boom")
@@ -255,7 +258,7 @@ def test_watch_reads_the_learning_rate_at_every_step_where_it_changes(torch, nn)
         torch, nn, steps=40,
         scheduler=lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5),
     )  # fmt: skip
-    changes = doctor.probes().extra["lr_steps"]
+    changes = doctor.probes().loop.lr_steps
     # StepLR halves the rate after every 3 optimizer steps: steps 0, 3, 6, ... start a new rate
     expected = [[k, 0.05 * 0.5 ** (k // 3)] for k in range(0, 40, 3)]
     np.testing.assert_allclose(np.array(changes), np.array(expected), rtol=1e-12)
@@ -276,7 +279,7 @@ def test_watch_tells_the_budget_its_probes_own_time(torch, nn, monkeypatch):
     # test_schedule_doubles_its_interval_until_the_next_probe_fits_the_budget)
     import time
 
-    from nndoctor.doctor.backends.torch_watch import Watch
+    from nndoctor.backends.torch.watch import Watch
     from nndoctor.doctor.recorder import Schedule
 
     before_step, spend = Watch._before_step, Schedule.spend
@@ -468,9 +471,9 @@ def test_never_zeroed_gradients_are_checked_on_steps_1_and_2_without_a_probe(tor
                     opt.zero_grad()
                 loss(model(Xt[step * 20 :][:20]), yt[step * 20 :][:20]).backward()
                 opt.step()
-        x = doctor.probes().extra
+        x = doctor.probes().loop
         assert doctor.probes().steps.tolist() == [0]
-        counts[zero_grad] = (x["stale_checks"], x["decided_stale_checks"])
+        counts[zero_grad] = (x.stale_checks, x.decided_stale_checks)
         # a tensor's first hook leaves a call into Python behind when removed: undone
         assert all(p._backward_hooks is None for p in model.parameters())
     assert counts == {True: (0, 2), False: (2, 2)}
@@ -488,7 +491,7 @@ def test_never_zeroed_gradients_are_checked_on_steps_1_and_2_without_a_probe(tor
 
 
 def test_to_host_concatenates_norms_and_vectors_of_mixed_dtypes_in_order(torch, nn):
-    from nndoctor.doctor.backends.torch_watch import _to_host
+    from nndoctor.backends.torch.watch import _to_host
 
     a = torch.tensor(1.5, dtype=torch.float32)
     b = torch.tensor([2.0, -3.25], dtype=torch.float64)
@@ -512,13 +515,13 @@ def test_watch_tells_which_parameters_training_changed(torch, nn):
             opt.zero_grad()
             loss(model(Xt[step * 20 :][:20]), yt[step * 20 :][:20]).backward()
             opt.step()
-    changed = {n: v["changed"] for n, v in doctor.probes().extra["parameters"].items()}
+    changed = {n: v.changed for n, v in doctor.probes().loop.parameters.items()}
     want = {n: not torch.equal(p, before[n]) for n, p in model.named_parameters()}
     assert changed == want and not all(want.values()) and any(want.values())
 
 
 def test_an_output_passed_on_as_it_is_reads_as_identity(torch):
-    from nndoctor.doctor.backends.torch_model import infer_activation
+    from nndoctor.backends.torch.model import infer_activation
 
     z = torch.randn(5, 3)
     assert infer_activation(z, z) == "identity"

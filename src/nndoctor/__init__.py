@@ -17,11 +17,11 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _LAZY = {
-    "diagnose": "nndoctor.doctor",
-    "Doctor": "nndoctor.doctor",
+    "diagnose": "nndoctor.diagnosis",
+    "Doctor": "nndoctor.diagnosis",
     "Report": "nndoctor.doctor",
     "Finding": "nndoctor.doctor",
-    "watch": "nndoctor.doctor",
+    "watch": "nndoctor.watching",
     "check_gradients": "nndoctor.gradcheck",
     "check_function_gradients": "nndoctor.gradcheck",
 }
@@ -38,8 +38,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from nndoctor.doctor import Doctor, Finding, Report, diagnose, watch
+    from nndoctor.diagnosis import Doctor, diagnose
+    from nndoctor.doctor import Finding, Report
     from nndoctor.gradcheck import check_function_gradients, check_gradients
+    from nndoctor.watching import watch
 
 
 def __getattr__(name: str) -> Any:

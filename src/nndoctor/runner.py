@@ -119,12 +119,13 @@ def _unwrap(model: Any) -> Any:
 
 class _LastLoss:
     """The scalar ``.backward()`` was last called on (fed to a watch that starts at the step
-    it belongs to); rides on the watch's own ``Tensor.backward`` spy."""
+    it belongs to), seen through :func:`nndoctor.backends.torch.listen_backward`."""
 
     def __init__(self) -> None:
         self.value: Any = None
+        self.listener: Any = None  # the registration's handle while listening
 
-    def _on_backward(self, tensor: Any) -> None:
+    def on_backward(self, tensor: Any) -> None:
         # no detach here (a few microseconds on every step of the run): the watch detaches
         # what it is handed, once
         self.value = tensor
@@ -147,7 +148,7 @@ class GlobalWatcher:
     ----------
     make_watch : callable
         ``make_watch(model, optimizer, loss_module, every, alerts)`` -> a watch with ``close()``
-        and ``report()`` (:func:`_torch_watch` in ``nndoctor run``; tests pass their own).
+        and ``report()`` (:func:`torch_watch` in ``nndoctor run``; tests pass their own).
     every : int or None
         Probe interval (None: the watch's default schedule).
     alerts : bool
@@ -191,14 +192,14 @@ class GlobalWatcher:
             register_module_forward_pre_hook,
         )
 
-        from nndoctor.doctor.backends.torch_watch import _BackwardSpy
+        from nndoctor.backends.torch import listen_backward
 
         if not self._forward_handles:
             self._forward_handles = [
                 register_module_forward_pre_hook(self._pre_forward),
                 register_module_forward_hook(self._post_forward, always_call=True),
             ]
-            _BackwardSpy.add(self._last_loss)
+            self._last_loss.listener = listen_backward(self._last_loss.on_backward)
 
     @property
     def settled(self) -> bool:
@@ -207,14 +208,12 @@ class GlobalWatcher:
         return not self._forward_handles
 
     def _stop_listening(self) -> None:
-        from nndoctor.doctor.backends.torch_watch import _BackwardSpy
-
         if not self._forward_handles:
             return
         for handle in self._forward_handles:
             handle.remove()
         self._forward_handles = []
-        _BackwardSpy.remove(self._last_loss)
+        self._last_loss.listener.remove()
         self._last_loss.value = None  # (it holds the last step's graph)
 
     def _pre_forward(self, module: Any, args: Any) -> None:
@@ -278,7 +277,7 @@ class GlobalWatcher:
     def close(self) -> list[tuple[str, Any]] | None:
         """Remove every hook and return ``(model name, report)`` per watched pair; None on
         the ranks other than 0 of a distributed run (rank 0 reports for all)."""
-        from nndoctor.doctor.distributed import report_across_ranks
+        from nndoctor.watching import report_across_ranks
 
         self.uninstall()
         out = []
@@ -291,7 +290,7 @@ class GlobalWatcher:
         return None if any(report is None for _, report in out) else out
 
 
-def _print_reports(sections: list[tuple[str, Any]], stream: Any) -> None:
+def print_reports(sections: list[tuple[str, Any]], stream: Any) -> None:
     if not sections:  # (a report that failed said so already)
         print(
             "nndoctor run: no optimizer stepped on a module's parameters: nothing to report",
@@ -319,21 +318,12 @@ def write_json(path: str, sections: list[tuple[str, Any]]) -> None:
     """The reports as a JSON list of ``{"model", "report"}``, written atomically."""
     import json
 
+    # (Report.to_dict is plain JSON data already: NumPy values converted, NaN as "nan")
     payload = [{"model": name, "report": report.to_dict()} for name, report in sections]
-    write_text_atomic(path, json.dumps(payload, indent=2, default=_json_default))
+    write_text_atomic(path, json.dumps(payload, indent=2))
 
 
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _torch_watch(
+def torch_watch(
     model: Any,
     optimizer: Any,
     loss: Any,
@@ -342,7 +332,7 @@ def _torch_watch(
     step_pre_hook: bool = True,
 ) -> Any:
     """The watch ``nndoctor run`` (and the callbacks) start for each (model, optimizer) pair."""
-    from nndoctor.doctor.watching import watch
+    from nndoctor.watching import watch
 
     return watch(
         model, optimizer, loss=loss, every=every, alerts=alerts, step_pre_hook=step_pre_hook
@@ -388,7 +378,7 @@ def execute(
 
         if not hasattr(Report, "save_html"):  # say it now, not after the training
             raise ValueError("--html needs nndoctor's HTML reports, not installed here")
-    watcher = GlobalWatcher(_torch_watch, every=every, alerts=not quiet)
+    watcher = GlobalWatcher(torch_watch, every=every, alerts=not quiet)
     watcher.install()
     try:
         result = run_script(script, args)
@@ -396,7 +386,7 @@ def execute(
         sections = watcher.close()
     # None on ranks other than 0: rank 0 alone reports
     if sections is not None and (sections or not watcher.pairs):
-        _print_reports(sections, sys.stderr)
+        print_reports(sections, sys.stderr)
         _write_outputs(sections, json_path, html)
     return result.status
 

@@ -28,8 +28,8 @@ import numpy as np
 
 from nndoctor._validate import as_rng, check_positive_int
 from nndoctor.bounds import LinearCode, linear_code
+from nndoctor.diagnosis import diagnose as doctor_diagnose
 from nndoctor.doctor import Report
-from nndoctor.doctor import diagnose as doctor_diagnose
 from nndoctor.doctor.rules.units import identical_groups
 from nndoctor.gradcheck import GradCheckResult, check_function_gradients, check_gradients
 from nndoctor.nn import INITIALIZERS, SGD, SSE, Dense, Sequential, Sigmoid, train
@@ -424,7 +424,7 @@ def run_seed_case(
     lr : float
         SGD learning rate.
     diagnose : bool
-        Also run ``nndoctor.doctor.diagnose`` on the zero-init setup (when that module exists).
+        Also run ``nndoctor.diagnose`` on the zero-init setup (when that module exists).
     progress : bool or None
         Progress bars on stderr; None = on a terminal, for runs longer than about a second.
 

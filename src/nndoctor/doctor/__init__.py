@@ -1,13 +1,14 @@
-"""The doctor: watch training, name why the output is constant or the loss is stuck, and
-prove the fix by re-running training with it.
+"""The doctor's core: name why the output is constant or the loss is stuck, and prove the fix.
 
 ``model + data -> training loop -> probes -> rules -> trials -> report``; rules read only
-probes and a plain-data context, so the same rules judge any source of numbers.
+probes and a plain-data context, so the same rules judge any source of numbers. The core knows
+no framework: backends (:mod:`nndoctor.backends`) train and watch models through
+:mod:`nndoctor.doctor.protocol`. The ways in (``nndoctor.diagnose``, ``nndoctor.watch``,
+``nndoctor.Doctor``) live in :mod:`nndoctor.diagnosis` and :mod:`nndoctor.watching`.
 """
 
 from nndoctor.doctor.codes import CODES
-from nndoctor.doctor.diagnose import Doctor, diagnose
-from nndoctor.doctor.report import Finding, Report
-from nndoctor.doctor.watching import watch
+from nndoctor.doctor.finding import Finding
+from nndoctor.doctor.report import Report
 
-__all__ = ["CODES", "Doctor", "Finding", "Report", "diagnose", "watch"]
+__all__ = ["CODES", "Finding", "Report"]

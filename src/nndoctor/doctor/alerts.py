@@ -21,7 +21,8 @@ contradicts an alert:
   applies itself (the report reads the same first pass).
 
 The last two ask the rules' own helpers (:mod:`nndoctor.doctor.rules.torch_loop`), so an alert
-and the report cannot disagree about them.
+and the report cannot disagree about them. The watch is read through the core's
+:class:`~nndoctor.doctor.protocol.WatchedRun` alone.
 
 Each alert is kept in :attr:`Alerts.history` with the step it was said at, which the
 benchmarks compare with the run's length (time to verdict) and with the final report.
@@ -36,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from nndoctor.doctor.protocol import WatchedRun
+from nndoctor.doctor.rules.torch_loop import broadcast_shape, doubled_activation
 from nndoctor.doctor.rules.units import SYMMETRY_TOL, identical_groups, symmetry_tolerance
 
 log = logging.getLogger("nndoctor")
@@ -126,7 +129,7 @@ class Alerts:
         if self.echo:
             say(f"nndoctor: {self.prefix}{code}: {message}")
 
-    def after_step(self, watch: Any) -> None:
+    def after_step(self, watch: WatchedRun) -> None:
         """Run the checks when ``watch`` probed since the last call (cheap otherwise)."""
         if watch.diverged is not None and "diverged" not in self.codes:
             # seen when the losses reached the recorder (on the CPU within a few steps)
@@ -143,15 +146,11 @@ class Alerts:
             self._symmetry_done = True
             self._check_symmetry(watch, step)
 
-    def _check_setup(self, watch: Any, step: int) -> None:
-        from nndoctor.doctor.backends.torch_backend import layer_specs
-        from nndoctor.doctor.backends.torch_watch import _loss_kind
-        from nndoctor.doctor.rules.torch_loop import broadcast_shape, doubled_activation
-
-        kind, _, from_logits, name = _loss_kind(watch.loss_fn) if watch.loss_fn else ("", 0, 0, "")
+    def _check_setup(self, watch: WatchedRun, step: int) -> None:
+        spec = watch.loss_spec()
         if watch.loss_shapes is not None:
             out, tgt = watch.loss_shapes
-            both = broadcast_shape(out, tgt, kind)
+            both = broadcast_shape(out, tgt, spec.kind)
             if both is not None:
                 self.raise_alert(
                     "loss-shape-broadcast",
@@ -159,44 +158,31 @@ class Alerts:
                     f"the loss compares a prediction of shape {out} with a target of shape "
                     f"{tgt}: both are broadcast to {both}",
                 )
-        dense = [spec for spec in layer_specs(watch) if spec.kind == "dense"]
+        dense = [s for s in watch.layer_specs() if s.kind == "dense"]
         width = (dense[-1].out_features or 0) if dense else 0
-        what = doubled_activation(watch.output_activation, name, bool(from_logits), width)
+        what = doubled_activation(watch.output_activation, spec.name, spec.from_logits, width)
         if what is not None:
             self.raise_alert("double-activation", step, f"the model's output went through {what}")
 
-    def _check_symmetry(self, watch: Any, step: int) -> None:
-        tol = symmetry_tolerance(_eps(watch))
+    def _check_symmetry(self, watch: WatchedRun, step: int) -> None:
+        tol = symmetry_tolerance(watch.eps)
         for i in self._symmetric_at_init:
-            (name, module), init = watch.layers[i], watch.initial_weights[i]
-            message = symmetric_message(name, init, watch.layer_weights(module), tol)
+            name, init = watch.layer_names[i], watch.initial_weights[i]
+            message = symmetric_message(name, init, watch.weights(i), tol)
             if message is not None:
                 self.raise_alert("symmetric-units", step, message)
                 return
 
 
-def _eps(watch: Any) -> float:
-    """Machine epsilon of the weights' dtype, read as the watch's probes read it (the rule's
-    tolerance for identical units follows it)."""
-    import torch
-
-    from nndoctor.doctor.backends.torch_model import weight_of
-
-    W = weight_of(watch.layers[0][1]) if watch.layers else None
-    if W is None or not W.is_floating_point():
-        return float(np.finfo(np.float64).eps)  # the probes' default
-    return float(torch.finfo(W.dtype).eps)
-
-
-def symmetric_at_init(watch: Any) -> list[int]:
+def symmetric_at_init(watch: WatchedRun) -> list[int]:
     """Indices of the hidden layers (the output layer's units are the outputs themselves)
     whose units start identical."""
-    tol = symmetry_tolerance(_eps(watch))
-    hidden = watch.initial_weights[: len(watch.layers) - 1]
+    tol = symmetry_tolerance(watch.eps)
+    hidden = watch.initial_weights[: len(watch.layer_names) - 1]
     return [i for i, init in enumerate(hidden) if identical_groups(*init, tol)]
 
 
-def attach(watch: Any, alerts: Alerts) -> Any:
+def attach(watch: WatchedRun, alerts: Alerts) -> Any:
     """Check ``alerts`` after each probed step of ``watch`` (its ``on_probe`` callbacks, run
     once the watch has recorded the step); returns the callback. The initial weights are read
     here, before training (:func:`symmetric_at_init`)."""

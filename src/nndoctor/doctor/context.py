@@ -48,7 +48,6 @@ def build_context(run: Run, fits: bool = True) -> Context:
         run.batch_size,
         run.seed,
         run.shuffle,
-        backend.name,
         fits,
     )
 
@@ -62,7 +61,6 @@ def make_context(
     batch_size: int | None,
     seed: int,
     shuffle: bool | None,
-    backend: str,
     fits: bool = True,
 ) -> Context:
     """The :class:`Context` from plain descriptions and data (``X``, ``Y``: all the data, or
@@ -78,7 +76,6 @@ def make_context(
         data=data_stats(X, Y, task),
         bounds=compute_bounds(X, Y, spec, batch_size, task, widths[:-1], seed, fits),
         shuffle=shuffle,
-        backend=backend,
     )
 
 

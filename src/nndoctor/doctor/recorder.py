@@ -24,6 +24,7 @@ from nndoctor.doctor.schema import (
     SATURATION_Z,
     SQUASHING,
     LayerTrace,
+    LoopFacts,
     Probes,
     numeric_rank,
 )
@@ -252,7 +253,7 @@ class RecorderCore:
         steps_per_epoch: int,
         epochs: int,
         batch_size: int,
-        extra: dict[str, Any] | None = None,
+        loop: LoopFacts | None = None,
     ) -> Probes:
         """The :class:`Probes` of the run: series as float64 arrays, the end state per layer
         (``weights_*`` as ``(W (units, fan_in), b (units,))``, ``unit_states`` as from
@@ -295,5 +296,5 @@ class RecorderCore:
             batch_size=batch_size,
             probe_every=self.schedule.every,
             probe_loss=probe_loss,
-            extra=dict(extra or {}),
+            loop=loop,
         )

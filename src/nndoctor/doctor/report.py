@@ -1,9 +1,8 @@
-"""Findings and the report: what was found, the numbers behind it, why, and what to change."""
+"""The report: what was found, ranked, with everything the doctor measured."""
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,120 +10,8 @@ from typing import Any
 import numpy as np
 
 from nndoctor._files import write_text_atomic
-from nndoctor.doctor.codes import (
-    CAUSE,
-    CODES,
-    EXPLAINS,
-    EXPLAINS_IF_SEVERE,
-    KINDS,
-    NOTE,
-    REFUTABLE,
-    SEVERITIES,
-    SUBSUMES,
-)
-
-
-@dataclass
-class Finding:
-    """One verdict of the doctor.
-
-    Attributes
-    ----------
-    code : str
-        Stable code from :data:`nndoctor.doctor.codes.CODES` (``"symmetric-units"``, ...).
-    severity : {"error", "warning", "info"}
-    title : str
-        One line, with the decisive numbers.
-    evidence : dict of str to number, str or list
-        The named numbers that support the verdict.
-    why : str
-        How this cause produces the symptom.
-    fix : str
-        What to change, concretely.
-    score : float
-        Strength of the evidence in [0, 1], used to rank findings of the same tier.
-    confirmed : bool or None
-        True when a trial of the fix beat seed-to-seed noise, False when it did not, None
-        when no trial ran.
-    trial : dict or None
-        ``change``, ``metric``, ``loss_before``, ``loss_after``, ``noise``, ``budget`` ...
-    explains : list of str
-        Codes of other findings this one accounts for.
-    """
-
-    code: str
-    severity: str
-    title: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    why: str = ""
-    fix: str = ""
-    score: float = 1.0
-    confirmed: bool | None = None
-    trial: dict[str, Any] | None = None
-    explains: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if self.code not in CODES:
-            raise ValueError(f"unknown finding code {self.code!r}")
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
-
-    @property
-    def kind(self) -> str:
-        """``"cause"``, ``"symptom"`` or ``"info"``."""
-        return CODES[self.code].kind
-
-    @property
-    def refuted(self) -> bool:
-        """A cause read off the training dynamics (``codes.REFUTABLE``) whose trial ran and
-        clearly did not help: its verdict is ``"refuted"`` (paired gains below the least gain
-        worth reporting, or a changed run that diverged). A trial without a verdict (an older
-        report) is refuted when the loss after the fix is no lower (or not finite)."""
-        if self.code not in REFUTABLE or self.confirmed is not False or not self.trial:
-            return False
-        if "verdict" in self.trial:
-            return self.trial["verdict"] == "refuted"
-        return not self.trial["loss_after"] < self.trial["loss_before"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "kind": self.kind,
-            "severity": self.severity,
-            "title": self.title,
-            "evidence": _plain(self.evidence),
-            "why": self.why,
-            "fix": self.fix,
-            "score": float(self.score),
-            "confirmed": self.confirmed,
-            "trial": _plain(self.trial),
-            "explains": list(self.explains),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Finding:
-        keys = ("code", "severity", "title", "evidence", "why", "fix", "score", "confirmed")
-        return cls(**{k: d[k] for k in keys}, trial=d.get("trial"), explains=d.get("explains", []))
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready copy: NumPy scalars and arrays become Python numbers and lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        # JSON has no NaN or inf; a string keeps the fact visible
-        return value if math.isfinite(value) else str(value)
-    return value
-
+from nndoctor.doctor.codes import CODES
+from nndoctor.doctor.finding import CAUSE, Finding, plain
 
 # probe series too long to be worth saving in JSON (one value per step)
 _UNSAVED_PROBES = frozenset({"step_loss"})
@@ -142,76 +29,6 @@ def _array(value: Any) -> Any:
         except (TypeError, ValueError):
             return value
     return value
-
-
-_SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
-_KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
-
-
-def rank(findings: list[Finding]) -> list[Finding]:
-    """Causes first, then symptoms, then information; roots before what they explain.
-
-    A root cause found together with a consequence it explains (``codes.EXPLAINS``) is raised
-    to the consequence's severity and lists it in ``explains``; a vague symptom subsumed by a
-    more specific one (``codes.SUBSUMES``) is dropped. Links in ``codes.EXPLAINS_IF_SEVERE``
-    hold only for a root rated above info.
-
-    Trial verdicts outweigh thresholds: causes whose trial was confirmed come first, then
-    those not tried or whose trial was inconclusive, then those refuted by their trial
-    (``Finding.refuted``). A root that explains a confirmed consequence ranks with the
-    confirmed ones (unless its own trial refuted it): the consequence's fix works, the root
-    is why it was needed. A code found several times (one finding per layer) keeps every
-    finding. Within a verdict group the order is explanation depth, severity, causal tier,
-    then score.
-    """
-    found = {f.code for f in findings}
-    kept = [f for f in findings if not any(s in found and v == f.code for s, v in SUBSUMES)]
-    # a code found more than once (dead units in two layers) keeps every finding; its
-    # strongest one stands for the code in the causal links
-    top: dict[str, Finding] = {}
-    for f in kept:
-        if f.code not in top or _strength(f) < _strength(top[f.code]):
-            top[f.code] = f
-
-    def linked(root: str, consequence: str) -> bool:
-        if root not in top or consequence not in top:
-            return False
-        # some roots at info level are harmless by nature (4 blank corner pixels of 64)
-        return top[root].severity != NOTE or (root, consequence) not in EXPLAINS_IF_SEVERE
-
-    for root, consequence in EXPLAINS:
-        if linked(root, consequence):
-            r, c = top[root], top[consequence]
-            if _SEVERITY_ORDER[c.severity] < _SEVERITY_ORDER[r.severity]:
-                r.severity = c.severity
-            if consequence not in r.explains:
-                r.explains.append(consequence)
-    # a root must come before what it explains even across severities: sort by the
-    # explanation depth first (roots have depth 0), then severity, tier, score
-    depth = {code: 0 for code in top}
-    for _ in range(len(EXPLAINS)):
-        for root, consequence in EXPLAINS:
-            if linked(root, consequence):
-                depth[consequence] = max(depth[consequence], depth[root] + 1)
-
-    # 0: confirmed, 1: not tried or inconclusive, 2: refuted; a root takes the best group
-    # of what it explains, through chains of links
-    group = {code: 2 if f.refuted else 0 if f.confirmed else 1 for code, f in top.items()}
-    for _ in range(len(EXPLAINS)):
-        for root, consequence in EXPLAINS:
-            if linked(root, consequence) and not top[root].refuted:
-                group[root] = min(group[root], group[consequence])
-
-    def key(f: Finding) -> tuple:
-        sev = _SEVERITY_ORDER[f.severity]
-        verdict = 2 if f.refuted else min(group[f.code], 0 if f.confirmed else 1)
-        return (_KIND_ORDER[f.kind], verdict, depth[f.code], sev, CODES[f.code].tier, -f.score)
-
-    return sorted(kept, key=key)
-
-
-def _strength(f: Finding) -> tuple[int, float]:
-    return _SEVERITY_ORDER[f.severity], -f.score
 
 
 @dataclass
@@ -244,6 +61,11 @@ class Report:
     probes: dict[str, Any] = field(default_factory=dict, repr=False)
     curves: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        unknown = [f.code for f in self.findings if f.code not in CODES]
+        if unknown:
+            raise ValueError(f"unknown finding code(s) {unknown}; known: {sorted(CODES)}")
+
     @property
     def codes(self) -> list[str]:
         """Codes of all findings, in report order."""
@@ -266,11 +88,11 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {
             "findings": [f.to_dict() for f in self.findings],
-            "summary": _plain(self.summary),
-            "bounds": _plain(self.bounds),
-            "preflight": _plain(self.preflight),
-            **({"curves": _plain(self.curves)} if self.curves else {}),
-            **({"probes": _plain(self.probe_series())} if self.probes else {}),
+            "summary": plain(self.summary),
+            "bounds": plain(self.bounds),
+            "preflight": plain(self.preflight),
+            **({"curves": plain(self.curves)} if self.curves else {}),
+            **({"probes": plain(self.probe_series())} if self.probes else {}),
         }
 
     def probe_series(self) -> dict[str, Any]:

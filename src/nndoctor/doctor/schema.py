@@ -1,7 +1,7 @@
 """The plain data the doctor's core works on, whatever trained the model.
 
-Nothing here imports a framework: a backend (``nndoctor.doctor.backends.engine`` for
-``nndoctor.nn``, ``nndoctor.doctor.backends.torch`` for ``torch.nn.Module``) fills these
+Nothing here imports a framework: a backend (``nndoctor.backends.engine`` for
+``nndoctor.nn``, ``nndoctor.backends.torch`` for ``torch.nn.Module``) fills these
 structures, and the rules, the trials' judge and the report read only them.
 
 - :class:`LayerTrace` and :class:`Probes`: what was recorded during training, per weighted layer
@@ -83,6 +83,60 @@ class LayerTrace:
 
 
 @dataclass
+class ParameterFacts:
+    """One parameter tensor as the training loop treated it."""
+
+    numel: int
+    requires_grad: bool
+    in_optimizer: bool
+    # whether training changed its value at all
+    changed: bool
+    # gradient checks (probe steps) at which it had no gradient (``.grad`` None)
+    no_grad_checks: int = 0
+
+
+@dataclass
+class LoopFacts:
+    """What a backend that sees the user's training loop records besides the probes.
+
+    Attributes
+    ----------
+    parameters : dict of str to ParameterFacts
+        Every parameter of the model by its qualified name.
+    gradient_checks : int
+        Probe steps at which the parameters' gradients were checked.
+    stale_checks, decided_stale_checks : int
+        Checks that saw the previous steps' gradients still in ``.grad``, of those that could
+        tell (the old gradient large enough).
+    lr_steps : list of (int, float)
+        ``(step, learning rate)`` where the rate changed, the first step included.
+    eval_steps, steps : int
+        Optimizer steps taken with the model in ``eval()`` mode, and in all.
+    has_norm_or_dropout : bool
+        Whether the model holds BatchNorm or Dropout (eval mode changes what they compute).
+    loss_shapes : (tuple, tuple) or None
+        Prediction and target shapes of the first loss call seen.
+    output_activation : str
+        The activation read off the model's output layer (``"unknown"`` when none fits).
+    ranks, missing_ranks : int, list of int
+        Processes merged into these facts, and those that sent nothing (distributed runs).
+    """
+
+    parameters: dict[str, ParameterFacts] = field(default_factory=dict)
+    gradient_checks: int = 0
+    stale_checks: int = 0
+    decided_stale_checks: int = 0
+    lr_steps: list[tuple[int, float]] = field(default_factory=list)
+    eval_steps: int = 0
+    steps: int = 0
+    has_norm_or_dropout: bool = False
+    loss_shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    output_activation: str = UNKNOWN
+    ranks: int = 1
+    missing_ranks: list[int] = field(default_factory=list)
+
+
+@dataclass
 class Probes:
     """Everything recorded during one training run.
 
@@ -112,9 +166,9 @@ class Probes:
         ``batch_size`` rows: the unit of ``epoch_loss``, but with the weights held fixed.
     eps : float
         Machine epsilon of the dtype the weights were trained in.
-    extra : dict
-        Backend-specific observations (PyTorch: gradient bookkeeping, modes, schedules), plain
-        numbers and lists that the rules of that backend read.
+    loop : LoopFacts or None
+        The training loop's facts, from a backend that sees the loop (PyTorch's hooks); None
+        otherwise (the rules that need them stay silent).
     """
 
     steps: np.ndarray
@@ -131,7 +185,7 @@ class Probes:
     batch_size: int
     probe_every: int
     probe_loss: float = math.nan
-    extra: dict[str, Any] = field(default_factory=dict)
+    loop: LoopFacts | None = None
     # machine epsilon of the weights' dtype: what "equal up to rounding" means
     eps: float = float(np.finfo(np.float64).eps)
 
@@ -268,8 +322,6 @@ class Context:
         ``passed`` and per-parameter worst relative errors.
     shuffle : bool or None
         Whether training reshuffles the samples every epoch; None when unknown.
-    backend : str
-        ``"engine"`` or ``"torch"``: rules specific to one backend check it.
     """
 
     layers: list[LayerSpec]
@@ -281,7 +333,6 @@ class Context:
     preflight: dict[str, Any] = field(default_factory=dict)
     gradcheck: dict[str, Any] | None = None
     shuffle: bool | None = None
-    backend: str = "engine"
 
     @property
     def loss_name(self) -> str:
@@ -335,6 +386,24 @@ class Run:
     @property
     def autoencoder(self) -> bool:
         return is_autoencoder(self.X, self.Y)
+
+
+@dataclass
+class Fit:
+    """A finished training run of a copy: the trained model and its loss curve.
+
+    ``epoch_loss`` is the mean batch loss per epoch; ``diverged`` the first non-finite loss
+    (``{"epoch", "step", "loss"}``) or None.
+    """
+
+    model: Any
+    epoch_loss: np.ndarray
+    diverged: dict[str, Any] | None = None
+    wall_time: float = 0.0
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.epoch_loss[-1]) if len(self.epoch_loss) else math.nan
 
 
 # --- small pure functions over these structures ---

@@ -34,31 +34,17 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from nndoctor._progress import ProgressBar
-from nndoctor.doctor.backends import Fit
-from nndoctor.doctor.changes import (
-    Change,
-    InsertActivation,
-    LearningRate,
-    MapTargets,
-    Reinit,
-    RemoveOutputActivation,
-    ReplaceActivations,
-    ReplaceLoss,
-    ReplaceOutput,
-    SetOption,
-    Shuffle,
-    Standardize,
-)
-from nndoctor.doctor.report import Finding
-from nndoctor.doctor.rules.setup import UNSCALED_MAX
-from nndoctor.doctor.schema import Context, Run
+from nndoctor.doctor.changes import Change
+from nndoctor.doctor.finding import Finding
+from nndoctor.doctor.rule import ChangeFor
+from nndoctor.doctor.rules import RULES
+from nndoctor.doctor.schema import Context, Fit, Run
 
 MAX_TRIALS = 3
 MIN_PAIRS = 2
@@ -70,120 +56,12 @@ TRIAL_COST = 1.2
 MIN_TRIAL_SECONDS = 1.5
 PARALLEL_MIN_SECONDS = 1.0
 PRICE_SHARE = 0.05
-# the largest class count read off integer labels given to BCE (more: not classes)
-MAX_CLASSES = 1000
 
 CONFIRMED, REFUTED, UNDECIDED, INCONCLUSIVE = "confirmed", "refuted", "undecided", "inconclusive"
 
 
-def hidden_init(ctx: Context) -> str:
-    """He for ReLU nets, Xavier otherwise: what an expert re-initialises with."""
-    return "he_uniform" if any(s.kind == "relu" for s in ctx.layers) else "xavier_uniform"
-
-
-# --- the fixes: each proposes one change for a finding, or None when none applies ---
-
-Fix = Callable[[Finding, Context], Change | None]
-
-
-def _fix_reinit(f: Finding, ctx: Context) -> Change | None:
-    return Reinit(hidden_init(ctx))
-
-
-def _fix_dead(f: Finding, ctx: Context) -> Change | None:
-    # units alive at the start and dead at the end were killed by the steps: smaller steps
-    # keep them alive, new weights would die the same way
-    lr = f.evidence.get("suggested_lr")
-    if lr is not None and lr > 0 and not f.evidence.get("dead_from_start", True):
-        return LearningRate(lr)
-    return _fix_reinit(f, ctx)
-
-
-def _fix_lr(f: Finding, ctx: Context) -> Change | None:
-    # the rate the finding suggests, so the report's fix and its trial are the same change
-    lr = f.evidence.get("suggested_lr")
-    return LearningRate(lr) if lr is not None and lr > 0 else None
-
-
-def _fix_identity_output(f: Finding, ctx: Context) -> Change | None:
-    out = ctx.output_activation
-    return None if out == "identity" else ReplaceOutput("identity", replaced=out)
-
-
-def label_classes(ctx: Context) -> int:
-    """How many classes one column of small non-negative integer labels names (0: not labels)."""
-    d = ctx.data
-    if not d.y_integer or d.y_min.size != 1 or d.y_min.min() < 0:
-        return 0
-    top = int(d.y_max.max())
-    return top + 1 if 2 <= top < MAX_CLASSES else 0
-
-
-def _fix_loss(f: Finding, ctx: Context) -> Change | None:
-    case = f.evidence.get("case")
-    out = ctx.output_activation
-    if case == "softmax-before-cross-entropy" and out == "softmax":
-        return RemoveOutputActivation("Softmax")
-    if case == "softmax-one-output" and out == "softmax":
-        return ReplaceOutput("sigmoid", replaced="softmax")
-    if case == "bce-two-labels-outside-unit-interval":
-        return MapTargets(float(ctx.data.y_min.min()), float(ctx.data.y_max.max()))
-    if case == "bce-targets-outside-unit-interval":
-        # labels 0..9 are ten classes, not a quantity: what an expert changes is the loss
-        classes = label_classes(ctx)
-        return ReplaceLoss("cross_entropy", classes) if classes else ReplaceLoss("mse")
-    if case == "bce-without-sigmoid":
-        return ReplaceOutput("sigmoid")
-    return None
-
-
-def _fix_unsquash(f: Finding, ctx: Context) -> Change | None:
-    if f.evidence.get("small_init"):
-        # not the activation's derivative: weights too small shrink the signal
-        return _fix_reinit(f, ctx)
-    kinds = [s.kind for s in ctx.layers]
-    last_dense = max(i for i, k in enumerate(kinds) if k == "dense")
-    if not any(k in ("sigmoid", "tanh") for k in kinds[:last_dense]):
-        return _fix_reinit(f, ctx)
-    return ReplaceActivations()
-
-
-def _fix_saturated(f: Finding, ctx: Context) -> Change | None:
-    # inputs the unscaled-inputs rule calls unscaled (pixels 0-255 too, whose max is only a
-    # few stds) saturate any init: scale them; unit-scale inputs saturate a too-large init
-    if ctx.data.x_absmax > UNSCALED_MAX:
-        return Standardize("inputs")
-    return _fix_reinit(f, ctx)
-
-
-FIXES: dict[str, Fix] = {
-    "unshuffled-data": lambda f, ctx: Shuffle(),
-    "symmetric-units": _fix_reinit,
-    "dead-units": _fix_dead,
-    "saturated-units": _fix_saturated,
-    "vanishing-gradients": _fix_unsquash,
-    "exploding-gradients": _fix_reinit,
-    "lr-too-high": _fix_lr,
-    "lr-too-low": _fix_lr,
-    "unscaled-inputs": lambda f, ctx: Standardize("inputs"),
-    "unscaled-targets": lambda f, ctx: Standardize("targets"),
-    "targets-out-of-range": _fix_identity_output,
-    "wrong-loss-for-targets": _fix_loss,
-    "missing-nonlinearity": lambda f, ctx: InsertActivation("relu"),
-    # PyTorch loop faults: the backend's loop settings
-    "stale-gradients": lambda f, ctx: SetOption("zero_grad", True, "zero the gradients every step"),
-    "loss-shape-broadcast": lambda f, ctx: SetOption(
-        "reshape_target", True, "give the target the prediction's shape"
-    ),
-    "eval-mode-training": lambda f, ctx: SetOption("train_mode", True, "train in train() mode"),
-    "lr-schedule-collapse": lambda f, ctx: SetOption("scheduler", None, "no LR scheduler"),
-    "frozen-parameters": lambda f, ctx: SetOption(
-        "unfreeze", True, "train every parameter (requires_grad, in the optimizer)"
-    ),
-    "double-activation": lambda f, ctx: RemoveOutputActivation(
-        str(f.evidence.get("output_activation", "softmax"))
-    ),
-}
+# code -> the change its trial makes (the rules' records)
+FIXES: dict[str, ChangeFor] = {r.code: r.change for r in RULES if r.change is not None}
 
 
 def changed(run: Run, change: Change) -> Run | None:
@@ -294,7 +172,7 @@ def _do(i: int) -> tuple[float, list[float]]:
 
 
 def _workers(run_seconds: float, backend: Any) -> int:
-    if run_seconds < PARALLEL_MIN_SECONDS or not getattr(backend, "fork_safe", False):
+    if run_seconds < PARALLEL_MIN_SECONDS or not backend.fork_safe:
         return 1
     try:
         cores = len(os.sched_getaffinity(0))

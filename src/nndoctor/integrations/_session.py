@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from nndoctor.runner import GlobalWatcher, _print_reports, _torch_watch, write_json
+from nndoctor.runner import GlobalWatcher, print_reports, torch_watch, write_json
 
 
 class DoctorSession:
@@ -62,7 +62,7 @@ class DoctorSession:
         atexit.register(self.finish)  # a run that never reaches the framework's end hook
 
     def _make_watch(self, *args: Any) -> Any:
-        return _torch_watch(*args, step_pre_hook=self.step_pre_hook)
+        return torch_watch(*args, step_pre_hook=self.step_pre_hook)
 
     def before_optimizer_step(self, optimizer: Any) -> None:
         """The gradients of this step are ready and the update has not run."""
@@ -81,7 +81,7 @@ class DoctorSession:
         atexit.unregister(self.finish)
         self.reports = watcher.close()
         if self.reports is not None and self.verbose and (self.reports or not watcher.pairs):
-            _print_reports(self.reports, sys.stderr)
+            print_reports(self.reports, sys.stderr)
         return self.reports
 
     def save_json(self, folder: str, name: str = "nndoctor_report.json") -> str | None:

@@ -2,8 +2,8 @@
 readable evidence labels and values, the verdict line, and the glossary.
 
 Everything the terminal, the HTML page and the notebook view print about a finding comes from
-:func:`finding_view`, so the three never disagree. A code without a sentence here (a code added
-later) falls back to its title, never to an error.
+:func:`finding_view`, so the three never disagree. The sentence, glossary terms and plots of each
+code come from its rule's record (:mod:`nndoctor.doctor.rules`).
 """
 
 from __future__ import annotations
@@ -15,117 +15,12 @@ from typing import Any
 
 import numpy as np
 
-# code -> plain sentence in the user's terms; {name} is an evidence value, formatted.
-# Each sentence also has a fallback (after "|") used when an evidence value it names is
-# missing. Say what the user sees and what it means, not how the doctor measured it.
-SENTENCES: dict[str, str] = {
-    "gradient-mismatch": "your backward pass computes a different gradient from the one the "
-    "loss really has ({failed} wrong), so training follows the wrong direction"
-    "|your backward pass computes a different gradient from the one the loss really has, so "
-    "training follows the wrong direction",
-    "wrong-loss-for-targets": "the loss you chose does not fit your targets or your output "
-    "layer ({case}), so its minimum is not the answer you want"
-    "|the loss you chose does not fit your targets or your output layer, so its minimum is "
-    "not the answer you want",
-    "constant-inputs": "{constant_features} of your {features} input features never change, so "
-    "the network cannot learn anything from them"
-    "|some of your input features never change, so the network cannot learn anything from them",
-    "constant-targets": "every target in your data is the same value, so there is nothing to "
-    "learn beyond that one number",
-    "targets-out-of-range": "{share_outside} of your targets lie outside what your output layer "
-    "can produce, so the network can never reach them"
-    "|some of your targets lie outside what your output layer can produce, so the network can "
-    "never reach them",
-    "missing-nonlinearity": "two Dense layers follow each other with no activation between "
-    "them, so your whole network can only draw straight lines (an affine map)",
-    "symmetric-units": "your {units} hidden units in layer {layer} all compute the same thing, "
-    "so the network acts as if it had {effective_units}"
-    "|hidden units of one layer all compute the same thing, so the network acts as if it had "
-    "fewer units",
-    "lr-too-high": "your learning rate ({lr}) is so large that each step overshoots, so the "
-    "loss jumps around or blows up instead of going down"
-    "|your learning rate is so large that each step overshoots, so the loss jumps around or "
-    "blows up instead of going down",
-    "unscaled-inputs": "your inputs are far from the usual scale (up to {max_abs_input}), which "
-    "pushes units to their limits and makes steps too big or too small"
-    "|your inputs are far from the usual scale, which pushes units to their limits and makes "
-    "steps too big or too small",
-    "unscaled-targets": "your targets are far from the usual scale (up to {max_abs_target}), so "
-    "the errors and the steps they cause are huge"
-    "|your targets are far from the usual scale, so the errors and the steps they cause are huge",
-    "no-signal": "your targets cannot be predicted from your inputs, even by simple models, so "
-    "the best any network can do is predict their average",
-    "class-imbalance": "one class makes up {majority_share} of your data and the network "
-    "simply predicts it every time"
-    "|one class dominates your data and the network simply predicts it every time",
-    "unshuffled-data": "your data is sorted and not shuffled, so each stretch of batches pulls "
-    "the network towards its own targets and it ends where the last batches left it",
-    "lr-too-low": "your learning rate ({lr}) is so small that the weights barely move, so the "
-    "loss hardly goes down"
-    "|your learning rate is so small that the weights barely move, so the loss hardly goes down",
-    "exploding-gradients": "the gradients grow from layer to layer or from step to step, so "
-    "updates become huge and training is unstable",
-    "vanishing-gradients": "almost no gradient reaches the first layers, so they stop "
-    "learning while the last one does all the work",
-    "saturated-units": "{saturated_share} of the inputs to the activations in layer {layer} "
-    "are pushed to the flat ends of the curve, where they pass almost no gradient back"
-    "|many units are pushed to the flat ends of their activation, where they pass almost no "
-    "gradient back",
-    "dead-units": "{dead_share} of the ReLU units in layer {layer} output 0 for every input, "
-    "so they never learn again"
-    "|some ReLU units output 0 for every input, so they never learn again",
-    "insufficient-capacity": "your network already does about as well as its size allows "
-    "({final_loss}); to do better it needs more units, not more training"
-    "|your network already does about as well as its size allows; to do better it needs more "
-    "units, not more training",
-    "diverged": "the loss became infinite or not-a-number at epoch {epoch}, so training "
-    "stopped there"
-    "|the loss became infinite or not-a-number, so training stopped",
-    "loss-at-lower-rank-bound": "your loss ({final_loss}) stopped where a network with only "
-    "{effective_rank} hidden unit(s) would stop, although you built {bottleneck_units}"
-    "|your loss stopped where a network with fewer hidden units would stop",
-    "loss-at-baseline": "your network does no better ({final_loss}) than always predicting "
-    "the average of your targets ({baseline}): it is not using its input"
-    "|your network does no better than always predicting the average of your targets: it is "
-    "not using its input",
-    "output-collapse": "your network gives almost the same output (about {mean_output}) for "
-    "every input: its outputs vary {ratio_pct} as much as your targets do"
-    "|your network gives almost the same output for every input",
-    "not-using-inputs": "the network trained on inputs set to zero does as well "
-    "({loss_zeroed}) as on your real inputs ({loss_real}), so it does not use them"
-    "|the network trained on inputs set to zero does as well as on your real inputs, so it "
-    "does not use them",
-    "cannot-overfit": "the network cannot even memorise {rows} of your samples, which any "
-    "working network can: something in the setup blocks learning"
-    "|the network cannot even memorise a handful of your samples, which any working network "
-    "can: something in the setup blocks learning",
-    "oscillating-loss": "your loss goes up and down from epoch to epoch instead of going down",
-    "loss-plateau": "your loss stopped going down ({final_loss}) while still far from good"
-    "|your loss stopped going down while still far from good",
-    # the PyTorch training loop (written without evidence names: they are filled from the
-    # title when a rule gives none)
-    "detached-graph": "some of your parameters never get a gradient: the loss was cut off "
-    "from them (a .detach(), .item() or a tensor rebuilt from numbers), so they never learn",
-    "frozen-parameters": "some of your parameters never change during training: they are "
-    "frozen (requires_grad=False) or not given to the optimiser",
-    "loss-shape-broadcast": "your predictions and targets have different shapes, so the loss "
-    "compares every prediction with every target (an (N, N) table) instead of each with its own",
-    "double-activation": "you apply an activation that the loss applies itself (a sigmoid "
-    "before BCEWithLogitsLoss, a softmax before CrossEntropyLoss), so it is applied twice",
-    "stale-gradients": "your gradients are never set back to zero, so every step adds the "
-    "old gradients again and the steps grow and point the wrong way",
-    "eval-mode-training": "your model trains in eval() mode (or is judged in train() mode), so "
-    "dropout and batch normalisation do not behave as they should",
-    "lr-schedule-collapse": "your learning-rate schedule drives the learning rate to about 0, "
-    "so training stops moving long before the end",
-    "non-finite-values": "layer {layer} of your network starts with {count} NaN or inf "
-    "weight(s), so every number computed from it is meaningless"
-    "|some of your network's weights are NaN or inf, so every number computed from them is "
-    "meaningless",
-    "incompressible-data": "your data has little structure to compress: no "
-    "{bottleneck}-unit code can do much better than {bound}"
-    "|your data has little structure to compress: a narrow bottleneck must drop most of it",
-}
+from nndoctor.doctor.codes import CODES
+
+# code -> plain sentence in the user's terms, from its rule's record: {name} is an evidence
+# value, formatted; the text after "|" is said when an evidence value it names is missing. Say
+# what the user sees and what it means, not how the doctor measured it.
+SENTENCES: dict[str, str] = {code: rule.sentence for code, rule in CODES.items()}
 
 # evidence key -> label a reader understands (keys not listed are shown with _ as spaces)
 LABELS: dict[str, str] = {
@@ -209,50 +104,9 @@ GLOSSARY: dict[str, tuple[str, str]] = {
     ),
 }
 
-# terms linked from each code's text
-TERMS: dict[str, tuple[str, ...]] = {
-    "symmetric-units": ("symmetric units", "rank"),
-    "loss-at-lower-rank-bound": ("bound", "rank"),
-    "loss-at-baseline": ("baseline",),
-    "incompressible-data": ("bound", "effective rank"),
-    "insufficient-capacity": ("bound",),
-    "saturated-units": ("saturation",),
-    "dead-units": ("dead unit",),
-    "no-signal": ("baseline",),
-    "output-collapse": ("baseline",),
-    "lr-too-high": ("update-to-weight ratio",),
-    "lr-too-low": ("update-to-weight ratio",),
-    "unscaled-targets": ("baseline",),
-}
-
-# code -> the plots (names in nndoctor.plot.PLOTS) that show its evidence, best first
-PLOTS_FOR: dict[str, tuple[str, ...]] = {
-    "symmetric-units": ("unit-similarity", "loss"),
-    "loss-at-lower-rank-bound": ("loss", "spectrum"),
-    "incompressible-data": ("spectrum",),
-    "insufficient-capacity": ("loss", "spectrum"),
-    "loss-at-baseline": ("loss", "output-spread"),
-    "output-collapse": ("output-spread",),
-    "not-using-inputs": ("output-spread",),
-    "no-signal": ("loss",),
-    "constant-targets": ("output-spread",),
-    "saturated-units": ("activations",),
-    "dead-units": ("activations",),
-    "vanishing-gradients": ("gradients",),
-    "exploding-gradients": ("gradients",),
-    "lr-too-high": ("loss", "gradients"),
-    "lr-too-low": ("gradients", "loss"),
-    "diverged": ("loss", "gradients"),
-    "oscillating-loss": ("loss",),
-    "loss-plateau": ("loss",),
-    "unshuffled-data": ("loss",),
-    "unscaled-inputs": ("activations", "gradients"),
-    "unscaled-targets": ("loss", "gradients"),
-    "gradient-mismatch": ("loss",),
-    "missing-nonlinearity": ("loss",),
-    "class-imbalance": ("output-spread",),
-    "cannot-overfit": ("loss",),
-}
+# terms linked from each code's text, and the plots that show its evidence (best first)
+TERMS: dict[str, tuple[str, ...]] = {code: r.terms for code, r in CODES.items() if r.terms}
+PLOTS_FOR: dict[str, tuple[str, ...]] = {code: r.plots for code, r in CODES.items() if r.plots}
 
 
 def fmt(value: Any) -> str:

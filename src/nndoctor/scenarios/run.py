@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nndoctor._progress import ProgressBar
-from nndoctor.doctor import Report, diagnose
+from nndoctor.diagnosis import diagnose
+from nndoctor.doctor import Report
 from nndoctor.scenarios._base import Scenario
 from nndoctor.scenarios.healthy import HEALTHY
 from nndoctor.scenarios.sick import SICK

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from nndoctor.doctor.changes import Change, Reinit
+from nndoctor.doctor.finding import Finding
 from nndoctor.doctor.schema import Context, Probes
 
 
@@ -49,3 +51,13 @@ def stuck(probes: Probes, ctx: Context) -> bool:
     if math.isfinite(L0) and L0 > 0:
         return not probes.final_loss < STUCK_SHARE * L0
     return not improvement(probes) >= 1 - STUCK_SHARE
+
+
+def hidden_init(ctx: Context) -> str:
+    """He for ReLU nets, Xavier otherwise: what an expert re-initialises with."""
+    return "he_uniform" if any(s.kind == "relu" for s in ctx.layers) else "xavier_uniform"
+
+
+def reinit(f: Finding, ctx: Context) -> Change:
+    """The trial of a cause that new weights fix: every weight re-drawn (:func:`hidden_init`)."""
+    return Reinit(hidden_init(ctx))

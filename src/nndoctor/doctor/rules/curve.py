@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from nndoctor.doctor.codes import ERROR, WARNING
-from nndoctor.doctor.report import Finding
+from nndoctor.doctor.finding import ERROR, SYMPTOM, WARNING, Finding
+from nndoctor.doctor.rule import TARGETS, Rule
 from nndoctor.doctor.rules._util import baseline
 from nndoctor.doctor.rules.values import nonfinite_during_training
 from nndoctor.doctor.schema import Context, Probes
@@ -39,8 +39,7 @@ def diverged(probes: Probes, ctx: Context) -> list[Finding]:
         return _nonfinite_weights(probes)
     where = d.get("layer") or "the loss"
     return [
-        Finding(
-            "diverged",
+        DIVERGED.finding(
             ERROR,
             f"the loss became NaN/inf at step {d['step']} (epoch {d['epoch']}); first "
             f"non-finite: {where}",
@@ -68,8 +67,7 @@ def _nonfinite_weights(probes: Probes) -> list[Finding]:
     layer, what, step = found
     when = f"at step {step}" if step is not None else "by the end of training"
     return [
-        Finding(
-            "diverged",
+        DIVERGED.finding(
             ERROR,
             f"layer {layer}'s {what} became NaN/inf {when} while the loss stayed finite",
             evidence={"step": step, "first_nonfinite": f"layer {layer} ({what})", "layer": layer},
@@ -103,8 +101,7 @@ def oscillating_loss(probes: Probes, ctx: Context) -> list[Finding]:
     if not ((flips > OSC_SIGN_SHARE and amplitude > OSC_AMPLITUDE) or spikes):
         return []
     return [
-        Finding(
-            "oscillating-loss",
+        OSCILLATING_LOSS.finding(
             WARNING,
             f"the epoch loss changes direction {flips:.0%} of the time by {amplitude:.0%} "
             f"on average, with {spikes} spike(s)",
@@ -130,8 +127,7 @@ def loss_plateau(probes: Probes, ctx: Context) -> list[Finding]:
     if change >= PLATEAU_CHANGE or end < PLATEAU_HIGH * L0:
         return []
     return [
-        Finding(
-            "loss-plateau",
+        LOSS_PLATEAU.finding(
             WARNING,
             f"the loss has stayed at {end:.4g} for the last half of training "
             f"({end / L0:.0%} of the constant baseline {L0:.4g})",
@@ -159,8 +155,7 @@ def output_collapse(probes: Probes, ctx: Context) -> list[Finding]:
         return []
     L0 = baseline(ctx)
     return [
-        Finding(
-            "output-collapse",
+        OUTPUT_COLLAPSE.finding(
             ERROR if probes.final_loss >= 0.95 * L0 else WARNING,
             f"outputs vary across inputs {ratio:.1%} as much as the targets do",
             evidence={
@@ -187,8 +182,7 @@ def loss_at_baseline(probes: Probes, ctx: Context) -> list[Finding]:
     pred = ctx.bounds.get("predictability") or {}
     signal = pred.get("has_signal", True)
     return [
-        Finding(
-            "loss-at-baseline",
+        LOSS_AT_BASELINE.finding(
             ERROR if signal else WARNING,
             f"the loss {final:.4g} is {'above' if above else 'at'} the constant-prediction "
             f"baseline {L0:.4g}",
@@ -217,8 +211,7 @@ def not_using_inputs(probes: Probes, ctx: Context) -> list[Finding]:
     if real < z["loss"] * (1 - ZERO_INPUT_MARGIN):
         return []
     return [
-        Finding(
-            "not-using-inputs",
+        NOT_USING_INPUTS.finding(
             WARNING,
             f"the net ends at {real:.4g} on the real inputs; trained on all-zero inputs for "
             f"{z['epochs']} epochs it reaches {z['loss']:.4g}",
@@ -238,8 +231,7 @@ def cannot_overfit(probes: Probes, ctx: Context) -> list[Finding]:
     if not ratio > OVERFIT_RATIO:
         return []
     return [
-        Finding(
-            "cannot-overfit",
+        CANNOT_OVERFIT.finding(
             WARNING,
             f"the net cannot fit {tiny['rows']} samples: loss {tiny['loss']:.3g} after "
             f"{tiny['steps']} steps of the doctor's own check (Adam, whatever your optimiser) "
@@ -259,12 +251,114 @@ def cannot_overfit(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+# --- the records ---
+
+DIVERGED = Rule(
+    code="diverged",
+    kind=SYMPTOM,
+    tier=0,
+    meaning="the loss became NaN or inf",
+    sentence=(
+        "the loss became infinite or not-a-number at epoch {epoch}, so training stopped there|the "
+        "loss became infinite or not-a-number, so training stopped"
+    ),
+    detect=diverged,
+    subsumes=("oscillating-loss", "loss-plateau"),
+    plots=("loss", "gradients"),
+)
+
+OSCILLATING_LOSS = Rule(
+    code="oscillating-loss",
+    kind=SYMPTOM,
+    tier=3,
+    meaning="the loss goes up and down instead of down",
+    sentence="your loss goes up and down from epoch to epoch instead of going down",
+    detect=oscillating_loss,
+    plots=("loss",),
+)
+
+LOSS_PLATEAU = Rule(
+    code="loss-plateau",
+    kind=SYMPTOM,
+    tier=3,
+    meaning="the loss stopped improving far from good",
+    sentence=(
+        "your loss stopped going down ({final_loss}) while still far from good|your loss stopped "
+        "going down while still far from good"
+    ),
+    detect=loss_plateau,
+    plots=("loss",),
+)
+
+OUTPUT_COLLAPSE = Rule(
+    code="output-collapse",
+    kind=SYMPTOM,
+    tier=2,
+    meaning="outputs vary across inputs far less than targets",
+    sentence=(
+        "your network gives almost the same output (about {mean_output}) for every input: its "
+        "outputs vary {ratio_pct} as much as your targets do|your network gives almost the same "
+        "output for every input"
+    ),
+    detect=output_collapse,
+    needs=frozenset({TARGETS}),
+    plots=("output-spread",),
+    terms=("baseline",),
+)
+
+LOSS_AT_BASELINE = Rule(
+    code="loss-at-baseline",
+    kind=SYMPTOM,
+    tier=1,
+    meaning="at (or above) the constant-prediction baseline",
+    sentence=(
+        "your network does no better ({final_loss}) than always predicting the average of your "
+        "targets ({baseline}): it is not using its input|your network does no better than always "
+        "predicting the average of your targets: it is not using its input"
+    ),
+    detect=loss_at_baseline,
+    needs=frozenset({TARGETS}),
+    subsumes=("loss-plateau", "not-using-inputs"),
+    plots=("loss", "output-spread"),
+    terms=("baseline",),
+)
+
+NOT_USING_INPUTS = Rule(
+    code="not-using-inputs",
+    kind=SYMPTOM,
+    tier=2,
+    meaning="training on zeroed inputs does as well",
+    sentence=(
+        "the network trained on inputs set to zero does as well ({loss_zeroed}) as on your real "
+        "inputs ({loss_real}), so it does not use them|the network trained on inputs set to zero "
+        "does as well as on your real inputs, so it does not use them"
+    ),
+    detect=not_using_inputs,
+    needs=frozenset({TARGETS}),
+    plots=("output-spread",),
+)
+
+CANNOT_OVERFIT = Rule(
+    code="cannot-overfit",
+    kind=SYMPTOM,
+    tier=2,
+    meaning="cannot fit a tiny batch of samples",
+    sentence=(
+        "the network cannot even memorise {rows} of your samples, which any working network can: "
+        "something in the setup blocks learning|the network cannot even memorise a handful of your "
+        "samples, which any working network can: something in the setup blocks learning"
+    ),
+    detect=cannot_overfit,
+    needs=frozenset({TARGETS}),
+    plots=("loss",),
+)
+
 RULES = (
-    diverged,
-    oscillating_loss,
-    loss_plateau,
-    output_collapse,
-    loss_at_baseline,
-    not_using_inputs,
-    cannot_overfit,
+    DIVERGED,
+    OSCILLATING_LOSS,
+    LOSS_PLATEAU,
+    OUTPUT_COLLAPSE,
+    LOSS_AT_BASELINE,
+    NOT_USING_INPUTS,
+    CANNOT_OVERFIT,
 )

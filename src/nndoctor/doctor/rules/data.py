@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 
-from nndoctor.doctor.codes import ERROR, NOTE, WARNING
-from nndoctor.doctor.report import Finding
+from nndoctor.doctor.changes import Shuffle
+from nndoctor.doctor.finding import CAUSE, ERROR, INFO, NOTE, SYMPTOM, WARNING, Finding
+from nndoctor.doctor.rule import TARGETS, Rule
 from nndoctor.doctor.rules._util import baseline
-from nndoctor.doctor.rules.setup import CAPACITY_SKILL_MARGIN, _skills
+from nndoctor.doctor.rules.setup import CAPACITY_SKILL_MARGIN, skills
 from nndoctor.doctor.schema import AUTOENCODER, BINARY, CLASSIFICATION, Context, Probes
 
 # the final loss matches the rank-r bound when it is within this share of the gap to the
@@ -52,8 +53,7 @@ def loss_at_lower_rank_bound(probes: Probes, ctx: Context) -> list[Finding]:
             narrow = min(range(len(probes.layers) - 1), key=lambda i: probes.layers[i].out_features)
             act = probes.layers[narrow].act_rank
             return [
-                Finding(
-                    "loss-at-lower-rank-bound",
+                LOSS_AT_LOWER_RANK_BOUND.finding(
                     WARNING,
                     f"the loss {final:.4g} sits at the best rank-{r} code ({L[r]:.4g}) although "
                     f"{w} units allow the rank-{w} bound {L[w]:.4g}",
@@ -85,8 +85,7 @@ def incompressible_data(probes: Probes, ctx: Context) -> list[Finding]:
         return []
     share = float(np.sum(evr[:w]))
     return [
-        Finding(
-            "incompressible-data",
+        INCOMPRESSIBLE_DATA.finding(
             NOTE,
             f"the data is nearly incompressible: the top {w} of {len(evr)} components explain "
             f"{share:.0%}, so about {L[w]:.4g} is the best any {w}-unit linear code can do "
@@ -114,8 +113,7 @@ def no_signal(probes: Probes, ctx: Context) -> list[Finding]:
     if not np.any(ctx.data.y_std > 0):
         return []
     return [
-        Finding(
-            "no-signal",
+        NO_SIGNAL.finding(
             WARNING,
             "the targets are not predictable from the inputs: a constant output is the right "
             "answer here",
@@ -152,8 +150,7 @@ def narrow_bottleneck(probes: Probes, ctx: Context) -> list[Finding]:
         return []
     k = min(needed, len(L) - 1)
     return [
-        Finding(
-            "insufficient-capacity",
+        INSUFFICIENT_CAPACITY.finding(
             WARNING,
             f"the loss {final:.4g} is at the best any {w}-unit linear code can do "
             f"({L[w]:.4g}), while the data needs {needed} components for "
@@ -185,7 +182,7 @@ def insufficient_capacity(probes: Probes, ctx: Context) -> list[Finding]:
     final = probes.final_loss
     if not pred or not (L0 > 0 and math.isfinite(final)):
         return []
-    knn, ridge = _skills(ctx)
+    knn, ridge = skills(ctx)
     best = max(knn, ridge)
     # the net's skill on its own training data, on the scale of the held-out skill
     net_skill = 1.0 - final / L0
@@ -207,8 +204,7 @@ def insufficient_capacity(probes: Probes, ctx: Context) -> list[Finding]:
     if not (linear_like or (converged and net_skill > CAPACITY_MIN_SKILL)):
         return []
     return [
-        Finding(
-            "insufficient-capacity",
+        INSUFFICIENT_CAPACITY.finding(
             ERROR if final >= 0.95 * L0 else WARNING,
             f"training converged at skill {net_skill:.2f} on its own data while a "
             f"{pred['best_model']} model reaches {best:.2f} on held-out data",
@@ -266,8 +262,7 @@ def unshuffled_data(probes: Probes, ctx: Context) -> list[Finding]:
     if not (gap or held >= ORDER_POOR * L0):
         return []
     return [
-        Finding(
-            "unshuffled-data",
+        UNSHUFFLED_DATA.finding(
             ERROR if held >= 0.95 * L0 else WARNING,
             f"the samples come ordered by target (consecutive targets correlate {corr:.2f}) "
             f"and are not shuffled: the end weights score {held:.4g} on the data"
@@ -296,10 +291,95 @@ def unshuffled_data(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+# --- the records ---
+
+LOSS_AT_LOWER_RANK_BOUND = Rule(
+    code="loss-at-lower-rank-bound",
+    kind=SYMPTOM,
+    tier=1,
+    meaning="at the bound of a narrower code than built",
+    sentence=(
+        "your loss ({final_loss}) stopped where a network with only {effective_rank} hidden unit(s)"
+        " would stop, although you built {bottleneck_units}|your loss stopped where a network with "
+        "fewer hidden units would stop"
+    ),
+    detect=loss_at_lower_rank_bound,
+    needs=frozenset({TARGETS}),
+    subsumes=("loss-plateau",),
+    plots=("loss", "spectrum"),
+    terms=("bound", "rank"),
+)
+
+INCOMPRESSIBLE_DATA = Rule(
+    code="incompressible-data",
+    kind=INFO,
+    tier=0,
+    meaning="an autoencoder's bottleneck against a flat spectrum",
+    sentence=(
+        "your data has little structure to compress: no {bottleneck}-unit code can do much better "
+        "than {bound}|your data has little structure to compress: a narrow bottleneck must drop "
+        "most of it"
+    ),
+    detect=incompressible_data,
+    needs=frozenset({TARGETS}),
+    plots=("spectrum",),
+    terms=("bound", "effective rank"),
+)
+
+NO_SIGNAL = Rule(
+    code="no-signal",
+    kind=CAUSE,
+    tier=1,
+    meaning="targets are not predictable from the inputs",
+    sentence=(
+        "your targets cannot be predicted from your inputs, even by simple models, so the best any "
+        "network can do is predict their average"
+    ),
+    detect=no_signal,
+    needs=frozenset({TARGETS}),
+    plots=("loss",),
+    terms=("baseline",),
+)
+
+INSUFFICIENT_CAPACITY = Rule(
+    code="insufficient-capacity",
+    kind=CAUSE,
+    tier=3,
+    meaning="at the best the architecture allows",
+    sentence=(
+        "your network already does about as well as its size allows ({final_loss}); to do better it"
+        " needs more units, not more training|your network already does about as well as its size "
+        "allows; to do better it needs more units, not more training"
+    ),
+    detect=insufficient_capacity,
+    needs=frozenset({TARGETS}),
+    explains=("saturated-units",),
+    plots=("loss", "spectrum"),
+    terms=("bound",),
+)
+
+UNSHUFFLED_DATA = Rule(
+    code="unshuffled-data",
+    kind=CAUSE,
+    tier=1,
+    meaning=(
+        "ordered data, not shuffled: each stretch of batches pulls the net towards its own targets"
+    ),
+    sentence=(
+        "your data is sorted and not shuffled, so each stretch of batches pulls the network towards"
+        " its own targets and it ends where the last batches left it"
+    ),
+    detect=unshuffled_data,
+    change=lambda f, ctx: Shuffle(),
+    fix="shuffle every epoch",
+    needs=frozenset({TARGETS}),
+    plots=("loss",),
+)
+
 RULES = (
-    loss_at_lower_rank_bound,
-    incompressible_data,
-    no_signal,
-    insufficient_capacity,
-    unshuffled_data,
+    LOSS_AT_LOWER_RANK_BOUND,
+    INCOMPRESSIBLE_DATA,
+    NO_SIGNAL,
+    INSUFFICIENT_CAPACITY,
+    UNSHUFFLED_DATA,
 )

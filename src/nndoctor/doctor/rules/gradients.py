@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 
-from nndoctor.doctor.codes import ERROR, WARNING
-from nndoctor.doctor.report import Finding
-from nndoctor.doctor.rules._util import improvement, nanmedian, rms, stuck
+from nndoctor.doctor.changes import Change, LearningRate, ReplaceActivations
+from nndoctor.doctor.finding import CAUSE, ERROR, WARNING, Finding
+from nndoctor.doctor.rule import Rule
+from nndoctor.doctor.rules._util import improvement, nanmedian, reinit, rms, stuck
 from nndoctor.doctor.rules.units import DEAD_WARNING, KILLED_LR_CUT, killed_early
 from nndoctor.doctor.schema import Context, Probes
 
@@ -90,8 +91,7 @@ def vanishing_gradients(probes: Probes, ctx: Context) -> list[Finding]:
     }
     if ratio < VANISHING_WARNING:
         return [
-            Finding(
-                "vanishing-gradients",
+            VANISHING_GRADIENTS.finding(
                 ERROR if ratio < VANISHING_ERROR else WARNING,
                 f"first-layer gradients are {ratio:.1e} times the last layer's",
                 evidence={
@@ -115,8 +115,7 @@ def vanishing_gradients(probes: Probes, ctx: Context) -> list[Finding]:
         return []
     per_layer = shrink ** (1.0 / (depth - 2))
     return [
-        Finding(
-            "vanishing-gradients",
+        VANISHING_GRADIENTS.finding(
             ERROR,
             f"at initialisation each layer scales the signal by about {per_layer:.2g}: a later "
             f"hidden layer's pre-activations are only {shrink:.1e} times the first's",
@@ -190,8 +189,7 @@ def exploding_gradients(probes: Probes, ctx: Context) -> list[Finding]:
     else:
         title = f"the weights grew {weight_growth:.1e}-fold during training"
     return [
-        Finding(
-            "exploding-gradients",
+        EXPLODING_GRADIENTS.finding(
             ERROR if (born or probes.diverged is not None) else WARNING,
             title,
             evidence={
@@ -291,8 +289,7 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     else:
         title = f"the weights grew {weight_growth:.0f}-fold while the loss did not improve"
     return [
-        Finding(
-            "lr-too-high",
+        LR_TOO_HIGH.finding(
             ERROR if (diverged or grew or blown) else WARNING,
             title + f" (learning rate {ctx.lr:g})",
             evidence={
@@ -335,8 +332,7 @@ def lr_zero(probes: Probes, ctx: Context) -> list[Finding]:
         return []
     suggested = DEFAULT_LR.get(str(ctx.optimizer.get("name")), DEFAULT_LR_OTHER)
     return [
-        Finding(
-            "lr-too-low",
+        LR_TOO_LOW.finding(
             ERROR,
             "the learning rate is 0: no step changes the weights",
             evidence={
@@ -385,8 +381,7 @@ def lr_too_low(probes: Probes, ctx: Context) -> list[Finding]:
     # an update that underflowed to 0 (inputs of scale 1e-300) is infinitely too small
     suggested = ctx.lr * lr_factor(HEALTHY_UPDATE / update if update > 0 else math.inf)
     return [
-        Finding(
-            "lr-too-low",
+        LR_TOO_LOW.finding(
             ERROR if no_progress else WARNING,
             f"each step changes the weights by only {update:.1e} of their norm "
             f"(learning rate {ctx.lr:g}), {move:.1%} over the whole run; the loss fell by "
@@ -413,8 +408,7 @@ def gradient_mismatch(probes: Probes, ctx: Context) -> list[Finding]:
     if not gc or gc.get("passed", True):
         return []
     return [
-        Finding(
-            "gradient-mismatch",
+        GRADIENT_MISMATCH.finding(
             ERROR,
             f"the backward pass disagrees with finite differences for {', '.join(gc['failed'])}",
             evidence={
@@ -434,4 +428,120 @@ def gradient_mismatch(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
-RULES = (gradient_mismatch, lr_too_high, lr_too_low, exploding_gradients, vanishing_gradients)
+# --- the changes the trials make ---
+
+
+def _lr_change(f: Finding, ctx: Context) -> Change | None:
+    # the rate the finding suggests, so the report's fix and its trial are the same change
+    lr = f.evidence.get("suggested_lr")
+    return LearningRate(lr) if lr is not None and lr > 0 else None
+
+
+def _unsquash_change(f: Finding, ctx: Context) -> Change | None:
+    if f.evidence.get("small_init"):
+        # not the activation's derivative: weights too small shrink the signal
+        return reinit(f, ctx)
+    kinds = [s.kind for s in ctx.layers]
+    last_dense = max(i for i, k in enumerate(kinds) if k == "dense")
+    if not any(k in ("sigmoid", "tanh") for k in kinds[:last_dense]):
+        return reinit(f, ctx)
+    return ReplaceActivations()
+
+
+# --- the records ---
+
+GRADIENT_MISMATCH = Rule(
+    code="gradient-mismatch",
+    kind=CAUSE,
+    tier=0,
+    meaning="layer gradients disagree with finite differences",
+    sentence=(
+        "your backward pass computes a different gradient from the one the loss really has "
+        "({failed} wrong), so training follows the wrong direction|your backward pass computes a "
+        "different gradient from the one the loss really has, so training follows the wrong "
+        "direction"
+    ),
+    detect=gradient_mismatch,
+    explains=(
+        "saturated-units",
+        "dead-units",
+        "exploding-gradients",
+        "vanishing-gradients",
+        "lr-too-high",
+        "lr-too-low",
+        "insufficient-capacity",
+    ),
+    plots=("loss",),
+)
+
+LR_TOO_HIGH = Rule(
+    code="lr-too-high",
+    kind=CAUSE,
+    tier=1,
+    meaning="the learning rate makes the loss spike, oscillate or blow up",
+    sentence=(
+        "your learning rate ({lr}) is so large that each step overshoots, so the loss jumps around "
+        "or blows up instead of going down|your learning rate is so large that each step "
+        "overshoots, so the loss jumps around or blows up instead of going down"
+    ),
+    detect=lr_too_high,
+    change=_lr_change,
+    fix="learning rate x0.1 to x0.001",
+    refutable=True,
+    explains=("dead-units", "exploding-gradients"),
+    plots=("loss", "gradients"),
+    terms=("update-to-weight ratio",),
+)
+
+LR_TOO_LOW = Rule(
+    code="lr-too-low",
+    kind=CAUSE,
+    tier=2,
+    meaning="updates too small to move the weights",
+    sentence=(
+        "your learning rate ({lr}) is so small that the weights barely move, so the loss hardly "
+        "goes down|your learning rate is so small that the weights barely move, so the loss hardly "
+        "goes down"
+    ),
+    detect=lr_too_low,
+    change=_lr_change,
+    fix="learning rate x10 to x1000",
+    refutable=True,
+    plots=("gradients", "loss"),
+    terms=("update-to-weight ratio",),
+)
+
+EXPLODING_GRADIENTS = Rule(
+    code="exploding-gradients",
+    kind=CAUSE,
+    tier=2,
+    meaning="gradients grow layer by layer or step by step",
+    sentence=(
+        "the gradients grow from layer to layer or from step to step, so updates become huge and "
+        "training is unstable"
+    ),
+    detect=exploding_gradients,
+    change=reinit,
+    fix="re-initialise",
+    refutable=True,
+    explains=("dead-units",),
+    plots=("gradients",),
+)
+
+VANISHING_GRADIENTS = Rule(
+    code="vanishing-gradients",
+    kind=CAUSE,
+    tier=2,
+    meaning="first-layer gradients far below last-layer ones",
+    sentence=(
+        "almost no gradient reaches the first layers, so they stop learning while the last one does"
+        " all the work"
+    ),
+    detect=vanishing_gradients,
+    change=_unsquash_change,
+    fix="ReLU hidden layers, He init",
+    refutable=True,
+    plots=("gradients",),
+)
+
+RULES = (GRADIENT_MISMATCH, LR_TOO_HIGH, LR_TOO_LOW, EXPLODING_GRADIENTS, VANISHING_GRADIENTS)

@@ -6,8 +6,17 @@ import itertools
 
 import numpy as np
 
-from nndoctor.doctor.codes import ERROR, NOTE, WARNING
-from nndoctor.doctor.report import Finding
+from nndoctor.doctor.changes import (
+    Change,
+    InsertActivation,
+    MapTargets,
+    RemoveOutputActivation,
+    ReplaceLoss,
+    ReplaceOutput,
+    Standardize,
+)
+from nndoctor.doctor.finding import CAUSE, ERROR, NOTE, WARNING, Finding
+from nndoctor.doctor.rule import TARGETS, Rule
 from nndoctor.doctor.rules._util import baseline, units
 from nndoctor.doctor.schema import (
     AUTOENCODER,
@@ -52,13 +61,12 @@ def missing_nonlinearity(probes: Probes, ctx: Context) -> list[Finding]:
     n_dense = len(dense_at)
     all_affine = len(pairs) == n_dense - 1 and kinds[-1] == "dense"
     severity = WARNING
-    knn, ridge = _skills(ctx)
+    knn, ridge = skills(ctx)
     ls = ctx.bounds.get("least_squares")
     if ls is not None and knn - ridge > CAPACITY_SKILL_MARGIN and probes.final_loss >= 0.95 * ls:
         severity = ERROR
     return [
-        Finding(
-            "missing-nonlinearity",
+        MISSING_NONLINEARITY.finding(
             severity,
             f"Dense layers {units(where)} feed the next Dense layer with no activation between",
             evidence={
@@ -79,7 +87,7 @@ def missing_nonlinearity(probes: Probes, ctx: Context) -> list[Finding]:
 CAPACITY_SKILL_MARGIN = 0.1
 
 
-def _skills(ctx: Context) -> tuple[float, float]:
+def skills(ctx: Context) -> tuple[float, float]:
     """Best k-NN and best ridge held-out skill from the predictability test (NaN if absent)."""
     pred = ctx.bounds.get("predictability")
     if not pred:
@@ -147,8 +155,9 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
             "so the loss and its gradient are meaningless",
             "end the net with a sigmoid before BCE",
         )
-    elif ctx.loss_name == "cross_entropy" and out_act == "softmax" and ctx.backend != "torch":
-        # (PyTorch names it double-activation, with the other activations a loss applies)
+    elif ctx.loss_name == "cross_entropy" and out_act == "softmax" and probes.loop is None:
+        # (a loop whose facts were recorded names it double-activation, with the other
+        # activations a loss applies itself)
         # the best the double softmax allows: probability 1 on the true class, 0 elsewhere,
         # read as logits
         floor = float(np.log(np.e + width - 1) - 1.0)
@@ -168,8 +177,7 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
         return []
     severity = WARNING if case == "softmax-before-cross-entropy" else ERROR
     return [
-        Finding(
-            "wrong-loss-for-targets",
+        WRONG_LOSS_FOR_TARGETS.finding(
             severity,
             title,
             evidence={
@@ -197,8 +205,7 @@ def targets_out_of_range(probes: Probes, ctx: Context) -> list[Finding]:
         return []
     d = ctx.data
     return [
-        Finding(
-            "targets-out-of-range",
+        TARGETS_OUT_OF_RANGE.finding(
             ERROR if share > 0.01 else WARNING,
             f"{share:.0%} of targets lie outside the {act} output's range [{lo:g}, {hi:g}]",
             evidence={
@@ -231,8 +238,7 @@ def constant_inputs(probes: Probes, ctx: Context) -> list[Finding]:
         else f"{constant.size} of {d.x_std.size} input features are constant"
     )
     return [
-        Finding(
-            "constant-inputs",
+        CONSTANT_INPUTS.finding(
             severity,
             title,
             evidence={
@@ -270,8 +276,7 @@ def unscaled_inputs(probes: Probes, ctx: Context) -> list[Finding]:
     harm = saturated or probes.diverged is not None or at_base
     severity = ERROR if harm else WARNING if d.x_absmax > UNSCALED_SEVERE else NOTE
     return [
-        Finding(
-            "unscaled-inputs",
+        UNSCALED_INPUTS.finding(
             severity,
             f"inputs reach |x| = {d.x_absmax:.3g} (largest feature std {np.max(d.x_std):.3g})",
             evidence={
@@ -298,8 +303,7 @@ def constant_targets(probes: Probes, ctx: Context) -> list[Finding]:
         return []
     value = np.round(d.y_min[:8], 6).tolist()
     return [
-        Finding(
-            "constant-targets",
+        CONSTANT_TARGETS.finding(
             ERROR,
             f"every target is the same ({value[0] if len(value) == 1 else value}): there is "
             "nothing to learn but that constant",
@@ -324,8 +328,7 @@ def unscaled_targets(probes: Probes, ctx: Context) -> list[Finding]:
     harm = probes.diverged is not None or at_base
     severity = ERROR if harm else WARNING if y_absmax > UNSCALED_SEVERE else NOTE
     return [
-        Finding(
-            "unscaled-targets",
+        UNSCALED_TARGETS.finding(
             severity,
             f"targets reach |y| = {y_absmax:.3g} (mean {float(np.mean(probes.probe_target)):.3g}"
             f", largest std {float(np.max(d.y_std)):.3g}) while the output starts near unit "
@@ -360,8 +363,7 @@ def class_imbalance(probes: Probes, ctx: Context) -> list[Finding]:
     on_majority = float(np.mean(predicted == majority))
     collapsed = on_majority >= MAJORITY_PREDICTED
     return [
-        Finding(
-            "class-imbalance",
+        CLASS_IMBALANCE.finding(
             ERROR if collapsed else NOTE,
             f"class {majority} holds {share:.0%} of the samples"
             + (f" and the net predicts it for {on_majority:.0%} of them" if collapsed else ""),
@@ -381,13 +383,184 @@ def class_imbalance(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+# --- the changes the trials make ---
+
+# the largest class count read off integer labels given to BCE (more: not classes)
+MAX_CLASSES = 1000
+
+
+def _identity_output_change(f: Finding, ctx: Context) -> Change | None:
+    out = ctx.output_activation
+    return None if out == "identity" else ReplaceOutput("identity", replaced=out)
+
+
+def label_classes(ctx: Context) -> int:
+    """How many classes one column of small non-negative integer labels names (0: not labels)."""
+    d = ctx.data
+    if not d.y_integer or d.y_min.size != 1 or d.y_min.min() < 0:
+        return 0
+    top = int(d.y_max.max())
+    return top + 1 if 2 <= top < MAX_CLASSES else 0
+
+
+def _loss_change(f: Finding, ctx: Context) -> Change | None:
+    case = f.evidence.get("case")
+    out = ctx.output_activation
+    if case == "softmax-before-cross-entropy" and out == "softmax":
+        return RemoveOutputActivation("Softmax")
+    if case == "softmax-one-output" and out == "softmax":
+        return ReplaceOutput("sigmoid", replaced="softmax")
+    if case == "bce-two-labels-outside-unit-interval":
+        return MapTargets(float(ctx.data.y_min.min()), float(ctx.data.y_max.max()))
+    if case == "bce-targets-outside-unit-interval":
+        # labels 0..9 are ten classes, not a quantity: what an expert changes is the loss
+        classes = label_classes(ctx)
+        return ReplaceLoss("cross_entropy", classes) if classes else ReplaceLoss("mse")
+    if case == "bce-without-sigmoid":
+        return ReplaceOutput("sigmoid")
+    return None
+
+
+# --- the records ---
+
+MISSING_NONLINEARITY = Rule(
+    code="missing-nonlinearity",
+    kind=CAUSE,
+    tier=0,
+    meaning="consecutive Dense layers: the whole net is affine",
+    sentence=(
+        "two Dense layers follow each other with no activation between them, so your whole network "
+        "can only draw straight lines (an affine map)"
+    ),
+    detect=missing_nonlinearity,
+    change=lambda f, ctx: InsertActivation("relu"),
+    fix="insert the activation",
+    needs=frozenset({TARGETS}),
+    explains=("insufficient-capacity",),
+    plots=("loss",),
+)
+
+WRONG_LOSS_FOR_TARGETS = Rule(
+    code="wrong-loss-for-targets",
+    kind=CAUSE,
+    tier=0,
+    meaning="the loss does not fit the targets or the output",
+    sentence=(
+        "the loss you chose does not fit your targets or your output layer ({case}), so its minimum"
+        " is not the answer you want|the loss you chose does not fit your targets or your output "
+        "layer, so its minimum is not the answer you want"
+    ),
+    detect=wrong_loss_for_targets,
+    change=_loss_change,
+    fix="matching loss/output",
+    needs=frozenset({TARGETS}),
+    explains=("targets-out-of-range", "insufficient-capacity"),
+)
+
+TARGETS_OUT_OF_RANGE = Rule(
+    code="targets-out-of-range",
+    kind=CAUSE,
+    tier=0,
+    meaning="targets the output activation cannot reach",
+    sentence=(
+        "{share_outside} of your targets lie outside what your output layer can produce, so the "
+        "network can never reach them|some of your targets lie outside what your output layer can "
+        "produce, so the network can never reach them"
+    ),
+    detect=targets_out_of_range,
+    change=_identity_output_change,
+    fix="identity output",
+    needs=frozenset({TARGETS}),
+    explains=("insufficient-capacity",),
+)
+
+CONSTANT_INPUTS = Rule(
+    code="constant-inputs",
+    kind=CAUSE,
+    tier=0,
+    meaning="features or whole inputs have no variance",
+    sentence=(
+        "{constant_features} of your {features} input features never change, so the network cannot "
+        "learn anything from them|some of your input features never change, so the network cannot "
+        "learn anything from them"
+    ),
+    detect=constant_inputs,
+    needs=frozenset({TARGETS}),
+    explains_if_severe=("no-signal", "dead-units"),
+)
+
+CONSTANT_TARGETS = Rule(
+    code="constant-targets",
+    kind=CAUSE,
+    tier=0,
+    meaning="every target (label) is the same value",
+    sentence=(
+        "every target in your data is the same value, so there is nothing to learn beyond that one "
+        "number"
+    ),
+    detect=constant_targets,
+    needs=frozenset({TARGETS}),
+    plots=("output-spread",),
+)
+
+UNSCALED_INPUTS = Rule(
+    code="unscaled-inputs",
+    kind=CAUSE,
+    tier=1,
+    meaning="inputs far from unit scale",
+    sentence=(
+        "your inputs are far from the usual scale (up to {max_abs_input}), which pushes units to "
+        "their limits and makes steps too big or too small|your inputs are far from the usual "
+        "scale, which pushes units to their limits and makes steps too big or too small"
+    ),
+    detect=unscaled_inputs,
+    change=lambda f, ctx: Standardize("inputs"),
+    fix="standardise inputs",
+    needs=frozenset({TARGETS}),
+    explains=("saturated-units", "vanishing-gradients", "exploding-gradients", "lr-too-high"),
+    plots=("activations", "gradients"),
+)
+
+UNSCALED_TARGETS = Rule(
+    code="unscaled-targets",
+    kind=CAUSE,
+    tier=1,
+    meaning="regression targets far from unit scale",
+    sentence=(
+        "your targets are far from the usual scale (up to {max_abs_target}), so the errors and the "
+        "steps they cause are huge|your targets are far from the usual scale, so the errors and the"
+        " steps they cause are huge"
+    ),
+    detect=unscaled_targets,
+    change=lambda f, ctx: Standardize("targets"),
+    fix="standardise targets",
+    needs=frozenset({TARGETS}),
+    explains=("exploding-gradients", "lr-too-high", "lr-too-low", "dead-units", "saturated-units"),
+    plots=("loss", "gradients"),
+    terms=("baseline",),
+)
+
+CLASS_IMBALANCE = Rule(
+    code="class-imbalance",
+    kind=CAUSE,
+    tier=1,
+    meaning="one class dominates and the net predicts only it",
+    sentence=(
+        "one class makes up {majority_share} of your data and the network simply predicts it every "
+        "time|one class dominates your data and the network simply predicts it every time"
+    ),
+    detect=class_imbalance,
+    needs=frozenset({TARGETS}),
+    plots=("output-spread",),
+)
+
 RULES = (
-    missing_nonlinearity,
-    wrong_loss_for_targets,
-    targets_out_of_range,
-    constant_inputs,
-    constant_targets,
-    unscaled_inputs,
-    unscaled_targets,
-    class_imbalance,
+    MISSING_NONLINEARITY,
+    WRONG_LOSS_FOR_TARGETS,
+    TARGETS_OUT_OF_RANGE,
+    CONSTANT_INPUTS,
+    CONSTANT_TARGETS,
+    UNSCALED_INPUTS,
+    UNSCALED_TARGETS,
+    CLASS_IMBALANCE,
 )

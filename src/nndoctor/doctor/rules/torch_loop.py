@@ -1,8 +1,10 @@
-"""Faults of a PyTorch training loop, read off what the hooks saw (``probes.extra``).
+"""Faults of the training loop, read off the loop's facts (``probes.loop``).
 
-Each rule is silent for other backends and whenever its evidence was not recorded (a
-watched loop whose loss the hooks never saw, say). Thresholds and reasons are in
-``docs/torch.md``.
+A backend that sees the user's loop (PyTorch's hooks) records which parameters got gradients,
+the mode of every step, the learning rate where it changed and the loss's shapes
+(:class:`~nndoctor.doctor.schema.LoopFacts`); these rules need them (``needs={"loop"}``) and are
+silent without them, or whenever their own evidence was not recorded (a watched loop whose
+loss the hooks never saw, say). Thresholds and reasons are in ``docs/torch.md``.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import math
 
 import numpy as np
 
-from nndoctor.doctor.codes import ERROR, NOTE, WARNING
-from nndoctor.doctor.report import Finding
+from nndoctor.doctor.changes import RemoveOutputActivation, SetOption
+from nndoctor.doctor.finding import CAUSE, ERROR, NOTE, WARNING, Finding
+from nndoctor.doctor.rule import LOOP, Rule
 from nndoctor.doctor.rules._util import stuck
-from nndoctor.doctor.schema import Context, Probes
+from nndoctor.doctor.schema import Context, ParameterFacts, Probes
 
 # share of the gradient checks at which a parameter had no gradient, to call it cut off
 NO_GRAD_SHARE = 1.0
@@ -35,8 +38,8 @@ def _names(names: list[str], limit: int = 6) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _extra(probes: Probes, ctx: Context) -> dict | None:
-    return probes.extra if ctx.backend == "torch" and probes.extra else None
+def _numel(params: dict[str, ParameterFacts], names: list[str]) -> int:
+    return sum(params[n].numel for n in names)
 
 
 def _layer_of(name: str, probes: Probes) -> str | None:
@@ -51,45 +54,28 @@ def _all_dead(layer: str | None, probes: Probes) -> bool:
 
 
 def detached_graph(probes: Probes, ctx: Context) -> list[Finding]:
-    x = _extra(probes, ctx)
-    if x is None:
+    x = probes.loop
+    if x is None or x.gradient_checks < 1:
         return []
-    params = x["parameters"]
-    learnable = {n: p for n, p in params.items() if p["requires_grad"] and p["in_optimizer"]}
-    error = x.get("backward_error")
-    if error:
-        cut = sorted(learnable)
-    else:
-        checks = x["gradient_checks"]
-        if checks < 1:
-            return []
-        cut = sorted(
-            n
-            for n, p in learnable.items()
-            if p["no_grad_checks"] >= NO_GRAD_SHARE * checks
-            and not _all_dead(_layer_of(n, probes), probes)
-        )
-        if not cut or len(cut) == len(learnable):
-            # every parameter without a gradient and no error: nothing trains, but a loop
-            # that steps without backward is another fault; say nothing rather than guess
-            return [] if not cut else _detached(cut, learnable, params, None)
-    return _detached(cut, learnable, params, error)
-
-
-def _detached(cut: list[str], learnable: dict, params: dict, error: str | None) -> list[Finding]:
-    n_cut = sum(params[n]["numel"] for n in cut)
-    n_all = sum(p["numel"] for p in learnable.values()) or 1
+    params = x.parameters
+    learnable = {n: p for n, p in params.items() if p.requires_grad and p.in_optimizer}
+    cut = sorted(
+        n
+        for n, p in learnable.items()
+        if p.no_grad_checks >= NO_GRAD_SHARE * x.gradient_checks
+        and not _all_dead(_layer_of(n, probes), probes)
+    )
+    if not cut:
+        return []
+    n_cut = sum(params[n].numel for n in cut)
+    n_all = sum(p.numel for p in learnable.values()) or 1
     return [
-        Finding(
-            "detached-graph",
+        DETACHED_GRAPH.finding(
             ERROR,
-            f"{len(cut)} parameter tensor(s) never received a gradient: {_names(cut)}"
-            if not error
-            else "the loss is not connected to any parameter: backward() failed",
+            f"{len(cut)} parameter tensor(s) never received a gradient: {_names(cut)}",
             evidence={
                 "parameters_without_gradient": cut[:16],
                 "share_of_parameters": n_cut / n_all,
-                "backward_error": error or "",
             },
             why="the loss was computed from a tensor cut from the graph (.detach(), .data, "
             ".item(), torch.tensor(...) of a value, a NumPy round-trip in forward): "
@@ -104,21 +90,19 @@ def _detached(cut: list[str], learnable: dict, params: dict, error: str | None) 
 
 
 def frozen_parameters(probes: Probes, ctx: Context) -> list[Finding]:
-    x = _extra(probes, ctx)
+    x = probes.loop
     if x is None:
         return []
-    params = x["parameters"]
+    params = x.parameters
     frozen = sorted(
         n
         for n, p in params.items()
-        if not p["changed"] and (not p["requires_grad"] or not p["in_optimizer"])
+        if not p.changed and (not p.requires_grad or not p.in_optimizer)
     )
     if not frozen:
         return []
-    forgotten = [n for n in frozen if params[n]["requires_grad"] and not params[n]["in_optimizer"]]
-    share = sum(params[n]["numel"] for n in frozen) / max(
-        sum(p["numel"] for p in params.values()), 1
-    )
+    forgotten = [n for n in frozen if params[n].requires_grad and not params[n].in_optimizer]
+    share = _numel(params, frozen) / max(_numel(params, list(params)), 1)
     last = probes.layers[-1].name if probes.layers else None
     output_frozen = any(_layer_of(n, probes) == last for n in frozen)
     is_stuck = stuck(probes, ctx)
@@ -129,8 +113,7 @@ def frozen_parameters(probes: Probes, ctx: Context) -> list[Finding]:
     else:
         severity = NOTE  # a frozen backbone is a choice, not a fault
     return [
-        Finding(
-            "frozen-parameters",
+        FROZEN_PARAMETERS.finding(
             severity,
             f"{len(frozen)} parameter tensor(s) never changed ({share:.0%} of the weights): "
             f"{_names(frozen)}"
@@ -142,7 +125,7 @@ def frozen_parameters(probes: Probes, ctx: Context) -> list[Finding]:
             evidence={
                 "frozen": frozen[:16],
                 "not_in_optimizer": forgotten[:16],
-                "requires_grad_false": [n for n in frozen if not params[n]["requires_grad"]][:16],
+                "requires_grad_false": [n for n in frozen if not params[n].requires_grad][:16],
                 "share_of_parameters": share,
                 "output_layer_frozen": output_frozen,
             },
@@ -171,16 +154,15 @@ def broadcast_shape(out: tuple, tgt: tuple, loss_kind: str) -> tuple | None:
 
 
 def loss_shape_broadcast(probes: Probes, ctx: Context) -> list[Finding]:
-    x = _extra(probes, ctx)
-    if x is None or not x.get("loss_shapes"):
+    x = probes.loop
+    if x is None or x.loss_shapes is None:
         return []
-    out, tgt = (tuple(s) for s in x["loss_shapes"])
+    out, tgt = x.loss_shapes
     both = broadcast_shape(out, tgt, ctx.loss.kind)
     if both is None:
         return []
     return [
-        Finding(
-            "loss-shape-broadcast",
+        LOSS_SHAPE_BROADCAST.finding(
             ERROR,
             f"the loss compares a prediction of shape {out} with a target of shape {tgt}: "
             f"both are broadcast to {both}",
@@ -210,17 +192,16 @@ def doubled_activation(out_act: str, loss_name: str, from_logits: bool, width: i
 
 
 def double_activation(probes: Probes, ctx: Context) -> list[Finding]:
-    x = _extra(probes, ctx)
+    x = probes.loop
     if x is None:
         return []
-    out_act = x.get("output_activation", "unknown")
+    out_act = x.output_activation
     width = ctx.dense_widths[-1] if ctx.dense_widths else 0
     what = doubled_activation(out_act, ctx.loss.name, ctx.loss.from_logits, width)
     if what is None:
         return []
     return [
-        Finding(
-            "double-activation",
+        DOUBLE_ACTIVATION.finding(
             ERROR if stuck(probes, ctx) else WARNING,
             f"the model's output already went through {what}",
             evidence={"output_activation": out_act, "loss": ctx.loss.name, "outputs": width},
@@ -235,21 +216,20 @@ def double_activation(probes: Probes, ctx: Context) -> list[Finding]:
 
 
 def stale_gradients(probes: Probes, ctx: Context) -> list[Finding]:
-    x = _extra(probes, ctx)
-    if x is None or x.get("decided_stale_checks", 0) < 2:
+    x = probes.loop
+    if x is None or x.decided_stale_checks < 2:
         return []
-    share = x["stale_checks"] / x["decided_stale_checks"]
+    share = x.stale_checks / x.decided_stale_checks
     if share < STALE_SHARE:
         return []
     return [
-        Finding(
-            "stale-gradients",
+        STALE_GRADIENTS.finding(
             ERROR,
-            f"gradients were never zeroed: at {x['stale_checks']} of "
-            f"{x['decided_stale_checks']} checks the gradient held the previous steps' too",
+            f"gradients were never zeroed: at {x.stale_checks} of "
+            f"{x.decided_stale_checks} checks the gradient held the previous steps' too",
             evidence={
-                "stale_checks": x["stale_checks"],
-                "checks": x["decided_stale_checks"],
+                "stale_checks": x.stale_checks,
+                "checks": x.decided_stale_checks,
                 "share": share,
             },
             why="PyTorch adds each backward's gradient to .grad: without zero_grad() every "
@@ -262,18 +242,17 @@ def stale_gradients(probes: Probes, ctx: Context) -> list[Finding]:
 
 
 def eval_mode_training(probes: Probes, ctx: Context) -> list[Finding]:
-    x = _extra(probes, ctx)
-    if x is None or not x.get("steps") or not x.get("has_norm_or_dropout"):
+    x = probes.loop
+    if x is None or not x.steps or not x.has_norm_or_dropout:
         return []
-    share = x["eval_steps"] / x["steps"]
+    share = x.eval_steps / x.steps
     if share < EVAL_SHARE:
         return []
     return [
-        Finding(
-            "eval-mode-training",
+        EVAL_MODE_TRAINING.finding(
             ERROR if stuck(probes, ctx) else WARNING,
             f"{share:.0%} of the optimizer steps ran with the model in eval() mode",
-            evidence={"eval_steps": x["eval_steps"], "steps": x["steps"]},
+            evidence={"eval_steps": x.eval_steps, "steps": x.steps},
             why="in eval() mode BatchNorm normalises with its running statistics (never "
             "updated) instead of the batch's, and Dropout is off: the network trains a "
             "different function than the one it was built as",
@@ -285,11 +264,13 @@ def eval_mode_training(probes: Probes, ctx: Context) -> list[Finding]:
 
 
 def lr_schedule_collapse(probes: Probes, ctx: Context) -> list[Finding]:
-    x = _extra(probes, ctx)
+    x = probes.loop
+    if x is None:
+        return []
     # the rate where it changed, ``(step, lr)``, read at every step: the rule does not depend
     # on how sparse the probes were
-    changes = np.asarray(x.get("lr_steps", []) if x else [], dtype=np.float64).reshape(-1, 2)
-    steps = max(int(x.get("steps", 0)) if x else 0, 1)
+    changes = np.asarray(x.lr_steps, dtype=np.float64).reshape(-1, 2)
+    steps = max(x.steps, 1)
     if not changes.size or not changes[0, 1] > 0 or steps < 3:
         return []
     lr = changes[:, 1]
@@ -309,8 +290,7 @@ def lr_schedule_collapse(probes: Probes, ctx: Context) -> list[Finding]:
     if not (froze or is_stuck):
         return []
     return [
-        Finding(
-            "lr-schedule-collapse",
+        LR_SCHEDULE_COLLAPSE.finding(
             ERROR if is_stuck else WARNING,
             f"the learning rate fell from {lr[0]:.3g} to {lr[low[0]]:.3g} by step {at} "
             f"({at / steps:.0%} of the run) and ended at {lr[-1]:.3g}",
@@ -324,12 +304,131 @@ def lr_schedule_collapse(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+# --- the records ---
+
+DETACHED_GRAPH = Rule(
+    code="detached-graph",
+    kind=CAUSE,
+    tier=0,
+    meaning="parameters get no gradient: the loss was cut from them",
+    sentence=(
+        "some of your parameters never get a gradient: the loss was cut off from them (a .detach(),"
+        " .item() or a tensor rebuilt from numbers), so they never learn"
+    ),
+    detect=detached_graph,
+    fix="keep the graph: no `.detach()`, `.data`, `.item()` or NumPy in the forward",
+    needs=frozenset({LOOP}),
+    explains=("lr-too-low", "insufficient-capacity"),
+)
+
+FROZEN_PARAMETERS = Rule(
+    code="frozen-parameters",
+    kind=CAUSE,
+    tier=0,
+    meaning="parameters that never change (frozen or not optimised)",
+    sentence=(
+        "some of your parameters never change during training: they are frozen "
+        "(requires_grad=False) or not given to the optimiser"
+    ),
+    detect=frozen_parameters,
+    change=lambda f, ctx: SetOption(
+        "unfreeze", True, "train every parameter (requires_grad, in the optimizer)"
+    ),
+    fix="build the optimizer after the model; `requires_grad=True`",
+    needs=frozenset({LOOP}),
+    explains=("lr-too-low", "insufficient-capacity"),
+)
+
+LOSS_SHAPE_BROADCAST = Rule(
+    code="loss-shape-broadcast",
+    kind=CAUSE,
+    tier=0,
+    meaning="prediction and target shapes broadcast to (N, N) inside the loss",
+    sentence=(
+        "your predictions and targets have different shapes, so the loss compares every prediction "
+        "with every target (an (N, N) table) instead of each with its own"
+    ),
+    detect=loss_shape_broadcast,
+    change=lambda f, ctx: SetOption(
+        "reshape_target", True, "give the target the prediction's shape"
+    ),
+    fix="make the shapes equal (`squeeze`/`view`)",
+    needs=frozenset({LOOP}),
+    explains=("insufficient-capacity",),
+)
+
+DOUBLE_ACTIVATION = Rule(
+    code="double-activation",
+    kind=CAUSE,
+    tier=0,
+    meaning="an activation the loss applies itself, applied twice",
+    sentence=(
+        "you apply an activation that the loss applies itself (a sigmoid before BCEWithLogitsLoss, "
+        "a softmax before CrossEntropyLoss), so it is applied twice"
+    ),
+    detect=double_activation,
+    change=lambda f, ctx: RemoveOutputActivation(
+        str(f.evidence.get("output_activation", "softmax"))
+    ),
+    fix="remove the activation",
+    needs=frozenset({LOOP}),
+    explains=("insufficient-capacity",),
+)
+
+STALE_GRADIENTS = Rule(
+    code="stale-gradients",
+    kind=CAUSE,
+    tier=0,
+    meaning="gradients never zeroed: they pile up step after step",
+    sentence=(
+        "your gradients are never set back to zero, so every step adds the old gradients again and "
+        "the steps grow and point the wrong way"
+    ),
+    detect=stale_gradients,
+    change=lambda f, ctx: SetOption("zero_grad", True, "zero the gradients every step"),
+    fix="`optimizer.zero_grad()` every step",
+    needs=frozenset({LOOP}),
+    explains=("lr-too-high", "exploding-gradients", "dead-units"),
+)
+
+EVAL_MODE_TRAINING = Rule(
+    code="eval-mode-training",
+    kind=CAUSE,
+    tier=1,
+    meaning="trained in eval() mode (or evaluated in train() mode)",
+    sentence=(
+        "your model trains in eval() mode (or is judged in train() mode), so dropout and batch "
+        "normalisation do not behave as they should"
+    ),
+    detect=eval_mode_training,
+    change=lambda f, ctx: SetOption("train_mode", True, "train in train() mode"),
+    fix="`model.train()` before training",
+    needs=frozenset({LOOP}),
+    explains=("insufficient-capacity",),
+)
+
+LR_SCHEDULE_COLLAPSE = Rule(
+    code="lr-schedule-collapse",
+    kind=CAUSE,
+    tier=1,
+    meaning="a scheduler drives the learning rate to about 0",
+    sentence=(
+        "your learning-rate schedule drives the learning rate to about 0, so training stops moving "
+        "long before the end"
+    ),
+    detect=lr_schedule_collapse,
+    change=lambda f, ctx: SetOption("scheduler", None, "no LR scheduler"),
+    fix="a gentler schedule",
+    needs=frozenset({LOOP}),
+    explains=("lr-too-low", "insufficient-capacity"),
+)
+
 RULES = (
-    detached_graph,
-    frozen_parameters,
-    loss_shape_broadcast,
-    double_activation,
-    stale_gradients,
-    eval_mode_training,
-    lr_schedule_collapse,
+    DETACHED_GRAPH,
+    FROZEN_PARAMETERS,
+    LOSS_SHAPE_BROADCAST,
+    DOUBLE_ACTIVATION,
+    STALE_GRADIENTS,
+    EVAL_MODE_TRAINING,
+    LR_SCHEDULE_COLLAPSE,
 )

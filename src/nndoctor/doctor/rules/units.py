@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from nndoctor.doctor.codes import ERROR, WARNING
-from nndoctor.doctor.report import Finding
-from nndoctor.doctor.rules._util import nanmedian, units
+from nndoctor.doctor.changes import Change, LearningRate, Standardize
+from nndoctor.doctor.finding import CAUSE, ERROR, WARNING, Finding
+from nndoctor.doctor.rule import Rule
+from nndoctor.doctor.rules._util import nanmedian, reinit, units
+from nndoctor.doctor.rules.setup import UNSCALED_MAX
 from nndoctor.doctor.schema import Context, LayerTrace, Probes
 
 # units are identical when their (weights, bias) rows differ by less than this, relative
@@ -98,8 +100,7 @@ def symmetric_units(probes: Probes, ctx: Context) -> list[Finding]:
         )
         names = "; ".join(units(g) for g in groups)
         findings.append(
-            Finding(
-                "symmetric-units",
+            SYMMETRIC_UNITS.finding(
                 ERROR,
                 f"layer {t.name}: units {names} have identical incoming weights, so the "
                 f"layer acts as {distinct} unit(s) instead of {t.out_features}",
@@ -153,8 +154,7 @@ def _split_by_rounding(t: LayerTrace) -> list[Finding]:
     if start < 2:
         return []
     return [
-        Finding(
-            "symmetric-units",
+        SYMMETRIC_UNITS.finding(
             ERROR,
             f"layer {t.name}: all {t.out_features} units started identical (every weight "
             f"{float(t.W_init.flat[0]):g}); only rounding noise split them apart, late",
@@ -218,8 +218,7 @@ def dead_units(probes: Probes, ctx: Context) -> list[Finding]:
                 "bias, or LeakyReLU"
             )
         findings.append(
-            Finding(
-                "dead-units",
+            DEAD_UNITS.finding(
                 ERROR if share >= DEAD_ERROR else WARNING,
                 f"layer {t.name}: {dead.size} of {t.out_features} ReLU units output 0 for "
                 "every probe input" + (" from the start" if born else ""),
@@ -258,8 +257,7 @@ def saturated_units(probes: Probes, ctx: Context) -> list[Finding]:
             continue
         worst = np.argsort(-t.unit_saturation)[: max(1, int(np.sum(t.unit_saturation > 0.5)))]
         findings.append(
-            Finding(
-                "saturated-units",
+            SATURATED_UNITS.finding(
                 ERROR if share >= SATURATED_ERROR else WARNING,
                 f"layer {t.name}: {share:.0%} of {t.activation} pre-activations lie beyond +-5",
                 evidence={
@@ -277,4 +275,81 @@ def saturated_units(probes: Probes, ctx: Context) -> list[Finding]:
     return findings
 
 
-RULES = (symmetric_units, dead_units, saturated_units)
+# --- the changes the trials make ---
+
+
+def _dead_change(f: Finding, ctx: Context) -> Change | None:
+    # units alive at the start and dead at the end were killed by the steps: smaller steps
+    # keep them alive, new weights would die the same way
+    lr = f.evidence.get("suggested_lr")
+    if lr is not None and lr > 0 and not f.evidence.get("dead_from_start", True):
+        return LearningRate(lr)
+    return reinit(f, ctx)
+
+
+def _saturated_change(f: Finding, ctx: Context) -> Change | None:
+    # inputs the unscaled-inputs rule calls unscaled (pixels 0-255 too, whose max is only a
+    # few stds) saturate any init: scale them; unit-scale inputs saturate a too-large init
+    if ctx.data.x_absmax > UNSCALED_MAX:
+        return Standardize("inputs")
+    return reinit(f, ctx)
+
+
+# --- the records ---
+
+SYMMETRIC_UNITS = Rule(
+    code="symmetric-units",
+    kind=CAUSE,
+    tier=1,
+    meaning="units of one layer with identical incoming weights",
+    sentence=(
+        "your {units} hidden units in layer {layer} all compute the same thing, so the network acts"
+        " as if it had {effective_units}|hidden units of one layer all compute the same thing, so "
+        "the network acts as if it had fewer units"
+    ),
+    detect=symmetric_units,
+    change=reinit,
+    fix="re-initialise (Xavier or He)",
+    explains=("dead-units", "vanishing-gradients", "insufficient-capacity"),
+    plots=("unit-similarity", "loss"),
+    terms=("symmetric units", "rank"),
+)
+
+DEAD_UNITS = Rule(
+    code="dead-units",
+    kind=CAUSE,
+    tier=2,
+    meaning="ReLU units that are zero for every input",
+    sentence=(
+        "{dead_share} of the ReLU units in layer {layer} output 0 for every input, so they never "
+        "learn again|some ReLU units output 0 for every input, so they never learn again"
+    ),
+    detect=dead_units,
+    change=_dead_change,
+    fix="re-initialise",
+    refutable=True,
+    explains=("insufficient-capacity", "vanishing-gradients"),
+    plots=("activations",),
+    terms=("dead unit",),
+)
+
+SATURATED_UNITS = Rule(
+    code="saturated-units",
+    kind=CAUSE,
+    tier=2,
+    meaning="sigmoid/tanh pre-activations beyond +-5",
+    sentence=(
+        "{saturated_share} of the inputs to the activations in layer {layer} are pushed to the flat"
+        " ends of the curve, where they pass almost no gradient back|many units are pushed to the "
+        "flat ends of their activation, where they pass almost no gradient back"
+    ),
+    detect=saturated_units,
+    change=_saturated_change,
+    fix="standardise inputs, or re-initialise",
+    refutable=True,
+    explains=("vanishing-gradients",),
+    plots=("activations",),
+    terms=("saturation",),
+)
+
+RULES = (SYMMETRIC_UNITS, DEAD_UNITS, SATURATED_UNITS)

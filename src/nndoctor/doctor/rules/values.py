@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nndoctor.doctor.codes import ERROR
-from nndoctor.doctor.report import Finding
+from nndoctor.doctor.finding import CAUSE, ERROR, Finding
+from nndoctor.doctor.rule import Rule
 from nndoctor.doctor.schema import Context, LayerTrace, Probes
 
 
@@ -60,8 +60,7 @@ def non_finite_values(probes: Probes, ctx: Context) -> list[Finding]:
         if at_init is not None:
             param, index, kind, count = at_init
             findings.append(
-                Finding(
-                    "non-finite-values",
+                NON_FINITE_VALUES.finding(
                     ERROR,
                     f"layer {t.name}'s initial weights hold {count} non-finite value(s): "
                     f"{param}{list(index)} is {kind}, before the first step",
@@ -85,4 +84,31 @@ def non_finite_values(probes: Probes, ctx: Context) -> list[Finding]:
     return findings
 
 
-RULES = (non_finite_values,)
+# --- the records ---
+
+NON_FINITE_VALUES = Rule(
+    code="non-finite-values",
+    kind=CAUSE,
+    tier=0,
+    meaning="NaN or inf in the weights or gradients, named by layer and step",
+    sentence=(
+        "layer {layer} of your network starts with {count} NaN or inf weight(s), so every number "
+        "computed from it is meaningless|some of your network's weights are NaN or inf, so every "
+        "number computed from them is meaningless"
+    ),
+    detect=non_finite_values,
+    explains=(
+        "symmetric-units",
+        "lr-too-high",
+        "lr-too-low",
+        "exploding-gradients",
+        "vanishing-gradients",
+        "saturated-units",
+        "dead-units",
+        "insufficient-capacity",
+        "no-signal",
+        "gradient-mismatch",
+    ),
+)
+
+RULES = (NON_FINITE_VALUES,)

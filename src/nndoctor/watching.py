@@ -10,9 +10,11 @@
             optimizer.step()
     print(doctor.report())
 
-The hooks are described in :mod:`nndoctor.doctor.backends.torch_watch`. ``watch`` runs no
-pre-flight checks and no trials (they need extra training runs): its report names the causes
-that :func:`nndoctor.diagnose` could confirm.
+The hooks are described in :mod:`nndoctor.backends.torch.watch`; the report is the core's
+(:func:`nndoctor.doctor.examine.watched_report`). ``watch`` runs no pre-flight checks and no
+trials (they need extra training runs): its report names the causes that
+:func:`nndoctor.diagnose` could confirm. Under ``torch.distributed`` rank 0 reports for every
+rank (:func:`report_across_ranks`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from nndoctor._extras import require
+from nndoctor.doctor.examine import watched_report
+from nndoctor.doctor.merge import merge_probes
 
 _DEFAULT = object()
 
@@ -69,9 +73,8 @@ def watch(
         removes the hooks.
     """
     require("torch")
-    from nndoctor.doctor import distributed
+    from nndoctor.backends.torch import Watch, distributed
     from nndoctor.doctor.alerts import Alerts, attach
-    from nndoctor.doctor.backends.torch_watch import Watch
     from nndoctor.doctor.recorder import PROBE_BUDGET
 
     distributed.capture()  # the store the ranks' probes meet in at the end
@@ -79,7 +82,30 @@ def watch(
         # ranks merge their probes step by step: they must probe the same steps, which a
         # budget on each rank's own clock would not guarantee
         budget = None if distributed.is_distributed() else PROBE_BUDGET
-    w = Watch(model, optimizer, loss=loss, every=every, budget=budget, step_pre_hook=step_pre_hook)
+    w = Watch(
+        model,
+        optimizer,
+        loss=loss,
+        every=every,
+        budget=budget,
+        step_pre_hook=step_pre_hook,
+        reporter=watched_report,
+    )
     w.alerts = Alerts(echo=alerts and distributed.is_rank_zero())
     attach(w, w.alerts)
     return w
+
+
+def report_across_ranks(watch: Any, timeout: float | None = None) -> Any:
+    """The report of ``watch`` over every rank: on rank 0 the report of the merged probes,
+    on other ranks None (they send their probes and go on). One process: ``watch.report()``.
+    ``timeout``: seconds rank 0 waits for each other rank (default
+    :data:`nndoctor.backends.torch.distributed.TIMEOUT_S`)."""
+    from nndoctor.backends.torch import distributed
+
+    if not distributed.is_distributed():
+        return watch.report()
+    runs = distributed.gather(watch.probes(), timeout or distributed.TIMEOUT_S)
+    if runs is None:
+        return None
+    return watched_report(watch, probes=merge_probes(runs))

@@ -31,13 +31,13 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from nndoctor.doctor.backends.torch_model import (
+from nndoctor.backends.torch.model import (
     as_units,
     bias_of,
     infer_activation,
@@ -54,6 +54,10 @@ from nndoctor.doctor.schema import (
     SATURATION_Z,
     SQUASHING,
     UNKNOWN,
+    LayerSpec,
+    LoopFacts,
+    LossSpec,
+    ParameterFacts,
     Probes,
     effective_targets,
     weight_view,
@@ -76,10 +80,10 @@ STALE_STEPS = (1, 2)
 _NORM_MODULES = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.modules.dropout._DropoutNd)
 
 
-def _loss_kind(loss: Any) -> tuple[str, str, bool, str]:
-    """``(kind, reduction, from_logits, name)`` of a torch loss module or callable."""
+def loss_spec(loss: Any) -> LossSpec:
+    """What a torch loss module or callable computes, as plain data (an unknown loss keeps its
+    class or function name as its kind: the bounds are then skipped)."""
     name = type(loss).__name__ if isinstance(loss, nn.Module) else getattr(loss, "__name__", "")
-    reduction = getattr(loss, "reduction", "mean")
     kind = {
         "MSELoss": "mse",
         "BCELoss": "bce",
@@ -87,38 +91,48 @@ def _loss_kind(loss: Any) -> tuple[str, str, bool, str]:
         "CrossEntropyLoss": "cross_entropy",
         "NLLLoss": "cross_entropy",
     }.get(name, name or "callable")
-    return kind, reduction, name == "BCEWithLogitsLoss", name or "callable"
+    reduction = getattr(loss, "reduction", "mean")
+    return LossSpec(kind, reduction, name == "BCEWithLogitsLoss", name or "callable")
 
 
-class _BackwardSpy:
-    """Sees the scalar ``.backward()`` is called on while any watch is active (the loss of a
-    loop that uses a functional loss); installed once, removed with the last watch."""
+# functions told of every scalar ``.backward()`` while a watch is open; ``torch.Tensor.backward``
+# is wrapped while there is one (a tuple, replaced on add and remove: the wrapper runs on every
+# step and iterates it as it is, without a copy)
+_listeners: tuple[Callable[[torch.Tensor], None], ...] = ()
+_original_backward: Callable | None = None
 
-    # a tuple, replaced on add and remove: the wrapper runs on every step and iterates it
-    # as it is, without a copy
-    watches: ClassVar[tuple[Any, ...]] = ()
-    original: ClassVar[Callable | None] = None
 
-    @classmethod
-    def add(cls, w: Any) -> None:
-        if not cls.watches:
-            cls.original = torch.Tensor.backward
+class BackwardListener:
+    """The handle of one :func:`listen_backward` registration: :meth:`remove` undoes it (the
+    last one restores ``torch.Tensor.backward`` itself)."""
 
-            def backward(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-                if tensor.dim() == 0:
-                    for watch in cls.watches:
-                        watch._on_backward(tensor)
-                return cls.original(tensor, *args, **kwargs)  # type: ignore[misc]
+    def __init__(self, fn: Callable[[torch.Tensor], None]) -> None:
+        self.fn = fn
 
-            torch.Tensor.backward = backward  # type: ignore[method-assign]
-        cls.watches = (*cls.watches, w)
+    def remove(self) -> None:
+        global _listeners, _original_backward
+        _listeners = tuple(f for f in _listeners if f is not self.fn)
+        if not _listeners and _original_backward is not None:
+            torch.Tensor.backward = _original_backward  # type: ignore[method-assign]
+            _original_backward = None
 
-    @classmethod
-    def remove(cls, w: Any) -> None:
-        cls.watches = tuple(x for x in cls.watches if x is not w)
-        if not cls.watches and cls.original is not None:
-            torch.Tensor.backward = cls.original  # type: ignore[method-assign]
-            cls.original = None
+
+def listen_backward(fn: Callable[[torch.Tensor], None]) -> BackwardListener:
+    """Call ``fn(loss)`` with every 0-d tensor ``.backward()`` is called on (the loss of a loop
+    that uses a functional loss), until the handle's ``remove()``."""
+    global _listeners, _original_backward
+    if _original_backward is None:
+        original = _original_backward = torch.Tensor.backward
+
+        def backward(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            if tensor.dim() == 0:
+                for listener in _listeners:
+                    listener(tensor)
+            return original(tensor, *args, **kwargs)
+
+        torch.Tensor.backward = backward  # type: ignore[method-assign]
+    _listeners = (*_listeners, fn)
+    return BackwardListener(fn)
 
 
 class Watch:
@@ -147,6 +161,9 @@ class Watch:
         Read the gradients in the optimizer's step pre-hook (default). False: the caller
         calls :meth:`before_step` once the gradients are ready (Lightning steps with a
         closure: the pre-hook runs before the forward and backward passes).
+    reporter : callable ``(watch, seed) -> Report``, optional
+        What :meth:`report` calls (``nndoctor.watch`` passes the core's report of a watched
+        run; a watch made for ``diagnose``'s own run needs none).
     """
 
     def __init__(
@@ -160,6 +177,7 @@ class Watch:
         budget: float | None = PROBE_BUDGET,
         min_every: int = 1,
         step_pre_hook: bool = True,
+        reporter: Callable[..., Any] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -170,7 +188,8 @@ class Watch:
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss
-        self._loss_info = _loss_kind(loss) if loss is not None else ("", "mean", False, "")
+        self._loss_spec = loss_spec(loss) if loss is not None else LossSpec("", name="")
+        self._reporter = reporter
         self.schedule = Schedule(
             total_steps, budget=None if every is not None else budget, min_every=min_every
         )
@@ -298,6 +317,58 @@ class Watch:
         """Per layer ``(W (units, fan_in), b (units,))`` as training started."""
         return self._init
 
+    @property
+    def layer_names(self) -> list[str]:
+        """The weighted layers' qualified names, in registration order."""
+        return [name for name, _ in self._layers]
+
+    def weights(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Layer ``i``'s ``(W (units, fan_in), b (units,))`` now, float64 on the host."""
+        return self.layer_weights(self._layers[i][1])
+
+    @property
+    def eps(self) -> float:
+        """Machine epsilon of the weights' dtype (what "equal up to rounding" means)."""
+        W = weight_of(self._layers[0][1]) if self._layers else None
+        if W is None or not W.is_floating_point():
+            return float(np.finfo(np.float64).eps)
+        return float(torch.finfo(W.dtype).eps)
+
+    @property
+    def epochs_known(self) -> bool:
+        """Whether the loop marked its epochs (:meth:`end_epoch`)."""
+        return bool(self.epoch_ends)
+
+    def layer_specs(self) -> list[LayerSpec]:
+        """The architecture as the rules read it: a ``"dense"`` spec per weighted layer, in the
+        order the first forward pass ran them, each followed by its activation (none for
+        identity, so that directly consecutive layers show as such)."""
+        specs: list[LayerSpec] = []
+        for i in self.layer_order:
+            name, m = self._layers[i]
+            W = weight_of(m)
+            kind = "dense" if kind_of(m) == "dense" else kind_of(m)
+            specs.append(LayerSpec(kind, W[0].numel(), W.shape[0], None, name))
+            act = self._activations[i] if i < len(self._activations) else UNKNOWN
+            if act != "identity":
+                specs.append(LayerSpec(act, name=name))
+        return specs
+
+    def loss_spec(self) -> LossSpec:
+        """The loss module handed to the watch, or a callable (the scalar ``.backward()`` is
+        called on)."""
+        if self.loss_fn is None:
+            return LossSpec("callable", name="callable")
+        return self._loss_spec
+
+    def optimizer_spec(self) -> dict[str, Any]:
+        """``name`` and the first parameter group's settings; ``lr`` is the rate the run
+        started with (a schedule may have taken it to 0 by the report)."""
+        spec = optimizer_spec(self.optimizer)
+        if self.first_lr is not None:
+            spec["lr"] = self.first_lr
+        return spec
+
     def samples(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The input and target rows kept from the probe steps, or None without targets."""
         if not (self._sample_x and self._sample_y):
@@ -331,7 +402,7 @@ class Watch:
         if self._step_pre_hook:
             self._handles.append(self.optimizer.register_step_pre_hook(self._pre_step))
         self._hook_loss()
-        _BackwardSpy.add(self)
+        self._backward_listener = listen_backward(self._on_backward)
 
     def _hook_loss(self) -> None:
         if isinstance(self.loss_fn, nn.Module) and self._loss_handle is None:
@@ -369,7 +440,7 @@ class Watch:
         self._unhook_loss()
         self._unhook_forward()
         self._disarm_spy()
-        _BackwardSpy.remove(self)
+        self._backward_listener.remove()
 
     def __enter__(self) -> Watch:
         return self
@@ -858,10 +929,9 @@ class Watch:
         (:func:`~nndoctor.doctor.schema.effective_targets`): ``(rows, outputs)`` float64 on
         its device, probabilities where the loss reads logits."""
         P = out.detach().double().reshape(len(out), -1)
-        kind, _, from_logits, _ = self._loss_info
-        if from_logits:
+        if self._loss_spec.from_logits:
             return torch.sigmoid(P)
-        return torch.softmax(P, dim=1) if kind == "cross_entropy" else P
+        return torch.softmax(P, dim=1) if self._loss_spec.kind == "cross_entropy" else P
 
     def _checksums(self) -> dict[str, tuple[float, float]]:
         """Per parameter its L1 and L2 norms (whether training changed it), in one transfer."""
@@ -889,10 +959,10 @@ class Watch:
     # --- the end ---
 
     def report(self, seed: int = 0) -> Any:
-        """The ranked findings of what was watched so far (see :func:`watch_report`)."""
-        from nndoctor.doctor.backends.torch_backend import watch_report
-
-        return watch_report(self, seed)
+        """The ranked findings of what was watched so far (the reporter's)."""
+        if self._reporter is None:
+            raise RuntimeError("this watch has no reporter: start it with nndoctor.watch()")
+        return self._reporter(self, seed)
 
     def probes(
         self,
@@ -930,7 +1000,7 @@ class Watch:
         T = self._targets_np(targets)
         T = effective_targets(T, P.shape[1], labels) if T.size else np.zeros((0, P.shape[1]))
         n_steps = self.step
-        extra = self._extra()
+        loop = self._loop_facts()
         steps_per_epoch = max(1, n_steps // max(len(core.epoch_losses), 1))
         probes = core.finish(
             weights_init=self._init,
@@ -943,15 +1013,13 @@ class Watch:
             steps_per_epoch=steps_per_epoch,
             epochs=epochs or max(len(core.epoch_losses), 1),
             batch_size=batch_size or (len(T) if T.size else 1),
-            extra=extra,
+            loop=loop,
         )
-        W = weight_of(self._layers[0][1]) if self._layers else None
-        if W is not None and W.is_floating_point():
-            probes.eps = float(torch.finfo(W.dtype).eps)
+        probes.eps = self.eps
         return probes
 
     def _labels(self) -> bool:
-        return self._loss_info[0] == "cross_entropy"
+        return self._loss_spec.kind == "cross_entropy"
 
     @staticmethod
     def _targets_np(t: Any) -> np.ndarray:
@@ -977,34 +1045,36 @@ class Watch:
         )
         return dead, sat
 
-    def _extra(self) -> dict[str, Any]:
-        changed = {}
+    def _loop_facts(self) -> LoopFacts:
         now = self._checksums()
-        for n in self._params:
-            changed[n] = now[n] != self._checksum0[n]
-        return {
-            "backend": "torch",
-            "parameters": {
-                n: {
-                    "numel": int(p.numel()),
-                    "requires_grad": self._requires_grad[n],
-                    "in_optimizer": self._in_optimizer[n],
-                    "changed": changed[n],
-                    "no_grad_checks": self._no_grad_checks.get(n, 0),
-                }
+        return LoopFacts(
+            parameters={
+                n: ParameterFacts(
+                    numel=int(p.numel()),
+                    requires_grad=self._requires_grad[n],
+                    in_optimizer=self._in_optimizer[n],
+                    changed=now[n] != self._checksum0[n],
+                    no_grad_checks=self._no_grad_checks.get(n, 0),
+                )
                 for n, p in self._params.items()
             },
-            "gradient_checks": self._checks,
-            "stale_checks": self._stale[0],
-            "decided_stale_checks": self._stale[1],
-            "lr_steps": [list(c) for c in self._lr_changes],
-            "eval_steps": self._eval_steps,
-            "steps": self.step,
-            "has_norm_or_dropout": self._has_norm,
-            "loss_shapes": None if self._shapes is None else [list(s) for s in self._shapes],
-            "output_activation": self._output_activation,
-            "hook_failure": self.failed,
-        }
+            gradient_checks=self._checks,
+            stale_checks=self._stale[0],
+            decided_stale_checks=self._stale[1],
+            lr_steps=list(self._lr_changes),
+            eval_steps=self._eval_steps,
+            steps=self.step,
+            has_norm_or_dropout=self._has_norm,
+            loss_shapes=self._shapes,
+            output_activation=self._output_activation,
+        )
+
+
+def optimizer_spec(opt: torch.optim.Optimizer) -> dict[str, Any]:
+    """``name`` and the first parameter group's plain settings (``lr``, ``momentum``...)."""
+    group = opt.param_groups[0]
+    plain = {k: v for k, v in group.items() if k != "params" and isinstance(v, int | float | bool)}
+    return {"name": type(opt).__name__, **plain}
 
 
 def _to_host(values: Sequence[torch.Tensor]) -> np.ndarray:

@@ -1,8 +1,8 @@
-"""The PyTorch backend: any ``torch.nn.Module`` seen by the doctor.
+"""The PyTorch backend: any ``torch.nn.Module`` seen by ``diagnose``.
 
 ``diagnose`` trains deep copies of the user's model with a plain loop (the user's model, its
 weights and the global random state are never touched) watched by
-:class:`~nndoctor.doctor.backends.torch_watch.Watch`; ``watch()`` puts the same Watch around the
+:class:`~nndoctor.backends.torch.watch.Watch`; ``watch()`` puts the same Watch around the
 user's own loop. Imported only when the user passes a torch model (torch is then loaded).
 """
 
@@ -21,19 +21,16 @@ import torch
 from torch import nn
 
 from nndoctor._validate import as_float_array, check_positive_int
-from nndoctor.doctor.backends import Fit
-from nndoctor.doctor.backends.torch_model import (
+from nndoctor.backends.torch.model import (
     hidden_init,
     insert_activation,
     is_constant_init,
-    kind_of,
     relu_hidden,
     replace_output,
     reset_parameters,
     untouched,
-    weight_of,
 )
-from nndoctor.doctor.backends.torch_watch import Watch, _loss_kind
+from nndoctor.backends.torch.watch import Watch, loss_spec, optimizer_spec
 from nndoctor.doctor.changes import (
     DATA_CHANGES,
     Change,
@@ -49,7 +46,7 @@ from nndoctor.doctor.changes import (
     apply_data_change,
 )
 from nndoctor.doctor.recorder import PROBE_ROWS
-from nndoctor.doctor.schema import UNKNOWN, LayerSpec, LossSpec, Probes, Run, batch_mean_loss
+from nndoctor.doctor.schema import Fit, LayerSpec, LossSpec, Probes, Run, batch_mean_loss
 
 # rows of the traced forward pass that reads the architecture
 TRACE_ROWS = 8
@@ -103,12 +100,15 @@ def _parameter_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype
 
 
 class TorchBackend:
-    """:class:`~nndoctor.doctor.backends.Backend` for ``torch.nn.Module`` models."""
+    """:class:`~nndoctor.doctor.protocol.Backend` for ``torch.nn.Module`` models."""
 
     name = "torch"
     # the costly checks only when the recorded run leaves them something to judge: a small
     # PyTorch run costs less than they do (benchmarks/bench_diagnose_torch.py)
     deferred_checks = True
+    # trials train in this process: a forked child inherits torch's thread pools and CUDA
+    # state, which fork does not copy safely
+    fork_safe = False
 
     # --- the run ---
 
@@ -123,11 +123,16 @@ class TorchBackend:
         batch_size: int | None,
         shuffle: bool,
         seed: int,
-        device: Any = None,
-        zero_grad: bool = True,
-        scheduler: Callable | None = None,
+        options: dict[str, Any],
     ) -> Run:
-        """Validate and copy everything ``diagnose`` needs into a :class:`Run`."""
+        """Validate and copy everything ``diagnose`` needs into a :class:`Run`; ``options``:
+        ``device``, ``zero_grad``, ``scheduler``."""
+        unknown = set(options) - {"device", "zero_grad", "scheduler"}
+        if unknown:
+            raise TypeError(f"unknown PyTorch setting(s) {sorted(unknown)}")
+        device = options.get("device")
+        zero_grad = options.get("zero_grad", True)
+        scheduler = options.get("scheduler")
         if not callable(loss):
             raise TypeError(
                 "loss must be a torch loss module or a callable (output, target) -> scalar "
@@ -164,7 +169,7 @@ class TorchBackend:
             dev = torch.device(device)
         private = copy.deepcopy(model)
         remap = {id(p): name for name, p in model.named_parameters()}
-        options = {
+        settings = {
             "zero_grad": bool(zero_grad),
             "scheduler": scheduler,
             "train_mode": model.training,
@@ -174,7 +179,7 @@ class TorchBackend:
         }
         return Run(
             self, private, Xv, Yv, loss, optimizer, epochs, min(bs, len(Xv)), bool(shuffle),
-            seed, options=options,
+            seed, options=settings,
         )  # fmt: skip
 
     def _optimizer(self, run: Run, model: nn.Module) -> torch.optim.Optimizer:
@@ -343,11 +348,10 @@ class TorchBackend:
                 watch.trace(xb)
         finally:
             watch.close()
-        return layer_specs(watch)
+        return watch.layer_specs()
 
     def loss_spec(self, run: Run) -> LossSpec:
-        kind, reduction, logits, name = _loss_kind(run.loss)
-        return LossSpec(kind, reduction, logits, name)
+        return loss_spec(run.loss)
 
     def optimizer_spec(self, run: Run) -> dict[str, Any]:
         opt = self._optimizer(run, copy.deepcopy(run.model))
@@ -372,105 +376,74 @@ class TorchBackend:
         return None
 
     def apply(self, run: Run, change: Change) -> Run | None:
-        if isinstance(change, DATA_CHANGES):
-            return apply_data_change(run, change)
-        if isinstance(change, LearningRate):
-            return replace(run, options={**run.options, "lr": change.value})
-        if isinstance(change, SwitchOptimizer) and change.name == "adam":
-            lr = change.lr
-            return replace(
-                run,
-                optimizer=lambda p: torch.optim.Adam(p, lr=lr),
-                options={**run.options, "lr": None},
-            )
-        if isinstance(change, SetOption):
-            return replace(run, options={**run.options, change.key: change.value})
-        if isinstance(change, Reinit):
-            return self.reinitialise(run, run.seed, change.init)
-        model = None
-        if isinstance(change, InsertActivation):
-            model = insert_activation(run.model, change.activation)
-        elif isinstance(change, RemoveOutputActivation | ReplaceOutput):
-            act = None if isinstance(change, RemoveOutputActivation) else change.activation
-            model = replace_output(run.model, None if act == "identity" else act)
-        elif isinstance(change, ReplaceActivations):
-            model = relu_hidden(run.model, run.seed)
-        elif isinstance(change, ReplaceLoss) and change.loss == "mse":
-            model = replace_output(run.model, None)
-            if model is not None:
-                return replace(run, model=model, loss=nn.MSELoss())
-            return None
-        return None if model is None else replace(run, model=model)
+        make = _CHANGES.get(type(change))
+        return None if make is None else make(run, change)
 
 
-def optimizer_spec(opt: torch.optim.Optimizer) -> dict[str, Any]:
-    """``name`` and the first parameter group's plain settings (``lr``, ``momentum``...)."""
-    group = opt.param_groups[0]
-    plain = {k: v for k, v in group.items() if k != "params" and isinstance(v, int | float | bool)}
-    return {"name": type(opt).__name__, **plain}
+# --- the changes this backend can make, one function each ---
 
 
-def layer_specs(watch: Watch) -> list[LayerSpec]:
-    """The architecture as the rules read it: a ``"dense"`` spec per weighted layer, in the
-    order the traced forward ran them, each followed by its activation (none for identity,
-    so that directly consecutive layers show as such)."""
-    specs: list[LayerSpec] = []
-    for i in watch.layer_order:
-        name, m = watch.layers[i]
-        W = weight_of(m)
-        kind = "dense" if kind_of(m) == "dense" else kind_of(m)
-        specs.append(LayerSpec(kind, W[0].numel(), W.shape[0], None, name))
-        act = watch.activations[i] if i < len(watch.activations) else UNKNOWN
-        if act != "identity":
-            specs.append(LayerSpec(act, name=name))
-    return specs
+def _learning_rate(run: Run, change: LearningRate) -> Run:
+    return replace(run, options={**run.options, "lr": change.value})
+
+
+def _switch_optimizer(run: Run, change: SwitchOptimizer) -> Run | None:
+    if change.name != "adam":
+        return None
+    lr = change.lr
+    return replace(
+        run, optimizer=lambda p: torch.optim.Adam(p, lr=lr), options={**run.options, "lr": None}
+    )
+
+
+def _set_option(run: Run, change: SetOption) -> Run:
+    return replace(run, options={**run.options, change.key: change.value})
+
+
+def _reinit(run: Run, change: Reinit) -> Run:
+    return TORCH.reinitialise(run, run.seed, change.init)
+
+
+def _with_model(run: Run, model: nn.Module | None) -> Run | None:
+    return None if model is None else replace(run, model=model)
+
+
+def _insert_activation(run: Run, change: InsertActivation) -> Run | None:
+    return _with_model(run, insert_activation(run.model, change.activation))
+
+
+def _remove_output_activation(run: Run, change: RemoveOutputActivation) -> Run | None:
+    return _with_model(run, replace_output(run.model, None))
+
+
+def _replace_output(run: Run, change: ReplaceOutput) -> Run | None:
+    act = None if change.activation == "identity" else change.activation
+    return _with_model(run, replace_output(run.model, act))
+
+
+def _replace_activations(run: Run, change: ReplaceActivations) -> Run | None:
+    return _with_model(run, relu_hidden(run.model, run.seed))
+
+
+def _replace_loss(run: Run, change: ReplaceLoss) -> Run | None:
+    if change.loss != "mse":
+        return None
+    model = replace_output(run.model, None)
+    return None if model is None else replace(run, model=model, loss=nn.MSELoss())
+
+
+_CHANGES: dict[type, Callable[[Run, Any], Run | None]] = {
+    **dict.fromkeys(DATA_CHANGES, apply_data_change),
+    LearningRate: _learning_rate,
+    SwitchOptimizer: _switch_optimizer,
+    SetOption: _set_option,
+    Reinit: _reinit,
+    InsertActivation: _insert_activation,
+    RemoveOutputActivation: _remove_output_activation,
+    ReplaceOutput: _replace_output,
+    ReplaceActivations: _replace_activations,
+    ReplaceLoss: _replace_loss,
+}
 
 
 TORCH = TorchBackend()
-
-
-def watch_report(watch: Watch, seed: int = 0) -> Any:
-    """The report of a watched loop: the rules on what the hooks saw, with the data
-    statistics and bounds of the rows seen on probe steps (the loop's data is not ours to
-    read). Without targets, the rules that need them stay silent. No trials ran; the summary
-    names the causes :func:`nndoctor.diagnose` could confirm by re-training."""
-    from nndoctor.doctor.context import make_context
-    from nndoctor.doctor.diagnose import make_report
-    from nndoctor.doctor.rules import RULES, RULES_WITHOUT_TARGETS
-    from nndoctor.doctor.trials import FIXES
-
-    probes = watch.probes()
-    layers = layer_specs(watch)
-    kind, reduction, logits, name = _loss_kind(watch.loss_fn) if watch.loss_fn else (
-        "callable", "mean", False, "callable"
-    )  # fmt: skip
-    spec = LossSpec(kind, reduction, logits, name)
-    samples = watch.samples()
-    have_targets = samples is not None
-    if samples is not None:
-        X, Y = samples
-        if Y.size == X.size and np.array_equal(Y.reshape(X.shape), X):
-            Y = X
-    else:
-        X = Y = np.zeros((2, 1))
-    opt = optimizer_spec(watch.optimizer)
-    if watch.first_lr is not None:
-        # the rate the run started with: a schedule may have taken it to 0 by the report
-        opt["lr"] = watch.first_lr
-    ctx = make_context(
-        layers, spec, opt, X, Y, probes.batch_size, seed, None,
-        "torch",
-    )  # fmt: skip
-    report = make_report(probes, ctx, None, RULES if have_targets else RULES_WITHOUT_TARGETS)
-    confirmable = [f.code for f in report.causes if f.code in FIXES]
-    report.summary["trials"] = (
-        "not run: watch() sees one run; diagnose() can confirm by re-training: "
-        + (", ".join(confirmable) if confirmable else "none of these causes")
-    )
-    # a user's loop shows no epochs: epoch_loss holds equal stretches of steps, not epochs
-    report.summary["epochs_known"] = bool(watch.epoch_ends)
-    if not have_targets:
-        report.summary["targets"] = "not seen: the rules that need the targets were skipped"
-    if watch.failed:
-        report.summary["hook_failure"] = watch.failed
-    return report
