@@ -5,7 +5,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell echo '$(TORCH_SPEC)' | tr -c 'A-Za-z0-9.=\n' '_')
 
-.PHONY: install demo test lint format bench screenshots chromium clean
+.PHONY: install demo test lint format docs bench screenshots chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +24,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# style, the layers (import-linter's contracts in pyproject.toml), the core's types (mypy)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks tools
 	$(BIN)/ruff format src tests benchmarks tools
+
+# the README's table of findings, from the rules' records
+docs: $(STAMP)
+	$(BIN)/python tools/findings_table.py
 
 # Debian's Chromium and its driver, for the browser test and the screenshots (root, apt only;
 # nothing is downloaded at install time)

@@ -15,7 +15,7 @@ import pytest
 
 from nndoctor import diagnose
 from nndoctor.cli import main
-from nndoctor.doctor import CODES, Report
+from nndoctor.doctor import CODES, Finding, Report
 from nndoctor.doctor.ranking import rank
 from nndoctor.nn import SGD, SSE, Dense, Sequential, Sigmoid
 from nndoctor.render import plain
@@ -60,25 +60,28 @@ def _confirmed() -> Report:
 
 
 def test_every_code_has_a_plain_sentence_and_it_fills_in():
-    assert sorted(plain.SENTENCES) == sorted(CODES)
-    for code in CODES:
+    for code, rule in CODES.items():
         # with no evidence at all the fallback is still a sentence, no "{" left
-        text = plain.sentence(code, {})
+        text = plain.sentence(rule.sentence, {})
         assert text[0].isupper() and text.endswith(".") and "{" not in text, code
+        # a finding of the code says it, through its record
+        assert plain.finding_sentence(rule.finding("warning", "t")) == text
 
 
-def test_a_code_without_a_sentence_falls_back_to_its_title():
-    assert plain.sentence("a-code-added-later", {}, "gradients are stale") == "gradients are stale"
-    assert plain.sentence("a-code-added-later", {}) == "a code added later"
+def test_a_finding_without_a_record_falls_back_to_its_title():
+    stray = Finding("dead-units", "warning", "gradients are stale", kind="cause")
+    assert plain.finding_sentence(stray) == "gradients are stale"
+    assert plain.sentence(None, {}, "gradients are stale") == "gradients are stale"
 
 
 def test_the_symmetric_units_sentence_uses_the_numbers():
-    text = plain.sentence("symmetric-units", {"units": 3, "layer": "0", "effective_units": 1})
+    words = CODES["symmetric-units"].sentence
+    text = plain.sentence(words, {"units": 3, "layer": "0", "effective_units": 1})
     assert text == (
         "Your 3 hidden units in layer 0 all compute the same thing, so the network acts as if "
         "it had one unit."
     )
-    two = plain.sentence("symmetric-units", {"units": 4, "layer": "1", "effective_units": 2})
+    two = plain.sentence(words, {"units": 4, "layer": "1", "effective_units": 2})
     assert "4 hidden units in layer 1" in two and "had 2 units" in two
 
 

@@ -167,12 +167,12 @@ def test_functional_activations_are_read_off_the_numbers(torch, nn):
 
 
 def test_a_failing_hook_never_breaks_training_and_hooks_go_on_exit(torch, nn, monkeypatch):
-    from nndoctor.backends.torch.watch import Watch
+    from nndoctor.backends.torch.forward import ForwardTap
 
     def broken(self):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(Watch, "_forward_stats", broken)
+    monkeypatch.setattr(ForwardTap, "_statistics", broken)
     X, y = regression()
     model = mlp(torch, nn)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -250,7 +250,7 @@ def test_watch_records_every_steps_loss_whatever_is_called_backward(
     doctor, seen = _watched_loop(torch, nn, steps=70, transform=transform, functional=functional)
     curve = doctor.probes().step_loss
     np.testing.assert_allclose(curve, seen, rtol=1e-6)
-    assert not doctor._loss_handle and not doctor._handles  # every hook is gone after exit
+    assert not doctor.loss.handle and not doctor._handles  # every hook is gone after exit
 
 
 def test_watch_reads_the_learning_rate_at_every_step_where_it_changes(torch, nn):
@@ -279,10 +279,10 @@ def test_watch_tells_the_budget_its_probes_own_time(torch, nn, monkeypatch):
     # test_schedule_doubles_its_interval_until_the_next_probe_fits_the_budget)
     import time
 
-    from nndoctor.backends.torch.watch import Watch
+    from nndoctor.backends.torch.record import Recording
     from nndoctor.doctor.recorder import Schedule
 
-    before_step, spend = Watch._before_step, Schedule.spend
+    before_step, spend = Recording.probe, Schedule.spend
     told = []
 
     def slow(self):
@@ -293,7 +293,7 @@ def test_watch_tells_the_budget_its_probes_own_time(torch, nn, monkeypatch):
         told.append((args[-1], own))  # (probes so far, their own seconds)
         spend(self, *args, own=own)
 
-    monkeypatch.setattr(Watch, "_before_step", slow)
+    monkeypatch.setattr(Recording, "probe", slow)
     monkeypatch.setattr(Schedule, "spend", spy)
     _watched_loop(torch, nn, steps=40)
     assert len(told) >= 2
@@ -375,15 +375,15 @@ def test_the_device_path_keeps_losses_as_tensors_until_a_probe_and_reads_them_al
     model, opt, loss, Xt, yt = _loop_parts(torch, nn)
     seen, held = [], []
     with nndoctor.watch(model, opt, loss=loss, every=10, alerts=False) as doctor:
-        doctor._on_device = True
+        doctor.loss.on_device = True
         for step in range(35):
             opt.zero_grad()
             value = loss(model(Xt[step % 4 * 50 :][:50]), yt[step % 4 * 50 :][:50])
             value.backward()
             opt.step()
             seen.append(float(value.detach()))
-            held.append(len(doctor._unsynced))
-    assert all(isinstance(v, torch.Tensor) for v in doctor._unsynced)
+            held.append(len(doctor.loss.unsynced))
+    assert all(isinstance(v, torch.Tensor) for v in doctor.loss.unsynced)
     assert held[9] == 9 and held[10] == 0  # steps 1-9 read at the probe of step 10, not before
     np.testing.assert_allclose(doctor.probes().step_loss, seen, rtol=1e-12)
 
@@ -491,15 +491,15 @@ def test_never_zeroed_gradients_are_checked_on_steps_1_and_2_without_a_probe(tor
 
 
 def test_to_host_concatenates_norms_and_vectors_of_mixed_dtypes_in_order(torch, nn):
-    from nndoctor.backends.torch.watch import _to_host
+    from nndoctor.backends.torch.statistics import to_host
 
     a = torch.tensor(1.5, dtype=torch.float32)
     b = torch.tensor([2.0, -3.25], dtype=torch.float64)
     c = torch.tensor(1e300, dtype=torch.float64)  # a float64 value float32 cannot hold
     want = np.concatenate([np.atleast_1d(t.double().numpy()) for t in (a, b, c)])
-    np.testing.assert_array_equal(_to_host([a, b, c]), want)
-    np.testing.assert_array_equal(_to_host([a, c]), [1.5, 1e300])  # all 0-d
-    assert _to_host([]).shape == (0,)
+    np.testing.assert_array_equal(to_host([a, b, c]), want)
+    np.testing.assert_array_equal(to_host([a, c]), [1.5, 1e300])  # all 0-d
+    assert to_host([]).shape == (0,)
 
 
 def test_watch_tells_which_parameters_training_changed(torch, nn):
@@ -541,7 +541,7 @@ def test_a_watch_started_at_the_first_step_reads_step_1s_forward_for_activations
             doctor = nndoctor.watch(model, opt, loss=loss, alerts=False)
         opt.step()
         if step == 1:
-            assert doctor.activations and doctor._last_forward is None
+            assert doctor.activations and doctor.forward.last_stats is None
     doctor.close()
     probes = doctor.probes()
     assert probes.steps.tolist() == [0, 16]

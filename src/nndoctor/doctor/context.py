@@ -67,7 +67,7 @@ def make_context(
     the sample a watched run saw); ``fits`` as in :func:`compute_bounds`."""
     task = task_of(spec, is_autoencoder(X, Y))
     X, Y = feature_rows(X, Y, task)
-    widths = [s.out_features for s in layers if s.kind == "dense"]
+    widths = [s.out_features for s in layers if s.kind == "dense" and s.out_features]
     return Context(
         layers=layers,
         loss=spec,

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # (the record imports this module: a reference at run time only)
+    from nndoctor.doctor.rule import Rule
 
 CAUSE = "cause"
 SYMPTOM = "symptom"
@@ -53,6 +56,9 @@ class Finding:
         Codes of other findings this one accounts for.
     kind : {"cause", "symptom", "info"}
         The kind of its code (keyword only: the rule's record sets it).
+    rule : Rule or None
+        The record of its code (its plain words, plots and links for the renderers); set by
+        the record that made it, or by the :class:`~nndoctor.doctor.report.Report` holding it.
     """
 
     code: str
@@ -66,6 +72,7 @@ class Finding:
     trial: dict[str, Any] | None = None
     explains: list[str] = field(default_factory=list)
     kind: str = field(kw_only=True)
+    rule: Rule | None = field(default=None, kw_only=True, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 
-from nndoctor.doctor.rules._util import baseline, improvement
+from nndoctor.doctor.rules.common import baseline, improvement
 from nndoctor.doctor.rules.data import CAPACITY_GAP
 from nndoctor.doctor.rules.gradients import BARELY_MOVED
 from nndoctor.doctor.rules.setup import missing_nonlinearity

@@ -56,9 +56,10 @@ def tiny_batch(run: Run, ctx: Context) -> dict[str, Any]:
     with a 3-unit bottleneck cannot be asked to memorise 8 generic points.
     """
     # weighted layers of any kind (an embedding or a recurrent layer has units too)
+    widths = [s.out_features for s in ctx.layers if s.out_features is not None]
     dense = [s for s in ctx.layers if s.out_features is not None]
-    if len(dense) > 1:
-        narrowest = min(d.out_features for d in dense[:-1])
+    if len(widths) > 1:
+        narrowest = min(widths[:-1])
     else:
         narrowest = dense[0].in_features if dense and dense[0].in_features else TINY_ROWS
     rows = int(min(TINY_ROWS, narrowest + 1, len(run.X)))

@@ -65,6 +65,8 @@ class Report:
         unknown = [f.code for f in self.findings if f.code not in CODES]
         if unknown:
             raise ValueError(f"unknown finding code(s) {unknown}; known: {sorted(CODES)}")
+        for f in self.findings:  # (a finding read back from JSON has no record yet)
+            f.rule = f.rule or CODES[f.code]
 
     @property
     def codes(self) -> list[str]:

@@ -117,4 +117,5 @@ class Rule:
             fix=fix,
             score=score,
             kind=self.kind,
+            rule=self,
         )

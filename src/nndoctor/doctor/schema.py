@@ -340,7 +340,7 @@ class Context:
 
     @property
     def dense_widths(self) -> list[int]:
-        return [s.out_features for s in self.layers if s.kind == "dense"]
+        return [s.out_features for s in self.layers if s.kind == "dense" and s.out_features]
 
     @property
     def hidden_widths(self) -> list[int]:

@@ -3,7 +3,7 @@ readable evidence labels and values, the verdict line, and the glossary.
 
 Everything the terminal, the HTML page and the notebook view print about a finding comes from
 :func:`finding_view`, so the three never disagree. The sentence, glossary terms and plots of each
-code come from its rule's record (:mod:`nndoctor.doctor.rules`).
+code come from its rule's record (``finding.rule``, :mod:`nndoctor.doctor.rules`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from nndoctor.doctor.codes import CODES
-
-# code -> plain sentence in the user's terms, from its rule's record: {name} is an evidence
-# value, formatted; the text after "|" is said when an evidence value it names is missing. Say
-# what the user sees and what it means, not how the doctor measured it.
-SENTENCES: dict[str, str] = {code: rule.sentence for code, rule in CODES.items()}
 
 # evidence key -> label a reader understands (keys not listed are shown with _ as spaces)
 LABELS: dict[str, str] = {
@@ -103,10 +96,6 @@ GLOSSARY: dict[str, tuple[str, str]] = {
         "1e-3 is healthy, far below means too slow, far above too fast",
     ),
 }
-
-# terms linked from each code's text, and the plots that show its evidence (best first)
-TERMS: dict[str, tuple[str, ...]] = {code: r.terms for code, r in CODES.items() if r.terms}
-PLOTS_FOR: dict[str, tuple[str, ...]] = {code: r.plots for code, r in CODES.items() if r.plots}
 
 
 def fmt(value: Any) -> str:
@@ -197,11 +186,13 @@ def _in_sentence(key: str, value: Any) -> str:
     return fmt_evidence(key, value)
 
 
-def sentence(code: str, evidence: dict[str, Any], title: str = "") -> str:
-    """The plain sentence of a finding; its title when the code has none."""
-    text = SENTENCES.get(code)
+def sentence(template: str | None, evidence: dict[str, Any], title: str = "") -> str:
+    """The plain sentence of a finding from its rule's ``template`` (``{name}`` an evidence
+    value, the text after ``|`` said when a value it names is missing); its title when there is
+    no template."""
+    text = template
     if text is None:
-        return title or code.replace("-", " ")
+        return title
     template, _, fallback = text.partition("|")
     extra = {}
     for key, value in evidence.items():
@@ -219,6 +210,12 @@ def sentence(code: str, evidence: dict[str, Any], title: str = "") -> str:
     except (KeyError, IndexError, ValueError):
         out = fallback or template.split("{")[0].rstrip(" (")
     return out[0].upper() + out[1:] + ("" if out.endswith(".") else ".")
+
+
+def finding_sentence(finding: Any) -> str:
+    """The plain sentence of a finding, from its rule's record (its title without one)."""
+    rule = finding.rule
+    return sentence(rule.sentence if rule is not None else None, finding.evidence, finding.title)
 
 
 @dataclass
@@ -265,13 +262,15 @@ def finding_view(finding: Any, available_plots: list[str] | None = None) -> Find
 
     ``available_plots``: the plots the report has data for; a finding names only those."""
     code = finding.code
-    plots = [p for p in PLOTS_FOR.get(code, ()) if available_plots is None or p in available_plots]
-    terms = [(t, *GLOSSARY[t]) for t in TERMS.get(code, ())]
+    rule = finding.rule  # the record of its code: words, plots, glossary terms
+    wanted = rule.plots if rule is not None else ()
+    plots = [p for p in wanted if available_plots is None or p in available_plots]
+    terms = [(t, *GLOSSARY[t]) for t in (rule.terms if rule is not None else ())]
     return FindingView(
         code=code,
         kind=finding.kind,
         severity=finding.severity,
-        sentence=sentence(code, finding.evidence, finding.title),
+        sentence=finding_sentence(finding),
         title=finding.title,
         evidence=[(label(k), fmt_evidence(k, v)) for k, v in finding.evidence.items()],
         why=finding.why,
@@ -294,10 +293,9 @@ def verdict(report: Any) -> str:
     if not report.findings:
         return "No problem found: training looks healthy."
     if not causes:
-        f = report.findings[0]
-        return sentence(f.code, f.evidence, f.title)
+        return finding_sentence(report.findings[0])
     f = causes[0]
-    text = sentence(f.code, f.evidence, f.title).rstrip(".")
+    text = finding_sentence(f).rstrip(".")
     because = _because(f)
     if because:
         text += f": {because}"

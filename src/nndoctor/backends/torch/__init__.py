@@ -7,6 +7,7 @@
 """
 
 from nndoctor.backends.torch.backend import TORCH, TorchBackend
-from nndoctor.backends.torch.watch import Watch, listen_backward
+from nndoctor.backends.torch.loss import listen_backward
+from nndoctor.backends.torch.watch import Watch
 
 __all__ = ["TORCH", "TorchBackend", "Watch", "listen_backward"]

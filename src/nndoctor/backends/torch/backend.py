@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from nndoctor._validate import as_float_array, check_positive_int
+from nndoctor.backends.torch.loss import loss_spec
 from nndoctor.backends.torch.model import (
     hidden_init,
     insert_activation,
@@ -30,7 +31,7 @@ from nndoctor.backends.torch.model import (
     reset_parameters,
     untouched,
 )
-from nndoctor.backends.torch.watch import Watch, loss_spec, optimizer_spec
+from nndoctor.backends.torch.watch import Watch, optimizer_spec
 from nndoctor.doctor.changes import (
     DATA_CHANGES,
     Change,

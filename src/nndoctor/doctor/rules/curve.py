@@ -8,7 +8,7 @@ import numpy as np
 
 from nndoctor.doctor.finding import ERROR, SYMPTOM, WARNING, Finding
 from nndoctor.doctor.rule import TARGETS, Rule
-from nndoctor.doctor.rules._util import baseline
+from nndoctor.doctor.rules.common import baseline
 from nndoctor.doctor.rules.values import nonfinite_during_training
 from nndoctor.doctor.schema import Context, Probes
 

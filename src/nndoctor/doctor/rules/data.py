@@ -9,7 +9,7 @@ import numpy as np
 from nndoctor.doctor.changes import Shuffle
 from nndoctor.doctor.finding import CAUSE, ERROR, INFO, NOTE, SYMPTOM, WARNING, Finding
 from nndoctor.doctor.rule import TARGETS, Rule
-from nndoctor.doctor.rules._util import baseline
+from nndoctor.doctor.rules.common import baseline
 from nndoctor.doctor.rules.setup import CAPACITY_SKILL_MARGIN, skills
 from nndoctor.doctor.schema import AUTOENCODER, BINARY, CLASSIFICATION, Context, Probes
 
@@ -78,7 +78,14 @@ def incompressible_data(probes: Probes, ctx: Context) -> list[Finding]:
     evr = ctx.bounds.get("explained_variance_ratio")
     L = ctx.bounds.get("loss_at_rank")
     w = _bottleneck(ctx)
-    if ctx.task != AUTOENCODER or evr is None or w is None or w >= len(evr) or not evr.any():
+    if (
+        ctx.task != AUTOENCODER
+        or evr is None
+        or L is None
+        or w is None
+        or w >= len(evr)
+        or not evr.any()
+    ):
         return []
     eff = float(ctx.bounds["effective_rank"])
     if eff < FLAT_SPECTRUM * len(evr):

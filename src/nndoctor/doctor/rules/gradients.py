@@ -9,7 +9,7 @@ import numpy as np
 from nndoctor.doctor.changes import Change, LearningRate, ReplaceActivations
 from nndoctor.doctor.finding import CAUSE, ERROR, WARNING, Finding
 from nndoctor.doctor.rule import Rule
-from nndoctor.doctor.rules._util import improvement, nanmedian, reinit, rms, stuck
+from nndoctor.doctor.rules.common import improvement, nanmedian, reinit, rms, stuck
 from nndoctor.doctor.rules.units import DEAD_WARNING, KILLED_LR_CUT, killed_early
 from nndoctor.doctor.schema import Context, Probes
 
@@ -265,7 +265,7 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     if died and not (diverged or grew or big or blown):
         # the update ratio did not size this: cut as for dead units, so both name one trial
         suggested = ctx.lr / KILLED_LR_CUT
-    if diverged:
+    if diverged and probes.diverged is not None:
         title = f"the loss became non-finite at step {probes.diverged['step']}"
     elif grew:
         title = (

@@ -17,7 +17,7 @@ from nndoctor.doctor.changes import (
 )
 from nndoctor.doctor.finding import CAUSE, ERROR, NOTE, WARNING, Finding
 from nndoctor.doctor.rule import TARGETS, Rule
-from nndoctor.doctor.rules._util import baseline, units
+from nndoctor.doctor.rules.common import baseline, units
 from nndoctor.doctor.schema import (
     AUTOENCODER,
     BINARY,
@@ -283,7 +283,7 @@ def unscaled_inputs(probes: Probes, ctx: Context) -> list[Finding]:
                 "max_abs_input": d.x_absmax,
                 "max_feature_std": float(np.max(d.x_std)),
                 "first_layer_saturated_share": float(first.frac_saturated[-1])
-                if saturated
+                if saturated and first is not None
                 else 0.0,
             },
             why="with weights initialised for unit-scale inputs, large inputs drive the first "

@@ -16,7 +16,7 @@ import numpy as np
 from nndoctor.doctor.changes import RemoveOutputActivation, SetOption
 from nndoctor.doctor.finding import CAUSE, ERROR, NOTE, WARNING, Finding
 from nndoctor.doctor.rule import LOOP, Rule
-from nndoctor.doctor.rules._util import stuck
+from nndoctor.doctor.rules.common import stuck
 from nndoctor.doctor.schema import Context, ParameterFacts, Probes
 
 # share of the gradient checks at which a parameter had no gradient, to call it cut off

@@ -7,7 +7,7 @@ import numpy as np
 from nndoctor.doctor.changes import Change, LearningRate, Standardize
 from nndoctor.doctor.finding import CAUSE, ERROR, WARNING, Finding
 from nndoctor.doctor.rule import Rule
-from nndoctor.doctor.rules._util import nanmedian, reinit, units
+from nndoctor.doctor.rules.common import nanmedian, reinit, units
 from nndoctor.doctor.rules.setup import UNSCALED_MAX
 from nndoctor.doctor.schema import Context, LayerTrace, Probes
 

@@ -1,4 +1,4 @@
-"""Small helpers shared by the rule families."""
+"""Helpers shared by the rule families (and by the checks that read a run the way the rules do)."""
 
 from __future__ import annotations
 

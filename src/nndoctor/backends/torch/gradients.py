@@ -1,0 +1,145 @@
+"""Gradient bookkeeping of one watch: which parameters get gradients, whether gradients are
+zeroed between steps, which parameters training changed, and the size of a probed step's update.
+
+- at each probe, the parameters that should learn (``requires_grad`` and in the optimizer) and
+  have no gradient (``.grad`` is None) are counted: the detached-graph evidence;
+- one tensor hook on one small parameter, only on the step before a probe (and on steps 1 and
+  2): it sees the fresh gradient, so the probe can tell accumulated (never zeroed) gradients
+  from fresh ones;
+- each parameter's L1 and L2 norms at the start and the end tell which ones training changed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from nndoctor.backends.torch.statistics import to_host, wide
+from nndoctor.doctor.schema import ParameterFacts
+
+
+class GradientBook:
+    """The gradient bookkeeping of one model and its optimizer (see the module docstring)."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        self.params = dict(model.named_parameters())
+        in_opt = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        self.in_optimizer = {n: id(p) in in_opt for n, p in self.params.items()}
+        self.requires_grad = {n: p.requires_grad for n, p in self.params.items()}
+        self.checksum0 = self.checksums()
+        self.no_grad_checks: dict[str, int] = {}
+        self.checks = 0
+        self.stale = [0, 0]  # (stale, decided) checks
+        self._spy_param: torch.Tensor | None = None
+        self._spy_old: torch.Tensor | None = None
+        self._spy_fresh: torch.Tensor | None = None
+        self._spy_handle: Any = None
+        self._spy_had_hooks = False
+        # a probed step's weights before its update, and their norms (read by the probe)
+        self.before: list[torch.Tensor] | None = None
+        self.before_norms: list[float] = []
+
+    @property
+    def spying(self) -> bool:
+        return self._spy_handle is not None
+
+    def check_gradients(self) -> None:
+        """Count, per parameter that should learn, the probes at which it had no gradient."""
+        self.checks += 1
+        for n, p in self.params.items():
+            # None only: an all-zero gradient reached the parameter (dead units, say)
+            if p.requires_grad and self.in_optimizer[n] and p.grad is None:
+                self.no_grad_checks[n] = self.no_grad_checks.get(n, 0) + 1
+
+    def arm_spy(self) -> None:
+        """Before a checked step: watch the fresh gradient of one small parameter."""
+        p = self._spy_param
+        if p is None:
+            cands = [q for q in self.params.values() if q.requires_grad]
+            if not cands:
+                return
+            p = self._spy_param = min(cands, key=lambda q: q.numel())
+        self._spy_old = None if p.grad is None else p.grad.detach().clone()
+        self._spy_fresh = None
+
+        def keep(grad: torch.Tensor) -> None:
+            g = grad.detach()
+            self._spy_fresh = g.clone() if self._spy_fresh is None else self._spy_fresh + g
+
+        self._spy_had_hooks = getattr(p, "_backward_hooks", None) is not None
+        self._spy_handle = p.register_hook(keep)
+
+    def disarm_spy(self) -> None:
+        if self._spy_handle is not None:
+            self._spy_handle.remove()
+            self._spy_handle = None
+            p = self._spy_param
+            empty = getattr(p, "_backward_hooks", None) == {}
+            if empty and not self._spy_had_hooks:
+                # a tensor's first hook also installs a call into Python that stays after
+                # the hook is removed and costs every backward pass microseconds: back to
+                # no hooks at all, as before the spy (setting None removes that call)
+                p._backward_hooks = None  # type: ignore[union-attr]
+
+    def check_stale(self) -> None:
+        """Zeroed gradients hold only the fresh gradient; never-zeroed ones also the old."""
+        p, old, fresh = self._spy_param, self._spy_old, self._spy_fresh
+        self.disarm_spy()
+        if p is None or p.grad is None or old is None or fresh is None:
+            return
+        # float32 at least: the tolerance is a thousandth, far above float32's rounding;
+        # five norms, one transfer
+        g, old, fresh = wide(p.grad.detach()), wide(old), wide(fresh)
+        n_fresh, n_old, n_g, n_zeroed, n_kept = to_host(
+            torch._foreach_norm([fresh, old, g, g - fresh, g - old - fresh])
+        )
+        scale = n_fresh + 1e-30
+        if n_old < 0.1 * scale:
+            return  # the old gradient is too small to tell the two apart
+        tol = 1e-3 * (n_g + scale)
+        if n_zeroed <= tol:
+            self.stale[1] += 1
+        elif n_kept <= tol:
+            self.stale[0] += 1
+            self.stale[1] += 1
+
+    def keep_before(self, weights: list[torch.Tensor], norms: list[float]) -> None:
+        """A probed step's weights and their norms, before its update."""
+        self.before = [w.detach().clone() for w in weights]
+        self.before_norms = norms
+
+    def update_ratios(self, weights: list[torch.Tensor]) -> list[float]:
+        """``|W_after - W_before| / |W_before|`` per layer for the step kept by
+        :meth:`keep_before` (its update is done)."""
+        assert self.before is not None
+        diff = torch._foreach_sub([w.detach() for w in weights], self.before)
+        num = to_host(torch._foreach_norm([wide(d) for d in diff]))
+        self.before = None
+        return [a / b if b > 0 else math.nan for a, b in zip(num, self.before_norms, strict=True)]
+
+    def checksums(self) -> dict[str, tuple[float, float]]:
+        """Per parameter its L1 and L2 norms (whether training changed it), in one transfer."""
+        ps = [wide(p.detach()) for p in self.params.values()]
+        if not ps:
+            return {}
+        with torch.no_grad():
+            values = to_host([*torch._foreach_norm(ps, 1), *torch._foreach_norm(ps, 2)])
+        n = len(ps)
+        return {name: (values[i], values[n + i]) for i, name in enumerate(self.params)}
+
+    def parameter_facts(self) -> dict[str, ParameterFacts]:
+        """Every parameter as the loop treated it, by name."""
+        now = self.checksums()
+        return {
+            n: ParameterFacts(
+                numel=int(p.numel()),
+                requires_grad=self.requires_grad[n],
+                in_optimizer=self.in_optimizer[n],
+                changed=now[n] != self.checksum0[n],
+                no_grad_checks=self.no_grad_checks.get(n, 0),
+            )
+            for n, p in self.params.items()
+        }

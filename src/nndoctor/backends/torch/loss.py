@@ -1,0 +1,240 @@
+"""The loss of every step, and the output and target it compared on probe steps.
+
+Two ways in, cheapest first:
+
+- every scalar ``.backward()`` is called on is a step's loss (:func:`listen_backward` wraps
+  ``torch.Tensor.backward`` while a watch is open; its handle restores it);
+- a loss module's forward hook sees its output and target: on probe steps only, unless the
+  scalar ``.backward()`` is called on turned out not to be the loss itself (scaled by AMP,
+  divided for gradient accumulation, plus a penalty): then on every step;
+- ``watch.log(loss, output, target)`` covers the rest (a functional loss).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nndoctor.backends.torch.statistics import to_host
+from nndoctor.doctor.recorder import PROBE_ROWS
+from nndoctor.doctor.schema import LossSpec
+
+# rows of the inputs and targets kept from the probe steps for the data statistics and bounds
+# of a watched run (diagnose has all the data)
+SAMPLE_ROWS = 1024
+
+# functions told of every scalar ``.backward()`` while a watch is open; ``torch.Tensor.backward``
+# is wrapped while there is one (a tuple, replaced on add and remove: the wrapper runs on every
+# step and iterates it as it is, without a copy)
+_listeners: tuple[Callable[[torch.Tensor], None], ...] = ()
+_original_backward: Callable[..., Any] | None = None
+
+
+class BackwardListener:
+    """The handle of one :func:`listen_backward` registration: :meth:`remove` undoes it (the
+    last one restores ``torch.Tensor.backward`` itself); removing twice does nothing."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], None]) -> None:
+        self.fn = fn
+
+    def remove(self) -> None:
+        global _listeners, _original_backward
+        _listeners = tuple(f for f in _listeners if f is not self.fn)
+        if not _listeners and _original_backward is not None:
+            torch.Tensor.backward = _original_backward  # type: ignore[method-assign]
+            _original_backward = None
+
+
+def listen_backward(fn: Callable[[torch.Tensor], None]) -> BackwardListener:
+    """Call ``fn(loss)`` with every 0-d tensor ``.backward()`` is called on (the loss of a loop
+    that uses a functional loss), until the handle's ``remove()``."""
+    global _listeners, _original_backward
+    if _original_backward is None:
+        original = _original_backward = torch.Tensor.backward
+
+        def backward(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            if tensor.dim() == 0:
+                for listener in _listeners:
+                    listener(tensor)
+            return original(tensor, *args, **kwargs)
+
+        torch.Tensor.backward = backward  # type: ignore[method-assign]
+    _listeners = (*_listeners, fn)
+    return BackwardListener(fn)
+
+
+def loss_spec(loss: Any) -> LossSpec:
+    """What a torch loss module or callable computes, as plain data (an unknown loss keeps its
+    class or function name as its kind: the bounds are then skipped)."""
+    name = type(loss).__name__ if isinstance(loss, nn.Module) else getattr(loss, "__name__", "")
+    kind = {
+        "MSELoss": "mse",
+        "BCELoss": "bce",
+        "BCEWithLogitsLoss": "bce",
+        "CrossEntropyLoss": "cross_entropy",
+        "NLLLoss": "cross_entropy",
+    }.get(name, name or "callable")
+    reduction = getattr(loss, "reduction", "mean")
+    return LossSpec(kind, reduction, name == "BCEWithLogitsLoss", name or "callable")
+
+
+class LossTap:
+    """Sees each step's loss (see the module docstring) for one watch.
+
+    Parameters
+    ----------
+    watch : Watch
+        The owner: its ``due`` (this step is probed), ``guard``/``fail`` (a failure switches
+        probing off) and ``forward.root_in`` (the model's input, kept with the targets).
+    loss : torch loss module or None
+    on_device : bool
+        The model lives on an accelerator: losses stay 0-d tensors there until
+        :meth:`drain` moves them in one transfer (no wait for the device on every step).
+    """
+
+    def __init__(self, watch: Any, loss: Any, on_device: bool) -> None:
+        self.watch = watch
+        self.loss_fn = loss
+        self.spec = loss_spec(loss) if loss is not None else LossSpec("", name="")
+        self.on_device = on_device
+        self.every_step = False
+        self.handle: Any = None
+        self.hooked: torch.Tensor | None = None  # the loss module's output this step
+        self.backward_seen = False
+        self.seen_by_hook = False
+        # losses as floats (read at once on the CPU) or 0-d tensors (on a device: read later)
+        self.pending: list[float | torch.Tensor] = []
+        self.unsynced: list[float | torch.Tensor | None] = []
+        self.shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+        self.last_output: torch.Tensor | None = None
+        self.last_target: torch.Tensor | None = None
+        self.sample_x: list[np.ndarray] = []
+        self.sample_y: list[np.ndarray] = []
+        self.listener: BackwardListener | None = None
+
+    def install(self) -> None:
+        self.hook()
+        self.listener = listen_backward(self.on_backward)
+
+    def close(self) -> None:
+        self.every_step = False
+        self.unhook()
+        if self.listener is not None:
+            self.listener.remove()
+
+    def hook(self) -> None:
+        if isinstance(self.loss_fn, nn.Module) and self.handle is None:
+            self.handle = self.loss_fn.register_forward_hook(self._loss_hook)
+
+    def unhook(self) -> None:
+        self.hooked = None
+        if self.handle is not None and not self.every_step:
+            self.handle.remove()
+            self.handle = None
+
+    def new_step(self) -> None:
+        self.seen_by_hook = self.backward_seen = False
+
+    def probe_step_began(self) -> None:
+        """A probed step is over: the loss module's hook goes until the next probe step, or
+        stays for good when ``.backward()`` is not how this loop steps."""
+        if self.handle is not None and not self.every_step:
+            if self.hooked is not None and not self.backward_seen:
+                self.every_step = True
+            self.unhook()
+
+    def _loss_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if len(args) >= 2 and isinstance(output, torch.Tensor) and output.requires_grad:
+            self.seen_by_hook = True
+            self.hooked = output
+            self._on_loss(output, args[0], args[1])
+
+    def on_backward(self, tensor: torch.Tensor) -> None:
+        # on every step: what _on_loss(tensor, None, None) does, without the checks of an
+        # output and a target
+        self.backward_seen = True
+        if not self.seen_by_hook:
+            self.pending.append(self._value(tensor))
+        elif self.hooked is not None and tensor is not self.hooked:
+            # not the loss module's own output: only the hook knows the loss on every step
+            self.every_step = True
+
+    def log(self, loss: Any, output: Any = None, target: Any = None) -> None:
+        """Record the loss of this step (and the output and target it compared)."""
+        self.seen_by_hook = True
+        if self.watch.failed is not None:
+            return
+        try:  # not through guard: this runs on every step, the probe steps' part is guarded
+            value = loss if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
+            self._on_loss(value, output, target)
+        except Exception as exc:
+            self.watch.fail("log", exc)
+
+    def _on_loss(self, loss: torch.Tensor, output: Any, target: Any) -> None:
+        self.pending.append(self._value(loss))
+        if isinstance(output, torch.Tensor) and isinstance(target, torch.Tensor):
+            if self.shapes is None:
+                self.shapes = (tuple(output.shape), tuple(target.shape))
+            if self.watch.due:
+                self.watch.guard("loss", lambda: self._keep_sample(output, target))
+
+    def _value(self, loss: torch.Tensor) -> float | torch.Tensor:
+        """The loss as a float on the CPU (``item`` costs what a ``detach`` costs there, and
+        moving many 0-d tensors later costs more), as a 0-d tensor on a device (read on probe
+        steps only: no wait for the device on every step); NaN for a loss that is not one
+        number."""
+        if loss.numel() != 1:
+            return math.nan
+        return loss.detach().reshape(()) if self.on_device else loss.item()
+
+    def _keep_sample(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        self.last_output = output.detach()[:PROBE_ROWS]
+        self.last_target = target.detach()[:PROBE_ROWS]
+        have = sum(len(x) for x in self.sample_y)
+        root_in = self.watch.forward.root_in
+        if have < SAMPLE_ROWS and isinstance(root_in, torch.Tensor):
+            k = min(SAMPLE_ROWS - have, len(target), len(root_in))
+            x = root_in.detach()[:k].to("cpu", torch.float64)
+            self.sample_x.append(x.reshape(k, -1).numpy())
+            y = target.detach()[:k].to("cpu")
+            y = y.numpy() if y.dtype in (torch.int64, torch.int32) else y.double().numpy()
+            self.sample_y.append(y)
+
+    def samples(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The input and target rows kept from the probe steps, or None without targets."""
+        if not (self.sample_x and self.sample_y):
+            return None
+        return np.concatenate(self.sample_x), np.concatenate(self.sample_y)
+
+    def take_step_loss(self) -> None:
+        """This step's loss: the mean of the losses since the last step (the micro-batches
+        of gradient accumulation); None when none was seen (NaN in the curve)."""
+        pending = self.pending
+        if len(pending) == 1:
+            self.unsynced.append(pending[0])
+        elif not pending:
+            self.unsynced.append(None)  # no loss seen: a gap in the curve, not a divergence
+        elif all(isinstance(v, float) for v in pending):
+            self.unsynced.append(sum(pending) / len(pending))  # type: ignore[arg-type]
+        else:
+            dev = next(v.device for v in pending if isinstance(v, torch.Tensor))
+            both = [torch.as_tensor(v, device=dev).double() for v in pending]
+            self.unsynced.append(torch.stack(both).mean())
+        pending.clear()
+
+    def drain(self) -> list[float | None]:
+        """The steps' losses not yet read, on the host (one transfer on a device): floats, None
+        for a step whose loss was not seen."""
+        pending = self.unsynced
+        read_all: list[Any] = list(pending)  # floats and None on the CPU
+        if self.on_device:
+            tensors = [t for t in pending if isinstance(t, torch.Tensor)]  # 0-d (_value)
+            read = iter(to_host(tensors).tolist())  # one transfer, one wait for the device
+            read_all = [next(read) if isinstance(t, torch.Tensor) else t for t in pending]
+        pending.clear()
+        return read_all

@@ -1,0 +1,192 @@
+"""What a watch records: the steps' losses and each probe's numbers in the core's
+:class:`~nndoctor.doctor.recorder.RecorderCore`, the first non-finite loss, and at the end the
+run as :class:`~nndoctor.doctor.schema.Probes`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nndoctor.backends.torch.model import kind_of, weight_of
+from nndoctor.backends.torch.statistics import (
+    as_numpy,
+    layer_weights,
+    predicted,
+    to_host,
+    unit_states,
+    wide,
+)
+from nndoctor.doctor.recorder import LayerInfo, RecorderCore, Schedule
+from nndoctor.doctor.schema import UNKNOWN, LoopFacts, Probes, effective_targets
+
+
+class Recording:
+    """The recorded numbers of one watch.
+
+    Parameters
+    ----------
+    watch : Watch
+        The owner: its parts (``forward``, ``loss``, ``grads``), ``step``, ``epoch_ends`` and
+        the loop facts it counts.
+    layers : list of (str, torch.nn.Module)
+        The weighted layers, in registration order.
+    schedule : Schedule
+    """
+
+    def __init__(self, watch: Any, layers: list[tuple[str, nn.Module]], schedule: Schedule):
+        self.watch = watch
+        self.layers = layers
+        self.schedule = schedule
+        self.core: RecorderCore | None = None
+        self.diverged: dict[str, Any] | None = None
+        # copies: for float64 CPU parameters the views share memory and would follow training
+        self.init = [tuple(a.copy() for a in layer_weights(m)) for _, m in layers]
+
+    @property
+    def probes_held(self) -> int:
+        return len(self.core.steps) if self.core is not None else 0
+
+    def ensure_core(self) -> RecorderCore:
+        if self.core is None:
+            acts = self.watch.forward.activations
+            infos = []
+            for i, (name, m) in enumerate(self.layers):
+                W = weight_of(m)
+                act = acts[i] if i < len(acts) else UNKNOWN
+                infos.append(LayerInfo(name, W[0].numel(), W.shape[0], act, kind_of(m)))
+            self.core = RecorderCore(infos, self.schedule)
+        return self.core
+
+    def flush(self) -> None:
+        """Move the steps' losses to the host (one sync) and into the recorder."""
+        if not self.watch.loss.unsynced:
+            return
+        core = self.ensure_core()
+        first = len(core.losses)
+        read = self.watch.loss.drain()
+        core.step_losses([math.nan if v is None else v for v in read])
+        seen = [v for v in read if v is not None]
+        if self.diverged is None and not math.isfinite(sum(seen)):
+            k = next(k for k, v in enumerate(read) if v is not None and not math.isfinite(v))
+            bad = [n for (n, m) in self.layers if not torch.isfinite(weight_of(m)).all()]
+            self.diverged = {
+                "step": first + k,
+                "epoch": len(self.watch.epoch_ends),
+                "layer": bad[0] if bad else None,
+            }
+
+    def probe(self) -> None:
+        """A probed step, before its update: norms of the weights and gradients, the spread of
+        the predictions, the gradient checks, and the forward statistics of its pass."""
+        watch = self.watch
+        step = watch.step
+        self.flush()
+        core = self.ensure_core()
+        ws = [weight_of(m) for _, m in self.layers]
+        grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in ws]
+        device = [
+            *torch._foreach_norm([wide(w.detach()) for w in ws]),
+            *torch._foreach_norm([wide(g.detach()) for g in grads]),
+        ]
+        forward = watch.forward
+        if forward.fixed_probe:
+            forward.probe_forward()
+        out = forward.probe_out
+        if isinstance(out, torch.Tensor) and out.dim() >= 1 and len(out):
+            # the spread of the predictions over the probe rows, per output, averaged
+            device.append(predicted(out, watch.loss.spec).std(dim=0, correction=0).mean())
+        values = to_host(device)  # one transfer
+        L = len(ws)
+        watch.grads.keep_before(ws, list(values[:L]))
+        output_std = values[2 * L] if len(values) > 2 * L else math.nan
+        watch.grads.check_gradients()
+        watch.grads.check_stale()
+        core.probe(step, values[:L], values[L : 2 * L], forward.last_stats, output_std)
+        forward.last_stats = None
+
+    def update_ratios(self) -> None:
+        """The size of the probed step's update, now that it is done."""
+        grads = self.watch.grads
+        if self.core is not None:
+            self.core.update_ratios(grads.update_ratios([weight_of(m) for _, m in self.layers]))
+        grads.before = None
+
+    def end_epoch(self) -> None:
+        self.flush()
+        self.ensure_core().end_epoch()
+
+    def probes(
+        self,
+        end_state: tuple[list[torch.Tensor | None], Any, np.ndarray, float] | None,
+        epochs: int | None,
+        batch_size: int | None,
+    ) -> Probes:
+        """The run so far (see :meth:`Watch.probes`)."""
+        watch = self.watch
+        loss, forward = watch.loss, watch.forward
+        if loss.pending:  # a last loss without a step (training stopped on a NaN)
+            loss.take_step_loss()
+        if watch.grads.before is not None:  # the last step was probed: the size of its update
+            watch.guard("step", self.update_ratios)
+        self.flush()
+        core = self.ensure_core()
+        if not watch.epoch_ends:
+            # a user's loop has no epochs we can see: about 100 equal stretches of steps
+            n = len(core.losses)
+            chunks = np.array_split(np.asarray(core.losses), min(n, 100)) if n else []
+            core.epoch_losses = [float(np.mean(c)) for c in chunks]
+        if end_state is not None:
+            zs, out, targets, probe_loss = end_state
+        else:
+            forward.probe_forward()
+            zs, out, probe_loss = forward.last_z, loss.last_output, math.nan
+            targets = loss.last_target
+        acts = forward.activations
+        states = [
+            unit_states(
+                zs[i] if i < len(zs) else None,
+                weight_of(m).shape[0],
+                acts[i] if i < len(acts) else UNKNOWN,
+            )
+            for i, (_, m) in enumerate(self.layers)
+        ]
+        P = np.zeros((0, 1))
+        if isinstance(out, torch.Tensor):
+            P = predicted(out, loss.spec).cpu().numpy()
+        T = as_numpy(targets)
+        labels = loss.spec.kind == "cross_entropy"
+        T = effective_targets(T, P.shape[1], labels) if T.size else np.zeros((0, P.shape[1]))
+        probes = core.finish(
+            weights_init=self.init,  # type: ignore[arg-type]
+            weights_final=[layer_weights(m) for _, m in self.layers],
+            unit_states=states,
+            probe_output=P,
+            probe_target=T,
+            probe_loss=probe_loss,
+            diverged=self.diverged,
+            steps_per_epoch=max(1, watch.step // max(len(core.epoch_losses), 1)),
+            epochs=epochs or max(len(core.epoch_losses), 1),
+            batch_size=batch_size or (len(T) if T.size else 1),
+            loop=self._loop_facts(),
+        )
+        probes.eps = watch.eps
+        return probes
+
+    def _loop_facts(self) -> LoopFacts:
+        watch, grads = self.watch, self.watch.grads
+        return LoopFacts(
+            parameters=grads.parameter_facts(),
+            gradient_checks=grads.checks,
+            stale_checks=grads.stale[0],
+            decided_stale_checks=grads.stale[1],
+            lr_steps=list(watch.lr_changes),
+            eval_steps=watch.eval_steps,
+            steps=watch.step,
+            has_norm_or_dropout=watch.has_norm,
+            loss_shapes=watch.loss.shapes,
+            output_activation=watch.forward.output_activation,
+        )
