@@ -171,7 +171,7 @@ def test_run_names_the_root_cause_diagnose_names(torch, tmp_path, capsys, name):
     scenario = next(s for s in TORCH_CATALOG if s.name == name)
     out = tmp_path / "report.json"
     script = EXAMPLES / _generator().filename(scenario)
-    assert execute(str(script), [], quiet=True, json_path=str(out)) == 0
+    assert execute(str(script), [], alerts=False, json_path=str(out)) == 0
     sections = json.loads(out.read_text())
     assert [s["model"] for s in sections] == [type(scenario.build(0).model).__name__]
     report = Report.from_dict(sections[0]["report"])
@@ -235,7 +235,7 @@ def test_a_script_that_fails_or_is_interrupted_still_gets_a_report(
 
 def test_the_run_command_returns_the_scripts_status(torch, tmp_path, capsys):
     script = _script(tmp_path, "import sys\nprint('trained')\nsys.exit(3)\n")
-    assert cli_main(["run", "--quiet", str(script), "--flag"]) == 3
+    assert cli_main(["run", "--no-alerts", str(script), "--flag"]) == 3
     out, err = capsys.readouterr()
     assert out == "trained\n"  # the script's stdout is its own
     assert "no optimizer stepped on a module's parameters" in err
