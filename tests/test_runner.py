@@ -269,3 +269,13 @@ def test_a_session_steps_each_watch_once_per_step_of_its_own_optimizer(torch):
     # global forward hooks went quiet (a's second step), so its watch starts at its
     # optimizer's second step, however often a steps in between
     assert [p.watch.step for p in pairs] == [turns.count(opt_a), turns.count(opt_b) - 1]
+
+
+def test_the_output_paths_are_the_ones_checked_when_the_script_moves(torch, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = _script(tmp_path, f"import os\nos.chdir({str(elsewhere)!r})\n")
+    monkeypatch.chdir(tmp_path)
+    assert execute(str(script), [], alerts=False, json_path="report.json") == 0
+    assert json.loads((tmp_path / "report.json").read_text()) == []  # it trained nothing
+    assert not (elsewhere / "report.json").exists()

@@ -397,6 +397,8 @@ def execute(
     if not os.path.isfile(script):
         raise ValueError(f"no such script: {script}")
     check_outputs({"--json": json_path, "--html": html}, inputs=[script], stdout=False)
+    # the paths as checked, whatever folder the script moves to
+    json_path, html = (None if p is None else os.path.abspath(p) for p in (json_path, html))
     watcher = GlobalWatcher(_torch_watch, every=every, alerts=alerts)
     watcher.install()
     try:

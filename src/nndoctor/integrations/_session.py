@@ -84,6 +84,7 @@ class DoctorSession:
         atexit.unregister(self.finish)
         self.reports = watcher.close()
         if self.reports is not None and self.verbose and (self.reports or not watcher.pairs):
+            print(file=sys.stderr)  # (after the framework's own last lines)
             print_reports(self.reports, sys.stderr)
         return self.reports
 
