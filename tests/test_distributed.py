@@ -222,7 +222,7 @@ def test_two_gloo_ranks_report_what_one_process_sees_on_the_global_batches(tmp_p
     script.write_text(DDP_SCRIPT)
     # a fixed interval: the single process would otherwise probe within its time budget,
     # at steps its own clock picks (the ranks probe on the step count alone)
-    run = ["-m", "nndoctor", "run", "--quiet", "--every", "16", "--json"]
+    run = ["-m", "nndoctor", "run", "--no-alerts", "--every", "16", "--json"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env = {k: v for k, v in env.items() if k not in ("RANK", "WORLD_SIZE")}
     one_process = subprocess.Popen(  # alongside the two ranks: the test takes one run's time

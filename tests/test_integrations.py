@@ -96,16 +96,20 @@ def _lightning_fit(
 def test_lightning_callback_judges_healthy_and_zero_init(pl, torch, tmp_path):
     healthy, _ = _lightning_fit(pl, torch, zero_init=False, tmp_path=tmp_path / "a")
     sick, trainer = _lightning_fit(pl, torch, zero_init=True, tmp_path=tmp_path / "b")
-    assert _error_causes(healthy.report) == []
-    assert sick.report.causes[0].code == "symmetric-units"
+    assert _error_causes(healthy.report()) == []
+    assert sick.report().causes[0].code == "symmetric-units"
     assert sick._session.watcher is None  # every hook removed at the end
+    # as watch(...).report(): a method; the old attribute still reads, with a warning
+    assert sick.reports() == [("Sequential", sick.report())]
+    with pytest.warns(DeprecationWarning, match=r"call doctor\.report\(\)"):
+        assert sick.report.causes[0].code == "symmetric-units"
     # the report went to the logger: its directory holds the JSON, its metrics the counts
     saved = os.path.join(trainer.logger.log_dir, "nndoctor_report.json")
     assert os.path.isfile(saved)
     # a fit that fails halfway still gets the report of the steps it took
     failed, _ = _lightning_fit(pl, torch, zero_init=True, tmp_path=tmp_path / "c", fail_at=20)
-    assert failed.report.summary["steps"] == 20
-    assert failed.report.causes[0].code == "symmetric-units"
+    assert failed.report().summary["steps"] == 20
+    assert failed.report().causes[0].code == "symmetric-units"
 
 
 @pytest.mark.filterwarnings(
@@ -130,7 +134,34 @@ def test_lightning_skips_the_per_batch_hooks_the_callback_does_not_define(pl, to
     )
     # 15 epochs of 256 rows in batches of 32
     assert Counting.batches == 120
-    assert counting.report.summary["steps"] == 120
+    assert counting.report().summary["steps"] == 120
+
+
+def test_the_old_report_attribute_still_reads_with_a_warning():
+    from nndoctor.doctor import CODES, Report
+    from nndoctor.integrations._session import DoctorSession, SessionReports
+
+    class Callback(SessionReports):
+        def __init__(self):
+            self._session = DoctorSession(alerts=False, verbose=False)
+
+    doctor = Callback()
+    assert doctor.report() is None and doctor.reports() is None  # before training ended
+    report = Report([CODES["dead-units"].finding("error", "title of dead-units")])
+    doctor._session.reports = [("Net", report)]
+    assert doctor.report() is report and doctor.reports() == [("Net", report)]
+    with pytest.warns(DeprecationWarning, match=r"DoctorCallback\.report is a method"):
+        assert doctor.report.codes == ["dead-units"]
+    with pytest.warns(DeprecationWarning):
+        assert str(doctor.report) == str(report)
+    with pytest.warns(DeprecationWarning):
+        assert "dead-units" in doctor.report
+    with pytest.warns(DeprecationWarning, match=r"call doctor\.reports\(\)"):
+        assert [name for name, _ in doctor.reports] == ["Net"]
+    with pytest.warns(DeprecationWarning):
+        assert len(doctor.reports) == 1 and doctor.reports[0][1] is report
+    with pytest.warns(DeprecationWarning):
+        assert doctor.report and doctor.reports
 
 
 # --- Hugging Face ---
@@ -196,9 +227,9 @@ def test_transformers_callback_judges_healthy_and_broken_setups(transformers, to
     with torch.no_grad():  # it learned: the loss on the training data, far below log(2)
         loss = model.eval()(input_ids=data.ids, labels=data.labels).loss
     assert float(loss) < 0.5
-    assert _error_causes(healthy.report) == []
+    assert _error_causes(healthy.report()) == []
     assert os.path.isfile(tmp_path / "a" / "nndoctor_report.json")
     frozen, _ = _hf_train(transformers, torch, tmp_path / "b", lr=1e-3, broken=True)
-    assert frozen.report.causes[0].code == "frozen-parameters"
+    assert frozen.report().causes[0].code == "frozen-parameters"
     too_fast, _ = _hf_train(transformers, torch, tmp_path / "c", lr=10.0)
-    assert too_fast.report.causes[0].code in ("lr-too-high", "diverged")
+    assert too_fast.report().causes[0].code in ("lr-too-high", "diverged")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,58 @@ def test_readme_names_every_finding_code_and_both_commands():
     assert "make demo" in readme and "make test" in readme
     missing = [code for code in CODES if f"| `{code}` |" not in readme]
     assert missing == []
+
+
+ROOT = Path(__file__).parents[1]
+
+
+def _torch_pins() -> tuple[str, str]:
+    """The Makefile's torch versions: the oldest the extra claims (``make test-oldest-torch``,
+    CI's second run) and the default (``TORCH_SPEC``), as make expands them (``-n``: nothing
+    runs)."""
+    from packaging.requirements import Requirement
+
+    recipe = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-n", "-C", str(ROOT), "test-oldest-torch"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    oldest = recipe.split("TORCH_SPEC=")[1].split()[0]
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8").splitlines()
+    default = next(line.split("?=")[1] for line in makefile if line.startswith("TORCH_SPEC"))
+    pins = []
+    for text in (oldest, default):
+        (pin,) = Requirement(text.strip()).specifier
+        assert pin.operator == "==", text
+        pins.append(pin.version)
+    return pins[0], pins[1]
+
+
+def _torch_range():
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    (torch_req,) = extras["optional-dependencies"]["torch"]
+    assert "nndoctor[torch," in extras["optional-dependencies"]["all"][0]
+    return Requirement(torch_req).specifier
+
+
+def test_the_torch_extra_is_the_range_ci_tests():
+    """The ``torch`` extra states a range (a pin would replace the user's torch) whose lower
+    bound is the oldest torch CI installs and which holds the default."""
+    from packaging.version import Version
+
+    oldest, default = _torch_pins()
+    spec = _torch_range()
+    assert Version(oldest) < Version(default)  # a range, not a pin
+    assert oldest in spec and default in spec
+    assert [s.version for s in spec if s.operator == ">="] == [oldest]
+
+
+def test_the_suite_runs_on_a_torch_of_the_range(torch):
+    from packaging.version import Version
+
+    assert Version(torch.__version__).base_version in _torch_range()

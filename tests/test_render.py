@@ -245,7 +245,7 @@ def test_show_renders_a_saved_report(report, tmp_path, capsys):
     report.to_json(saved)
     assert main(["show", str(saved)]) == 0
     assert capsys.readouterr().out == str(report) + "\n"
-    assert main(["show", str(saved), "--json"]) == 0
+    assert main(["show", str(saved), "--json", "-"]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(report.to_json())
     out_html = tmp_path / "again.html"
     assert main(["show", str(saved), "--quiet", "--html", str(out_html)]) == 0

@@ -171,7 +171,7 @@ def test_run_names_the_root_cause_diagnose_names(torch, tmp_path, capsys, name):
     scenario = next(s for s in TORCH_CATALOG if s.name == name)
     out = tmp_path / "report.json"
     script = EXAMPLES / _generator().filename(scenario)
-    assert execute(str(script), [], quiet=True, json_path=str(out)) == 0
+    assert execute(str(script), [], alerts=False, json_path=str(out)) == 0
     sections = json.loads(out.read_text())
     assert [s["model"] for s in sections] == [type(scenario.build(0).model).__name__]
     report = Report.from_dict(sections[0]["report"])
@@ -235,7 +235,7 @@ def test_a_script_that_fails_or_is_interrupted_still_gets_a_report(
 
 def test_the_run_command_returns_the_scripts_status(torch, tmp_path, capsys):
     script = _script(tmp_path, "import sys\nprint('trained')\nsys.exit(3)\n")
-    assert cli_main(["run", "--quiet", str(script), "--flag"]) == 3
+    assert cli_main(["run", "--no-alerts", str(script), "--flag"]) == 3
     out, err = capsys.readouterr()
     assert out == "trained\n"  # the script's stdout is its own
     assert "no optimizer stepped on a module's parameters" in err
@@ -269,3 +269,13 @@ def test_a_session_steps_each_watch_once_per_step_of_its_own_optimizer(torch):
     # global forward hooks went quiet (a's second step), so its watch starts at its
     # optimizer's second step, however often a steps in between
     assert [p.watch.step for p in pairs] == [turns.count(opt_a), turns.count(opt_b) - 1]
+
+
+def test_the_output_paths_are_the_ones_checked_when_the_script_moves(torch, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = _script(tmp_path, f"import os\nos.chdir({str(elsewhere)!r})\n")
+    monkeypatch.chdir(tmp_path)
+    assert execute(str(script), [], alerts=False, json_path="report.json") == 0
+    assert json.loads((tmp_path / "report.json").read_text()) == []  # it trained nothing
+    assert not (elsewhere / "report.json").exists()

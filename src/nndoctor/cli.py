@@ -2,8 +2,16 @@
 runs the catalog of sick and healthy networks, ``nndoctor show`` renders a saved report again,
 ``nndoctor run train.py`` watches a training script.
 
-Every command that prints a report takes ``--json`` (machine-readable), ``--html PATH`` (one
-self-contained page), ``--quiet`` / ``--verbose`` and ``--no-progress``.
+One grammar for the four commands (``docs/cli.md`` has the table of every flag and status):
+
+- ``--json PATH`` writes the command's result as JSON (``-``: on stdout, in place of the text),
+  ``--html PATH`` one self-contained page; ``-q`` / ``-v`` print a shorter / longer report.
+  ``show`` reads every JSON file the others write.
+- Every output path is checked before any work starts (suffix, folder, not the input).
+- Exit status: 0 done; 1 nndoctor failed (a missing extra, a file it could not write);
+  2 a usage error (a bad option or value, an input that is not a report, an output path that
+  cannot be written); 130 interrupted. ``run`` exits with the script's own status, and with 1
+  only when the script succeeded but nndoctor could not report.
 
 ``main(argv)`` is a plain function returning the exit status, so tests call it directly. Bad
 option values print one line on stderr and return 2, never a traceback.
@@ -16,15 +24,17 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-
-import numpy as np
 
 from nndoctor import __version__
 from nndoctor._files import write_text_atomic
+from nndoctor.outputs import STDOUT, check_outputs, dump_json
+from nndoctor.runner import EXIT_INTERRUPTED
 
-EXIT_USAGE = 2
+EXIT_OK = 0
+EXIT_FAILURE = 1  # nndoctor itself failed: a missing extra, a file it could not write
+EXIT_USAGE = 2  # a bad option or value, an unreadable input, an unwritable output path
 
 
 def _positive_int(text: str) -> int:
@@ -61,42 +71,41 @@ def _init_list(text: str) -> list[str]:
     return names
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _print_json(payload: Any) -> None:
-    print(json.dumps(payload, indent=2, default=_json_default))
-
-
 def _verbosity(args: argparse.Namespace) -> int:
     return 0 if args.quiet else 2 if args.verbose else 1
 
 
-# what each output option may be written as (matplotlib picks the format from the suffix)
-_OUTPUT_SUFFIXES = {"plot": (".png", ".svg", ".pdf", ".jpg", ".jpeg"), "html": (".html", ".htm")}
+def _color() -> bool:
+    from nndoctor.render.terminal import use_color
+
+    return use_color(sys.stdout)
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    """Every output path is checked before any training: a bad suffix or a missing or
-    read-only folder fails now, not after the run."""
-    from nndoctor._files import check_writable
+def _finish(args: argparse.Namespace, payload: Any, print_text: Callable[[], None]) -> int:
+    """Write ``--json`` and print the text (or the JSON, for ``--json -``), then name the
+    files written (on stderr when stdout carries the JSON)."""
+    if args.json is not None:
+        dump_json(args.json, payload)
+    notes = sys.stderr if args.json == STDOUT else sys.stdout
+    if args.json != STDOUT:
+        print_text()
+    for label, path in (
+        ("Plot", getattr(args, "plot", None)),
+        ("HTML report", args.html),
+        ("JSON", args.json),
+    ):
+        if path is not None and path != STDOUT:
+            print(f"\n{label}: {path}", file=notes)
+    return EXIT_OK
 
-    for option, suffixes in _OUTPUT_SUFFIXES.items():
-        path = getattr(args, option, None)
-        if path is not None:
-            check_writable(path, suffixes, what=f"--{option}")
+
+# --- the commands ---
 
 
 def _seed(args: argparse.Namespace) -> int:
     from nndoctor.seedcase import format_seed_case, run_seed_case, seed_page
 
-    _check_outputs(args)
-
+    check_outputs({"--json": args.json, "--html": args.html, "--plot": args.plot})
     if (args.plot is not None or args.html is not None) and not args.diagnose:
         option = "--plot" if args.plot is not None else "--html"
         raise ValueError(f"{option} draws the doctor's run: drop --no-diagnose")
@@ -117,21 +126,11 @@ def _seed(args: argparse.Namespace) -> int:
         plot_report(result.report, args.plot)
     if args.html is not None:
         write_text_atomic(args.html, seed_page(result))
-    if args.json:
-        _print_json(result.to_dict())
-        return 0
-    print(format_seed_case(result, verbosity=_verbosity(args), color=_color()))
-    if args.plot is not None:
-        print(f"\nPlot of the doctor's run: {args.plot}")
-    if args.html is not None:
-        print(f"\nHTML report: {args.html}")
-    return 0
-
-
-def _color() -> bool:
-    from nndoctor.render.terminal import use_color
-
-    return use_color(sys.stdout)
+    return _finish(
+        args,
+        result.to_dict(),
+        lambda: print(format_seed_case(result, verbosity=_verbosity(args), color=_color())),
+    )
 
 
 def _scenario_dict(result: Any) -> dict[str, Any]:
@@ -150,13 +149,12 @@ def _scenario_dict(result: Any) -> dict[str, Any]:
 def _scenarios(args: argparse.Namespace) -> int:
     from nndoctor import scenarios
 
-    _check_outputs(args)
-
+    check_outputs({"--json": args.json, "--html": args.html})
     results = scenarios.run_catalog(seed=args.seed, names=args.only, progress=args.progress)
+    table = scenarios.format_table(results)
     if args.html is not None:
         from nndoctor.render.html import Section, render_page
 
-        table = scenarios.format_table(results)
         sections = [
             Section(f"{r.name}: {'ok' if r.ok else 'MISS'}", r.report, [r.scenario.description])
             for r in results
@@ -170,47 +168,133 @@ def _scenarios(args: argparse.Namespace) -> int:
             sections, title="nndoctor scenarios", table=rows, intro=table.split("\n\n")[1:2]
         )
         write_text_atomic(args.html, page)
-    if args.json:
-        _print_json([_scenario_dict(result) for result in results])
-    else:
-        print(scenarios.format_table(results))
-        if args.verbose:
+
+    def print_text() -> None:
+        verbosity = _verbosity(args)
+        # quiet: the table and its one-line score, without the precision and recall per code
+        print(table if verbosity else "\n\n".join(table.split("\n\n")[:2]))
+        if verbosity == 2:
             for r in results:
                 print(f"\n== {r.name}")
                 r.report.render(sys.stdout, 2)
-        if args.html is not None:
-            print(f"\nHTML report: {args.html}")
-    return 0
+
+    return _finish(args, [_scenario_dict(r) for r in results], print_text)
 
 
-def _show(args: argparse.Namespace) -> int:
+def load_reports(path: str) -> list[tuple[str | None, Any]]:
+    """The reports in a JSON file that nndoctor wrote, as ``(name, Report)`` pairs.
+
+    Reads a report (``Report.to_json``, ``show --json``; its name is None), the seed case
+    (``seed --json``), and a list of ``{"model" or "name", "report"}`` (``run --json``, the
+    callbacks' ``nndoctor_report.json``, ``scenarios --json``); ``-`` reads stdin.
+
+    Raises
+    ------
+    ValueError
+        The file is missing, unreadable, not JSON or holds no report (a usage error).
+    """
     from nndoctor.doctor.report import Report
 
     try:
-        with open(args.report, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{args.report} is not JSON: {exc}") from None
-    if isinstance(data, dict) and "findings" not in data and isinstance(data.get("report"), dict):
-        data = data["report"]  # the output of ``nndoctor seed --json``
-    if not isinstance(data, dict) or "findings" not in data:
-        raise ValueError(f"{args.report} holds no report (no 'findings')")
-    report = Report.from_dict(data)
+        if path == STDOUT:
+            data = json.load(sys.stdin)
+        else:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a folder, not a report") from None
+    except PermissionError:
+        raise ValueError(f"cannot read {path}: permission denied") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not JSON: {exc}") from None
+    if isinstance(data, dict) and "findings" in data:
+        entries: list[tuple[str | None, Any]] = [(None, data)]
+    elif isinstance(data, dict) and "report" in data and "runs" in data:  # ``seed --json``
+        if data["report"] is None:
+            raise ValueError(f"{path} holds no report: the seed case ran with --no-diagnose")
+        entries = [(None, data["report"])]
+    elif isinstance(data, list) and all(isinstance(e, dict) and "report" in e for e in data):
+        entries = [
+            (str(e.get("model", e.get("name", f"report {i + 1}"))), e["report"])
+            for i, e in enumerate(data)
+        ]
+    else:
+        raise ValueError(f"{path} holds no report (no 'findings')")
+    sections = []
+    for name, d in entries:
+        try:
+            sections.append((name, Report.from_dict(d)))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            what = f"the report of {name}" if name else "its report"
+            raise ValueError(f"{path}: {what} is not one nndoctor can read ({exc!r})") from None
+    return sections
+
+
+def _show(args: argparse.Namespace) -> int:
+    from nndoctor.runner import print_reports, reports_payload, write_html
+
+    check_outputs({"--json": args.json, "--html": args.html}, inputs=[args.report])
+    sections = load_reports(args.report)
     if args.html is not None:
-        report.save_html(args.html)
-    if args.json:
-        _print_json(report.to_dict())
-        return 0
-    report.render(sys.stdout, _verbosity(args))
-    if args.html is not None:
-        print(f"\nHTML report: {args.html}")
-    return 0
+        write_html(args.html, sections)
+    lone = len(sections) == 1 and sections[0][0] is None
+    payload = sections[0][1].to_dict() if lone else reports_payload(sections)
+    return _finish(args, payload, lambda: print_reports(sections, sys.stdout, _verbosity(args)))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from nndoctor.runner import execute
+
+    return execute(
+        args.script,
+        args.args,
+        every=args.every,
+        alerts=args.alerts,
+        verbosity=_verbosity(args),
+        json_path=args.json,
+        html=args.html,
+    )
+
+
+# --- the grammar ---
+
+
+def _add_output_options(command: argparse.ArgumentParser, *, json_help: str) -> None:
+    """The flags every command shares, with the same meaning everywhere."""
+    command.add_argument("--json", metavar="PATH", help=json_help)
+    command.add_argument(
+        "--html", metavar="PATH", help="also write the report as one self-contained HTML page"
+    )
+    loud = command.add_mutually_exclusive_group()
+    loud.add_argument(
+        "-q", "--quiet", action="store_true", help="short report: the verdict, a line a finding"
+    )
+    loud.add_argument(
+        "-v", "--verbose", action="store_true", help="long report: also why, terms and plots"
+    )
+
+
+def _add_progress_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_const",
+        const=False,
+        default=None,
+        help="never draw progress bars",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``nndoctor`` (subcommands ``seed`` and ``scenarios``)."""
+    """The argument parser of ``nndoctor`` (subcommands ``seed``, ``scenarios``, ``show`` and
+    ``run``)."""
     parser = argparse.ArgumentParser(
-        prog="nndoctor", description="Why is my neural network's output always the same?"
+        prog="nndoctor",
+        description="Why is my neural network's output always the same?",
+        epilog="Exit status: 0 done, 1 nndoctor failed, 2 usage error, 130 interrupted; "
+        "run: the script's own. See docs/cli.md.",
     )
     parser.add_argument("--version", action="version", version=f"nndoctor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -237,9 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-diagnose", dest="diagnose", action="store_false", help="skip the doctor's report"
     )
     seed.add_argument(
-        "--plot", metavar="FILE", help="save a plot of the doctor's run (.png, .svg, .pdf)"
+        "--plot", metavar="PATH", help="save a plot of the doctor's run (.png, .svg, .pdf)"
     )
-    _add_output_options(seed)
+    _add_output_options(seed, json_help="write the whole seed case as JSON (-: on stdout)")
+    _add_progress_option(seed)
     seed.set_defaults(handler=_seed)
 
     scen = sub.add_parser(
@@ -249,46 +334,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scen.add_argument("--seed", type=int, default=0, help="seed of every scenario (0)")
     scen.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
-    _add_output_options(scen)
+    _add_output_options(scen, json_help="write every scenario's verdict and report as JSON")
+    _add_progress_option(scen)
     scen.set_defaults(handler=_scenarios)
 
     show = sub.add_parser(
         "show",
-        help="render a saved report (JSON) again: terminal, --html or --json",
-        description="Render a report saved with --json (or Report.to_json) again.",
+        help="render a saved report again: terminal, --html or --json",
+        description="Render again any JSON file nndoctor wrote: a report, `seed --json`, "
+        "`scenarios --json`, `run --json` (one section per model) or a callback's "
+        "nndoctor_report.json. REPORT - reads stdin.",
     )
-    show.add_argument("report", metavar="REPORT.json", help="a report saved as JSON")
-    _add_output_options(show, progress=False)
+    show.add_argument("report", metavar="REPORT", help="a JSON file nndoctor wrote (-: stdin)")
+    _add_output_options(show, json_help="write the report(s) as JSON (-: on stdout)")
     show.set_defaults(handler=_show)
 
-    from nndoctor.runner import add_parser as add_run_parser
-
-    add_run_parser(sub, _positive_int)
+    run = sub.add_parser(
+        "run",
+        help="run an unmodified training script and diagnose every model it trains",
+        description="Run SCRIPT as `python SCRIPT ARGS` would (same argv, __main__, working "
+        "directory and exit status), watch every model an optimizer steps, say findings as "
+        "they become certain, and print one report per model on stderr when the script ends, "
+        "fails or is interrupted. nndoctor's options go before SCRIPT; what follows is the "
+        "script's.",
+    )
+    run.add_argument(
+        "--every",
+        type=_positive_int,
+        metavar="N",
+        help="probe every N steps (default: adaptive, within 1%% of the run's time)",
+    )
+    run.add_argument(
+        "--no-alerts",
+        dest="alerts",
+        action="store_false",
+        help="say nothing while the script trains; the report still at the end",
+    )
+    _add_output_options(run, json_help="write the reports as JSON, a list of {model, report}")
+    run.add_argument("script", metavar="SCRIPT", help="the training script")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    run.set_defaults(handler=_run)
     return parser
-
-
-def _add_output_options(command: argparse.ArgumentParser, progress: bool = True) -> None:
-    command.add_argument("--json", action="store_true", help="machine-readable output")
-    command.add_argument(
-        "--html", metavar="PATH", help="also write the report as one self-contained HTML page"
-    )
-    loud = command.add_mutually_exclusive_group()
-    loud.add_argument(
-        "-q", "--quiet", action="store_true", help="the verdict and one line per finding"
-    )
-    loud.add_argument(
-        "-v", "--verbose", action="store_true", help="also why, the glossary terms and the plots"
-    )
-    if not progress:
-        return
-    command.add_argument(
-        "--no-progress",
-        dest="progress",
-        action="store_const",
-        const=False,
-        default=None,
-        help="never draw progress bars",
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -302,7 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 2 for a bad option or option value (one line on stderr).
+        0 done; 1 nndoctor failed (a missing extra, a file it could not write); 2 a usage
+        error (one line on stderr); 130 interrupted; ``run``: the script's own status.
     """
     parser = build_parser()
     try:
@@ -318,10 +405,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # the reader went away (``nndoctor seed | head``): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    except ValueError as exc:  # what nndoctor raises for bad input, e.g. an unknown scenario
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(f"\nnndoctor {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ValueError as exc:  # bad input: an unknown scenario, a path that cannot be written
         print(f"nndoctor {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ImportError, OSError) as exc:  # a missing extra, a file that cannot be written
+    except (ImportError, OSError) as exc:  # a missing extra, a file that could not be written
         print(f"nndoctor {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE

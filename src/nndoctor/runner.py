@@ -10,12 +10,13 @@ wrappers are looked through: the model inside is watched.
 When the script ends, raises or is interrupted (SIGINT), the watches are closed and their reports
 printed on stderr (the script's own stdout stays clean). A script that raises keeps its own
 traceback (without the runner's frames) and exits with status 1; ``sys.exit(n)`` exits with n;
-SIGINT with 130, as a shell reports it.
+SIGINT with 130, as a shell reports it. nndoctor changes that status only when the script
+exited 0 and a report could not be built or written (1). Its options are parsed in
+:mod:`nndoctor.cli`; the output paths are checked before the script starts.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import runpy
 import sys
@@ -290,37 +291,48 @@ class GlobalWatcher:
         return None if any(report is None for _, report in out) else out
 
 
-def print_reports(sections: list[tuple[str, Any]], stream: Any) -> None:
-    if not sections:  # (a report that failed said so already)
-        print(
-            "nndoctor run: no optimizer stepped on a module's parameters: nothing to report",
-            file=stream,
-        )
+NOTHING_TO_REPORT = "nndoctor: no optimizer stepped on a module's parameters: nothing to report"
+
+
+def print_reports(sections: list[tuple[str | None, Any]], stream: Any, verbosity: int = 1) -> None:
+    """Print each ``(name, report)`` on ``stream`` (a heading per model when there are
+    several); ``verbosity`` 0 = short, 1 = normal, 2 = long."""
+    if not sections:
+        print(NOTHING_TO_REPORT, file=stream)
         return
-    for name, report in sections:
+    for i, (name, report) in enumerate(sections):
         if len(sections) > 1:
-            print(f"\n=== nndoctor: {name} ===", file=stream)
-        print(f"\n{report}", file=stream)
+            heading = f"=== nndoctor: {name} ==="
+            print(heading if i == 0 else "\n" + heading, file=stream)
+        report.render(stream, verbosity)
 
 
-def _write_outputs(
-    sections: list[tuple[str, Any]], json_path: str | None, html: str | None
-) -> None:
-    if json_path is not None:
-        write_json(json_path, sections)
-    if html is not None:
-        root, ext = os.path.splitext(html)
-        for i, (_, report) in enumerate(sections):
-            report.save_html(html if len(sections) == 1 else f"{root}-{i}{ext or '.html'}")
+def reports_payload(sections: list[tuple[str | None, Any]]) -> list[dict[str, Any]]:
+    """The reports as plain values: a list of ``{"model", "report"}`` (what ``run --json``
+    and the callbacks write, and ``nndoctor show`` reads)."""
+    return [{"model": name, "report": report.to_dict()} for name, report in sections]
 
 
-def write_json(path: str, sections: list[tuple[str, Any]]) -> None:
+def write_json(path: str, sections: list[tuple[str | None, Any]]) -> None:
     """The reports as a JSON list of ``{"model", "report"}``, written atomically."""
-    import json
+    from nndoctor.outputs import dump_json
 
-    # (Report.to_dict is plain JSON data already: NumPy values converted, NaN as "nan")
-    payload = [{"model": name, "report": report.to_dict()} for name, report in sections]
-    write_text_atomic(path, json.dumps(payload, indent=2))
+    dump_json(path, reports_payload(sections))
+
+
+def write_html(path: str, sections: list[tuple[str | None, Any]]) -> None:
+    """The reports as one self-contained HTML page, a section per model, written atomically."""
+    from nndoctor.render.html import Section, render_page
+
+    if len(sections) == 1:
+        sections[0][1].save_html(path)
+        return
+    page = render_page(
+        [Section(name or f"report {i + 1}", report) for i, (name, report) in enumerate(sections)],
+        title=f"nndoctor: {len(sections)} reports" if sections else "nndoctor: no report",
+        intro=[] if sections else [NOTHING_TO_REPORT],
+    )
+    write_text_atomic(path, page)
 
 
 def torch_watch(
@@ -344,7 +356,8 @@ def execute(
     args: Sequence[str] = (),
     *,
     every: int | None = None,
-    quiet: bool = False,
+    alerts: bool = True,
+    verbosity: int = 1,
     json_path: str | None = None,
     html: str | None = None,
 ) -> int:
@@ -358,70 +371,56 @@ def execute(
         The script's own arguments (its ``sys.argv[1:]``).
     every : int, optional
         Probe interval; default: the watch's adaptive schedule.
-    quiet : bool
-        No live alerts (the report is still printed at the end).
+    alerts : bool
+        Say findings while the script trains (the report is printed at the end either way).
+    verbosity : int
+        Of the report: 0 short, 1 normal, 2 long.
     json_path, html : str, optional
-        Also write the reports there.
+        Also write the reports there (checked before the script starts).
 
     Returns
     -------
     int
-        The script's own exit status.
+        The script's own exit status; 1 when the script exited 0 but nndoctor could not
+        build or write a report (said on stderr).
+
+    Raises
+    ------
+    ValueError
+        A missing script or an output path that cannot be written, before the script runs.
     """
     from nndoctor._extras import require
+    from nndoctor.outputs import check_outputs
 
     require("torch")
     if not os.path.isfile(script):
         raise ValueError(f"no such script: {script}")
-    if html is not None:
-        from nndoctor.doctor.report import Report
-
-        if not hasattr(Report, "save_html"):  # say it now, not after the training
-            raise ValueError("--html needs nndoctor's HTML reports, not installed here")
-    watcher = GlobalWatcher(torch_watch, every=every, alerts=not quiet)
+    check_outputs({"--json": json_path, "--html": html}, inputs=[script], stdout=False)
+    # the paths as checked, whatever folder the script moves to
+    json_path, html = (None if p is None else os.path.abspath(p) for p in (json_path, html))
+    watcher = GlobalWatcher(torch_watch, every=every, alerts=alerts)
     watcher.install()
     try:
         result = run_script(script, args)
     finally:
         sections = watcher.close()
-    # None on ranks other than 0: rank 0 alone reports
-    if sections is not None and (sections or not watcher.pairs):
-        print_reports(sections, sys.stderr)
-        _write_outputs(sections, json_path, html)
-    return result.status
-
-
-def main(args: argparse.Namespace) -> int:
-    """``nndoctor run`` from parsed arguments (``script``, ``args``, ``every``, ``quiet``,
-    ``json``, ``html``)."""
-    return execute(
-        args.script,
-        args.args,
-        every=args.every,
-        quiet=args.quiet,
-        json_path=args.json,
-        html=args.html,
-    )
-
-
-def add_parser(sub: Any, positive_int: Callable[[str], int]) -> None:
-    """The ``run`` subcommand on ``nndoctor``'s subparsers."""
-    run = sub.add_parser(
-        "run",
-        help="run an unmodified training script and diagnose every model it trains",
-        description="Run SCRIPT as `python SCRIPT ARGS` would (same argv, __main__, working "
-        "directory and exit status), watch every model an optimizer steps, say findings as "
-        "they become certain, and print one report per model when the script ends, fails "
-        "or is interrupted.",
-    )
-    run.add_argument(
-        "--every",
-        type=positive_int,
-        help="probe every N steps (default: adaptive, within 1%% of the run's time)",
-    )
-    run.add_argument("--quiet", action="store_true", help="no live alerts, only the report")
-    run.add_argument("--json", metavar="PATH", help="also write the reports as JSON")
-    run.add_argument("--html", metavar="PATH", help="also write the report as an HTML page")
-    run.add_argument("script", help="the training script")
-    run.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
-    run.set_defaults(handler=main)
+    if sections is None:  # ranks other than 0: rank 0 alone reports
+        return result.status
+    failed = len(sections) < len(watcher.pairs)  # a report that could not be built (said)
+    if sections or not watcher.pairs:
+        print(file=sys.stderr)
+        print_reports(sections, sys.stderr, verbosity)
+        for label, path, write in (
+            ("JSON", json_path, write_json),
+            ("HTML report", html, write_html),
+        ):
+            if path is None:
+                continue
+            try:
+                write(path, sections)
+            except Exception as exc:  # the script's own status matters more than our files
+                print(f"nndoctor run: error: {exc}", file=sys.stderr)
+                failed = True
+            else:
+                print(f"\n{label}: {path}", file=sys.stderr)
+    return EXIT_ERROR if failed and result.status == 0 else result.status

@@ -1,10 +1,13 @@
-"""What both callbacks do: start the global hooks, report once at the end."""
+"""What both callbacks do: start the global hooks, report once at the end, and give the
+report as ``doctor.report()``, as ``nndoctor.watch`` does."""
 
 from __future__ import annotations
 
 import atexit
 import os
 import sys
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 from nndoctor.runner import GlobalWatcher, print_reports, torch_watch, write_json
@@ -81,6 +84,7 @@ class DoctorSession:
         atexit.unregister(self.finish)
         self.reports = watcher.close()
         if self.reports is not None and self.verbose and (self.reports or not watcher.pairs):
+            print(file=sys.stderr)  # (after the framework's own last lines)
             print_reports(self.reports, sys.stderr)
         return self.reports
 
@@ -92,3 +96,71 @@ class DoctorSession:
         path = os.path.join(folder, name)
         write_json(path, self.reports)
         return path
+
+
+class ReportMethod:
+    """``doctor.report`` / ``doctor.reports`` of a callback: call it, as ``watch(...).report()``.
+
+    The callbacks used to give the report as an attribute; code that still uses it so
+    (``doctor.report.causes``, ``print(doctor.report)``, ``for name, r in doctor.reports``)
+    keeps working, with a ``DeprecationWarning``. ``doctor.report is None`` cannot: it is
+    ``doctor.report() is None`` now.
+    """
+
+    def __init__(self, get: Callable[[], Any], name: str) -> None:
+        self._get = get
+        self._name = name
+
+    def __call__(self) -> Any:
+        return self._get()
+
+    def _as_attribute(self) -> Any:
+        warnings.warn(
+            f"DoctorCallback.{self._name} is a method now, as watch(...).report() is: "
+            f"call doctor.{self._name}()",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return self._get()
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):  # copy, pickle and friends: not the old attribute's
+            raise AttributeError(attribute)
+        return getattr(self._as_attribute(), attribute)
+
+    def __str__(self) -> str:
+        return str(self._as_attribute())
+
+    def __bool__(self) -> bool:
+        return bool(self._as_attribute())
+
+    def __iter__(self) -> Any:
+        return iter(self._as_attribute())
+
+    def __len__(self) -> int:
+        return len(self._as_attribute())
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._as_attribute()[key]
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._as_attribute()
+
+
+class SessionReports:
+    """``report()`` and ``reports()`` of a callback that keeps its :class:`DoctorSession` as
+    ``self._session``."""
+
+    _session: DoctorSession
+
+    @property
+    def report(self) -> ReportMethod:
+        """``doctor.report()``: the report of the (first) trained model once training ended;
+        None before, or on ranks other than 0."""
+        return ReportMethod(lambda: self._session.report, "report")
+
+    @property
+    def reports(self) -> ReportMethod:
+        """``doctor.reports()``: ``(model name, report)`` per model an optimizer stepped (a GAN
+        has two) once training ended; None before, or on ranks other than 0."""
+        return ReportMethod(lambda: self._session.reports, "reports")

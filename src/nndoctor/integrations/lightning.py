@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from nndoctor._extras import require
-from nndoctor.integrations._session import DoctorSession
+from nndoctor.integrations._session import DoctorSession, SessionReports
 
 pl = require("lightning.pytorch")
 
@@ -30,7 +30,7 @@ _PER_BATCH = (
 )
 
 
-class DoctorCallback(pl.Callback):
+class DoctorCallback(SessionReports, pl.Callback):
     """Watch the model a Lightning ``Trainer`` fits; see the module docstring.
 
     Parameters
@@ -41,14 +41,15 @@ class DoctorCallback(pl.Callback):
     alerts : bool
         Say findings as soon as they are certain (default True).
     verbose : bool
-        Print the report at the end (default True); it is kept in :attr:`report` either way.
+        Print the report at the end (default True); ``report()`` gives it either way.
 
-    Attributes
-    ----------
-    report : nndoctor.Report or None
-        The report of the fitted model once ``fit`` ended (None on ranks other than 0).
-    reports : list of (str, Report) or None
-        One report per model an optimizer stepped (a GAN has two).
+    Methods
+    -------
+    report()
+        The report of the fitted model once ``fit`` ended (None before, or on ranks other
+        than 0), as ``nndoctor.watch(...).report()`` gives its own.
+    reports()
+        ``(model name, report)`` per model an optimizer stepped (a GAN has two).
     """
 
     def __init__(self, *, every: int | None = None, alerts: bool = True, verbose: bool = True):
@@ -62,14 +63,6 @@ class DoctorCallback(pl.Callback):
         for name in _PER_BATCH:
             if getattr(type(self), name) is getattr(pl.Callback, name):
                 setattr(self, name, None)
-
-    @property
-    def report(self) -> Any:
-        return self._session.report
-
-    @property
-    def reports(self) -> list[tuple[str, Any]] | None:
-        return self._session.reports
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._session.start()

@@ -20,12 +20,12 @@ from __future__ import annotations
 from typing import Any
 
 from nndoctor._extras import require
-from nndoctor.integrations._session import DoctorSession
+from nndoctor.integrations._session import DoctorSession, SessionReports
 
 transformers = require("transformers")
 
 
-class DoctorCallback(transformers.TrainerCallback):
+class DoctorCallback(SessionReports, transformers.TrainerCallback):
     """Watch the model a Hugging Face ``Trainer`` trains; see the module docstring.
 
     Parameters
@@ -36,19 +36,19 @@ class DoctorCallback(transformers.TrainerCallback):
     alerts : bool
         Say findings as soon as they are certain (default True).
     verbose : bool
-        Print the report at the end (default True); it is kept in :attr:`report` either way.
+        Print the report at the end (default True); ``report()`` gives it either way.
+
+    Methods
+    -------
+    report()
+        The report of the trained model once ``train`` ended (None before, or on ranks other
+        than 0), as ``nndoctor.watch(...).report()`` gives its own.
+    reports()
+        ``(model name, report)`` per model an optimizer stepped.
     """
 
     def __init__(self, *, every: int | None = None, alerts: bool = True, verbose: bool = True):
         self._session = DoctorSession(every=every, alerts=alerts, verbose=verbose)
-
-    @property
-    def report(self) -> Any:
-        return self._session.report
-
-    @property
-    def reports(self) -> list[tuple[str, Any]] | None:
-        return self._session.reports
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._session.start()
