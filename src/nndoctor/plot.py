@@ -76,6 +76,8 @@ STYLE = {
     # the text is drawn by the browser: the first of these it has (then its own sans-serif)
     "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
     "svg.fonttype": "none",
+    # the SVG's ids from the figure alone, not a random salt: the same report, the same file
+    "svg.hashsalt": "nndoctor",
 }
 # points kept of each drawn line: the lowest and highest of every 3 pixel columns of the axes
 # on a desktop (more would not show, and would make the page heavier)
