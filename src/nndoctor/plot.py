@@ -701,7 +701,10 @@ def plot_spectrum(report: Any) -> Any:
                    label=f"effective rank: {float(eff):.3g}")  # fmt: skip
     ax.axhline(1.0 / len(evr), color="grey", ls=":", lw=1, label="flat spectrum")
     ax.set(xlabel="principal component", ylabel="share of variance")
-    _whole_ticks(ax.xaxis)
+    if len(evr) <= 12:  # every component named
+        ax.set_xticks(k)
+    else:
+        _whole_ticks(ax.xaxis)
     ax.set_title("how compressible is the data?")
     _legend(fig, [ax])
     return fig
