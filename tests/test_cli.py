@@ -202,7 +202,7 @@ def test_seed_html_quiet_and_verbose(tmp_path, capsys, monkeypatch):
     quiet = capsys.readouterr().out
     html = page.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "symmetric-units" in html
-    assert "data:image/svg+xml;base64," in html and "<script" not in html
+    assert "data:image/svg+xml," in html and "<script" not in html
     assert f"HTML report: {page}" in quiet
     assert "\x1b[" not in quiet  # captured stdout is not a terminal: plain text
     assert main([*argv, "--verbose"]) == 0

@@ -3,12 +3,15 @@ schema, and ``nndoctor show``."""
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+import math
 import re
 from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ import pytest
 from nndoctor import diagnose
 from nndoctor.cli import main
 from nndoctor.doctor import CODES, Finding, Report
+from nndoctor.doctor import report as report_module
 from nndoctor.doctor.ranking import rank
 from nndoctor.nn import SGD, SSE, Dense, Sequential, Sigmoid
 from nndoctor.render import plain
@@ -93,7 +97,7 @@ def test_values_never_print_python_literals():
     )
     assert plain.fmt([[0, 1, 2]]) == "(0, 1, 2)" and plain.fmt("inf") == "infinite"
     assert plain.fmt_evidence("dead_share", 0.25) == "25%"
-    assert plain.label("rank_3_bound") == "rank-3 bound"
+    assert plain.label("rank_3_bound") == "best loss of a 3-unit code (rank-3 bound)"
 
 
 def test_verdict_names_the_root_cause_and_its_trial():
@@ -108,6 +112,71 @@ def test_verdict_names_the_root_cause_and_its_trial():
         "the same thing, so the network acts as if it had one unit: all their weights started at 0"
         in (plain.verdict(r))
     )
+
+
+def _rule_evidence_keys() -> set[str]:
+    """Every evidence key the doctor writes as a literal (``evidence={"key": ...}``, or a dict
+    assigned to ``evidence``), read from its source."""
+    keys: set[str] = set()
+    for path in (Path(plain.__file__).parents[1] / "doctor").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            value = None
+            named = isinstance(node, ast.keyword) and node.arg == "evidence"
+            assigned = isinstance(node, ast.Assign) and any(
+                getattr(t, "id", "") == "evidence" for t in node.targets
+            )
+            if named or assigned:
+                value = node.value
+            if isinstance(value, ast.Dict):
+                keys |= {k.value for k in value.keys if isinstance(k, ast.Constant)}
+    return keys
+
+
+def test_evidence_is_in_plain_words_first_the_technical_name_after():
+    keys = _rule_evidence_keys()
+    assert len(keys) > 80, "the rules' evidence was not found"
+    unlabelled = sorted(k for k in keys - set(plain.LABELS) if k not in plain.JOINED)
+    assert unlabelled == [], "evidence keys without plain words in plain.LABELS"
+    for key, text in plain.LABELS.items():
+        assert "_" not in text.replace("requires_grad", ""), key  # no variable names
+        if text.endswith(")"):  # words first, the doctor's name for it last
+            words, _, name = text.rpartition(" (")
+            assert words and name[:-1], key
+    # the three of the issue, in words before the name
+    issue = {"held_out_skill": "held-out skill", "shuffled_quantile": "shuffled quantile",
+             "sign_flip_share": "sign flips"}  # fmt: skip
+    for key, name in issue.items():
+        text = plain.label(key)
+        assert text.endswith(f"({name})") and not text.startswith(name), text
+
+
+def test_evidence_says_each_point_once():
+    rows = dict(plain.evidence_rows({"held_out_skill": 0.0123, "skill_std": 0.05,
+                                     "p_value": 0.6, "best_model": "ridge"}))  # fmt: skip
+    assert rows == {
+        plain.label("held_out_skill"): "0.0123 ± 0.05",
+        plain.label("p_value"): "0.6",
+        plain.label("best_model"): "ridge",
+    }
+    # all weights started at 0: one row says it (not three)
+    zeros = {"identical_at_init": True, "constant_init": True, "initial_weight": 0.0}
+    assert plain.evidence_rows(zeros) == [(plain.label("initial_weight"), "0")]
+    # a random init has no initial weight to show
+    xavier = {"identical_at_init": False, "constant_init": False, "initial_weight": math.nan}
+    assert [v for _, v in plain.evidence_rows(xavier)] == ["no", "no"]
+    # the best of two skills is one of them
+    skills = {"knn_skill": 0.8, "ridge_skill": 0.3, "best_heldout_skill": 0.8}
+    assert len(plain.evidence_rows(skills)) == 2
+
+
+def test_a_finding_opens_with_its_sentence_and_says_its_title_only_when_asked():
+    r = _confirmed()
+    info = r.findings[1]
+    normal, verbose = plain_text(r, 1), plain_text(r, 2)
+    assert info.title not in normal and info.title in verbose
+    assert plain.finding_sentence(info) in " ".join(normal.split())
+    # the verdict's finding: the verdict says its sentence, the finding its title
+    assert r.findings[0].title in normal
 
 
 # --- terminal --------------------------------------------------------------------------------
@@ -192,9 +261,11 @@ def test_html_is_self_contained_with_findings_first(report, tmp_path):
     page = _Page()
     page.feed(html)
     assert page.scripts == 0
-    assert "http://" not in html and "https://" not in html.replace("https://json", "")
+    # no address to fetch: the only ones are the SVG plots' XML namespaces
+    text = re.sub(r'xmlns(:xlink)?="http://www\.w3\.org/[^"]*"', "", unquote(html))
+    assert "http://" not in text and "https://" not in text
     assert len(page.images) == len(report.plots) and page.images
-    assert all(src.startswith("data:image/svg+xml;base64,") for src in page.images)
+    assert all(src.startswith("data:image/svg+xml,") for src in page.images)
     # every in-page link lands on an element of the page (glossary terms, plots above)
     assert all(href[1:] in page.ids for href in page.links if href.startswith("#"))
     first = report.findings[0]
@@ -206,6 +277,31 @@ def test_repr_html_is_the_page_inline(report):
     fragment = report._repr_html_()
     assert fragment.lstrip().startswith('<div class="nndoctor">')
     assert "<html" not in fragment and report.findings[0].code in fragment
+
+
+def test_two_reports_in_one_notebook_never_share_an_id(report):
+    """Each notebook view has ids of its own, and its links land in it: the issue's
+    "Plots: (above)" link that jumped into the other report."""
+    views = []
+    for _ in range(2):
+        page = _Page()
+        page.feed(report._repr_html_())
+        views.append(page)
+    first, second = views
+    assert first.ids and not first.ids & second.ids
+    for page in views:
+        inner = [href[1:] for href in page.links if href.startswith("#")]
+        assert inner and all(target in page.ids for target in inner)
+    # a page of its own keeps plain, repeatable ids
+    assert report.to_html() == report.to_html() and 'id="report-0"' in report.to_html()
+
+
+def test_repr_is_one_short_line(report):
+    text = repr(report)
+    assert "\n" not in text and len(text) < 200
+    assert text.startswith(f"<nndoctor Report: {report.codes[0]}")
+    assert f"final loss {report.summary['final_loss']:.4g}" in text
+    assert repr(Report([])) == "<nndoctor Report: no problem found>"
 
 
 # --- JSON ------------------------------------------------------------------------------------
@@ -238,6 +334,49 @@ def test_json_round_trip_keeps_the_plots(report):
     np.testing.assert_array_equal(back.probes["epoch_loss"], report.probes["epoch_loss"])
     assert back.plots == report.plots
     assert str(back) == str(report)
+
+
+def test_json_keeps_a_bounded_size_with_exact_values():
+    """A long run, a wide layer: the JSON keeps at most SAVED_EPOCHS epochs and SAVED_PROBES
+    probes of each series, each value exact, and leaves out the big matrices."""
+    rng = np.random.default_rng(0)
+    epochs, probes_run = 20_000, 3_000
+    loss = 2.0 + rng.normal(size=epochs).cumsum() * 1e-3
+    loss[12_345] = 50.0  # one spike: kept
+    steps = np.arange(probes_run) * 7
+    probes = {
+        "steps": steps,
+        "step_loss": rng.normal(size=epochs * 7),
+        "epoch_loss": loss,
+        "output_std": rng.random(probes_run),
+        "0.grad_norm": rng.random(probes_run),
+        "0.W_final": rng.normal(size=(128, 128)),  # 16 384 numbers: left out
+        "1.W_final": rng.normal(size=(4, 128)),
+    }
+    r = Report([], {"epochs_run": epochs, "steps": epochs * 7}, {}, {}, probes,
+               curves={"other run": loss + 1.0})  # fmt: skip
+    text = r.to_json()
+    assert len(text) < 120_000
+    # a list of numbers on one line, not a number a line
+    assert not [line for line in text.splitlines() if re.fullmatch(r"\s*-?[\d.e-]+,?", line)]
+    d = json.loads(text)["probes"]
+    assert "step_loss" not in d and "0.W_final" not in d and len(d["1.W_final"]) == 4
+    at = np.asarray(d["epoch_at"])
+    assert len(at) <= report_module.SAVED_EPOCHS + 3 and at[0] == 1 and at[-1] == epochs
+    np.testing.assert_array_equal(d["epoch_loss"], loss[at - 1])  # exact, not rounded
+    assert 12_346 in at  # the spike
+    np.testing.assert_array_equal(json.loads(text)["curves"]["other run"], loss[at - 1] + 1.0)
+    kept = np.searchsorted(steps, d["steps"])
+    assert len(kept) <= report_module.SAVED_PROBES and d["steps"][-1] == steps[-1]
+    np.testing.assert_array_equal(d["output_std"], probes["output_std"][kept])
+    np.testing.assert_array_equal(d["0.grad_norm"], probes["0.grad_norm"][kept])
+    # read back, the loss is drawn at the epochs it was kept at
+    pytest.importorskip("matplotlib", reason="the plot extra")
+    from nndoctor.plot import thin_indices
+
+    back = Report.from_dict(json.loads(text))
+    line = back.plot("loss").axes[0].get_lines()[0]
+    np.testing.assert_array_equal(line.get_xdata(), at[thin_indices(d["epoch_loss"])])
 
 
 def test_show_renders_a_saved_report(report, tmp_path, capsys):

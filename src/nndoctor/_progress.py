@@ -1,5 +1,6 @@
 """Progress bars for every long step (training, the scenario catalog), drawn by tqdm: a text bar
-on a terminal, a widget in a Jupyter notebook (``tqdm.auto``).
+on a terminal, a widget in a Jupyter notebook that has ipywidgets, a text bar in one that has
+not (where ``tqdm.auto`` would warn ``IProgress not found``).
 
 A bar stays silent for runs shorter than about a second and when stderr is not a terminal (CI,
 pipes) outside a notebook, unless forced on.
@@ -25,6 +26,15 @@ def in_notebook() -> bool:
     except AttributeError:
         return False
     return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
+
+
+def has_widgets() -> bool:
+    """True when tqdm can draw its notebook widget (ipywidgets is installed)."""
+    try:
+        from tqdm.notebook import IProgress
+    except ImportError:  # pragma: no cover - tqdm.notebook imports without IPython too
+        return False
+    return IProgress is not None
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -78,17 +88,18 @@ class ProgressBar:
         self._notebook = notebook
 
     def _open(self) -> Any:
-        if self._notebook:
-            from tqdm.auto import tqdm
+        widget = self._notebook and has_widgets()
+        if widget:
+            from tqdm.notebook import tqdm
         else:
             from tqdm import tqdm
         return tqdm(
             total=self.total,
             desc=self.label,
-            file=None if self._notebook else self.stream,
+            file=None if widget else self.stream,
             delay=self.min_seconds if self.enabled is None else 0.0,
             mininterval=self.interval,
-            bar_format=None if self._notebook else BAR_FORMAT,
+            bar_format=None if widget else BAR_FORMAT,
             ncols=None,
             leave=self.enabled is True,
             dynamic_ncols=True,

@@ -15,8 +15,29 @@ from nndoctor.doctor.finding import CAUSE, Finding, plain
 
 # probe series too long to be worth saving in JSON (one value per step)
 _UNSAVED_PROBES = frozenset({"step_loss"})
-# probe arrays with more elements than this stay out of JSON (their plot is then left out)
-MAX_SAVED_PROBE_SIZE = 20_000
+# probe arrays with more elements than this stay out of JSON (their plot is then left out):
+# a 64 x 64 layer's end weights at most, about 80 KB of text
+MAX_SAVED_PROBE_SIZE = 4096
+# a saved report keeps at most this many probes of each series (evenly spaced, the last one
+# included) and this many epochs of each loss curve (the same thinning the plots draw with:
+# the first, the last, the lowest and the highest of each stretch), every value exact
+SAVED_PROBES = 256
+SAVED_EPOCHS = 1000
+# probes whose first axis is not the probes'
+_NOT_PER_PROBE = ("epoch_loss", "epoch_at", "target_std", "steps_per_epoch")
+_NOT_PER_PROBE_TAILS = (".W_final", ".act_edges", ".activation")
+
+
+def _json_text(value: Any, indent: str = "") -> str:
+    """JSON indented by object, each list of numbers (a loss curve, a weight matrix) on one
+    line: a 20 000-number matrix is one line of about 400 KB, not 20 000 lines."""
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(k)}: {_json_text(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        return "[\n" + ",\n".join(inner + _json_text(v, inner) for v in value) + f"\n{indent}]"
+    return json.dumps(value)
 
 
 def _array(value: Any) -> Any:
@@ -88,27 +109,57 @@ class Report:
         return code in self.codes
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (``docs/report-schema.md``), of a size bounded
+        whatever the run's length: see :meth:`probe_series`."""
+        probes, curves = self._saved_series()
         return {
             "findings": [f.to_dict() for f in self.findings],
             "summary": plain(self.summary),
             "bounds": plain(self.bounds),
             "preflight": plain(self.preflight),
-            **({"curves": plain(self.curves)} if self.curves else {}),
-            **({"probes": plain(self.probe_series())} if self.probes else {}),
+            **({"curves": plain(curves)} if curves else {}),
+            **({"probes": plain(probes)} if probes else {}),
         }
 
     def probe_series(self) -> dict[str, Any]:
-        """The recorded series worth saving: every probe series but the per-step loss and
-        arrays too big to be worth the JSON (the end weights of a wide layer)."""
-        return {
-            k: v
-            for k, v in self.probes.items()
-            if k not in _UNSAVED_PROBES and np.size(v) <= MAX_SAVED_PROBE_SIZE
-        }
+        """The recorded series as a saved report keeps them: every probe series but the
+        per-step loss, at most :data:`SAVED_PROBES` probes (evenly spaced, ``steps`` thinned
+        alike) and :data:`SAVED_EPOCHS` epochs of the loss (thinned as the plots draw it,
+        with ``epoch_at``: the epochs kept, from 1), arrays of more than
+        :data:`MAX_SAVED_PROBE_SIZE` numbers (the end weights of a wide layer) left out.
+        Every value kept is exact: the findings' numbers are in their evidence."""
+        return self._saved_series()[0]
+
+    def _saved_series(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(probes, curves) as :meth:`to_dict` saves them."""
+        probes = {k: v for k, v in self.probes.items() if k not in _UNSAVED_PROBES}
+        n = np.size(probes.get("steps", []))
+        if n > SAVED_PROBES:
+            keep = np.unique(np.linspace(0, n - 1, SAVED_PROBES).round().astype(int))
+            for key, value in probes.items():
+                per_probe = key not in _NOT_PER_PROBE and not key.endswith(_NOT_PER_PROBE_TAILS)
+                if per_probe and not isinstance(value, str) and np.ndim(value) and len(value) == n:
+                    probes[key] = np.asarray(value)[keep]
+        curves = dict(self.curves)
+        loss = probes.get("epoch_loss")
+        if loss is not None and "epoch_at" not in probes and len(loss) > SAVED_EPOCHS:
+            from nndoctor.plot import thin_indices
+
+            keep = thin_indices(np.asarray(loss, dtype=float), SAVED_EPOCHS)
+            probes["epoch_loss"] = np.asarray(loss)[keep]
+            probes["epoch_at"] = keep + 1
+            # other runs of the same length are thinned alike: they share the epochs
+            for key, curve in curves.items():
+                if len(curve) == len(loss):
+                    curves[key] = np.asarray(curve)[keep]
+        # what is still too big once thinned: the end weights of a wide layer
+        probes = {k: v for k, v in probes.items() if np.size(v) <= MAX_SAVED_PROBE_SIZE}
+        return probes, curves
 
     def to_json(self, path: str | Path | None = None) -> str:
-        """The report as JSON text; also written to ``path`` (atomically) when given."""
-        text = json.dumps(self.to_dict(), indent=2)
+        """The report as JSON text, each list of numbers on one line; also written to
+        ``path`` (atomically) when given."""
+        text = _json_text(self.to_dict())
         if path is not None:
             write_text_atomic(path, text + "\n")
         return text
@@ -162,6 +213,17 @@ class Report:
         from nndoctor.render.html import render_report
 
         return render_report(self, fragment=True)
+
+    def __repr__(self) -> str:
+        """One line: the codes found and the final loss (a notebook's plain-text view of the
+        report; ``str(report)`` is the whole text)."""
+        marks = {True: ", confirmed", False: ", not confirmed", None: ""}
+        found = [f"{f.code}{marks[f.confirmed]}" for f in self.findings[:4]]
+        if len(self.findings) > 4:
+            found.append(f"{len(self.findings) - 4} more")
+        loss = self.summary.get("final_loss")
+        tail = f"; final loss {float(loss):.4g}" if isinstance(loss, int | float) else ""
+        return f"<nndoctor Report: {'; '.join(found) or 'no problem found'}{tail}>"
 
     def __str__(self) -> str:
         from nndoctor.render.terminal import plain_text

@@ -3,12 +3,16 @@ evidence table, fix, trial and its plots; then the other plots, the bounds and t
 
 Built from Jinja2 templates (``templates/*.html.j2``); plots are embedded as SVG data URIs, so
 the page needs no network to view (no CDN, no remote fonts, no scripts). The same page, without
-the ``<html>`` wrapper, is what a Jupyter notebook shows (``Report._repr_html_``).
+the ``<html>`` wrapper, is what a Jupyter notebook shows (``Report._repr_html_``): there every
+id on it carries a random prefix, so two reports in one notebook never share one and a link
+always lands in its own report.
 """
 
 from __future__ import annotations
 
-import base64
+import re
+import secrets
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,8 +43,33 @@ def _environment() -> Any:
     )
 
 
+_NUMBER = re.compile(r"-?\d+\.\d{2,}")
+
+
+def _short_number(match: re.Match[str]) -> str:
+    text = f"{float(match.group()):.1f}"
+    return text.removesuffix(".0")
+
+
+def compact_svg(svg: bytes) -> str:
+    """matplotlib's SVG with what a page does not need left out: the XML prolog and doctype,
+    the metadata, comments, the ids of groups (nothing refers to them), indentation, and the
+    digits of coordinates beyond 0.1 pt (a tenth of a pixel at the size the page shows);
+    about a third smaller. The text the plot shows is kept as it is."""
+    text = svg.decode("utf-8")
+    text = re.sub(r"<\?xml.*?\?>|<!DOCTYPE.*?>|<metadata>.*?</metadata>|<!--.*?-->", "", text,
+                  flags=re.DOTALL)  # fmt: skip
+    text = re.sub(r'<g id="[^"]*"', "<g", text)
+    text = re.sub(r'\s*transform="rotate\(-?0 [^)]*\)"', "", text)
+    text = re.sub(r"\s*\n\s*", " ", text).replace("> <", "><")
+    # numbers inside tags only: a text's own digits ("2.658" in a legend) are the report's
+    return re.sub(r"<[^>]*>", lambda tag: _NUMBER.sub(_short_number, tag.group()), text)
+
+
 def svg_data_uri(svg: bytes) -> str:
-    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+    """``svg`` as a ``data:`` URI: :func:`compact_svg`, percent-encoded where a URI or an HTML
+    attribute needs it (smaller than base64, which adds a third)."""
+    return "data:image/svg+xml," + urllib.parse.quote(compact_svg(svg), safe=" /:;=,()!*+-._~?@$[]")
 
 
 def _plots(report: Any, want: bool) -> dict[str, dict[str, str]]:
@@ -61,7 +90,7 @@ def _plots(report: Any, want: bool) -> dict[str, dict[str, str]]:
     return out
 
 
-def _section_context(section: Section, plots: bool, index: int) -> dict[str, Any]:
+def _section_context(section: Section, plots: bool, index: int, prefix: str) -> dict[str, Any]:
     report = section.report
     drawn = _plots(report, plots)
     views = [finding_view(f, list(drawn)) for f in report.findings]
@@ -85,7 +114,7 @@ def _section_context(section: Section, plots: bool, index: int) -> dict[str, Any
     terms = sorted({t for v in views for t, _, _ in v.terms})
     return {
         "title": section.title,
-        "anchor": section.anchor or f"report-{index}",
+        "anchor": prefix + (section.anchor or f"report-{index}"),
         "intro": section.intro,
         "summary": summary_line(report),
         "verdict": verdict(report),
@@ -121,11 +150,16 @@ def render_page(
     plots : bool
         Embed the plots (needs matplotlib; without it the page has no plots).
     fragment : bool
-        Only the body's content, with the styles, for a notebook cell.
+        Only the body's content, with the styles, for a notebook cell; its ids start with a
+        random prefix (``nnd1a2b3c4d-``), unique to this rendering.
     """
     template = _environment().get_template("page.html.j2")
-    ctx = [_section_context(s, plots, i) for i, s in enumerate(sections)]
-    used_terms = sorted({t for c in ctx for t in c["terms"]})
+    # a notebook holds many fragments, from this kernel and from earlier ones: only a random
+    # prefix keeps their ids apart (a counter would start again with each kernel)
+    prefix = f"nnd{secrets.token_hex(4)}-" if fragment else ""
+    ctx = [_section_context(s, plots, i, prefix) for i, s in enumerate(sections)]
+    # the bounds line links to the glossary's "bound"
+    used_terms = {t for c in ctx for t in c["terms"]} | {"bound" for c in ctx if c["bounds"]}
     glossary = [(t, *GLOSSARY[t]) for t in GLOSSARY if t in used_terms or not fragment]
     return template.render(
         title=title,
@@ -135,6 +169,7 @@ def render_page(
         story=[(heading, list(paragraphs)) for heading, paragraphs in story],
         glossary=glossary,
         fragment=fragment,
+        prefix=prefix,
         version=__version__,
     )
 

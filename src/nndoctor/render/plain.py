@@ -15,34 +15,163 @@ from typing import Any
 
 import numpy as np
 
-# evidence key -> label a reader understands (keys not listed are shown with _ as spaces)
+# evidence key -> what it is in plain words, then the name the doctor (and the JSON) gives it
+# in parentheses where that name is a term of its own; a key not listed is shown with _ as
+# spaces. One key can serve several findings (``ratio``: of the two numbers above it).
 LABELS: dict[str, str] = {
+    # units
     "layer": "layer",
     "units": "units built",
-    "effective_units": "units that differ",
+    "effective_units": "units that differ (effective units)",
     "groups": "identical unit groups",
-    "activation_rank": "rank of the layer's activations",
-    "identical_at_init": "identical from the start",
-    "constant_init": "all weights started at the same value",
-    "initial_weight": "initial weight",
+    "activation_rank": "directions the layer's outputs use (activation rank)",
+    "identical_at_init": "identical from the start (at init)",
+    "constant_init": "every weight started at the same value (constant init)",
+    "initial_weight": "the value every weight started at (constant init)",
+    "dead_share": "units that output 0 for every input (dead share)",
+    "dead_units": "dead units",
+    "mean_bias_dead": "mean bias of the dead units",
+    "mean_bias_alive": "mean bias of the live units",
+    "mean_initial_bias_dead": "mean bias of the dead units at the start",
+    "dead_from_start": "dead from the start",
+    "killed_by_step": "dead by step",
+    "saturated_share": "inputs of the activations beyond +-5 (saturated share)",
+    "saturated_units": "most saturated units",
+    # losses and what is achievable
     "final_loss": "final loss",
-    "baseline": "constant baseline",
-    "ratio": "ratio",
-    "lr": "learning rate",
-    "suggested_lr": "suggested learning rate",
-    "effective_rank": "effective rank",
-    "bottleneck_units": "bottleneck units",
-    "explained_share": "variance explained by the bottleneck",
-    "components": "components of the data",
-    "dead_share": "share of dead units",
-    "saturated_share": "share saturated",
-    "output_std": "spread of the outputs",
-    "target_std": "spread of the targets",
+    "baseline": "loss of always predicting the mean (constant baseline)",
+    "ratio": "ratio of the two above",
+    "effective_rank": "directions really used (effective rank)",
+    "bottleneck_units": "units in the narrowest layer (bottleneck)",
+    "bottleneck_activation_rank": "directions the narrowest layer's outputs use (activation rank)",
+    "explained_share": "variance of the data the bottleneck can keep (explained share)",
+    "components": "directions of the data (principal components)",
+    "components_needed": "directions needed for 90% of the variance (components)",
+    "best_affine_loss": "best loss of a linear model (affine bound)",
+    "whole_net_affine": "the whole network is a linear map (affine)",
+    "consecutive_dense_pairs": "Dense layers with no activation between them",
+    "loss_real": "loss on your inputs",
+    "loss_zeroed": "loss with every input set to 0",
+    "rows": "samples",
+    "relative_change_last_half": "change of the loss over the last half of training",
+    "sign_flip_share": "epochs where the loss turned back (sign flips)",
+    "relative_amplitude": "typical change from one epoch to the next (relative amplitude)",
+    "spikes": "epochs far above the best loss so far (spikes)",
+    "output_std": "spread of the outputs across inputs (output std)",
+    "target_std": "spread of the targets (target std)",
     "mean_output": "mean output",
-    "max_rel_error": "max relative error",
-    "finite_difference": "finite differences",
-    "analytic": "your gradient",
+    "first_nonfinite": "first value to become NaN or inf",
+    "last_finite_loss": "last loss that was a number",
+    # the data
+    "held_out_skill": "how well simple models predict targets they did not see (held-out skill)",
+    "shuffled_quantile": "skill that shuffled inputs reach 1 time in 100 (shuffled quantile)",
+    "p_value": "chance of this skill if the inputs said nothing (p-value)",
+    "best_model": "best simple model",
+    "net_skill": "your network's skill on its own training data (net skill)",
+    "best_heldout_skill": "best simple model's skill on data it did not see (held-out skill)",
+    "knn_skill": "nearest-neighbour model's skill on data it did not see (k-NN skill)",
+    "ridge_skill": "linear model's skill on data it did not see (ridge skill)",
+    "hidden_widths": "units of each hidden layer",
+    "target_order_correlation": "how alike neighbouring targets are (order correlation)",
+    "loss_of_end_weights": "loss of the final weights on all the data",
+    "last_epoch_batch_loss": "mean batch loss of the last epoch",
+    "batches_per_epoch": "batches per epoch",
+    "constant_features": "input features that never change",
+    "constant_value": "value of the first of them",
+    "feature_indices": "which features",
+    "max_abs_input": "largest input value (max abs input)",
+    "max_feature_std": "largest spread of a feature (max feature std)",
+    "first_layer_saturated_share": "first layer's activation inputs beyond +-5 (saturated share)",
+    "target_value": "the one target value",
+    "max_abs_target": "largest target value (max abs target)",
+    "max_target_std": "largest spread of a target (max target std)",
+    "share_outside": "targets the output layer cannot produce (share outside)",
+    "prediction_min": "lowest output",
+    "prediction_max": "highest output",
+    "majority_class": "most common class",
+    "majority_share": "its share of the samples (majority share)",
+    "predicted_majority_share": "outputs that predict it",
+    "class_counts": "samples of each class",
+    "case": "what does not fit",
+    "output_activation": "output activation",
+    "target_min": "lowest target",
+    "target_max": "highest target",
+    # gradients and steps
+    "lr": "learning rate",
+    "suggested_lr": "learning rate to try",
+    "first_to_last_rms_ratio": "first layer's gradient over the last layer's (RMS ratio)",
+    "forward_shrink_at_init": "how much the signal shrinks through the layers at the start",
+    "forward_growth_at_init": "how much the signal grows through the layers at the start",
+    "first_layer_rms_grad": "first layer's typical gradient (RMS)",
+    "last_layer_rms_grad": "last layer's typical gradient (RMS)",
+    "small_init": "the weights started small",
+    "depth": "layers",
+    "initial_grad_to_weight": "gradient over weight size at the start (grad-to-weight)",
+    "gradient_growth": "how much the gradients grew during training",
+    "weight_growth": "how much the weights grew during training",
+    "early_update_ratio": "early steps over the weights' size (update-to-weight ratio)",
+    "first_update_ratio": "first step over the weights' size (update-to-weight ratio)",
+    "median_update_ratio": "typical step over the weights' size (update-to-weight ratio)",
+    "total_weight_change": "how far the weights moved in all (relative)",
+    "grad_to_weight": "gradient over weight size (grad-to-weight)",
+    "loss_improvement": "how much the loss went down (relative)",
+    "diverged": "the loss became NaN or inf",
+    "loss_grew": "the loss went up",
+    "units_died": "units died",
+    "failed": "parameters whose gradient is wrong",
+    "worst_parameter": "worst parameter",
+    "worst_index": "its worst element",
+    "analytic": "your gradient there",
+    "finite_difference": "the true gradient there (finite differences)",
+    "max_rel_error": "largest relative error",
+    # the PyTorch loop
+    "parameters_without_gradient": "parameters that get no gradient",
+    "share_of_parameters": "their share of all parameters",
+    "backward_error": "error of the backward pass",
+    "frozen": "frozen parameters",
+    "not_in_optimizer": "parameters the optimiser does not hold",
+    "requires_grad_false": "parameters with requires_grad=False",
+    "output_layer_frozen": "the output layer is frozen",
+    "prediction_shape": "shape of the predictions",
+    "target_shape": "shape of the targets",
+    "broadcast_shape": "shape the loss compared (broadcast)",
+    "stale_checks": "checks that found last step's gradients still there (stale)",
+    "eval_steps": "steps in eval() mode",
+    "lr_start": "learning rate at the start",
+    "lr_end": "learning rate at the end",
+    "collapsed_at": "step where it reached about 0",
+    "parameter": "parameter",
+    "index": "element",
+    "value": "value",
+    "count": "NaN or inf values",
+    "share": "share",
+    "checks": "checks",
+    # counts and names that say themselves
+    "step": "step",
+    "steps": "steps",
+    "epoch": "epoch",
+    "epochs": "epochs",
+    "loss": "loss",
+    "outputs": "outputs",
+    "features": "input features",
+    "samples": "samples",
 }
+
+# evidence shown in another key's row, as one point: key -> (that key, "{that} <sep> {this}")
+JOINED: dict[str, tuple[str, str]] = {"skill_std": ("held_out_skill", "{} ± {}")}
+# evidence that says nothing another key does not: left out when those keys all hold a
+# value (a number that is not NaN, or any other value)
+SAID_BY: dict[str, tuple[str, ...]] = {
+    # the weight every unit started at says that they were constant and identical at init
+    "constant_init": ("initial_weight",),
+    "identical_at_init": ("initial_weight",),
+    # the best of the two skills
+    "best_heldout_skill": ("knn_skill", "ridge_skill"),
+}
+# numbers that exist only in some cases: left out when NaN (no such number) rather than
+# shown as "n/a"
+WHEN_KNOWN = frozenset({"initial_weight", "mean_bias_alive", "best_affine_loss"})
+
 
 # glossary term -> (anchor, one-line definition); the long form is docs/glossary.md
 GLOSSARY: dict[str, tuple[str, str]] = {
@@ -145,13 +274,43 @@ def fmt_evidence(key: str, value: Any) -> str:
 
 
 def label(key: str) -> str:
-    """Evidence key -> a label a reader understands (``rank_3_bound`` -> ``rank-3 bound``)."""
+    """Evidence key -> what it is in plain words, the doctor's name after it
+    (``held_out_skill`` -> ``how well simple models predict targets they did not see
+    (held-out skill)``, ``rank_3_bound`` -> ``best loss of a 3-unit code (rank-3 bound)``)."""
     if key in LABELS:
         return LABELS[key]
     parts = key.split("_")
     if len(parts) == 3 and parts[0] == "rank" and parts[2] == "bound":
-        return f"rank-{parts[1]} bound"
+        return f"best loss of a {parts[1]}-unit code (rank-{parts[1]} bound)"
     return key.replace("_", " ")
+
+
+def _known(value: Any) -> bool:
+    try:
+        return not math.isnan(float(value))
+    except (TypeError, ValueError):
+        return value is not None
+
+
+def evidence_rows(evidence: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) of each point of a finding's evidence, once: a value joined to the row
+    it qualifies (:data:`JOINED`: ``skill 0.02 ± 0.05``), rows another row already says
+    left out (:data:`SAID_BY`), numbers that do not exist in this case left out
+    (:data:`WHEN_KNOWN`)."""
+    rows = []
+    for key, value in evidence.items():
+        if key in JOINED and JOINED[key][0] in evidence:
+            continue
+        if key in SAID_BY and all(k in evidence and _known(evidence[k]) for k in SAID_BY[key]):
+            continue
+        if key in WHEN_KNOWN and not _known(value):
+            continue
+        text = fmt_evidence(key, value)
+        for extra, (into, template) in JOINED.items():
+            if into == key and extra in evidence:
+                text = template.format(text, fmt_evidence(extra, evidence[extra]))
+        rows.append((label(key), text))
+    return rows
 
 
 class _Evidence(dict):
@@ -272,7 +431,7 @@ def finding_view(finding: Any, available_plots: list[str] | None = None) -> Find
         severity=finding.severity,
         sentence=finding_sentence(finding),
         title=finding.title,
-        evidence=[(label(k), fmt_evidence(k, v)) for k, v in finding.evidence.items()],
+        evidence=evidence_rows(finding.evidence),
         why=finding.why,
         fix=finding.fix,
         confirmed=finding.confirmed,
@@ -293,7 +452,8 @@ def verdict(report: Any) -> str:
     if not report.findings:
         return "No problem found: training looks healthy."
     if not causes:
-        return finding_sentence(report.findings[0])
+        f = report.findings[0]
+        return finding_sentence(f)
     f = causes[0]
     text = finding_sentence(f).rstrip(".")
     because = _because(f)

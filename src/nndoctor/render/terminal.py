@@ -2,9 +2,11 @@
 key numbers and its fix. Drawn with rich in colour on a terminal; plain text (no ANSI codes)
 when the output is a file or a pipe, or when ``NO_COLOR`` is set.
 
-Verbosity: 0 (``--quiet``) the verdict and one line per finding; 1 (default) adds the title,
-evidence, fix and trial; 2 (``--verbose``) adds why, what each cause explains, the glossary
-terms, the plots that show it and the bounds.
+Verbosity: 0 (``--quiet``) the verdict and one line per finding; 1 (default) adds the code,
+the evidence, fix and trial; 2 (``--verbose``) adds the technical title, why, what each cause
+explains, the glossary terms, the plots that show it and the bounds. Each point is said once:
+a finding opens with its plain sentence (the verdict's finding, whose sentence the verdict
+says, with its technical title), its numbers follow in plain words.
 """
 
 from __future__ import annotations
@@ -66,6 +68,27 @@ def _wrap(label: str, text: str, indent: int = 5) -> list[str]:
     ) or [head.rstrip()]
 
 
+def _wrap_points(label: str, points: list[str], indent: int = 5) -> list[str]:
+    """Points (``"final loss 2.282"``) after ``label``, "; " between them (a label or a value
+    may hold commas), a line broken between points rather than inside one where it fits."""
+    head = " " * indent + f"{label}: "
+    lines: list[str] = []
+    line = ""
+    for n, point in enumerate(points):
+        text = point + (";" if n < len(points) - 1 else "")
+        if line and len(head) + len(line) + 1 + len(text) > TEXT_WIDTH:
+            lines.append(line)
+            line = ""
+        line = f"{line} {text}" if line else text
+    lines.append(line)
+    out = []
+    for n, line in enumerate(lines):
+        first = head if n == 0 else " " * len(head)
+        out += textwrap.wrap(line, TEXT_WIDTH, initial_indent=first,
+                             subsequent_indent=" " * len(head))  # fmt: skip
+    return out
+
+
 def plain_text(report: Any, verbosity: int = NORMAL) -> str:
     """The terminal summary as plain text (what ``str(report)`` returns)."""
     views = _views(report)
@@ -96,12 +119,11 @@ def plain_text(report: Any, verbosity: int = NORMAL) -> str:
             )
             if verbosity == QUIET:
                 continue
-            if i != top:
-                lines += _wrap(v.code, v.title)
-            else:
-                lines += _wrap("code", v.code)
+            lines += _wrap("code", v.code)
+            if verbosity >= VERBOSE and i != top:
+                lines += _wrap("technical", v.title)
             if v.evidence:
-                lines += _wrap("evidence", ", ".join(f"{k} {val}" for k, val in v.evidence))
+                lines += _wrap_points("evidence", [f"{k} {val}" for k, val in v.evidence])
             if verbosity >= VERBOSE and v.why:
                 lines += _wrap("why", v.why)
             if v.fix and v.fix not in fixes:
@@ -159,9 +181,9 @@ def _rich_renderables(report: Any, verbosity: int) -> list[Any]:
                 grid = Table.grid(padding=(0, 1))
                 grid.add_column(style="dim", no_wrap=True)
                 grid.add_column()
-                if i != top:
-                    grid.add_row("", Text(v.title, style="italic"))
                 grid.add_row("code", v.code)
+                if verbosity >= VERBOSE and i != top:
+                    grid.add_row("technical", Text(v.title, style="italic"))
                 if v.evidence:
                     evidence = Text()
                     for n_item, (k, val) in enumerate(v.evidence):
