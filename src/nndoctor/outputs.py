@@ -6,14 +6,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nndoctor._files import check_writable, write_text_atomic
-from nndoctor.doctor.finding import plain
+from nndoctor.doctor.finding import json_text, plain
 
 STDOUT = "-"  # ``--json -``: the JSON on stdout instead of the text
 
@@ -66,7 +65,7 @@ def check_outputs(
 def dump_json(path: str, payload: Any) -> None:
     """``payload`` as JSON: on stdout for ``-``, else written to ``path`` atomically."""
     # the reports' own converter: NumPy values as numbers, NaN and inf as strings
-    text = json.dumps(plain(payload), indent=2) + "\n"
+    text = json_text(plain(payload)) + "\n"
     if path == STDOUT:
         sys.stdout.write(text)
     else:

@@ -7,6 +7,7 @@ its ``code`` and ``kind``; the ranking and the renderers read the rest of the re
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -124,3 +125,15 @@ def plain(value: Any) -> Any:
         # JSON has no NaN or inf; a string keeps the fact visible
         return value if math.isfinite(value) else str(value)
     return value
+
+
+def json_text(value: Any, indent: str = "") -> str:
+    """JSON indented by object, each list of numbers (a loss curve, a weight matrix) on one
+    line: a 20 000-number matrix is one line of about 400 KB, not 20 000 lines."""
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(k)}: {json_text(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        return "[\n" + ",\n".join(inner + json_text(v, inner) for v in value) + f"\n{indent}]"
+    return json.dumps(value)

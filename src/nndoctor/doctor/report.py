@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import numpy as np
 
 from nndoctor._files import write_text_atomic
 from nndoctor.doctor.codes import CODES
-from nndoctor.doctor.finding import CAUSE, Finding, plain
+from nndoctor.doctor.finding import CAUSE, Finding, json_text, plain
 
 # probe series too long to be worth saving in JSON (one value per step)
 _UNSAVED_PROBES = frozenset({"step_loss"})
@@ -26,18 +25,6 @@ SAVED_EPOCHS = 1000
 # probes whose first axis is not the probes'
 _NOT_PER_PROBE = ("epoch_loss", "epoch_at", "target_std", "steps_per_epoch")
 _NOT_PER_PROBE_TAILS = (".W_final", ".act_edges", ".activation")
-
-
-def _json_text(value: Any, indent: str = "") -> str:
-    """JSON indented by object, each list of numbers (a loss curve, a weight matrix) on one
-    line: a 20 000-number matrix is one line of about 400 KB, not 20 000 lines."""
-    inner = indent + "  "
-    if isinstance(value, dict) and value:
-        items = [f"{inner}{json.dumps(k)}: {_json_text(v, inner)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
-    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
-        return "[\n" + ",\n".join(inner + _json_text(v, inner) for v in value) + f"\n{indent}]"
-    return json.dumps(value)
 
 
 def _array(value: Any) -> Any:
@@ -159,7 +146,7 @@ class Report:
     def to_json(self, path: str | Path | None = None) -> str:
         """The report as JSON text, each list of numbers on one line; also written to
         ``path`` (atomically) when given."""
-        text = _json_text(self.to_dict())
+        text = json_text(self.to_dict())
         if path is not None:
             write_text_atomic(path, text + "\n")
         return text
