@@ -11,7 +11,7 @@ renderers (:mod:`nndoctor.render.plain`), the rules a run without targets can us
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +72,9 @@ class Rule:
         The plots (``nndoctor.plot.PLOTS``) that show its evidence, best first.
     terms : tuple of str
         Glossary terms linked from its text (``nndoctor.render.plain.GLOSSARY``).
+    labels : mapping of str to str
+        Plain words for the evidence keys this rule alone writes (the renderers' ``LABELS``
+        hold the shared ones): words first, the doctor's name for it in parentheses after.
     """
 
     code: str
@@ -89,6 +92,7 @@ class Rule:
     subsumes: tuple[str, ...] = ()
     plots: tuple[str, ...] = ()
     terms: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -273,10 +273,13 @@ def fmt_evidence(key: str, value: Any) -> str:
     return fmt(value)
 
 
-def label(key: str) -> str:
+def label(key: str, rule: Any = None) -> str:
     """Evidence key -> what it is in plain words, the doctor's name after it
     (``held_out_skill`` -> ``how well simple models predict targets they did not see
-    (held-out skill)``, ``rank_3_bound`` -> ``best loss of a 3-unit code (rank-3 bound)``)."""
+    (held-out skill)``, ``rank_3_bound`` -> ``best loss of a 3-unit code (rank-3 bound)``);
+    ``rule``: the record of the finding, whose ``labels`` name the keys it alone writes."""
+    if rule is not None and key in rule.labels:
+        return str(rule.labels[key])
     if key in LABELS:
         return LABELS[key]
     parts = key.split("_")
@@ -292,7 +295,7 @@ def _known(value: Any) -> bool:
         return value is not None
 
 
-def evidence_rows(evidence: dict[str, Any]) -> list[tuple[str, str]]:
+def evidence_rows(evidence: dict[str, Any], rule: Any = None) -> list[tuple[str, str]]:
     """(label, value) of each point of a finding's evidence, once: a value joined to the row
     it qualifies (:data:`JOINED`: ``skill 0.02 ± 0.05``), rows another row already says
     left out (:data:`SAID_BY`), numbers that do not exist in this case left out
@@ -309,7 +312,7 @@ def evidence_rows(evidence: dict[str, Any]) -> list[tuple[str, str]]:
         for extra, (into, template) in JOINED.items():
             if into == key and extra in evidence:
                 text = template.format(text, fmt_evidence(extra, evidence[extra]))
-        rows.append((label(key), text))
+        rows.append((label(key, rule), text))
     return rows
 
 
@@ -431,7 +434,7 @@ def finding_view(finding: Any, available_plots: list[str] | None = None) -> Find
         severity=finding.severity,
         sentence=finding_sentence(finding),
         title=finding.title,
-        evidence=evidence_rows(finding.evidence),
+        evidence=evidence_rows(finding.evidence, rule),
         why=finding.why,
         fix=finding.fix,
         confirmed=finding.confirmed,
