@@ -619,3 +619,45 @@ def test_schedule_doubles_its_interval_until_the_next_probe_fits_the_budget():
     before = s.every
     s.spend(10.0, 2, 0.1, 48, MIN_PROBES)
     assert s.every == before
+
+
+def test_loss_at_init_high_reads_the_preflight_loss_against_the_baseline():
+    # the constant baseline of MSE is the targets' variance, computed here on its own
+    Y = np.random.default_rng(3).normal(2.0, 3.0, size=(50, 1))
+    var = float(np.mean((Y - Y.mean()) ** 2))
+    ctx = context(Y=Y, bounds={"baseline": var})
+    ctx.preflight = {"init": {"loss": 250.0 * var, "baseline": var}}
+    (f,) = curve.loss_at_init_high(probes(), ctx)
+    assert f.code == "loss-at-init-high" and f.kind == "symptom" and f.severity == "warning"
+    assert f.evidence["ratio"] == pytest.approx(250.0, rel=1e-12)
+    assert f.evidence["initial_loss"] == pytest.approx(250.0 * var, rel=1e-12)
+    # an overflowing start is the extreme case; up to 100x the baseline (a healthy run of the
+    # catalogs and held-out sets reaches 10.6x), NaN and no pre-flight are silent
+    ctx.preflight["init"]["loss"] = math.inf
+    assert [x.code for x in curve.loss_at_init_high(probes(), ctx)] == ["loss-at-init-high"]
+    for silent in (100.0 * var, 10.6 * var, math.nan):
+        ctx.preflight["init"]["loss"] = silent
+        assert curve.loss_at_init_high(probes(), ctx) == []
+    ctx.preflight = {}
+    assert curve.loss_at_init_high(probes(), ctx) == []
+
+
+def test_loss_at_init_high_on_the_catalog():
+    from nndoctor import diagnose
+    from nndoctor.scenarios import CATALOG
+
+    by_name = {s.name: s for s in CATALOG}
+    for name, expected in (
+        ("deep-randn-init", True),
+        ("xor-tanh", False),
+        ("regression-tanh", False),
+    ):
+        setup = by_name[name].build(0)
+        report = diagnose(
+            setup.model, setup.X, setup.Y, **setup.training, trials=False, progress=False
+        )
+        assert ("loss-at-init-high" in report) is expected, name
+        if expected:
+            init = report.preflight["init"]
+            ratio = report["loss-at-init-high"].evidence["ratio"]
+            assert ratio == pytest.approx(init["loss"] / report.bounds["baseline"], rel=1e-12)

@@ -356,8 +356,8 @@ SICK: list[Scenario] = [
         "deep-randn-init",
         "exploding-gradients",
         "Six hidden ReLU layers of 32 units with weights from N(0, 1), unscaled: activations "
-        "and gradients grow about fourfold per layer, the loss starts near 1e9 and SGD only "
-        "makes it grow.",
+        "and gradients grow about fourfold per layer, the loss starts near 1e9 (6e8 times the "
+        "constant baseline: loss-at-init-high) and SGD only makes it grow.",
         "weights drawn with np.random.randn and no fan-in scaling in a deep net; the loss "
         "becomes NaN after a few steps (common Q&A report)",
         _deep_randn_init,

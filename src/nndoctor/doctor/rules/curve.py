@@ -31,6 +31,9 @@ MIN_EPOCHS = 10
 OVERFIT_RATIO = 0.1
 # the zeroed-input run counts as "as good" when the real run is not below it by this share
 ZERO_INPUT_MARGIN = 0.02
+# the loss at initialisation above this multiple of the constant baseline: the net starts far
+# from any sensible output (the healthy runs of the catalogs and held-out sets: at most 10.6x)
+INIT_LOSS_FACTOR = 100.0
 
 
 def diverged(probes: Probes, ctx: Context) -> list[Finding]:
@@ -251,6 +254,30 @@ def cannot_overfit(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+def loss_at_init_high(probes: Probes, ctx: Context) -> list[Finding]:
+    init = ctx.preflight.get("init") or {}
+    loss, L0 = float(init.get("loss", math.nan)), baseline(ctx)
+    # an infinite loss at init is the extreme case (outputs that overflow); NaN says nothing
+    if not (math.isfinite(L0) and L0 > 0) or not loss > INIT_LOSS_FACTOR * L0:
+        return []
+    ratio = loss / L0
+    return [
+        LOSS_AT_INIT_HIGH.finding(
+            WARNING,
+            f"the loss at initialisation, {loss:.4g}, is {ratio:.3g} times the constant "
+            f"baseline {L0:.4g}",
+            evidence={"initial_loss": loss, "baseline": L0, "ratio": ratio},
+            why="a net initialised for unit-scale inputs and outputs starts near the constant "
+            "baseline (about ln c for c classes); a loss this far above it means outputs that "
+            "start huge and confidently wrong: weights or inputs far from unit scale, so the "
+            "first gradients are huge too and the first steps throw the net around",
+            fix="see the causes above; scale the inputs and use a fan-in initialisation (He, "
+            "Xavier), so the initial outputs are of the targets' size",
+            score=min(1.0, math.log10(ratio) / 6),
+        )
+    ]
+
+
 # --- the records ---
 
 DIVERGED = Rule(
@@ -353,6 +380,23 @@ CANNOT_OVERFIT = Rule(
     plots=("loss",),
 )
 
+LOSS_AT_INIT_HIGH = Rule(
+    code="loss-at-init-high",
+    kind=SYMPTOM,
+    tier=1,
+    meaning="the loss at initialisation is far above the constant baseline",
+    sentence=(
+        "before any training your loss is {ratio} times that of always predicting the average "
+        "of your targets: the first outputs are huge and confidently wrong|before any training "
+        "your loss is far above that of always predicting the average of your targets: the "
+        "first outputs are huge and confidently wrong"
+    ),
+    detect=loss_at_init_high,
+    needs=frozenset({TARGETS}),
+    plots=("loss",),
+    labels={"initial_loss": "loss before any training (loss at initialisation)"},
+)
+
 RULES = (
     DIVERGED,
     OSCILLATING_LOSS,
@@ -361,4 +405,5 @@ RULES = (
     LOSS_AT_BASELINE,
     NOT_USING_INPUTS,
     CANNOT_OVERFIT,
+    LOSS_AT_INIT_HIGH,
 )
