@@ -120,3 +120,28 @@ def test_listen_backward_handles_restore_tensor_backward(torch):
 @pytest.fixture(autouse=True)
 def _tools_on_path(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "tools"))
+
+
+def _members(protocol: type) -> set[str]:
+    names = set(getattr(protocol, "__annotations__", {}))
+    names |= {n for n, v in vars(protocol).items() if not n.startswith("_") and callable(v)}
+    names |= {n for n, v in vars(protocol).items() if isinstance(v, property)}
+    return names
+
+
+def test_both_backends_and_the_watch_offer_the_whole_protocol(torch, nn):
+    from nndoctor.backends.engine import ENGINE
+    from nndoctor.backends.torch import TORCH, Watch
+    from nndoctor.doctor.protocol import Backend, WatchedRun
+
+    wanted = _members(Backend)
+    assert {"prepare", "loss_value", "fork_safe", "apply", "record"} <= wanted
+    for backend in (ENGINE, TORCH):
+        assert sorted(n for n in wanted if not hasattr(backend, n)) == [], backend.name
+    model = nn.Linear(2, 1)
+    watch = Watch(model, torch.optim.SGD(model.parameters(), lr=0.1))
+    try:
+        missing = sorted(n for n in _members(WatchedRun) if not hasattr(watch, n))
+    finally:
+        watch.close()
+    assert missing == []
