@@ -29,7 +29,9 @@ def make_digits(n: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def make_pairs(images: np.ndarray, labels: np.ndarray, n_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
+def make_pairs(
+    images: np.ndarray, labels: np.ndarray, n_pairs: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random pairs; a few images appear twice in the data set (the same file copied), and
     such a copy is paired with its original."""
     n = len(images)
