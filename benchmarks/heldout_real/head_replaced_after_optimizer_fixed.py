@@ -35,7 +35,7 @@ class TextClassifier(nn.Module):
 criterion = nn.CrossEntropyLoss()
 model = TextClassifier(num_labels=2)
 optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-for epoch in range(3):  # the first task: does the text hold token 1, 2 or 3 at all?
+for _ in range(3):  # the first task: does the text hold token 1, 2 or 3 at all?
     for start in range(0, N, 64):
         optimizer.zero_grad()
         criterion(model(X[start : start + 64]), (y[start : start + 64] > 0).long()).backward()
