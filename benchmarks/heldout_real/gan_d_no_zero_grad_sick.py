@@ -62,4 +62,6 @@ for epoch in range(10):
         generator.eval()
         score = stripe_score(generator(torch.randn(256, Z)))
         generator.train()
-    print(f"epoch {epoch}: d_loss {d_loss.item():.3f} g_loss {g_loss.item():.3f} stripes {score:.3f}")
+    print(
+        f"epoch {epoch}: d_loss {d_loss.item():.3f} g_loss {g_loss.item():.3f} stripes {score:.3f}"
+    )

@@ -22,7 +22,7 @@ tokens[:, 0] = CLS
 scores = rng.uniform(0, 16, size=(N, 1))  # document scores 0..16, as in the report
 # the score shows in the text: how many "strong" tokens (2..5) the document holds
 for i, s in enumerate(scores[:, 0]):
-    slots = rng.choice(np.arange(1, LENGTH), size=int(round(s * 0.6)), replace=False)
+    slots = rng.choice(np.arange(1, LENGTH), size=int(np.rint(s * 0.6)), replace=False)
     tokens[i, slots] = rng.integers(2, 6, size=len(slots))
 labels = np.array([[((t >= 2) & (t < 6)).sum() / 0.6] for t in tokens], dtype=np.float32)
 X, y = torch.as_tensor(tokens), torch.as_tensor(labels)  # y: (N, 1)
@@ -55,4 +55,6 @@ for epoch in range(8):
         optimizer.step()
     with torch.no_grad():
         mse = ((model(X) - y) ** 2).mean().item()
-    print(f"epoch {epoch}: loss {loss.item():.3f} true MSE {mse:.3f} (label variance {y.var():.3f})")
+    print(
+        f"epoch {epoch}: loss {loss.item():.3f} true MSE {mse:.3f} (label variance {y.var():.3f})"
+    )

@@ -66,8 +66,12 @@ def random_transform(x: torch.Tensor) -> torch.Tensor:
 
 def augment(images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     # the fix: one draw per sample, applied to the image and its mask stacked together
-    both = torch.stack([random_transform(torch.cat([img, seg])) for img, seg in zip(images, masks, strict=True)])
+    both = torch.stack(
+        [random_transform(torch.cat([img, seg])) for img, seg in zip(images, masks, strict=True)]
+    )
     return both[:, :1], both[:, 1:]
+
+
 model = UNet(n_classes=1)
 optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, momentum=0.9)
 criterion = nn.BCEWithLogitsLoss()

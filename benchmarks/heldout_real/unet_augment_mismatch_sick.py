@@ -65,8 +65,13 @@ def random_transform(x: torch.Tensor) -> torch.Tensor:
 
 
 def augment(images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    pairs = [(random_transform(img), random_transform(seg)) for img, seg in zip(images, masks, strict=True)]
+    pairs = [
+        (random_transform(img), random_transform(seg))
+        for img, seg in zip(images, masks, strict=True)
+    ]
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+
 model = UNet(n_classes=1)
 optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, momentum=0.9)
 criterion = nn.BCEWithLogitsLoss()

@@ -54,7 +54,8 @@ criterion = nn.CrossEntropyLoss()
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)  # the fix: lr 0.1, no clipping
 for epoch in range(3):
     total = 0.0
-    for k, i in enumerate(range(0, data.size(0) - 1 - BPTT, BPTT)):
+    starts = range(0, data.size(0) - 1 - BPTT, BPTT)
+    for i in starts:
         source, targets = data[i : i + BPTT], data[i + 1 : i + 1 + BPTT]
         optimizer.zero_grad()
         output = model(source)
@@ -65,5 +66,5 @@ for epoch in range(3):
     with torch.no_grad():
         guesses = model(data[:BPTT]).argmax(-1)
     distinct = len(torch.unique(guesses))
-    print(f"epoch {epoch}: loss {total / (k + 1):.3f} ppl {math.exp(total / (k + 1)):.1f}"
+    print(f"epoch {epoch}: loss {total / len(starts):.3f} ppl {math.exp(total / len(starts)):.1f}"
           f" distinct argmax tokens {distinct}")  # fmt: skip
