@@ -63,6 +63,5 @@ for epoch in range(6):
     with torch.no_grad():
         pred = model(X).argmax(1)
     acc = (pred == y).float().mean().item()
-    print(
-        f"epoch {epoch}: loss {loss.item():.4f} accuracy {acc:.3f} predicted classes {pred.unique().tolist()}"
-    )
+    classes = pred.unique().tolist()
+    print(f"epoch {epoch}: loss {loss.item():.4f} accuracy {acc:.3f} predicted classes {classes}")
