@@ -49,9 +49,23 @@ class Run:
     stderr_tail: str
 
     @property
+    def failure(self) -> str | None:
+        """Why there is no report: nndoctor's own message, or the last line of a traceback
+        (the script's or nndoctor's); None when there is a report or nothing was said."""
+        if self.sections:
+            return None
+        lines = self.stderr_tail.splitlines()
+        said = [ln for ln in lines if ln.startswith(("nndoctor: ", "nndoctor run: "))]
+        if said:
+            return said[-1]
+        if "Traceback" in self.stderr_tail:
+            return lines[-1] if lines else "Traceback"
+        return None if self.status is not None else "killed at the time limit"
+
+    @property
     def crashed(self) -> bool:
-        """No report, and a traceback on stderr (the script's or nndoctor's own)."""
-        return not self.sections and "Traceback" in self.stderr_tail
+        """No report because something failed (not because no optimizer ever stepped)."""
+        return self.failure is not None and "nothing to report" not in self.failure
 
     def findings(self) -> list[dict[str, Any]]:
         return [f for s in self.sections or [] for f in s["report"]["findings"]]
@@ -164,6 +178,12 @@ def summarise(cases: Sequence[Case], runs: dict[str, Run], seconds: float) -> No
     print(f"fixed runs with an error finding: {with_error}/{len(fixed_runs)}")
     print(f"fixed runs with a warning finding: {with_warning}/{len(fixed_runs)}")
     print(f"fixed runs with no report or a crash: {fixed_lost}/{len(fixed_runs)}")
+    lost_runs = [run for run in runs.values() if not run.sections]
+    if lost_runs:
+        print("\nruns with no report (crash: nndoctor or the script failed)")
+    for run in sorted(lost_runs, key=lambda r: r.script):
+        kind = "crash" if run.crashed else "no report"
+        print(f"  {run.script}: {kind}: {run.failure or '(nothing on stderr)'}")
     print("\nwhat nndoctor said first (sick: first cause of the section; fixed: first cause)")
     for case in cases:
         sick, fixed = (runs[s] for s in case.scripts)
