@@ -453,11 +453,13 @@ def test_every_command_writes_json_that_show_reads(command, request, tmp_path, c
     assert main(["show", str(out), "--json", "-"]) == 0
     assert _canonical(json.loads(capsys.readouterr().out)) == _canonical(expected)
     if command == "run":  # several models: one section each, in the order they first stepped
-        assert [w["model"] for w in written] == ["Sequential", "Linear"]
+        assert [w["model"] for w in written] == ["sick (Sequential)", "healthy (Linear)"]
         assert written[0]["report"]["findings"][0]["code"] == "symmetric-units"
         assert main(["show", str(out)]) == 0
         text = capsys.readouterr().out
-        assert text.index("=== nndoctor: Sequential ===") < text.index("=== nndoctor: Linear")
+        assert text.index("=== nndoctor: sick (Sequential) ===") < text.index(
+            "=== nndoctor: healthy (Linear)"
+        )
 
 
 @pytest.mark.parametrize("command", ["seed", "scenarios", "show"])

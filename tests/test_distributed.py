@@ -238,7 +238,7 @@ def test_two_gloo_ranks_report_what_one_process_sees_on_the_global_batches(tmp_p
     assert "symmetric-units" in err0 and err1.strip() == ""  # rank 0 alone reports
     (two,) = json.loads((tmp_path / "two.json").read_text())
     (one,) = json.loads((tmp_path / "one.json").read_text())
-    assert two["model"] == one["model"] == "Sequential"
+    assert two["model"] == one["model"] == "net (Sequential)"  # as the script names it
     f2, f1 = two["report"]["findings"], one["report"]["findings"]
     assert [f["code"] for f in f2] == [f["code"] for f in f1]
     assert f1[0]["code"] == "symmetric-units"

@@ -105,6 +105,11 @@ def test_verdict_names_the_root_cause_and_its_trial():
     assert v.startswith("Your 3 hidden units in layer 0 all compute the same thing")
     assert "confirmed: re-initialise with xavier_uniform takes the loss from 2.28 to 1.55" in v
     assert plain.verdict(Report([])) == "No problem found: training looks healthy."
+    # information alone is no verdict (issue 20: it replaced "no problem found")
+    note = CODES["incompressible-data"].finding("info", "flat spectrum")
+    assert plain.verdict(Report([note])) == (
+        "No problem found: training looks healthy. (1 note below.)"
+    )
     # what caused the root cause, when the evidence says: all weights started at 0
     r = _confirmed()
     r.findings[0].evidence.update(constant_init=np.True_, initial_weight=0.0)

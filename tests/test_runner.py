@@ -173,7 +173,8 @@ def test_run_names_the_root_cause_diagnose_names(torch, tmp_path, capsys, name):
     script = EXAMPLES / _generator().filename(scenario)
     assert execute(str(script), [], alerts=False, json_path=str(out)) == 0
     sections = json.loads(out.read_text())
-    assert [s["model"] for s in sections] == [type(scenario.build(0).model).__name__]
+    # named as the script names it, its class beside (examples/generate.py calls it `model`)
+    assert [s["model"] for s in sections] == [f"model ({type(scenario.build(0).model).__name__})"]
     report = Report.from_dict(sections[0]["report"])
     if scenario.healthy:
         assert [f.code for f in report.findings if f.severity == "error"] == [], report.codes

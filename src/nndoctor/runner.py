@@ -21,6 +21,7 @@ import os
 import runpy
 import sys
 import traceback
+import types
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -262,8 +263,12 @@ class GlobalWatcher:
         if self._loss_call is not None:
             loss_module, loss, output, target = self._loss_call
         name = type(model).__name__
-        same = sum(p.name.split(" ")[0] == name for p in self.pairs)
-        label = f"{name} #{same + 1}" if same else name
+        given = name_in_script(model)
+        if given is not None:  # what the script calls it: `generator (Sequential)`
+            label = f"{given} ({name})"
+        else:
+            same = sum(p.name.split(" ")[0] == name for p in self.pairs)
+            label = f"{name} #{same + 1}" if same else name
         watch = self.make_watch(model, optimizer, loss_module, self.every, self.alerts)
         if loss is not None:
             watch.log(loss, output, target)  # this step's loss ran before the watch existed
@@ -275,12 +280,22 @@ class GlobalWatcher:
         self._handles = []
         self._stop_listening()
 
+    def _pair_adversaries(self) -> None:
+        """Models one of whose losses runs through the other (a GAN's generator through its
+        discriminator): both are told, their targets are labels the loop made up."""
+        for a in self.pairs:
+            reached = getattr(getattr(a.watch, "loss", None), "reached", set())
+            for b in self.pairs:
+                if b is not a and reached & {id(p) for p in b.model.parameters()}:
+                    a.watch.paired_adversarially = b.watch.paired_adversarially = True
+
     def close(self) -> list[tuple[str, Any]] | None:
         """Remove every hook and return ``(model name, report)`` per watched pair; None on
         the ranks other than 0 of a distributed run (rank 0 reports for all)."""
         from nndoctor.watching import report_across_ranks
 
         self.uninstall()
+        self._pair_adversaries()
         out = []
         for pair in self.pairs:
             pair.watch.close()
@@ -292,6 +307,25 @@ class GlobalWatcher:
 
 
 NOTHING_TO_REPORT = "nndoctor: no optimizer stepped on a module's parameters: nothing to report"
+
+
+def name_in_script(obj: Any) -> str | None:
+    """The name the running script gives ``obj``: a global of its ``__main__`` (``D``,
+    ``generator``), or an attribute or child module of one (``gan.generator``); None when it
+    has none (a model built inside a function)."""
+    main = sys.modules.get("__main__")
+    names = dict(vars(main)) if main is not None else {}
+    for key, value in names.items():
+        if value is obj and not key.startswith("_"):
+            return key
+    for key, value in names.items():
+        if key.startswith("_") or isinstance(value, type | types.ModuleType):
+            continue
+        children = {**getattr(value, "__dict__", {}), **getattr(value, "_modules", {})}
+        for attr, child in children.items():
+            if child is obj and not attr.startswith("_"):
+                return f"{key}.{attr}"
+    return None
 
 
 def print_reports(sections: list[tuple[str | None, Any]], stream: Any, verbosity: int = 1) -> None:

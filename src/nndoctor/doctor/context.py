@@ -18,11 +18,13 @@ from nndoctor.doctor.schema import (
     BINARY,
     CLASSIFICATION,
     REGRESSION,
+    TOKENS,
     Context,
     DataStats,
     LayerSpec,
     LossSpec,
     Run,
+    TaskSpec,
     is_autoencoder,
 )
 
@@ -39,16 +41,18 @@ def build_context(run: Run, fits: bool = True) -> Context:
     predictability test); see :func:`compute_bounds`.
     """
     backend = run.backend
+    structure = backend.task_spec(run)
     return make_context(
         backend.describe(run),
         backend.loss_spec(run),
         backend.optimizer_spec(run),
         run.X,
-        run.Y,
+        target_units(run.Y, structure),
         run.batch_size,
         run.seed,
         run.shuffle,
         fits,
+        structure,
     )
 
 
@@ -62,10 +66,13 @@ def make_context(
     seed: int,
     shuffle: bool | None,
     fits: bool = True,
+    structure: TaskSpec | None = None,
 ) -> Context:
-    """The :class:`Context` from plain descriptions and data (``X``, ``Y``: all the data, or
-    the sample a watched run saw); ``fits`` as in :func:`compute_bounds`."""
-    task = task_of(spec, is_autoencoder(X, Y))
+    """The :class:`Context` from plain descriptions and data (``X``: all the inputs, or the
+    rows a watched run saw; ``Y``: their targets, one row per unit of the loss, see
+    :func:`target_units`); ``fits`` as in :func:`compute_bounds`."""
+    structure = structure or TaskSpec()
+    task = task_of(spec, structure.per_sample and is_autoencoder(X, Y))
     X, Y = feature_rows(X, Y, task)
     widths = [s.out_features for s in layers if s.kind == "dense" and s.out_features]
     return Context(
@@ -73,10 +80,25 @@ def make_context(
         loss=spec,
         optimizer=optimizer,
         task=task,
-        data=data_stats(X, Y, task),
-        bounds=compute_bounds(X, Y, spec, batch_size, task, widths[:-1], seed, fits),
+        data=data_stats(X, Y, task, structure),
+        bounds=compute_bounds(X, Y, spec, batch_size, task, widths[:-1], seed, fits, structure),
         shuffle=shuffle,
+        structure=structure,
     )
+
+
+def target_units(Y: np.ndarray, structure: TaskSpec) -> np.ndarray:
+    """The targets one row per unit of the loss: as they are when the unit is a sample; else
+    every element (a token, a pixel) as a row, class labels as one column (the ignored ones
+    left out), values as one row per element."""
+    if structure.per_sample:
+        return Y
+    if np.issubdtype(Y.dtype, np.integer):
+        units = Y.reshape(-1)
+        if structure.ignore_index is not None:
+            units = units[units != structure.ignore_index]
+        return units
+    return Y.reshape(-1, 1)
 
 
 def feature_rows(X: np.ndarray, Y: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray]:
@@ -91,17 +113,23 @@ def feature_rows(X: np.ndarray, Y: np.ndarray, task: str) -> tuple[np.ndarray, n
 def full_bounds(run: Run, ctx: Context) -> dict[str, Any]:
     """Every bound of ``run`` (the fits included) for a context built with ``fits=False``: the
     same dict :func:`build_context` gives, without describing the model again."""
-    X, Y = feature_rows(run.X, run.Y, ctx.task)
-    return compute_bounds(X, Y, ctx.loss, run.batch_size, ctx.task, ctx.hidden_widths, run.seed)
+    X, Y = feature_rows(run.X, target_units(run.Y, ctx.structure), ctx.task)
+    return compute_bounds(
+        X, Y, ctx.loss, run.batch_size, ctx.task, ctx.hidden_widths, run.seed, True, ctx.structure
+    )
 
 
-def fitted_bounds(n_rows: int, n_features: int, task: str) -> list[str]:
+def fitted_bounds(
+    n_rows: int, n_features: int, task: str, structure: TaskSpec | None = None
+) -> list[str]:
     """The bounds that need a fit and that :func:`compute_bounds` gives for ``n_rows`` feature
     rows of ``n_features`` when the loss has a baseline: the best affine map once there are
     more rows than its parameters per output, the predictability test from
     ``PREDICTABILITY_MIN_ROWS`` rows; none for an autoencoder (its rank bounds come from one
-    decomposition)."""
-    if task == AUTOENCODER:
+    decomposition), none for targets that are not one per sample (a token's target is not a
+    function of a row of inputs) or inputs that are token ids (ids have no distance)."""
+    structure = structure or TaskSpec()
+    if task == AUTOENCODER or not structure.per_sample or structure.inputs == TOKENS:
         return []
     wanted = (
         ("least_squares", n_rows > n_features + 1),
@@ -118,17 +146,29 @@ def task_of(loss: LossSpec, autoencoder: bool) -> str:
     return AUTOENCODER if autoencoder else REGRESSION
 
 
-def data_stats(X: np.ndarray, Y: np.ndarray, task: str) -> DataStats:
+def data_stats(
+    X: np.ndarray, Y: np.ndarray, task: str, structure: TaskSpec | None = None
+) -> DataStats:
+    """Statistics of the input rows ``X`` and of the targets ``Y``, one row per unit of the
+    loss (class counts per token or per pixel when those are its units)."""
+    structure = structure or TaskSpec()
     Y2 = Y.reshape(len(Y), -1)
     integer = bool(np.all(np.round(Y2) == Y2))
     counts = None
-    if task == CLASSIFICATION:
-        counts = np.bincount(Y.astype(np.intp))
+    if task == CLASSIFICATION and Y2.shape[1] == 1 and integer and (not Y.size or Y.min() >= 0):
+        counts = np.bincount(Y2[:, 0].astype(np.intp))
     elif task == BINARY and integer and Y2.shape[1] == 1 and np.all(Y2 >= 0):
         # class counts only for valid 0/1 labels: targets such as {-1, 1} are a wrong-loss
         # finding, not classes
         counts = np.bincount(Y2[:, 0].astype(np.intp), minlength=2)
-    T = np.eye(int(Y.max()) + 1)[Y.astype(np.intp)] if task == CLASSIFICATION else Y2
+    if not structure.per_sample:
+        # the order of samples says nothing about the order of the tokens in them
+        order = math.nan
+    elif task == CLASSIFICATION:
+        labels = Y2[:, 0].astype(np.intp)
+        order = order_correlation(np.eye(len(counts))[labels]) if counts is not None else math.nan
+    else:
+        order = order_correlation(Y2)
     # chunked and scaled: no (n, d) temporaries, no overflow for values up to 1e308
     x_mean, x_std, x_abs = column_stats(X)
     y_std = column_stats(Y2)[1]
@@ -142,7 +182,7 @@ def data_stats(X: np.ndarray, Y: np.ndarray, task: str) -> DataStats:
         y_std=y_std,
         y_integer=integer,
         class_counts=counts,
-        y_order_corr=order_correlation(T),
+        y_order_corr=order,
     )
 
 
@@ -170,27 +210,53 @@ def compute_bounds(
     widths: list[int],
     seed: int,
     fits: bool = True,
+    structure: TaskSpec | None = None,
 ) -> dict[str, Any]:
     """Achievable losses in the user's units; entries a loss does not support are left out.
+
+    ``Y`` holds one row per unit of the loss (``structure``): when the unit is an element of a
+    sample (a token, a pixel), the baseline is the best constant per element times the loss's
+    ``scale`` (1 for a mean over the elements), and the fitted bounds are left out (a token's
+    target is not a function of one row of inputs).
 
     ``fits=False``: the constant baseline (and an autoencoder's rank bounds, which rules read
     on runs that learned) only; the best affine map and the predictability test, whose fits
     cost more than a small training run, are left to the caller (``diagnose`` computes them
     when the recorded run leaves them something to judge: :mod:`nndoctor.doctor.lazy`).
     """
+    structure = structure or TaskSpec()
     out: dict[str, Any] = {}
-    loss = spec.numpy_loss()
+    per_sample = structure.per_sample
+    loss = (spec if per_sample else LossSpec(spec.kind, "mean", spec.from_logits)).numpy_loss()
     if loss is None:
         out["baseline_error"] = f"no bounds for the loss {spec.name or spec.kind}"
         return out
+    if not per_sample and not math.isfinite(structure.scale):
+        out["baseline_error"] = (
+            f"the loss's value over the mean loss of its {structure.unit}s is not known"
+        )
+        return out
     try:
-        baseline = bounds.constant_baseline(Y, loss, batch_size)
+        baseline = bounds.constant_baseline(Y, loss, batch_size if per_sample else None)
     except (ValueError, TypeError) as exc:
         # targets the loss cannot take (BCE outside [0, 1]) have no baseline; a rule says why
         out["baseline_error"] = str(exc)
         return out
-    out["baseline"] = baseline.loss
-    texts = [str(baseline)]
+    if per_sample:
+        out["baseline"] = baseline.loss
+        texts = [str(baseline)]
+    else:
+        out["baseline"] = baseline.loss * structure.scale
+        texts = [
+            f"constant baseline {out['baseline']:.4g} ({baseline.loss:.4g} per "
+            f"{structure.unit}, the best constant prediction of {len(Y)} {structure.unit}s"
+            + (
+                f", times {structure.scale:.4g}: the loss sums them"
+                if abs(structure.scale - 1) > 1e-6
+                else ""
+            )
+            + ")"
+        ]
     if task == AUTOENCODER:
         code = bounds.linear_code(X, loss, batch_size)
         out["loss_at_rank"] = code.loss_at_rank
@@ -199,7 +265,7 @@ def compute_bounds(
         ranks = sorted({w for w in widths if w < code.max_rank} | {1})
         texts = [code.summary(ranks)]
     elif fits:
-        fitted = fitted_bounds(len(X), X.shape[1], task)
+        fitted = fitted_bounds(len(X), X.shape[1], task, structure)
         if "least_squares" in fitted:
             fit = bounds.least_squares(X, Y, loss, batch_size, seed=seed)
             out["least_squares"] = fit.loss

@@ -64,7 +64,7 @@ def deferred_checks(
         ctx.preflight = {**ctx.preflight, "tiny_batch": preflight.tiny_batch(run, ctx)}
         lap("preflight")
         return {}
-    fitted = fitted_bounds(len(run.X), int(np.prod(run.X.shape[1:])), ctx.task)
+    fitted = fitted_bounds(len(run.X), int(np.prod(run.X.shape[1:])), ctx.task, ctx.structure)
     # a loss without a baseline gets no fitted bound either way: nothing was skipped there
     skipped = {
         k: reason
@@ -142,10 +142,10 @@ def watched_report(watch: WatchedRun, seed: int = 0, probes: Probes | None = Non
     ``probes``: what to judge instead of ``watch.probes()`` (the merged probes of several
     ranks)."""
     probes = watch.probes() if probes is None else probes
-    samples = watch.samples()
+    samples = None if watch.adversarial else watch.samples()
     have_targets = samples is not None
     if samples is not None:
-        X, Y = samples
+        X, Y = samples  # Y: one row per unit of the loss (a sample, a token, a pixel)
         if Y.size == X.size and np.array_equal(Y.reshape(X.shape), X):
             Y = X
     else:
@@ -159,6 +159,7 @@ def watched_report(watch: WatchedRun, seed: int = 0, probes: Probes | None = Non
         probes.batch_size,
         seed,
         None,
+        structure=watch.task_spec(),
     )
     rules = select(available(probes, have_targets))
     report = make_report(probes, ctx, None, rules)
@@ -169,7 +170,12 @@ def watched_report(watch: WatchedRun, seed: int = 0, probes: Probes | None = Non
     )
     # a user's loop shows no epochs: epoch_loss holds equal stretches of steps, not epochs
     report.summary["epochs_known"] = watch.epochs_known
-    if not have_targets:
+    if watch.adversarial:
+        report.summary["targets"] = (
+            "made up by the loop (its loss runs through another model trained beside it, as "
+            "in a GAN): the rules that read the targets were skipped"
+        )
+    elif not have_targets:
         report.summary["targets"] = "not seen: the rules that need the targets were skipped"
     if watch.failed:
         report.summary["hook_failure"] = watch.failed

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from nndoctor.doctor.changes import Change
-from nndoctor.doctor.schema import Fit, LayerSpec, LossSpec, Probes, Run
+from nndoctor.doctor.schema import Fit, LayerSpec, LossSpec, Probes, Run, TaskSpec
 
 
 class Backend(Protocol):
@@ -54,6 +54,9 @@ class Backend(Protocol):
         """The architecture in forward order (weighted layers as ``"dense"``)."""
 
     def loss_spec(self, run: Run) -> LossSpec: ...
+
+    def task_spec(self, run: Run) -> TaskSpec:
+        """What one input and one target are, and the unit the loss averages over."""
 
     def optimizer_spec(self, run: Run) -> dict[str, Any]:
         """``name`` and the settings (``lr`` at least)."""
@@ -133,6 +136,11 @@ class WatchedRun(Protocol):
     def epochs_known(self) -> bool:
         """Whether the loop marked its epochs (else the curve holds equal stretches of steps)."""
 
+    @property
+    def adversarial(self) -> bool:
+        """Whether the model's loss runs through another model trained beside it (a GAN):
+        its targets are then labels the loop made up, not data."""
+
     def probes(self) -> Probes:
         """Everything recorded so far."""
 
@@ -142,8 +150,12 @@ class WatchedRun(Protocol):
     def loss_spec(self) -> LossSpec:
         """The loss, as far as the watch saw it (a loss module, or a callable)."""
 
+    def task_spec(self) -> TaskSpec:
+        """What one input and one target are, as the loss saw them on the probe steps."""
+
     def optimizer_spec(self) -> dict[str, Any]:
         """``name`` and the settings, ``lr`` the rate the run started with."""
 
     def samples(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """The input and target rows kept from the probe steps, or None without targets."""
+        """The input rows and the targets (one row per unit of the loss) kept from the probe
+        steps, or None without targets."""

@@ -16,15 +16,19 @@ from nndoctor.doctor.finding import Finding
 
 
 def refuted(f: Finding) -> bool:
-    """A cause read off the training dynamics (its rule is ``refutable``) whose trial ran and
-    clearly did not help: its verdict is ``"refuted"`` (paired gains below the least gain
-    worth reporting, or a changed run that diverged). A trial without a verdict (an older
-    report) is refuted when the loss after the fix is no lower (or not finite)."""
-    if f.code not in REFUTABLE or f.confirmed is not False or not f.trial:
+    """A cause whose trial ran and clearly did not help: its verdict is ``"refuted"`` (paired
+    gains below the least gain worth reporting, or a changed run that diverged). Any cause
+    whose fix was judged on the loss itself; a fault visible in the setup (its rule not
+    ``refutable``) judged on another metric is not: the error rate under a double softmax
+    does not move while the loss does. A trial without a verdict (an older report) is refuted
+    when the loss after the fix is no lower (or not finite)."""
+    if f.confirmed is not False or not f.trial:
+        return False
+    if f.code not in REFUTABLE and f.trial.get("metric", "loss") != "loss":
         return False
     if "verdict" in f.trial:
         return bool(f.trial["verdict"] == "refuted")
-    return not f.trial["loss_after"] < f.trial["loss_before"]
+    return f.code in REFUTABLE and not f.trial["loss_after"] < f.trial["loss_before"]
 
 
 _SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
@@ -83,12 +87,13 @@ def rank(findings: list[Finding]) -> list[Finding]:
             if linked(root, consequence):
                 depth[consequence] = max(depth[consequence], depth[root] + 1)
 
-    # 0: confirmed, 1: not tried or inconclusive, 2: refuted; a root takes the best group
-    # of what it explains, through chains of links
+    # 0: confirmed, 1: not tried or inconclusive, 2: refuted; a root whose own fix was not
+    # tried takes the best group of what it explains, through chains of links (one whose own
+    # trial did not confirm it never outranks a confirmed cause: issue 20)
     group = {code: 2 if refuted(f) else 0 if f.confirmed else 1 for code, f in top.items()}
     for _ in range(len(EXPLAINS)):
         for root, consequence in EXPLAINS:
-            if linked(root, consequence) and not refuted(top[root]):
+            if linked(root, consequence) and top[root].confirmed is not False:
                 group[root] = min(group[root], group[consequence])
 
     def key(f: Finding) -> tuple:

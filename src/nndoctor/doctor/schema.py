@@ -49,6 +49,14 @@ REGRESSION = "regression"
 BINARY = "binary"
 CLASSIFICATION = "classification"
 
+# what one input is (TaskSpec.inputs)
+FEATURES = "features"  # (n, f) floats
+IMAGES = "images"  # (n, c, h, w)
+SEQUENCES = "sequences"  # (n, t, f)
+TOKENS = "tokens"  # integer ids into an embedding, (n, t) or (n,)
+# what one target is (TaskSpec.unit): a sample, or an element of one
+SAMPLE = "sample"
+
 
 @dataclass
 class LayerTrace:
@@ -186,6 +194,9 @@ class Probes:
     probe_every: int
     probe_loss: float = math.nan
     loop: LoopFacts | None = None
+    # False: the loop marked no epochs; ``epoch_loss`` holds means over windows of
+    # ``steps_per_epoch`` steps (and the report says "steps")
+    epochs_known: bool = True
     # machine epsilon of the weights' dtype: what "equal up to rounding" means
     eps: float = float(np.finfo(np.float64).eps)
 
@@ -300,6 +311,44 @@ class DataStats:
     y_order_corr: float = math.nan
 
 
+@dataclass(frozen=True)
+class TaskSpec:
+    """The data's structure as the loss sees it: what one input is, what one target is, and the
+    unit the loss averages over.
+
+    Attributes
+    ----------
+    inputs : {"features", "images", "sequences", "tokens"}
+        Token ids are ids: no scale, no variance, no distance between them.
+    unit : str
+        What one target is: ``"sample"`` (a class or a value per sample), or an element of one
+        (``"token"``, ``"pixel"``, ``"step"``, ``"element"``): then every count, share, baseline
+        and bound is per element.
+    units_per_sample : float
+        Targets per sample, the ignored ones left out (1 for ``"sample"``).
+    ignore_index : int or None
+        Class targets equal to it are left out of everything (``ignore_index=-100``).
+    scale : float
+        The loss's value over the mean loss of its units: 1 when it averages over them, the units
+        of a batch when it sums them, the units of a sample for a sum per sample averaged over the
+        batch; NaN when the doctor could not read it (a loss it cannot see into).
+    known : bool
+        Whether the structure was read off the loss's own computation (False: assumed, one
+        target per sample; the rules that need more stay silent).
+    """
+
+    inputs: str = FEATURES
+    unit: str = SAMPLE
+    units_per_sample: float = 1.0
+    ignore_index: int | None = None
+    scale: float = 1.0
+    known: bool = True
+
+    @property
+    def per_sample(self) -> bool:
+        return self.unit == SAMPLE
+
+
 @dataclass
 class Context:
     """What the rules know besides the probes.
@@ -322,6 +371,8 @@ class Context:
         ``passed`` and per-parameter worst relative errors.
     shuffle : bool or None
         Whether training reshuffles the samples every epoch; None when unknown.
+    structure : TaskSpec
+        What one input and one target are, and the loss's unit.
     """
 
     layers: list[LayerSpec]
@@ -333,6 +384,7 @@ class Context:
     preflight: dict[str, Any] = field(default_factory=dict)
     gradcheck: dict[str, Any] | None = None
     shuffle: bool | None = None
+    structure: TaskSpec = field(default_factory=TaskSpec)
 
     @property
     def loss_name(self) -> str:

@@ -58,6 +58,8 @@ PARALLEL_MIN_SECONDS = 1.0
 PRICE_SHARE = 0.05
 
 CONFIRMED, REFUTED, UNDECIDED, INCONCLUSIVE = "confirmed", "refuted", "undecided", "inconclusive"
+# a trial whose runs had to be shorter than the original and did not confirm its fix
+TOO_SHORT = "too short to decide"
 
 
 # code -> the change its trial makes (the rules' records)
@@ -371,8 +373,15 @@ def run_trials(
     for t in trials:
         m = t.change.metric
         verdict = INCONCLUSIVE if t.verdict == UNDECIDED else t.verdict
+        if verdict != CONFIRMED and epochs < original.epochs:
+            # shorter runs than the one it is compared with: a fix whose effect needs the whole
+            # run (identical units split by rounding late, a slow descent) cannot show it; no
+            # verdict rather than "not confirmed" (issue 20)
+            verdict = TOO_SHORT
         b, a = before[m], t.after
-        t.finding.confirmed = verdict == CONFIRMED
+        t.finding.confirmed = (
+            True if verdict == CONFIRMED else None if verdict == TOO_SHORT else False
+        )
         t.finding.trial = {
             "change": t.change.describe(),
             "metric": m,

@@ -29,7 +29,15 @@ from nndoctor.doctor.changes import (
     apply_data_change,
 )
 from nndoctor.doctor.recorder import PROBE_ROWS
-from nndoctor.doctor.schema import Fit, LayerSpec, LossSpec, Probes, Run, batch_mean_loss
+from nndoctor.doctor.schema import (
+    Fit,
+    LayerSpec,
+    LossSpec,
+    Probes,
+    Run,
+    TaskSpec,
+    batch_mean_loss,
+)
 from nndoctor.gradcheck import check_gradients
 from nndoctor.nn import (
     BCE,
@@ -188,6 +196,9 @@ class EngineBackend:
 
     def loss_spec(self, run: Run) -> LossSpec:
         return loss_spec(run.loss)
+
+    def task_spec(self, run: Run) -> TaskSpec:
+        return TaskSpec()  # rows of features, one target per row: the engine's only kind
 
     def optimizer_spec(self, run: Run) -> dict[str, Any]:
         return {"name": type(run.optimizer).__name__, **run.optimizer.get_params()}

@@ -31,6 +31,13 @@ from nndoctor.backends.torch.model import (
     reset_parameters,
     untouched,
 )
+from nndoctor.backends.torch.task import (
+    LossView,
+    input_kind,
+    loss_spec_of,
+    read_loss,
+    task_spec,
+)
 from nndoctor.backends.torch.watch import Watch, optimizer_spec
 from nndoctor.doctor.changes import (
     DATA_CHANGES,
@@ -47,10 +54,20 @@ from nndoctor.doctor.changes import (
     apply_data_change,
 )
 from nndoctor.doctor.recorder import PROBE_ROWS
-from nndoctor.doctor.schema import Fit, LayerSpec, LossSpec, Probes, Run, batch_mean_loss
+from nndoctor.doctor.schema import (
+    Fit,
+    LayerSpec,
+    LossSpec,
+    Probes,
+    Run,
+    TaskSpec,
+    batch_mean_loss,
+)
 
 # rows of the traced forward pass that reads the architecture
 TRACE_ROWS = 8
+# rows (at most) of the batch whose loss tells the data's structure
+TASK_ROWS = 64
 # the recorded run probes at least this many steps apart (while that leaves 16 probes): a
 # probe on the fixed probe batch costs about two milliseconds whatever the model, a step of a
 # small model a fraction of one, and 100 probes would cost such a run several times its length
@@ -178,10 +195,42 @@ class TorchBackend:
             "dtype": dtype,
             "remap": remap,
         }
-        return Run(
+        run = Run(
             self, private, Xv, Yv, loss, optimizer, epochs, min(bs, len(Xv)), bool(shuffle),
             seed, options=settings,
         )  # fmt: skip
+        settings["task"], settings["loss_view"] = self._read_task(run)
+        return run
+
+    def _read_task(self, run: Run) -> tuple[TaskSpec, LossView | None]:
+        """The data's structure, read off the loss of one batch of the training batch size and
+        of half of it on a copy (:mod:`~nndoctor.backends.torch.task`): a loss whose scale
+        doubles with the batch sums its units, one whose scale stays averages them."""
+        opts = run.options
+        n = min(run.batch_size, len(run.X), TASK_ROWS)
+        views = []
+        for rows in (n, max(n // 2, 1)):
+            model = copy.deepcopy(run.model).to(opts["device"])
+            model.train(opts["train_mode"])
+            devices = [opts["device"].index or 0] if opts["device"].type == "cuda" else []
+            with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                xb = as_tensor(run.X[:rows], opts["dtype"], opts["device"])
+                yb = as_tensor(run.Y[:rows], opts["dtype"], opts["device"])
+                try:
+                    out = model(xb)
+                    views.append((read_loss(run.loss(out, yb)), out.numel()))
+                except Exception:  # the run itself will say what is wrong, where it happens
+                    views.append((None, 0))
+        (view, outputs), (half, _) = views
+        spec = task_spec(view, input_kind(run.X), n, outputs)
+        if view is not None and half is not None and rows != n:
+            per_row = math.isfinite(view.scale) and math.isclose(
+                view.scale / max(half.scale, 1e-300), n / rows, rel_tol=0.05
+            )
+            if per_row and not spec.per_sample:  # a sum over the batch's units
+                spec = replace(spec, scale=view.scale / n * run.batch_size)
+        return spec, view
 
     def _optimizer(self, run: Run, model: nn.Module) -> torch.optim.Optimizer:
         """The user's optimizer on ``model``'s parameters. A factory that picks parameters of
@@ -304,12 +353,29 @@ class TorchBackend:
         P = self.predict(fit.model, run.X[rows])
         with np.errstate(all="ignore"):
             probe_loss = self.loss_value(run, P, run.Y[rows])
+        view = self._view(run, fit.model, Xp, run.Y[rows])
         probes = watch.probes(
-            end_state=(zs, out, run.Y[rows], probe_loss),
+            end_state=(zs, out, run.Y[rows], probe_loss, view),
             epochs=run.epochs,
             batch_size=run.batch_size,
         )
         return probes, fit
+
+    def _view(self, run: Run, model: nn.Module, X: torch.Tensor, Y: np.ndarray) -> LossView | None:
+        """The loss's own view of the probe batch with the end weights (the run left as it
+        was: its random state forked, its norm statistics restored)."""
+        opts = run.options
+        buffers = [b.clone() for b in model.buffers()]
+        devices = [X.device.index or 0] if X.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices), torch.enable_grad():
+                return read_loss(run.loss(model(X), as_tensor(Y, opts["dtype"], X.device)))
+        except Exception:  # a loss the probe batch breaks: the end state has no view
+            return None
+        finally:
+            with torch.no_grad():
+                for b, saved in zip(model.buffers(), buffers, strict=True):
+                    b.copy_(saved)
 
     def fit(self, run: Run, epochs: int, seed: int) -> Fit:
         return self._train(run, epochs, seed, False)[0]
@@ -352,7 +418,11 @@ class TorchBackend:
         return watch.layer_specs()
 
     def loss_spec(self, run: Run) -> LossSpec:
-        return loss_spec(run.loss)
+        # a function around a standard loss says what it is through its graph
+        return loss_spec_of(run.options.get("loss_view"), loss_spec(run.loss))
+
+    def task_spec(self, run: Run) -> TaskSpec:
+        return run.options.get("task") or TaskSpec(known=False)
 
     def optimizer_spec(self, run: Run) -> dict[str, Any]:
         opt = self._optimizer(run, copy.deepcopy(run.model))

@@ -24,6 +24,9 @@ from nndoctor.doctor.schema import UNKNOWN
 # RANK_EVERY-th probe only, not on the first (diagnose, with its fixed probe batch, on every
 # probe); the rules read it as evidence only
 RANK_EVERY = 4
+# a probed step's whole output is kept up to this many numbers (a language model's logits can
+# be a gigabyte)
+MAX_KEPT_OUTPUT = 1 << 22
 
 
 class ForwardTap:
@@ -64,6 +67,8 @@ class ForwardTap:
         self.last_stats: list[dict[str, float]] | None = None
         self.last_z: list[torch.Tensor | None] = []
         self.probe_out: torch.Tensor | None = None
+        self.step_out: torch.Tensor | None = None
+        self.step_numel = 0  # numbers in that output (kept or not)
 
     # --- the hooks, on and off ---
 
@@ -173,6 +178,13 @@ class ForwardTap:
         order = list(self.order)
         if not self.activations:
             self._infer_activations(order)
+        out = self.root_out
+        if not self.in_probe and self.watch.due and isinstance(out, torch.Tensor):
+            # the whole output of a probed training step (when not huge): the loss's view of
+            # it tells the data's structure, and a watched loop's end state redoes that view
+            # on the final weights (task.refresh)
+            self.step_out = out.detach() if out.numel() <= MAX_KEPT_OUTPUT else None
+            self.step_numel = out.numel()
         if not self.in_probe and (self.fixed_probe or not self.watch.due):
             # the statistics come from the probe batch's forward pass, or no probe reads them
             # (the first forward pass a watch sees is captured for the activations even when
@@ -185,7 +197,6 @@ class ForwardTap:
         self.last_stats, self.last_z = layer_stats(
             self.z, h_of, self.layers, self.activations, rank_due
         )
-        out = self.root_out
         if isinstance(out, torch.Tensor):
             self.probe_out = out.detach()[:PROBE_ROWS]
         self.z.clear()

@@ -21,12 +21,20 @@ import torch
 from torch import nn
 
 from nndoctor.backends.torch.statistics import to_host
+from nndoctor.backends.torch.task import (
+    LossView,
+    input_kind,
+    reached_parameters,
+    read_loss,
+    task_spec,
+)
 from nndoctor.doctor.recorder import PROBE_ROWS
-from nndoctor.doctor.schema import LossSpec
+from nndoctor.doctor.schema import LossSpec, TaskSpec
 
-# rows of the inputs and targets kept from the probe steps for the data statistics and bounds
-# of a watched run (diagnose has all the data)
+# rows of the inputs kept from the probe steps for the data statistics and bounds of a watched
+# run (diagnose has all the data), and targets of the loss's units (a token, a pixel: many a row)
 SAMPLE_ROWS = 1024
+SAMPLE_UNITS = 16384
 
 # functions told of every scalar ``.backward()`` while a watch is open; ``torch.Tensor.backward``
 # is wrapped while there is one (a tuple, replaced on add and remove: the wrapper runs on every
@@ -107,12 +115,27 @@ class LossTap:
         self.hooked: torch.Tensor | None = None  # the loss module's output this step
         self.backward_seen = False
         self.seen_by_hook = False
-        # losses as floats (read at once on the CPU) or 0-d tensors (on a device: read later)
+        # losses as floats (read at once on the CPU) or 0-d tensors (on a device: read later):
+        # the micro-batches of this step (one a backward), and the losses a hook or log() gave
+        # since the last backward (its parts: a loss of two calls of the loss module)
         self.pending: list[float | torch.Tensor] = []
+        self.parts: list[float | torch.Tensor] = []
+        # one parameter of the model: a gradient of None when a backward starts means the
+        # losses before were another model's (a GAN: the generator's loss runs through the
+        # discriminator), zeroed away since
+        self.anchor: torch.Tensor | None = None
         self.unsynced: list[float | torch.Tensor | None] = []
         self.shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
         self.last_output: torch.Tensor | None = None
         self.last_target: torch.Tensor | None = None
+        # the last probe step's loss as the loss saw it (task.read_loss), and the data's
+        # structure read off the first one
+        self.view: LossView | None = None
+        self.task: TaskSpec | None = None
+        self.last_input: torch.Tensor | None = None
+        self.last_out: torch.Tensor | None = None
+        # the leaves the probe steps' losses reached (another model's: a GAN)
+        self.reached: set[int] = set()
         self.sample_x: list[np.ndarray] = []
         self.sample_y: list[np.ndarray] = []
         self.listener: BackwardListener | None = None
@@ -158,11 +181,18 @@ class LossTap:
         # on every step: what _on_loss(tensor, None, None) does, without the checks of an
         # output and a target
         self.backward_seen = True
-        if not self.seen_by_hook:
+        if self.anchor is not None and self.anchor.grad is None and self.pending:
+            self.pending.clear()  # zeroed since: those were the losses of another model's step
+        if self.parts:  # the losses the hook or log() saw, summed into this backward
+            self.pending.append(self._sum(self.parts))
+            self.parts = []
+            if self.hooked is not None and tensor is not self.hooked:
+                # not the loss module's own output: only the hook knows the loss on every step
+                self.every_step = True
+        elif not self.seen_by_hook:
             self.pending.append(self._value(tensor))
-        elif self.hooked is not None and tensor is not self.hooked:
-            # not the loss module's own output: only the hook knows the loss on every step
-            self.every_step = True
+            if self.watch.due:  # a probe step: what the loss compared, read off its graph
+                self.watch.guard("loss", lambda: self._keep(tensor, None, None))
 
     def log(self, loss: Any, output: Any = None, target: Any = None) -> None:
         """Record the loss of this step (and the output and target it compared)."""
@@ -176,12 +206,12 @@ class LossTap:
             self.watch.fail("log", exc)
 
     def _on_loss(self, loss: torch.Tensor, output: Any, target: Any) -> None:
-        self.pending.append(self._value(loss))
+        self.parts.append(self._value(loss))
         if isinstance(output, torch.Tensor) and isinstance(target, torch.Tensor):
             if self.shapes is None:
                 self.shapes = (tuple(output.shape), tuple(target.shape))
             if self.watch.due:
-                self.watch.guard("loss", lambda: self._keep_sample(output, target))
+                self.watch.guard("loss", lambda: self._keep(loss, output, target))
 
     def _value(self, loss: torch.Tensor) -> float | torch.Tensor:
         """The loss as a float on the CPU (``item`` costs what a ``detach`` costs there, and
@@ -192,18 +222,45 @@ class LossTap:
             return math.nan
         return loss.detach().reshape(()) if self.on_device else loss.item()
 
-    def _keep_sample(self, output: torch.Tensor, target: torch.Tensor) -> None:
-        self.last_output = output.detach()[:PROBE_ROWS]
-        self.last_target = target.detach()[:PROBE_ROWS]
-        have = sum(len(x) for x in self.sample_y)
+    def _keep(self, loss: torch.Tensor, output: Any, target: Any) -> None:
+        """A probe step's loss: what it compared, and rows of inputs and targets for the data's
+        statistics (targets one row per unit of the loss: a sample, a token, a pixel)."""
+        view = read_loss(loss)
+        self.reached |= reached_parameters(loss)
         root_in = self.watch.forward.root_in
-        if have < SAMPLE_ROWS and isinstance(root_in, torch.Tensor):
-            k = min(SAMPLE_ROWS - have, len(target), len(root_in))
-            x = root_in.detach()[:k].to("cpu", torch.float64)
-            self.sample_x.append(x.reshape(k, -1).numpy())
+        if view is not None:
+            self.view = view
+            # the batch and the model's output it came from: to redo the view at the end
+            self.last_input = root_in.detach() if isinstance(root_in, torch.Tensor) else None
+            self.last_out = self.watch.forward.step_out
+        have_target = isinstance(target, torch.Tensor)
+        if isinstance(output, torch.Tensor) and have_target:
+            self.last_output = output.detach()[:PROBE_ROWS]
+            self.last_target = target.detach()[:PROBE_ROWS]
+        samples = len(root_in) if isinstance(root_in, torch.Tensor) else 0
+        outputs = self.watch.forward.step_numel
+        if self.task is None and samples:
+            self.task = task_spec(view, input_kind(root_in), samples, outputs or samples)
+        elements = self.task is not None and not self.task.per_sample
+        have = sum(len(x) for x in self.sample_x)
+        if have >= SAMPLE_ROWS or not samples:
+            return
+        k = min(SAMPLE_ROWS - have, samples)
+        if elements and view is not None:
+            kept = sum(len(y) for y in self.sample_y)
+            y = view.targets[: max(SAMPLE_UNITS - kept, 0)].to("cpu")
+        elif have_target:
+            k = min(k, len(target))
             y = target.detach()[:k].to("cpu")
-            y = y.numpy() if y.dtype in (torch.int64, torch.int32) else y.double().numpy()
-            self.sample_y.append(y)
+        elif view is not None:  # a functional loss: its targets, one per sample, in order
+            k = min(k, len(view.targets))
+            y = view.targets[:k].to("cpu")
+        else:
+            return  # no target to pair the inputs with
+        x = root_in.detach()[:k].to("cpu", torch.float64)
+        self.sample_x.append(x.reshape(k, -1).numpy())
+        y = y.numpy() if y.dtype in (torch.int64, torch.int32) else y.double().numpy()
+        self.sample_y.append(y)
 
     def samples(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The input and target rows kept from the probe steps, or None without targets."""
@@ -211,9 +268,21 @@ class LossTap:
             return None
         return np.concatenate(self.sample_x), np.concatenate(self.sample_y)
 
+    @staticmethod
+    def _sum(values: list[float | torch.Tensor]) -> float | torch.Tensor:
+        if len(values) == 1:
+            return values[0]
+        if all(isinstance(v, float) for v in values):
+            return float(sum(values))  # type: ignore[arg-type]
+        dev = next(v.device for v in values if isinstance(v, torch.Tensor))
+        return torch.stack([torch.as_tensor(v, device=dev).double() for v in values]).sum()
+
     def take_step_loss(self) -> None:
         """This step's loss: the mean of the losses since the last step (the micro-batches
         of gradient accumulation); None when none was seen (NaN in the curve)."""
+        if self.parts:  # logged without a backward this watch saw (log() after backward)
+            self.pending.extend(self.parts)
+            self.parts = []
         pending = self.pending
         if len(pending) == 1:
             self.unsynced.append(pending[0])

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nndoctor.backends.torch.model import kind_of, weight_of
+from nndoctor.backends.torch.model import kind_of, untouched, weight_of
 from nndoctor.backends.torch.statistics import (
     as_numpy,
     layer_weights,
@@ -20,8 +20,12 @@ from nndoctor.backends.torch.statistics import (
     unit_states,
     wide,
 )
+from nndoctor.backends.torch.task import refresh, view_arrays
 from nndoctor.doctor.recorder import LayerInfo, RecorderCore, Schedule
 from nndoctor.doctor.schema import UNKNOWN, LoopFacts, Probes, effective_targets
+
+# steps a window of a loop without epochs holds at least
+MIN_WINDOW = 8
 
 
 class Recording:
@@ -95,10 +99,10 @@ class Recording:
         forward = watch.forward
         if forward.fixed_probe:
             forward.probe_forward()
-        out = forward.probe_out
-        if isinstance(out, torch.Tensor) and out.dim() >= 1 and len(out):
-            # the spread of the predictions over the probe rows, per output, averaged
-            device.append(predicted(out, watch.loss.spec).std(dim=0, correction=0).mean())
+        spread = self._predictions(forward.probe_out)
+        if spread is not None:
+            # the spread of the predictions over the probe rows (units), per output, averaged
+            device.append(spread.std(dim=0, correction=0).mean())
         values = to_host(device)  # one transfer
         L = len(ws)
         watch.grads.keep_before(ws, list(values[:L]))
@@ -121,30 +125,36 @@ class Recording:
 
     def probes(
         self,
-        end_state: tuple[list[torch.Tensor | None], Any, np.ndarray, float] | None,
+        end_state: tuple[list[torch.Tensor | None], Any, np.ndarray, float, Any] | None,
         epochs: int | None,
         batch_size: int | None,
     ) -> Probes:
         """The run so far (see :meth:`Watch.probes`)."""
         watch = self.watch
         loss, forward = watch.loss, watch.forward
-        if loss.pending:  # a last loss without a step (training stopped on a NaN)
-            loss.take_step_loss()
+        trailing = [float(v) for v in (*loss.pending, *loss.parts)]
+        if not all(math.isfinite(v) for v in trailing):
+            loss.take_step_loss()  # a last loss without a step: training stopped on a NaN
         if watch.grads.before is not None:  # the last step was probed: the size of its update
             watch.guard("step", self.update_ratios)
         self.flush()
         core = self.ensure_core()
         if not watch.epoch_ends:
-            # a user's loop has no epochs we can see: about 100 equal stretches of steps
+            # a user's loop has no epochs we can see: at most 100 windows of at least
+            # MIN_WINDOW steps, whose means the curve rules read (minibatch noise averaged)
             n = len(core.losses)
-            chunks = np.array_split(np.asarray(core.losses), min(n, 100)) if n else []
+            window = max(math.ceil(n / 100), MIN_WINDOW)
+            chunks = np.array_split(np.asarray(core.losses), max(n // window, 1)) if n else []
             core.epoch_losses = [float(np.mean(c)) for c in chunks]
         if end_state is not None:
-            zs, out, targets, probe_loss = end_state
+            zs, out, targets, probe_loss, view = end_state
         else:
             forward.probe_forward()
             zs, out, probe_loss = forward.last_z, loss.last_output, math.nan
-            targets = loss.last_target
+            targets, view = loss.last_target, loss.view
+            if view is not None and loss.last_input is not None:
+                # the last probed batch's view, redone with the final weights
+                view = refresh(view, loss.last_out, self._output_now(loss.last_input)) or view
         acts = forward.activations
         states = [
             unit_states(
@@ -154,12 +164,7 @@ class Recording:
             )
             for i, (_, m) in enumerate(self.layers)
         ]
-        P = np.zeros((0, 1))
-        if isinstance(out, torch.Tensor):
-            P = predicted(out, loss.spec).cpu().numpy()
-        T = as_numpy(targets)
-        labels = loss.spec.kind == "cross_entropy"
-        T = effective_targets(T, P.shape[1], labels) if T.size else np.zeros((0, P.shape[1]))
+        P, T = self._end_outputs(out, targets, view)
         probes = core.finish(
             weights_init=self.init,  # type: ignore[arg-type]
             weights_final=[layer_weights(m) for _, m in self.layers],
@@ -174,7 +179,39 @@ class Recording:
             loop=self._loop_facts(),
         )
         probes.eps = watch.eps
+        probes.epochs_known = bool(watch.epoch_ends)
         return probes
+
+    def _output_now(self, x: torch.Tensor) -> Any:
+        """The model's output on ``x`` with the current weights, the run left as it was."""
+        with untouched(self.watch.model, x.device):
+            return self.watch.model(x)
+
+    def _predictions(self, out: Any) -> torch.Tensor | None:
+        """The probe's predictions, one row per unit of the loss: the model's output (its
+        rows), or the loss's own view when its targets are tokens or pixels."""
+        view, task = self.watch.loss.view, self.watch.task_spec()
+        if view is not None and not task.per_sample:
+            return view.predictions if len(view.predictions) else None
+        if isinstance(out, torch.Tensor) and out.dim() >= 1 and len(out):
+            return predicted(out, self.watch.loss_spec())
+        return None
+
+    def _end_outputs(self, out: Any, targets: Any, view: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions and targets at the end, one row per unit of the loss (a sample, a token,
+        a pixel): the loss's own view when the targets are not one per sample (or the loop gave
+        none), else the model's output and the targets as given."""
+        task = self.watch.task_spec()
+        if view is not None and (not task.per_sample or not isinstance(out, torch.Tensor)):
+            return view_arrays(view)
+        P = np.zeros((0, 1))
+        if isinstance(out, torch.Tensor):
+            P = predicted(out, self.watch.loss_spec()).cpu().numpy()
+        T = as_numpy(targets)
+        labels = self.watch.loss_spec().kind == "cross_entropy"
+        if not T.size or (labels and T.ndim > 1 and T.shape[1:] != (1,)):
+            return P, np.zeros((0, P.shape[1]))  # class targets with no per-sample view
+        return P, effective_targets(T, P.shape[1], labels)
 
     def _loop_facts(self) -> LoopFacts:
         watch, grads = self.watch, self.watch.grads

@@ -42,8 +42,9 @@ from nndoctor.backends.torch.loss import LossTap
 from nndoctor.backends.torch.model import kind_of, weight_of, weighted_modules
 from nndoctor.backends.torch.record import Recording
 from nndoctor.backends.torch.statistics import layer_weights
+from nndoctor.backends.torch.task import loss_spec_of
 from nndoctor.doctor.recorder import PROBE_BUDGET, Schedule
-from nndoctor.doctor.schema import UNKNOWN, LayerSpec, LossSpec, Probes
+from nndoctor.doctor.schema import UNKNOWN, LayerSpec, LossSpec, Probes, TaskSpec
 
 log = logging.getLogger("nndoctor")
 
@@ -143,10 +144,16 @@ class Watch:
         self._handles: list[Any] = []
         self._layers = weighted_modules(model)
         self.eval_steps = 0
+        # set by a runner that watches the model this one's loss runs through (a GAN's pair)
+        self.paired_adversarially = False
         self.has_norm = any(isinstance(m, _NORM_MODULES) for m in model.modules())
         on_device = any(p.device.type != "cpu" for p in model.parameters())
         self.forward = ForwardTap(self, model, self._layers)
         self.loss = LossTap(self, loss, on_device)
+        # the output layer's last parameter, say: one that every step's loss reaches
+        self.loss.anchor = next(
+            (p for p in reversed(list(model.parameters())) if p.requires_grad), None
+        )
         self.grads = GradientBook(model, optimizer)
         self.recording = Recording(self, self._layers, self.schedule)
         self.forward.hook()
@@ -211,6 +218,16 @@ class Watch:
         return self.recording.probes_held
 
     @property
+    def adversarial(self) -> bool:
+        """Whether this model's loss runs through another model trained beside it (a GAN's
+        generator through its discriminator), or a runner paired it so: its targets are labels
+        the loop made up, not data."""
+        own = {id(p) for p in self.model.parameters()}
+        foreign = self.loss.reached - own
+        trained = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
+        return self.paired_adversarially or bool(foreign - trained)
+
+    @property
     def epochs_known(self) -> bool:
         """Whether the loop marked its epochs (:meth:`end_epoch`)."""
         return bool(self.epoch_ends)
@@ -241,8 +258,15 @@ class Watch:
 
     def loss_spec(self) -> LossSpec:
         """The loss module handed to the watch; else a callable (the scalar ``.backward()``
-        is called on)."""
-        return LossSpec("callable", name="callable") if self.loss_fn is None else self.loss.spec
+        is called on), whose kind the loss's own computation tells when it is a standard one
+        (``F.cross_entropy`` inside a function)."""
+        spec = LossSpec("callable", name="callable") if self.loss_fn is None else self.loss.spec
+        return loss_spec_of(self.loss.view, spec)
+
+    def task_spec(self) -> TaskSpec:
+        """The data's structure as the loss saw it on the probe steps (what one input and one
+        target are); assumed one target per sample before a probe step's loss was seen."""
+        return self.loss.task or TaskSpec(known=False)
 
     def optimizer_spec(self) -> dict[str, Any]:
         """``name`` and the first parameter group's settings; ``lr`` is the rate the run

@@ -61,3 +61,24 @@ def hidden_init(ctx: Context) -> str:
 def reinit(f: Finding, ctx: Context) -> Change:
     """The trial of a cause that new weights fix: every weight re-drawn (:func:`hidden_init`)."""
     return Reinit(hidden_init(ctx))
+
+
+def curve_noise(probes: Probes) -> np.ndarray:
+    """The standard error of each point of ``finite_epoch_loss`` from the spread of the steps'
+    losses it averages (minibatch noise): about ``std / sqrt(steps)``; 0 for a point of one
+    step or of full-batch steps (the same batch every step: no noise)."""
+    curve = probes.epoch_loss
+    out = np.zeros(len(curve))
+    if len(curve) and probes.steps_per_epoch > 1 and len(probes.step_loss) >= len(curve):
+        for i, chunk in enumerate(np.array_split(probes.step_loss, len(curve))):
+            chunk = chunk[np.isfinite(chunk)]
+            if len(chunk) > 1:
+                out[i] = float(np.std(chunk, ddof=1)) / math.sqrt(len(chunk))
+    return out[np.isfinite(curve)]
+
+
+def curve_points(probes: Probes) -> str:
+    """What a point of the loss curve is, in words: an epoch, or a window of steps."""
+    if probes.epochs_known:
+        return "epoch"
+    return f"window of {probes.steps_per_epoch} steps"

@@ -8,7 +8,7 @@ import numpy as np
 
 from nndoctor.doctor.finding import ERROR, SYMPTOM, WARNING, Finding
 from nndoctor.doctor.rule import TARGETS, Rule
-from nndoctor.doctor.rules.common import baseline
+from nndoctor.doctor.rules.common import baseline, curve_noise, curve_points
 from nndoctor.doctor.rules.values import nonfinite_during_training
 from nndoctor.doctor.schema import Context, Probes
 
@@ -21,6 +21,9 @@ OSC_AMPLITUDE = 0.05
 OSC_FLOOR = 0.1
 # an epoch loss above this multiple of the best so far (after the first tenth) is a spike
 SPIKE_FACTOR = 2.0
+# ... and changes (or a spike) count only when larger than this many standard errors of the
+# minibatch noise of the points (a point is the mean of noisy steps)
+NOISE_FACTOR = 3.0
 # plateau: relative change over the last half of training below this ...
 PLATEAU_CHANGE = 0.01
 # ... while the loss is still above this share of the constant baseline
@@ -87,7 +90,8 @@ def oscillating_loss(probes: Probes, ctx: Context) -> list[Finding]:
     curve = probes.finite_epoch_loss
     if curve.size < MIN_EPOCHS:
         return []
-    late = curve[curve.size // 2 :]
+    half = curve.size // 2
+    late = curve[half:]
     diff = np.diff(late)
     signs = np.sign(diff[diff != 0])
     flips = float(np.mean(signs[1:] != signs[:-1])) if signs.size > 1 else 0.0
@@ -95,23 +99,31 @@ def oscillating_loss(probes: Probes, ctx: Context) -> list[Finding]:
     L0 = baseline(ctx)
     floor = OSC_FLOOR * L0 if math.isfinite(L0) else 0.0
     amplitude = float(np.mean(np.abs(diff)) / max(np.mean(np.abs(late)), floor, 1e-300))
+    # minibatch noise: each point is a mean of noisy steps; changes no larger than that noise
+    # are not oscillation (0 for full-batch training)
+    noise = curve_noise(probes)
+    diff_noise = float(np.mean(np.hypot(noise[half:-1], noise[half + 1 :]))) if diff.size else 0.0
+    beyond_noise = float(np.mean(np.abs(diff))) > NOISE_FACTOR * diff_noise if diff.size else False
     start = max(1, curve.size // 10)
     best = np.minimum.accumulate(curve)
     # a multiple of the best so far means "far above" only for a positive loss (a negative
     # BCE, from targets outside [0, 1], would make every epoch a spike)
     prev = best[start - 1 : -1]
-    spikes = int(np.sum((prev > 0) & (curve[start:] > SPIKE_FACTOR * prev)))
-    if not ((flips > OSC_SIGN_SHARE and amplitude > OSC_AMPLITUDE) or spikes):
+    above = curve[start:] - prev > NOISE_FACTOR * np.hypot(noise[start:], noise[start:])
+    spikes = int(np.sum((prev > 0) & (curve[start:] > SPIKE_FACTOR * prev) & above))
+    if not ((flips > OSC_SIGN_SHARE and amplitude > OSC_AMPLITUDE and beyond_noise) or spikes):
         return []
+    point = curve_points(probes)
     return [
         OSCILLATING_LOSS.finding(
             WARNING,
-            f"the epoch loss changes direction {flips:.0%} of the time by {amplitude:.0%} "
-            f"on average, with {spikes} spike(s)",
+            f"the loss changes direction from {point} to {point} {flips:.0%} of the time by "
+            f"{amplitude:.0%} on average, with {spikes} spike(s)",
             evidence={
                 "sign_flip_share": flips,
                 "relative_amplitude": amplitude,
                 "spikes": spikes,
+                "minibatch_noise": diff_noise / max(np.mean(np.abs(late)), floor, 1e-300),
             },
             why="the steps overshoot the minimum back and forth instead of descending",
             fix="lower the learning rate or use larger batches",
@@ -149,6 +161,8 @@ def loss_plateau(probes: Probes, ctx: Context) -> list[Finding]:
 
 def output_collapse(probes: Probes, ctx: Context) -> list[Finding]:
     P, T = probes.probe_output, probes.probe_target
+    if len(T) < 2 or len(P) < 2:
+        return []  # no end state to judge (targets the watch never saw)
     t_std = float(np.mean(T.std(axis=0)))
     if t_std <= 0 or not np.all(np.isfinite(P)):
         return []
@@ -302,6 +316,10 @@ OSCILLATING_LOSS = Rule(
     sentence="your loss goes up and down from epoch to epoch instead of going down",
     detect=oscillating_loss,
     plots=("loss",),
+    labels={
+        "minibatch_noise": "how far the loss moves from one point to the next by chance alone "
+        "(minibatch noise, relative)"
+    },
 )
 
 LOSS_PLATEAU = Rule(

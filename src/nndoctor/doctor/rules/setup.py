@@ -23,6 +23,7 @@ from nndoctor.doctor.schema import (
     BINARY,
     CLASSIFICATION,
     REGRESSION,
+    TOKENS,
     UNKNOWN,
     Context,
     Probes,
@@ -229,6 +230,8 @@ def constant_inputs(probes: Probes, ctx: Context) -> list[Finding]:
     constant = np.flatnonzero(d.x_std <= CONSTANT_STD * np.maximum(1.0, np.abs(d.x_mean)))
     if constant.size == 0:
         return []
+    if ctx.structure.inputs == TOKENS and constant.size < d.x_std.size:
+        return []  # a position that always holds one token (a start token) is not a feature
     share = constant.size / d.x_std.size
     all_constant = constant.size == d.x_std.size
     severity = ERROR if all_constant else WARNING if share >= 0.5 else NOTE
@@ -264,7 +267,8 @@ def constant_inputs(probes: Probes, ctx: Context) -> list[Finding]:
 
 def unscaled_inputs(probes: Probes, ctx: Context) -> list[Finding]:
     d = ctx.data
-    if d.x_absmax <= UNSCALED_MAX:
+    # token ids are ids: an embedding looks them up, nothing multiplies them
+    if d.x_absmax <= UNSCALED_MAX or ctx.structure.inputs == TOKENS:
         return []
     first = probes.layers[0] if probes.layers else None
     saturated = bool(

@@ -1,0 +1,302 @@
+"""The data's structure, read off the loss's own computation.
+
+Whatever the user wrote around it (a loss module, ``F.cross_entropy(out.reshape(-1, V),
+y.reshape(-1))``, a sum per sequence divided by the batch), a standard loss leaves a node in the
+autograd graph of the scalar ``.backward()`` is called on, and that node keeps what it compared:
+``NllLossBackward0`` (cross-entropy, NLL) its log-probabilities, class targets, reduction and
+``ignore_index``; ``MseLossBackward0``, ``BinaryCrossEntropy*Backward0``, ``L1LossBackward0``, ...
+their predictions and targets. :func:`read_loss` finds that node (at most a few nodes of sums,
+means and constant factors above it) and returns the loss's view of the batch: predictions and
+targets as one row per unit the loss averages over (a sample, a token, a pixel), the ignored
+targets left out, and how the scalar relates to the mean loss of those units.
+
+Reading it costs nothing on the steps between probes: the watch asks on probe steps only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from nndoctor.doctor.schema import (
+    FEATURES,
+    IMAGES,
+    SEQUENCES,
+    TOKENS,
+    LossSpec,
+    TaskSpec,
+)
+
+# how far above the scalar the loss node may sit (sums, means, constant factors, a division by
+# the batch size: the nodes a user's aggregation adds)
+MAX_DEPTH = 6
+# node name -> the loss kind the bounds know
+_LOSS_NODES = {
+    "NllLossBackward0": "cross_entropy",
+    "NllLoss2DBackward0": "cross_entropy",
+    "MseLossBackward0": "mse",
+    "BinaryCrossEntropyBackward0": "bce",
+    "BinaryCrossEntropyWithLogitsBackward0": "bce",
+    "L1LossBackward0": "l1",
+    "SmoothL1LossBackward0": "smooth_l1",
+    "HuberLossBackward0": "huber",
+}
+# the nodes between the loss node and the scalar that keep it one loss (an aggregation of it)
+_AGGREGATES = {
+    "MeanBackward0",
+    "MeanBackward1",
+    "SumBackward0",
+    "SumBackward1",
+    "DivBackward0",
+    "DivBackward1",
+    "MulBackward0",
+    "MulBackward1",
+    "ViewBackward0",
+    "ReshapeAliasBackward0",
+    "UnsafeViewBackward0",
+    "SqueezeBackward0",
+    "SqueezeBackward1",
+    "UnsqueezeBackward0",
+}
+_REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
+# at most this many units are kept from one batch (a language model's batch holds thousands)
+MAX_UNITS = 4096
+
+
+@dataclass
+class LossView:
+    """A batch as its loss saw it.
+
+    Attributes
+    ----------
+    kind : str
+        ``"cross_entropy"``, ``"mse"``, ``"bce"``, ... (:data:`_LOSS_NODES`).
+    predictions : Tensor, shape (units, outputs)
+        Comparable with the targets: class probabilities for cross-entropy, probabilities for
+        BCE on logits, the predictions themselves otherwise (float64, detached).
+    targets : Tensor, shape (units,) for class labels, (units, outputs) otherwise
+    reduction : {"mean", "sum", "none"}
+    ignore_index : int or None
+    units : int
+        Units of the batch the loss compared (the ignored ones left out).
+    scale : float
+        The scalar over the mean loss of those units (NaN when it cannot be told).
+    from_logits : bool
+        BCE computed from logits.
+    """
+
+    kind: str
+    predictions: torch.Tensor
+    targets: torch.Tensor
+    reduction: str
+    ignore_index: int | None
+    units: int
+    scale: float
+    from_logits: bool = False
+    # the node's own input and targets, whole (to redo the view on new weights: refresh)
+    raw: tuple[torch.Tensor, torch.Tensor] = field(default=(torch.zeros(0), torch.zeros(0)))
+
+
+def _signed(index: int) -> int:
+    """The ``ignore_index`` a node keeps as an unsigned 64-bit integer, back as Python's int."""
+    return index - 2**64 if index >= 2**63 else index
+
+
+def _loss_node(loss: torch.Tensor) -> Any:
+    """The loss node under the scalar ``loss``, through at most ``MAX_DEPTH`` aggregating nodes;
+    None when there is none (a hand-written loss)."""
+    node = loss.grad_fn
+    for _ in range(MAX_DEPTH):
+        if node is None:
+            return None
+        name = type(node).__name__
+        if name in _LOSS_NODES:
+            return node
+        if name not in _AGGREGATES:
+            return None
+        parents = [n for n, _ in node.next_functions if n is not None]
+        if len(parents) != 1:  # two branches (a penalty added): not one loss
+            return None
+        node = parents[0]
+    return None
+
+
+def read_loss(loss: Any) -> LossView | None:
+    """The loss's view of the batch from the scalar ``loss`` (see the module docstring); None for
+    a loss the doctor cannot see into."""
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or loss.grad_fn is None:
+        return None
+    node = _loss_node(loss)
+    if node is None:
+        return None
+    name = type(node).__name__
+    kind = _LOSS_NODES[name]
+    try:
+        s = node._saved_self.detach()
+        t = node._saved_target.detach()
+        reduction = _REDUCTIONS.get(int(node._saved_reduction), "mean")
+    except (AttributeError, RuntimeError):  # saved tensors freed (backward already ran)
+        return None
+    ignore = _signed(int(node._saved_ignore_index)) if kind == "cross_entropy" else None
+    from_logits = name == "BinaryCrossEntropyWithLogitsBackward0"
+    return _view(kind, s, t, reduction, ignore, from_logits, float(loss.detach()))
+
+
+def _view(
+    kind: str,
+    s: torch.Tensor,
+    t: torch.Tensor,
+    reduction: str,
+    ignore: int | None,
+    from_logits: bool,
+    value: float,
+) -> LossView:
+    """The view of a loss node that compared ``s`` (its input: log-probabilities for
+    cross-entropy, logits for BCE on logits, predictions otherwise) with targets ``t``."""
+    if kind == "cross_entropy":
+        # log-probabilities (M, C) or (N, C, *): classes last, one row per unit
+        logp = s.double().movedim(1, -1).reshape(-1, s.shape[1]) if s.dim() > 1 else s[None]
+        labels = t.reshape(-1)
+        keep = labels != ignore if ignore is not None else torch.ones_like(labels, dtype=torch.bool)
+        logp, labels = logp[keep], labels[keep]
+        per_unit = -logp.gather(1, labels[:, None].long()).squeeze(1)
+        predictions = logp.exp()
+        targets = labels
+    else:
+        s2, t2 = s.double(), t.double()
+        if from_logits:
+            s2 = torch.sigmoid(s2)
+        predictions = s2.reshape(len(s2), -1) if s2.dim() > 1 else s2.reshape(-1, 1)
+        targets = t2.reshape(predictions.shape) if t2.numel() == predictions.numel() else t2
+        per_unit = _elementwise(kind, s2, t2)
+    units = int(per_unit.numel())
+    mean = float(per_unit.mean()) if units else math.nan
+    scale = value / mean if units and math.isfinite(mean) and mean != 0 else math.nan
+    return LossView(
+        kind=kind,
+        predictions=predictions[:MAX_UNITS],
+        targets=targets[:MAX_UNITS],
+        reduction=reduction,
+        ignore_index=ignore,
+        units=units,
+        scale=scale,
+        from_logits=from_logits,
+        raw=(s, t),
+    )
+
+
+def refresh(view: LossView, old_out: Any, new_out: Any) -> LossView | None:
+    """The view the same loss would give for the same batch on the model's ``new_out``, when
+    the loss's input is the model's output ``old_out`` reshaped (and, for cross-entropy, put
+    through ``log_softmax``, which leaves log-probabilities as they are); None otherwise."""
+    s, t = view.raw
+    if not isinstance(old_out, torch.Tensor) or not isinstance(new_out, torch.Tensor):
+        return None
+    if old_out.numel() != s.numel() or new_out.numel() != s.numel():
+        return None
+
+    def loss_input(out: torch.Tensor) -> torch.Tensor:
+        z = out.detach().double().reshape(s.shape)
+        return torch.log_softmax(z, dim=1) if view.kind == "cross_entropy" else z
+
+    if not torch.allclose(loss_input(old_out), s.double(), rtol=1e-3, atol=1e-4):
+        return None  # the loss's input is not the output reshaped: no way to redo it
+    return _view(
+        view.kind, loss_input(new_out), t, view.reduction, view.ignore_index, view.from_logits,
+        math.nan,
+    )  # fmt: skip
+
+
+def _elementwise(kind: str, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The loss of each element, for the scale (the mean of these is the loss with
+    ``reduction="mean"``)."""
+    if kind == "mse":
+        return ((s - t) ** 2).reshape(-1)
+    if kind == "bce":
+        p = s.clamp(1e-12, 1 - 1e-12)
+        return -(t * p.log() + (1 - t) * (1 - p).log()).reshape(-1)
+    if kind == "l1":
+        return (s - t).abs().reshape(-1)
+    return torch.full((max(s.numel(), 1),), math.nan, dtype=torch.float64)
+
+
+def input_kind(x: Any) -> str:
+    """What one input is, from a batch: integer ids are tokens; 4-D floats images, 3-D
+    sequences, anything else rows of features."""
+    if isinstance(x, torch.Tensor | np.ndarray):
+        dtype = x.dtype
+        integer = (
+            not x.is_floating_point() and not x.is_complex()
+            if isinstance(x, torch.Tensor)
+            else np.issubdtype(dtype, np.integer)
+        )
+        if integer:
+            return TOKENS
+        if x.ndim == 4:
+            return IMAGES
+        if x.ndim == 3:
+            return SEQUENCES
+    return FEATURES
+
+
+def task_spec(view: LossView | None, inputs: str, samples: int, outputs: int) -> TaskSpec:
+    """The :class:`TaskSpec` of a batch of ``samples`` samples whose model gave ``outputs``
+    numbers and whose loss gave ``view``: its units are elements of the samples (tokens,
+    pixels) when the loss compared another number of them than samples, no more than the model
+    output (a prediction of shape ``(N, 1)`` broadcast against targets ``(N,)`` shows ``N * N``
+    units: a fault of its own, not a structure)."""
+    if view is None:
+        return TaskSpec(inputs=inputs, known=False)
+    if view.units == samples or view.units > outputs:
+        return TaskSpec(inputs=inputs, ignore_index=view.ignore_index, scale=view.scale)
+    unit = {TOKENS: "token", SEQUENCES: "step", IMAGES: "pixel"}.get(inputs, "element")
+    return TaskSpec(
+        inputs=inputs,
+        unit=unit,
+        units_per_sample=view.units / max(samples, 1),
+        ignore_index=view.ignore_index,
+        scale=view.scale,
+    )
+
+
+def loss_spec_of(view: LossView | None, spec: LossSpec) -> LossSpec:
+    """``spec`` with the kind and reduction the graph shows, for a loss the module's name did
+    not tell (a function around ``F.cross_entropy``)."""
+    if view is None or spec.known:
+        return spec
+    return LossSpec(view.kind, view.reduction, view.from_logits, spec.name)
+
+
+def view_arrays(view: LossView) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions ``(units, outputs)`` and targets in the same space (one-hot for class
+    labels), as float64 NumPy arrays: what the rules compare."""
+    P = view.predictions.to("cpu", torch.float64).numpy()
+    if view.kind == "cross_entropy":
+        labels = view.targets.to("cpu").long().numpy()
+        T = np.zeros_like(P)
+        inside = (labels >= 0) & (labels < P.shape[1])
+        T[np.flatnonzero(inside), labels[inside]] = 1.0
+        return P, T
+    return P, view.targets.to("cpu", torch.float64).numpy().reshape(len(P), -1)
+
+
+def reached_parameters(loss: Any, limit: int = 20_000) -> set[int]:
+    """The ids of the tensors a backward of ``loss`` would reach (its graph's leaves that
+    accumulate a gradient), at most ``limit`` nodes visited."""
+    out: set[int] = set()
+    node = getattr(loss, "grad_fn", None)
+    stack, seen = [node], set()
+    while stack and len(seen) < limit:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        variable = getattr(node, "variable", None)  # an AccumulateGrad node: a leaf
+        if isinstance(variable, torch.Tensor):
+            out.add(id(variable))
+        stack.extend(n for n, _ in node.next_functions)
+    return out

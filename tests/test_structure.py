@@ -1,0 +1,187 @@
+"""The data's structure (issue 20): images, token ids, per-token and per-pixel targets with
+``ignore_index``, losses summed per sequence, and minibatch noise in the loss curve. Every
+number is checked against an independent computation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import nndoctor
+from nndoctor.doctor.rules import curve
+from nndoctor.doctor.schema import TaskSpec
+
+
+def _entropy(labels: np.ndarray) -> float:
+    p = np.bincount(labels) / len(labels)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def test_read_loss_sees_pixels_ignored_targets_and_a_sum_per_sample(torch):
+    from nndoctor.backends.torch.task import read_loss
+
+    F = torch.nn.functional
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(4, 3, 5, 6, generator=g, requires_grad=True)  # (N, C, H, W)
+    target = torch.randint(0, 3, (4, 5, 6), generator=g)
+    target[0, 0, :4] = -100
+    view = read_loss(F.cross_entropy(logits, target))
+    assert view.kind == "cross_entropy" and view.ignore_index == -100
+    assert view.units == 4 * 5 * 6 - 4 and view.scale == pytest.approx(1.0, rel=1e-9)
+    # the predictions are the softmax over the classes, one row per pixel that counts
+    keep = target.reshape(-1) != -100
+    probs = torch.softmax(logits.detach().double(), dim=1).movedim(1, -1).reshape(-1, 3)
+    torch.testing.assert_close(view.predictions, probs[keep])
+    torch.testing.assert_close(view.targets, target.reshape(-1)[keep])
+    # summed per sample, averaged over the batch: the scale is the units of a sample
+    summed = F.cross_entropy(logits, target, reduction="sum") / 4
+    assert read_loss(summed).scale == pytest.approx((4 * 5 * 6 - 4) / 4, rel=1e-9)
+    # a hand-written loss has no node the doctor knows
+    assert read_loss((logits.softmax(1) - 0.5).pow(2).mean()) is None
+
+
+class _Seg:
+    @staticmethod
+    def data(n=48):
+        g = np.random.default_rng(0)
+        X = g.normal(size=(n, 1, 6, 6)).astype(np.float32)
+        Y = np.where(X[:, 0] > 0.4, 2, np.where(X[:, 0] < -0.4, 0, 1)).astype(np.int64)
+        return X, Y
+
+    @staticmethod
+    def model(torch):
+        nn = torch.nn
+        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 1))
+
+
+def test_per_pixel_class_targets_get_a_report_with_the_pixel_baseline(torch):
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    X, Y = _Seg.data()
+    report = nndoctor.diagnose(
+        _Seg.model(torch), X, Y, loss=torch.nn.CrossEntropyLoss(),
+        optimizer=lambda p: torch.optim.Adam(p, lr=1e-2), epochs=6, batch_size=16,
+        shuffle=True, trials=False, progress=False,
+    )  # fmt: skip
+    # the best constant prediction per pixel is the pixels' class shares: their entropy
+    assert report.bounds["baseline"] == pytest.approx(_entropy(Y.reshape(-1)), rel=1e-9)
+    assert "per pixel" in report.bounds["text"]
+    assert not [f.code for f in report.findings if f.severity == "error"]
+
+
+def _lm(torch, n=64, T=8, V=10):
+    nn = torch.nn
+
+    class LM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.out = nn.Embedding(V, 16), nn.Linear(16, V)
+
+        def forward(self, x):
+            return self.out(torch.tanh(self.emb(x)))
+
+    g = np.random.default_rng(1)
+    X = g.integers(0, V, size=(n, T))
+    Y = X.copy()  # copy the token: learnable
+    Y[:, T - 3 :] = -100  # padding
+    return LM(), X, Y
+
+
+def test_token_ids_with_ignored_targets_are_ids_not_features(torch):
+    torch.manual_seed(0)
+    model, X, Y = _lm(torch)
+    F = torch.nn.functional
+
+    def per_token(out, y):
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+
+    report = nndoctor.diagnose(
+        model, X, Y, loss=per_token, optimizer=lambda p: torch.optim.Adam(p, lr=3e-2),
+        epochs=8, batch_size=16, trials=False, progress=False,
+    )  # fmt: skip
+    tokens = Y.reshape(-1)
+    assert report.bounds["baseline"] == pytest.approx(_entropy(tokens[tokens != -100]), rel=1e-9)
+    assert report.summary["loss"] == "cross_entropy"  # read off F.cross_entropy's graph
+    for code in ("unscaled-inputs", "no-signal", "constant-inputs", "output-collapse"):
+        assert code not in report, code
+
+
+def test_a_loss_summed_per_sequence_is_judged_against_the_same_sum(torch):
+    torch.manual_seed(0)
+    model, X, Y = _lm(torch)
+    F = torch.nn.functional
+
+    def per_sequence(out, y):
+        return F.cross_entropy(
+            out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="sum"
+        ) / len(y)
+
+    report = nndoctor.diagnose(
+        model, X, Y, loss=per_sequence, optimizer=lambda p: torch.optim.Adam(p, lr=3e-2),
+        epochs=8, batch_size=16, trials=False, progress=False,
+    )  # fmt: skip
+    tokens = Y.reshape(-1)
+    kept = tokens[tokens != -100]
+    per_sample = len(kept) / len(Y)
+    assert report.bounds["baseline"] == pytest.approx(_entropy(kept) * per_sample, rel=1e-6)
+    assert "loss-at-baseline" not in report and report.summary["final_loss"] < 0.5 * per_sample
+
+
+def test_a_watched_functional_loss_tells_its_tokens(torch):
+    torch.manual_seed(0)
+    model, X, Y = _lm(torch)
+    F = torch.nn.functional
+    opt = torch.optim.Adam(model.parameters(), lr=3e-2)
+    Xt, Yt = torch.as_tensor(X), torch.as_tensor(Y)
+    with nndoctor.watch(model, opt, alerts=False, every=4) as doctor:
+        for _ in range(6):
+            for lo in range(0, len(X), 16):
+                out = model(Xt[lo : lo + 16])
+                loss = F.cross_entropy(out.reshape(-1, 10), Yt[lo : lo + 16].reshape(-1))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    task = doctor.task_spec()
+    assert task.unit == "token" and task.inputs == "tokens" and task.ignore_index == -100
+    assert task.units_per_sample == pytest.approx(5.0)  # 8 tokens, 3 of them padding
+    report = doctor.report()
+    assert report.summary["loss"] == "cross_entropy"
+    assert not [f.code for f in report.findings if f.severity in ("error", "warning")]
+
+
+def _noisy_probes(step_loss: np.ndarray, steps_per_epoch: int, epochs_known: bool = True):
+    from test_doctor_rules import probes as make_probes
+
+    p = make_probes(
+        epoch_loss=np.array(
+            [c.mean() for c in np.array_split(step_loss, len(step_loss) // steps_per_epoch)]
+        )
+    )
+    p.step_loss = step_loss
+    p.steps_per_epoch = steps_per_epoch
+    p.epochs_known = epochs_known
+    return p
+
+
+def test_minibatch_noise_is_not_oscillation_but_real_swings_are():
+    from test_doctor_rules import context
+
+    g = np.random.default_rng(0)
+    trend = np.linspace(1.0, 0.2, 400)
+    noisy = trend + g.normal(0, 0.3, size=400)  # steps of noise: 20 windows of 20 steps
+    assert curve.oscillating_loss(_noisy_probes(noisy, 20, False), context()) == []
+    # the same windows alternating up and down by far more than their noise
+    swings = trend + np.repeat(np.tile([0.0, 0.6], 10), 20) + g.normal(0, 0.05, size=400)
+    (f,) = curve.oscillating_loss(_noisy_probes(swings, 20, False), context())
+    assert "window of 20 steps" in f.title and f.evidence["sign_flip_share"] > 0.9
+    # full-batch training (one step an epoch) has no minibatch noise: unchanged
+    assert curve.curve_noise(_noisy_probes(noisy, 1)).max() == 0.0
+
+
+def test_task_spec_defaults_to_one_target_per_sample():
+    assert TaskSpec().per_sample and TaskSpec().scale == 1.0
+    assert not TaskSpec(unit="token").per_sample
+    assert math.isnan(TaskSpec(scale=math.nan).scale)
