@@ -30,6 +30,8 @@ from nndoctor.doctor.schema import (
 
 # rows given to the predictability test: k-NN needs all pairwise distances, so cap the cost
 PREDICTABILITY_ROWS = 1000
+# token ids are read as the shares of at most this many ids per sample (the rest folded in)
+BAG_BUCKETS = 256
 # fewer rows than this: no predictability test (too few for held-out splits)
 PREDICTABILITY_MIN_ROWS = 20
 
@@ -73,7 +75,7 @@ def make_context(
     :func:`target_units`); ``fits`` as in :func:`compute_bounds`."""
     structure = structure or TaskSpec()
     task = task_of(spec, structure.per_sample and is_autoencoder(X, Y))
-    X, Y = feature_rows(X, Y, task)
+    X, Y = feature_rows(X, Y, task, structure)
     widths = [s.out_features for s in layers if s.kind == "dense" and s.out_features]
     return Context(
         layers=layers,
@@ -101,19 +103,44 @@ def target_units(Y: np.ndarray, structure: TaskSpec) -> np.ndarray:
     return Y.reshape(-1, 1)
 
 
-def feature_rows(X: np.ndarray, Y: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray]:
-    """``X`` as one row of float features per sample (images, sequences, token ids are
-    flattened for the statistics and bounds), and ``Y`` (``X`` again for an autoencoder)."""
+def feature_rows(
+    X: np.ndarray, Y: np.ndarray, task: str, structure: TaskSpec | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` as one row of float features per sample (images and sequences flattened, token ids
+    as a bag of ids: :func:`bag_of_ids`) for the statistics and bounds, and ``Y`` (``X``
+    again for an autoencoder)."""
+    if structure is not None and structure.inputs == TOKENS and task != AUTOENCODER:
+        return bag_of_ids(X), Y
     if X.ndim != 2 or not np.issubdtype(X.dtype, np.floating):
         X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
         Y = X if task == AUTOENCODER else Y
     return X, Y
 
 
+def bag_of_ids(X: np.ndarray, buckets: int = 0) -> np.ndarray:
+    """Token ids ``(n, ...)`` as features ``(n, 2 * buckets)`` at most: the share of each id in
+    a sample, and which id sits at which position (hashed: a position and an id together fold
+    into ``buckets`` columns). Ids have no distance or scale; what a sample holds, and where,
+    does (the simple models of the predictability test read it)."""
+    buckets = buckets or BAG_BUCKETS
+    ids = np.asarray(X).reshape(len(X), -1).astype(np.int64)
+    ids = np.where(ids < 0, 0, ids)
+    n, t = ids.shape
+    rows = np.repeat(np.arange(n), t)
+    width = min(int(ids.max()) + 1 if ids.size else 1, buckets)
+    bag = np.zeros((n, width))
+    np.add.at(bag, (rows, (ids % width).reshape(-1)), 1.0 / max(t, 1))
+    # a (position, id) pair folded by a fixed odd multiplier: the same pair, the same column
+    placed = np.zeros((n, buckets))
+    pairs = (np.arange(t)[None, :] * 1_000_003 + ids) % buckets
+    np.add.at(placed, (rows, pairs.reshape(-1)), 1.0)
+    return np.hstack([bag, placed])
+
+
 def full_bounds(run: Run, ctx: Context) -> dict[str, Any]:
     """Every bound of ``run`` (the fits included) for a context built with ``fits=False``: the
     same dict :func:`build_context` gives, without describing the model again."""
-    X, Y = feature_rows(run.X, target_units(run.Y, ctx.structure), ctx.task)
+    X, Y = feature_rows(run.X, target_units(run.Y, ctx.structure), ctx.task, ctx.structure)
     return compute_bounds(
         X, Y, ctx.loss, run.batch_size, ctx.task, ctx.hidden_widths, run.seed, True, ctx.structure
     )
@@ -127,9 +154,9 @@ def fitted_bounds(
     more rows than its parameters per output, the predictability test from
     ``PREDICTABILITY_MIN_ROWS`` rows; none for an autoencoder (its rank bounds come from one
     decomposition), none for targets that are not one per sample (a token's target is not a
-    function of a row of inputs) or inputs that are token ids (ids have no distance)."""
+    function of one row of inputs; token ids are read as a bag of ids)."""
     structure = structure or TaskSpec()
-    if task == AUTOENCODER or not structure.per_sample or structure.inputs == TOKENS:
+    if task == AUTOENCODER or not structure.per_sample:
         return []
     wanted = (
         ("least_squares", n_rows > n_features + 1),

@@ -25,6 +25,9 @@ from nndoctor.doctor.rules import RULES, available, run_rules, select
 from nndoctor.doctor.schema import AUTOENCODER, Context, Probes, Run
 from nndoctor.doctor.trials import FIXES, run_trials
 
+# rows a watched loop's sample needs before the fitted bounds are computed on it
+WATCH_FIT_ROWS = 256
+
 
 def make_report(
     probes: Probes,
@@ -150,6 +153,10 @@ def watched_report(watch: WatchedRun, seed: int = 0, probes: Probes | None = Non
             Y = X
     else:
         X = Y = np.zeros((2, 1))
+    # the fitted bounds (the best affine map, the predictability test) on the rows the probe
+    # steps kept: on a few dozen their verdicts are noise (a true signal missed for want of
+    # power reads as "no signal"), so only from WATCH_FIT_ROWS rows
+    fits = have_targets and len(X) >= WATCH_FIT_ROWS
     ctx = make_context(
         watch.layer_specs(),
         watch.loss_spec(),
@@ -159,8 +166,15 @@ def watched_report(watch: WatchedRun, seed: int = 0, probes: Probes | None = Non
         probes.batch_size,
         seed,
         None,
+        fits,
         structure=watch.task_spec(),
     )
+    if have_targets and not fits:
+        note = (
+            f"skipped the best affine map and the predictability test: the probe steps kept "
+            f"{len(X)} rows, fewer than the {WATCH_FIT_ROWS} they need to mean something"
+        )
+        ctx.bounds["text"] = "; ".join(t for t in (ctx.bounds.get("text"), note) if t)
     rules = select(available(probes, have_targets))
     report = make_report(probes, ctx, None, rules)
     confirmable = [f.code for f in report.causes if f.code in FIXES]

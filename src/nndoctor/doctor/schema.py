@@ -140,6 +140,9 @@ class LoopFacts:
     has_norm_or_dropout: bool = False
     loss_shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
     output_activation: str = UNKNOWN
+    # softmax and log-softmax applied in a row right before the loss (2: the loss applies the
+    # one the model already did, as F.cross_entropy after a softmax), read off its graph
+    loss_softmaxes: int = 0
     ranks: int = 1
     missing_ranks: list[int] = field(default_factory=list)
 

@@ -226,4 +226,5 @@ class Recording:
             has_norm_or_dropout=watch.has_norm,
             loss_shapes=watch.loss.shapes,
             output_activation=watch.forward.output_activation,
+            loss_softmaxes=watch.loss.view.softmaxes if watch.loss.view is not None else 0,
         )

@@ -47,6 +47,7 @@ _LOSS_NODES = {
 }
 # the nodes between the loss node and the scalar that keep it one loss (an aggregation of it)
 _AGGREGATES = {
+    "NegBackward0",
     "MeanBackward0",
     "MeanBackward1",
     "SumBackward0",
@@ -97,8 +98,43 @@ class LossView:
     units: int
     scale: float
     from_logits: bool = False
+    # softmax and log-softmax nodes in a row under the loss node (views between them skipped):
+    # 2 is a softmax the loss applies again (softmax into F.cross_entropy)
+    softmaxes: int = 0
     # the node's own input and targets, whole (to redo the view on new weights: refresh)
     raw: tuple[torch.Tensor, torch.Tensor] = field(default=(torch.zeros(0), torch.zeros(0)))
+
+
+def _picked_log_probs(node: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(log-probabilities (M, C), labels (M,))`` when ``node`` picks each row's label out of
+    a log-softmax over its classes (a gather along that axis, or an index by ``(rows,
+    labels)``); None otherwise."""
+    name = type(node).__name__
+    if name not in ("GatherBackward0", "IndexBackward0"):
+        return None
+    parents = [n for n, _ in node.next_functions if n is not None]
+    if len(parents) != 1 or type(parents[0]).__name__ != "LogSoftmaxBackward0":
+        return None
+    try:
+        log_p = parents[0]._saved_result.detach()
+        axis = int(parents[0]._saved_dim) % log_p.dim()
+        if log_p.dim() != 2 or axis != 1:
+            return None
+        if name == "GatherBackward0":
+            index = node._saved_index.detach()
+            if int(node._saved_dim) % 2 != 1 or index.shape != (len(log_p), 1):
+                return None
+            return log_p, index.reshape(-1)
+        rows, labels = node._saved_indices
+        if (
+            rows is None
+            or labels is None
+            or not torch.equal(rows.reshape(-1).cpu(), torch.arange(len(log_p)))
+        ):
+            return None
+        return log_p, labels.detach().reshape(-1)
+    except (AttributeError, RuntimeError, TypeError, ValueError):
+        return None
 
 
 def _signed(index: int) -> int:
@@ -107,14 +143,16 @@ def _signed(index: int) -> int:
 
 
 def _loss_node(loss: torch.Tensor) -> Any:
-    """The loss node under the scalar ``loss``, through at most ``MAX_DEPTH`` aggregating nodes;
-    None when there is none (a hand-written loss)."""
+    """The loss node under the scalar ``loss``, through at most ``MAX_DEPTH`` aggregating nodes:
+    a loss function's, or the gather of log-probabilities of a hand-written cross-entropy
+    (``-log_softmax(z).gather(1, y).mean()``, ``-log_p[range(n), y]``); None when there is none
+    (another hand-written loss)."""
     node = loss.grad_fn
     for _ in range(MAX_DEPTH):
         if node is None:
             return None
         name = type(node).__name__
-        if name in _LOSS_NODES:
+        if name in _LOSS_NODES or _picked_log_probs(node) is not None:
             return node
         if name not in _AGGREGATES:
             return None
@@ -133,6 +171,12 @@ def read_loss(loss: Any) -> LossView | None:
     node = _loss_node(loss)
     if node is None:
         return None
+    picked = _picked_log_probs(node)
+    if picked is not None:  # a hand-written cross-entropy: the log-probabilities it picked
+        log_p, labels = picked
+        view = _view("cross_entropy", log_p, labels, "mean", None, False, float(loss.detach()))
+        view.softmaxes = _softmaxes_under(node)
+        return view
     name = type(node).__name__
     kind = _LOSS_NODES[name]
     try:
@@ -143,7 +187,42 @@ def read_loss(loss: Any) -> LossView | None:
         return None
     ignore = _signed(int(node._saved_ignore_index)) if kind == "cross_entropy" else None
     from_logits = name == "BinaryCrossEntropyWithLogitsBackward0"
-    return _view(kind, s, t, reduction, ignore, from_logits, float(loss.detach()))
+    view = _view(kind, s, t, reduction, ignore, from_logits, float(loss.detach()))
+    view.softmaxes = _softmaxes_under(node)
+    return view
+
+
+# nodes that move or reshape numbers without computing anything new
+_VIEWS = (
+    "View",
+    "ReshapeAlias",
+    "UnsafeView",
+    "Transpose",
+    "Permute",
+    "Clone",
+    "Squeeze",
+    "Unsqueeze",
+    "Expand",
+    "Slice",
+    "Select",
+    "ToCopy",
+)
+
+
+def _softmaxes_under(node: Any) -> int:
+    """Softmax and log-softmax nodes in a row under ``node``'s first input, views skipped."""
+    count = 0
+    for _ in range(MAX_DEPTH * 3):
+        parents = [n for n, _ in node.next_functions if n is not None]
+        if not parents:
+            break
+        node = parents[0]
+        name = type(node).__name__
+        if name in ("SoftmaxBackward0", "LogSoftmaxBackward0"):
+            count += 1
+        elif not name.startswith(_VIEWS):
+            break
+    return count
 
 
 def _view(

@@ -198,6 +198,12 @@ def double_activation(probes: Probes, ctx: Context) -> list[Finding]:
     out_act = x.output_activation
     width = ctx.dense_widths[-1] if ctx.dense_widths else 0
     what = doubled_activation(out_act, ctx.loss.name, ctx.loss.from_logits, width)
+    if what is None and x.loss_softmaxes >= 2:
+        # read off the loss's graph: a softmax the model applied, then the loss's own
+        # log-softmax (F.cross_entropy inside a function, after a softmax the numbers did not
+        # show: an output reshaped per token, say)
+        out_act = out_act if out_act in ("softmax", "log_softmax") else "softmax"
+        what = f"{out_act} before a cross-entropy (which applies log-softmax itself)"
     if what is None:
         return []
     return [
