@@ -169,7 +169,10 @@ def watched_report(watch: WatchedRun, seed: int = 0, probes: Probes | None = Non
         fits,
         structure=watch.task_spec(),
     )
-    if have_targets and not fits:
+    if not have_targets:
+        # no targets seen: no baseline either (a constant fitted to zeros would read 0)
+        ctx.bounds = {"text": "no bounds: the watch saw no targets"}
+    elif not fits:
         note = (
             f"skipped the best affine map and the predictability test: the probe steps kept "
             f"{len(X)} rows, fewer than the {WATCH_FIT_ROWS} they need to mean something"

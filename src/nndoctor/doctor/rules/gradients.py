@@ -239,9 +239,12 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     first_update = float(np.nanmax(first)) if np.isfinite(first).any() else math.nan
     suggested = ctx.lr / lr_factor(first_update / LR_HIGH_TARGET_UPDATE)
     curve = probes.finite_epoch_loss
+    # where the loss started: the first epoch's mean, or, in a loop without epochs, its first
+    # step (a window of steps would average the blow-up of the first steps into its start)
+    steps = probes.step_loss[np.isfinite(probes.step_loss)]
+    start = curve[0] if probes.epochs_known or not steps.size else float(steps[0])
     grew = bool(
-        curve.size >= 2
-        and (curve[-1] > LOSS_GREW * curve[0] or curve.max() > LOSS_SPIKE * curve[0])
+        curve.size >= 2 and (curve[-1] > LOSS_GREW * start or curve.max() > LOSS_SPIKE * start)
     )
     w0 = np.array([t.weight_norm[0] for t in probes.layers])
     w1 = np.array([np.linalg.norm(t.W_final) for t in probes.layers])
@@ -269,7 +272,7 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
         title = f"the loss became non-finite at step {probes.diverged['step']}"
     elif grew:
         title = (
-            f"the loss rose from {curve[0]:.4g} to {curve.max():.4g} during training "
+            f"the loss rose from {start:.4g} to {curve.max():.4g} during training "
             f"(final {curve[-1]:.4g})"
         )
     elif big:
