@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nndoctor._validate import check_instance, check_positive_int
 from nndoctor.backends.torch.forward import ForwardTap
 from nndoctor.backends.torch.gradients import GradientBook
 from nndoctor.backends.torch.loss import LossTap
@@ -113,6 +114,13 @@ class Watch:
             raise TypeError(
                 f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
             )
+        check_instance(loss, nn.Module, "loss", "")
+        if loss is not None and not callable(loss):
+            raise TypeError(
+                f"loss must be a torch loss module or a function, got {type(loss).__name__}"
+            )
+        if every is not None:
+            every = check_positive_int(every, "every")
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss
@@ -121,7 +129,7 @@ class Watch:
             total_steps, budget=None if every is not None else budget, min_every=min_every
         )
         if every is not None:
-            self.schedule.every = int(every)
+            self.schedule.every = every
         self._step_pre_hook = step_pre_hook
         self.due = True  # whether the current step is probed (step 0 is)
         # the budget's clock: when the first step began, when the next probe was armed and

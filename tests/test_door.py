@@ -1,0 +1,256 @@
+"""Bad input is refused at the door (issue 24): one sentence naming what is wrong, raised by
+nndoctor before any training, never a torch traceback from inside nndoctor."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nndoctor
+
+SRC = str(Path(nndoctor.__file__).parent)
+
+
+def _refused(exc_info: pytest.ExceptionInfo, *words: str) -> str:
+    """The message of a door refusal: one line, raised by nndoctor's own code with no torch
+    error chained to it, naming each of ``words``."""
+    exc = exc_info.value
+    message = str(exc)
+    assert "\n" not in message, message
+    chained = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    assert chained is None, f"{chained!r} is chained to it"
+    last = traceback.extract_tb(exc.__traceback__)[-1]
+    assert last.filename.startswith(SRC), f"raised from {last.filename}"
+    for w in words:
+        assert w in message, f"{w!r} not in {message!r}"
+    return message
+
+
+@pytest.fixture()
+def no_training(monkeypatch):
+    """diagnose must refuse in ``prepare``: reaching the pipeline fails the test."""
+
+    def started(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr("nndoctor.diagnosis.examine", started)
+
+
+def _mlp(torch, nn, inputs=4, outputs=3):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(inputs, 8), nn.ReLU(), nn.Linear(8, outputs))
+
+
+def _data(n=32, d=4, classes=3):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, d)), rng.integers(0, classes, n)
+
+
+def _diagnose(torch, model, X, Y, loss, **kw):
+    return nndoctor.diagnose(
+        model, X, Y, loss=loss, optimizer=lambda p: torch.optim.SGD(p, lr=0.1), epochs=1,
+        trials=False, **kw,
+    )  # fmt: skip
+
+
+def test_x_with_the_wrong_feature_count_names_the_layer_and_both_widths(torch, nn, no_training):
+    X, Y = _data(d=5)
+    with pytest.raises(ValueError) as info:
+        _diagnose(torch, _mlp(torch, nn), X, Y, nn.CrossEntropyLoss())
+    _refused(info, "layer '0' (Linear) takes 4 input features", "got input of shape (8, 5)")
+
+
+def test_a_layer_deep_inside_is_named_by_its_qualified_name(torch, nn, no_training):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.Flatten())
+            self.head = nn.Linear(99, 3)  # a Conv1d on length 10 gives 4 * 8 = 32 features
+
+        def forward(self, x):
+            return self.head(self.body(x))
+
+    X = np.random.default_rng(0).normal(size=(16, 2, 10))
+    with pytest.raises(ValueError) as info:
+        _diagnose(torch, Net(), X, np.zeros(16, dtype=int), nn.CrossEntropyLoss())
+    _refused(info, "layer 'head' (Linear) takes 99 input features", "shape (8, 32)")
+
+
+def test_a_failure_in_the_models_own_code_names_the_line_and_the_last_layer(torch, nn, no_training):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 6)
+
+        def forward(self, x):
+            return self.a(x).view(-1, 5)  # 8 rows of 6 do not reshape into rows of 5
+
+    X, Y = _data()
+    with pytest.raises(ValueError) as info:
+        _diagnose(torch, Net(), X, Y, nn.CrossEntropyLoss())
+    _refused(
+        info,
+        "the model's own forward code (Net) after layer 'a' gave shape (8, 6)",
+        "is invalid for input of size 48",
+        f"(at {Path(__file__).name}:",
+    )
+
+
+def test_integer_inputs_to_a_linear_layer_name_both_dtypes(torch, nn, no_training):
+    X, Y = _data()
+    with pytest.raises(ValueError) as info:
+        _diagnose(torch, _mlp(torch, nn), X.astype(int), Y, nn.CrossEntropyLoss())
+    _refused(info, "layer '0' (Linear) takes float64 inputs, got int64")
+
+
+def test_a_model_on_the_meta_device_is_refused_by_name(torch, nn, no_training):
+    with torch.device("meta"):
+        model = _mlp(torch, nn)
+    X, Y = _data()
+    with pytest.raises(ValueError) as info:
+        _diagnose(torch, model, X, Y, nn.CrossEntropyLoss())
+    _refused(info, "4 of the model's 4 parameters ('0.weight' first) are on the meta device")
+
+
+def test_a_model_partly_on_the_meta_device_names_the_first_such_parameter(torch, nn, no_training):
+    model = _mlp(torch, nn)
+    model[2].to("meta")
+    X, Y = _data()
+    with pytest.raises(ValueError) as info:
+        _diagnose(torch, model, X, Y, nn.CrossEntropyLoss())
+    _refused(info, "2 of the model's 4 parameters ('2.weight' first) are on the meta device")
+
+
+def test_a_device_this_machine_lacks_is_refused_by_name(torch, nn, no_training):
+    X, Y = _data()
+    with pytest.raises(ValueError) as info:
+        _diagnose(torch, _mlp(torch, nn), X, Y, nn.CrossEntropyLoss(), device="nonsense")
+    _refused(info, "device 'nonsense' cannot be used here")
+
+
+def test_a_dataloader_with_y_as_well_is_refused(torch, nn, no_training):
+    X, Y = _data()
+    data = torch.utils.data.TensorDataset(torch.as_tensor(X), torch.as_tensor(Y))
+    loader = torch.utils.data.DataLoader(data, batch_size=8)
+    with pytest.raises(TypeError) as info:
+        _diagnose(torch, _mlp(torch, nn), loader, Y, nn.CrossEntropyLoss())
+    _refused(info, "X is a DataLoader", "pass Y=None")
+
+
+def test_whole_number_float_labels_with_cross_entropy_say_to_pass_integers(torch, nn, no_training):
+    X, Y = _data()
+    for labels in (Y.astype(float), torch.as_tensor(Y, dtype=torch.float32)):
+        with pytest.raises(TypeError) as info:
+            _diagnose(torch, _mlp(torch, nn), X, labels, nn.CrossEntropyLoss())
+        _refused(info, "CrossEntropyLoss takes integer class labels", "pass Y.long()")
+
+
+def test_fractional_labels_with_cross_entropy_name_the_first_one(torch, nn, no_training):
+    X, Y = _data()
+    labels = Y.astype(float)
+    labels[5] = 0.5
+    with pytest.raises(ValueError) as info:
+        _diagnose(torch, _mlp(torch, nn), X, labels, nn.CrossEntropyLoss())
+    _refused(info, "Y[5] = 0.5 is not a whole number", "shaped like the output, (n, 3)")
+
+
+def test_labels_out_of_range_name_the_first_and_the_output_width(torch, nn, no_training):
+    X, Y = _data()
+    labels = Y.copy()
+    labels[7] = 3
+    with pytest.raises(ValueError) as info:
+        _diagnose(torch, _mlp(torch, nn), X, labels, nn.NLLLoss())
+    _refused(info, "NLLLoss label Y[7] = 3 is out of range for a model with 3 outputs")
+    with pytest.raises(ValueError) as info:  # 1..C instead of 0..C-1
+        _diagnose(torch, _mlp(torch, nn), X, Y + 1, nn.CrossEntropyLoss())
+    _refused(info, "(labels must be in 0..2); subtract 1 from Y")
+
+
+def test_labels_equal_to_ignore_index_are_refused_not_miscounted(torch, nn, no_training):
+    X, Y = _data()
+    labels = Y.copy()
+    labels[[3, 9]] = -100  # CrossEntropyLoss's ignore_index
+    with pytest.raises(ValueError) as info:
+        _diagnose(torch, _mlp(torch, nn), X, labels, nn.CrossEntropyLoss())
+    _refused(info, "Y holds 2 label(s) equal to CrossEntropyLoss's ignore_index (-100)")
+
+
+def _prepare(torch, model, X, Y, loss):
+    from nndoctor.backends.torch import TORCH
+
+    return TORCH.prepare(
+        model, X, Y, loss=loss, optimizer=lambda p: torch.optim.SGD(p, lr=0.1), epochs=1,
+        batch_size=None, shuffle=False, seed=0, options={},
+    )  # fmt: skip
+
+
+def test_class_probabilities_shaped_like_the_output_pass_the_door(torch, nn):
+    X, Y = _data()
+    probabilities = np.eye(3)[Y] * 0.8 + 0.2 / 3  # soft labels, which CrossEntropyLoss takes
+    run = _prepare(torch, _mlp(torch, nn), X, probabilities, nn.CrossEntropyLoss())
+    assert np.array_equal(run.Y, probabilities)
+
+
+def test_targets_the_loss_cannot_compare_name_the_loss_and_both_shapes(torch, nn, no_training):
+    X = _data()[0]
+    Y = np.random.default_rng(1).normal(size=(32, 3))
+    with pytest.raises(ValueError) as info:
+        _diagnose(torch, _mlp(torch, nn, outputs=2), X, Y, nn.MSELoss())
+    _refused(info, "the loss (MSELoss) fails on the model's output of shape (8, 2) and Y's rows "
+             "of shape (8, 3)")  # fmt: skip
+
+
+def test_a_loss_that_returns_one_value_per_sample_is_refused(torch, nn, no_training):
+    X, Y = _data()
+    with pytest.raises(ValueError) as info:
+        _diagnose(torch, _mlp(torch, nn), X, Y, nn.CrossEntropyLoss(reduction="none"))
+    _refused(info, "must return one number (a scalar tensor), got a tensor of shape (8,)")
+
+
+def test_a_loss_class_without_parentheses_gets_the_hint(torch, nn, no_training):
+    X, Y = _data()
+    with pytest.raises(TypeError) as info:
+        _diagnose(torch, _mlp(torch, nn), X, Y, nn.CrossEntropyLoss)
+    _refused(info, "write loss=CrossEntropyLoss() with parentheses")
+
+
+def test_nan_in_x_is_refused_by_position(torch, nn, no_training):
+    X, Y = _data()
+    X[4, 2] = np.nan
+    for data in (X, torch.as_tensor(X)):
+        with pytest.raises(ValueError) as info:
+            _diagnose(torch, _mlp(torch, nn), data, Y, nn.CrossEntropyLoss())
+        _refused(info, "X contains 1 non-finite value(s); first is NaN at index (4, 2)")
+
+
+def test_the_door_leaves_the_users_model_and_random_state_alone(torch, nn):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 3))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = torch.get_rng_state()
+    X, Y = _data()
+    _prepare(torch, model, X, Y, nn.CrossEntropyLoss())
+    assert torch.equal(torch.get_rng_state(), state)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running stats included
+
+
+# --- nndoctor.watch ---
+
+
+def test_watch_refuses_a_loss_it_cannot_call_and_a_probe_interval_below_one(torch, nn):
+    model = _mlp(torch, nn)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError) as info:
+        nndoctor.watch(model, opt, loss="cross_entropy")
+    _refused(info, "loss must be a torch loss module or a function, got str")
+    with pytest.raises(TypeError) as info:
+        nndoctor.watch(model, opt, loss=nn.MSELoss)
+    _refused(info, "write loss=MSELoss() with parentheses")
+    for every in (0, -1, 1.5):
+        with pytest.raises(ValueError) as info:
+            nndoctor.watch(model, opt, every=every)
+        _refused(info, f"every must be a positive integer, got {every}")
