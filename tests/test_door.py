@@ -254,3 +254,147 @@ def test_watch_refuses_a_loss_it_cannot_call_and_a_probe_interval_below_one(torc
         with pytest.raises(ValueError) as info:
             nndoctor.watch(model, opt, every=every)
         _refused(info, f"every must be a positive integer, got {every}")
+
+
+# --- the report's header tells the truth ---
+
+
+def _header(report) -> str:
+    from nndoctor.render.plain import summary_line
+
+    return summary_line(report)
+
+
+def _warm_loop(torch, nn, scheduler, steps=60):
+    """A watched AdamW loop at peak rate 3e-3 whose scheduler steps once per step."""
+    model = _mlp(torch, nn)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    sched = scheduler(opt)
+    X, Y = (torch.as_tensor(a) for a in _data())
+    loss = nn.CrossEntropyLoss()
+    with nndoctor.watch(model, opt, loss=loss, alerts=False, budget=None) as doctor:
+        for _ in range(steps):
+            opt.zero_grad()
+            loss(model(X), Y).backward()
+            opt.step()
+            sched.step()
+    return doctor.report()
+
+
+def test_a_warm_up_is_headed_by_its_peak_rate_and_its_first_steps(torch, nn):
+    warm = 40
+    report = _warm_loop(
+        torch, nn, lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda s: min(1, (s + 1) / warm))
+    )
+    opt = report.summary["optimizer"]
+    assert opt["lr"] == 3e-3 and opt["lr_first"] == 3e-3 * (1 / warm)
+    assert "with AdamW (lr 0.003 peak, 7.50e-05 at step 0) on cross_entropy loss" in _header(report)
+
+
+def test_one_cycle_is_headed_by_max_lr(torch, nn):
+    # OneCycleLR starts at max_lr / div_factor and climbs to max_lr at pct_start of the run
+    report = _warm_loop(
+        torch,
+        nn,
+        lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.01, total_steps=60),
+        steps=10,  # stopped before the peak: the scheduler's max_lr is the peak all the same
+    )
+    opt = report.summary["optimizer"]
+    assert opt["lr"] == 0.01 and opt["lr_first"] == pytest.approx(0.01 / 25, rel=1e-12)
+    assert "(lr 0.01 peak, 4.00e-04 at step 0)" in _header(report)
+
+
+def test_a_warm_up_from_zero_is_not_a_learning_rate_of_zero(torch, nn):
+    # the rules read the peak rate: a warm-up that starts at 0 is not "the learning rate is 0"
+    report = _warm_loop(
+        torch, nn, lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda s: min(1, s / 10))
+    )
+    assert "lr-too-low" not in report.codes  # (was: "the learning rate is 0")
+    assert report.summary["optimizer"]["lr_first"] == 0.0
+
+
+def test_diagnose_reads_the_first_steps_rate_off_the_scheduler_factory(torch, nn):
+    X, Y = _data()
+    report = nndoctor.diagnose(
+        _mlp(torch, nn), X, Y, loss=nn.CrossEntropyLoss(),
+        optimizer=lambda p: torch.optim.SGD(p, lr=0.2), epochs=3, trials=False,
+        scheduler=lambda o: torch.optim.lr_scheduler.LinearLR(o, start_factor=0.25),
+    )  # fmt: skip
+    assert "with SGD (lr 0.2 peak, 0.05 at step 0)" in _header(report)
+
+
+def test_a_constant_rate_is_headed_by_it_alone(torch, nn):
+    X, Y = _data()
+    report = _diagnose(torch, _mlp(torch, nn), X, Y, nn.CrossEntropyLoss())
+    assert "lr_first" not in report.summary["optimizer"]
+    assert "with SGD (lr 0.1) on cross_entropy loss" in _header(report)
+
+
+def test_a_lambda_loss_is_named_by_the_torch_loss_it_calls_or_as_a_function(torch, nn):
+    import functools
+
+    from nndoctor.backends.torch.loss import loss_name
+
+    F = nn.functional
+    assert loss_name(lambda o, y: F.cross_entropy(o, y)) == "function calling F.cross_entropy"
+    assert loss_name(lambda o, y: torch.nn.functional.mse_loss(o, y).sqrt()) == (
+        "function calling F.mse_loss"
+    )
+    assert loss_name(functools.partial(F.l1_loss, reduction="sum")) == "function calling l1_loss"
+    # two torch losses, or none: what it computes is not one name
+    assert loss_name(lambda o, y: F.l1_loss(o, y) + F.mse_loss(o, y)) == "function"
+    assert loss_name(lambda o, y: ((o - y) ** 2).mean()) == "function"
+
+    def focal(o, y):
+        return F.cross_entropy(o, y)
+
+    assert loss_name(focal) == "focal"
+    X, Y = _data()
+    headers = [
+        _header(_diagnose(torch, _mlp(torch, nn), X, Y, loss))
+        for loss in (
+            lambda o, y: F.cross_entropy(o, y),
+            lambda o, y: F.nll_loss(o.log_softmax(1), y) * 1.0,
+            focal,
+        )
+    ]
+    assert "on a function calling F.cross_entropy: final loss" in headers[0]
+    assert "on a function calling F.nll_loss: final loss" in headers[1]
+    assert "on focal loss: final loss" in headers[2]
+    onehot = np.eye(3)[Y]
+    report = _diagnose(torch, _mlp(torch, nn), X, onehot, lambda o, y: ((o - y) ** 2).mean())
+    assert "on a function loss: final loss" in _header(report)
+    assert "<lambda>" not in _header(report) + str(report.to_dict()["summary"])
+
+
+def _plain_losses(torch, nn, lr, steps):
+    """Full-batch SGD losses of ``_mlp`` on ``_data`` in a plain torch loop."""
+    model = _mlp(torch, nn)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    X, Y = (torch.as_tensor(a) for a in _data())
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(X), Y)
+        losses.append(float(loss.detach()))
+        loss.backward()
+        opt.step()
+    return np.array(losses)
+
+
+def test_a_run_whose_loss_became_nan_is_headed_nan_with_its_last_finite_loss(torch, nn):
+    from nndoctor.doctor.report import Report
+    from nndoctor.render.plain import fmt
+
+    losses = _plain_losses(torch, nn, 1e12, 30)
+    bad = int(np.flatnonzero(~np.isfinite(losses))[0])
+    assert np.isnan(losses[bad]) and bad > 2
+    expected = f"final loss NaN (last finite {fmt(losses[bad - 1])})"  # one step per epoch
+    X, Y = _data()
+    report = nndoctor.diagnose(
+        _mlp(torch, nn), X, Y, loss=nn.CrossEntropyLoss(),
+        optimizer=lambda p: torch.optim.SGD(p, lr=1e12), epochs=30, trials=False,
+    )  # fmt: skip
+    assert _header(report).endswith(expected)
+    again = Report.from_dict(report.to_dict())
+    assert _header(again).endswith(expected)

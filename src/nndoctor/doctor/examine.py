@@ -45,6 +45,9 @@ def make_report(
         "probes": len(probes.steps),
         "probe_every": probes.probe_every,
     }
+    if probes.step_loss.size and not np.isfinite(probes.step_loss[-1]):
+        # the run ended on a NaN or inf loss: final_loss is then its last finite steps'
+        summary["nonfinite_final_loss"] = float(probes.step_loss[-1])
     if train_seconds is not None:
         summary["train_seconds"] = train_seconds
     return Report(findings, summary, dict(ctx.bounds), dict(ctx.preflight), probes.as_dict())

@@ -368,6 +368,9 @@ class TorchBackend:
 
     def optimizer_spec(self, run: Run) -> dict[str, Any]:
         opt = self._optimizer(run, copy.deepcopy(run.model))
+        if run.options["scheduler"] is not None:
+            # the scheduler sets the first step's rate (a warm-up's start) and its base rate
+            run.options["scheduler"](opt)
         return optimizer_spec(opt)
 
     def n_parameters(self, run: Run) -> int:
