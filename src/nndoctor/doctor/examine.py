@@ -45,9 +45,13 @@ def make_report(
         "probes": len(probes.steps),
         "probe_every": probes.probe_every,
     }
-    if probes.step_loss.size and not np.isfinite(probes.step_loss[-1]):
-        # the run ended on a NaN or inf loss: final_loss is then its last finite steps'
-        summary["nonfinite_final_loss"] = float(probes.step_loss[-1])
+    if probes.diverged is not None:
+        # the loss became NaN or inf: final_loss is then the mean of the last finite steps;
+        # what the run ended on, None where the backend stopped before recording it
+        recorded = not np.all(np.isfinite(probes.step_loss))
+        end = float(probes.step_loss[-1]) if recorded else None
+        if end is None or not np.isfinite(end):  # (not a run that recovered)
+            summary["nonfinite_final_loss"] = end
     if train_seconds is not None:
         summary["train_seconds"] = train_seconds
     return Report(findings, summary, dict(ctx.bounds), dict(ctx.preflight), probes.as_dict())

@@ -535,14 +535,18 @@ def _loss_words(kind: str) -> str:
 
 
 def _final_loss_words(summary: dict[str, Any]) -> str:
-    """The final loss; for a run that ended on a NaN or inf loss, that, and the last finite
-    value (``final_loss`` is then the mean loss of the last finite steps)."""
+    """The final loss; for a run whose loss became NaN or inf, what it ended on (``NaN or
+    inf`` where the backend did not record it) and the last finite value (``final_loss`` is
+    then the mean loss of the last finite steps)."""
     last = summary["final_loss"]
-    end = summary.get("nonfinite_final_loss")
-    if end is None:
+    if "nonfinite_final_loss" not in summary:
         return fmt(last)
-    end = float(end)  # (read back from JSON: the string "nan", "inf" or "-inf")
-    what = "NaN" if math.isnan(end) else "inf" if end > 0 else "-inf"
+    end = summary["nonfinite_final_loss"]
+    if end is None:
+        what = "NaN or inf"
+    else:
+        end = float(end)  # (read back from JSON: the string "nan", "inf" or "-inf")
+        what = "NaN" if math.isnan(end) else "inf" if end > 0 else "-inf"
     if isinstance(last, int | float) and math.isfinite(last):
         return f"{what} (last finite {fmt(last)})"
     return what

@@ -11,6 +11,7 @@ names it, before any training, instead of a torch traceback from deep inside a t
 
 from __future__ import annotations
 
+import os
 import traceback
 import warnings
 from collections.abc import Iterable
@@ -27,8 +28,10 @@ from nndoctor.backends.torch.model import untouched
 
 # losses that take class indices (or class probabilities shaped like the output)
 _LABEL_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
-# frames of these packages are not where a user's mistake is
-_NOT_USER = (str(Path(torch.__file__).parent), str(Path(__file__).parents[2]))
+# frames in these folders (torch's, nndoctor's) are not where a user's mistake is
+_NOT_USER = tuple(
+    f"{folder}{os.sep}" for folder in (Path(torch.__file__).parent, Path(__file__).parents[2])
+)
 
 
 def is_loader(X: Any) -> bool:
