@@ -124,6 +124,23 @@ def test_a_model_partly_on_the_meta_device_names_the_first_such_parameter(torch,
     _refused(info, "2 of the model's 4 parameters ('2.weight' first) are on the meta device")
 
 
+def test_parameters_on_several_devices_are_refused_unless_a_device_is_given(torch, nn):
+    from types import SimpleNamespace
+
+    from nndoctor.backends.torch.validate import check_device
+
+    class Split:  # stand-in parameters: the test machine has no second device
+        def named_parameters(self):
+            for name, device in (("0.weight", "cpu"), ("1.weight", "cuda:0")):
+                dev = torch.device(device)
+                yield name, SimpleNamespace(is_meta=False, device=dev, dtype=torch.float64)
+
+    with pytest.raises(ValueError) as info:
+        check_device(Split(), None)
+    _refused(info, "the model's parameters are on several devices (cpu, cuda:0)", "device=")
+    assert check_device(Split(), "cpu")[0] == torch.device("cpu")
+
+
 def test_a_device_this_machine_lacks_is_refused_by_name(torch, nn, no_training):
     X, Y = _data()
     with pytest.raises(ValueError) as info:
@@ -398,3 +415,68 @@ def test_a_run_whose_loss_became_nan_is_headed_nan_with_its_last_finite_loss(tor
     assert _header(report).endswith(expected)
     again = Report.from_dict(report.to_dict())
     assert _header(again).endswith(expected)
+
+
+def test_an_engine_run_stopped_at_a_non_finite_loss_is_headed_so():
+    # the engine stops before recording the non-finite loss: which one it was is not known
+    from nndoctor.nn import SGD, mlp, train
+    from nndoctor.render.plain import fmt
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(16, 3))
+    Y = X @ rng.normal(size=(3, 1))
+
+    def setup():
+        return mlp([3, 8, 1], "tanh", seed=1), SGD(lr=5.0)
+
+    model, opt = setup()
+    history = train(model, X, Y, loss="mse", optimizer=opt, epochs=200)
+    assert history.diverged is not None
+    finite = history.step_loss[np.isfinite(history.step_loss)]  # one step per epoch
+    model, opt = setup()
+    report = nndoctor.diagnose(model, X, Y, loss="mse", optimizer=opt, epochs=200, trials=False)
+    assert _header(report).endswith(f"final loss NaN or inf (last finite {fmt(finite[-1])})")
+
+
+def _suggested(report, code):
+    (finding,) = [f for f in report.findings if f.code == code]
+    return finding.evidence["suggested_lr"], finding.fix
+
+
+def _layer_ratios(torch, nn):
+    """Per weighted layer ``|grad W| / |W|`` at the initial weights on the full batch: the
+    first SGD step's update-to-weight ratio divided by the rate."""
+    model = _mlp(torch, nn)
+    X, Y = (torch.as_tensor(a) for a in _data())
+    nn.functional.cross_entropy(model(X), Y).backward()
+    with torch.no_grad():
+        return np.array(
+            [float(m.weight.grad.norm() / m.weight.norm()) for m in (model[0], model[2])]
+        )
+
+
+def test_a_learning_rate_of_1e12_gets_a_usual_rate_to_try_and_why(torch, nn):
+    X, Y = _data()
+    report = nndoctor.diagnose(
+        _mlp(torch, nn), X, Y, loss=nn.CrossEntropyLoss(),
+        optimizer=lambda p: torch.optim.SGD(p, lr=1e12), epochs=30, trials=False,
+    )  # fmt: skip
+    lr, fix = _suggested(report, "lr-too-high")
+    # the rate whose first step changes the weights by 1e-2 of their norm, to one digit
+    implied = 1e-2 / _layer_ratios(torch, nn).max()
+    assert 1e-6 <= lr <= 1 and lr == float(f"{implied:.0e}")
+    assert f"try {lr:g}" in fix and "gives 1e+09, outside the usual range 1e-06 to 1" in fix
+
+
+def test_a_learning_rate_of_1e_minus_12_gets_a_usual_rate_to_try_and_why(torch, nn):
+    X, Y = _data()
+    report = nndoctor.diagnose(
+        _mlp(torch, nn), X, Y, loss=nn.CrossEntropyLoss(),
+        optimizer=lambda p: torch.optim.SGD(p, lr=1e-12), epochs=30, trials=False,
+    )  # fmt: skip
+    lr, fix = _suggested(report, "lr-too-low")
+    # the weights do not move: every probe's ratio is the first step's, so the median over
+    # probes and the two layers is the mean of the two layers' ratios
+    implied = 1e-3 / _layer_ratios(torch, nn).mean()
+    assert 1e-6 <= lr <= 1 and lr == float(f"{implied:.0e}")
+    assert f"try {lr:g}" in fix and "gives 1e-09, outside the usual range 1e-06 to 1" in fix
