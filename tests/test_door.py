@@ -357,7 +357,7 @@ def test_a_lambda_loss_is_named_by_the_torch_loss_it_calls_or_as_a_function(torc
     assert loss_name(lambda o, y: torch.nn.functional.mse_loss(o, y).sqrt()) == (
         "function calling F.mse_loss"
     )
-    assert loss_name(functools.partial(F.l1_loss, reduction="sum")) == "function calling l1_loss"
+    assert loss_name(functools.partial(F.l1_loss, reduction="sum")) == "function calling F.l1_loss"
     # two torch losses, or none: what it computes is not one name
     assert loss_name(lambda o, y: F.l1_loss(o, y) + F.mse_loss(o, y)) == "function"
     assert loss_name(lambda o, y: ((o - y) ** 2).mean()) == "function"

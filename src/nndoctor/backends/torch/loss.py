@@ -86,7 +86,9 @@ def loss_name(loss: Any) -> str:
         return type(loss).__name__
     if isinstance(loss, functools.partial):
         inner = loss_name(loss.func)
-        return inner if inner.startswith("function") else f"function calling {inner}"
+        if inner.startswith("function"):
+            return inner
+        return f"function calling {'F.' if inner in _FUNCTIONAL_LOSSES else ''}{inner}"
     name = getattr(loss, "__name__", "")
     if name and not name.startswith("<"):
         return name
