@@ -42,12 +42,19 @@ def make_report(
         "epochs_run": len(probes.epoch_loss),
         "steps": len(probes.step_loss),
         "final_loss": probes.final_loss,
-        "loss": ctx.loss_name,
+        "loss": ctx.loss.words,
         "optimizer": ctx.optimizer,
         "task": ctx.task,
         "probes": len(probes.steps),
         "probe_every": probes.probe_every,
     }
+    if probes.diverged is not None:
+        # the loss became NaN or inf: final_loss is then the mean of the last finite steps;
+        # what the run ended on, None where the backend stopped before recording it
+        recorded = not np.all(np.isfinite(probes.step_loss))
+        end = float(probes.step_loss[-1]) if recorded else None
+        if end is None or not np.isfinite(end):  # (not a run that recovered)
+            summary["nonfinite_final_loss"] = end
     if train_seconds is not None:
         summary["train_seconds"] = train_seconds
     return Report(findings, summary, dict(ctx.bounds), dict(ctx.preflight), probes.as_dict())
