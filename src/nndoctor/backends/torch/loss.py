@@ -116,6 +116,9 @@ class LossTap:
         self.sample_x: list[np.ndarray] = []
         self.sample_y: list[np.ndarray] = []
         self.listener: BackwardListener | None = None
+        # the first loss of a probed step as an autograd edge (whose graph reaches which of
+        # the model's outputs: GradientBook.trace_loss); taken by the probe
+        self.loss_edge: tuple[Any, int] | None = None
 
     def install(self) -> None:
         self.hook()
@@ -158,6 +161,8 @@ class LossTap:
         # on every step: what _on_loss(tensor, None, None) does, without the checks of an
         # output and a target
         self.backward_seen = True
+        if self.watch.due and self.loss_edge is None:
+            self.loss_edge = (tensor.grad_fn, tensor.output_nr)
         if not self.seen_by_hook:
             self.pending.append(self._value(tensor))
         elif self.hooked is not None and tensor is not self.hooked:
