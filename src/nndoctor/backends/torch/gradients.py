@@ -76,8 +76,10 @@ class GradientBook:
     def trace_loss(self, loss_edge: tuple[Any, int] | None, out_edges: list[Any]) -> None:
         """Which of the model's outputs (``(grad_fn, output_nr)`` per output tensor) the
         loss's graph reaches, once: at the first check that found parameters without a
-        gradient (the graph's nodes outlive the backward pass, their saved tensors do not)."""
-        if self.used_outputs is None and self.missing and out_edges:
+        gradient (the graph's nodes outlive the backward pass, their saved tensors do not).
+        ``loss_edge`` is None when no loss was seen this step (then nothing is decided), its
+        ``grad_fn`` None when the loss has no graph (it reaches no output)."""
+        if self.used_outputs is None and self.missing and out_edges and loss_edge is not None:
             self.used_outputs = reached(loss_edge, out_edges)
 
     def out_of_step(self) -> tuple[dict[str, int], dict[str, int]]:
