@@ -193,7 +193,8 @@ def _perturbed(value: Any, gen: torch.Generator) -> Any:
         noise = torch.randn(value.shape, generator=gen, dtype=torch.float64)
         return value + (scale * noise).to(value.device, value.dtype)
     if isinstance(value, tuple | list):
-        return type(value)(_perturbed(v, gen) for v in value)
+        items = [_perturbed(v, gen) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
     return value
 
 
