@@ -103,6 +103,44 @@ class ParameterFacts:
     no_grad_checks: int = 0
 
 
+# why a parameter got no gradient though it requires one, when the loss does not use it:
+# its module never ran in the forward pass, or ran but its output never reached the loss
+NOT_RUN = "not-run"
+NOT_REACHING_LOSS = "not-reaching-loss"
+
+
+@dataclass
+class BatchMixing:
+    """Whether a sample's output depends on the other samples of its batch, in eval mode.
+
+    Every even row of the probe batch is replaced by the odd row after it; the odd rows keep
+    their place and content, so their outputs must not change.
+
+    Attributes
+    ----------
+    rows : int
+        Rows whose outputs were compared (the ones kept).
+    replaced : int
+        Rows replaced.
+    changed_rows : int
+        Compared rows whose output changed by more than ``tolerance``.
+    max_change : float
+        The largest relative change of a compared row's output: ``|o' - o| / max(|o|,
+        mean row norm)`` (Euclidean norms over the row's outputs).
+    row : int
+        The row (of the probe batch) where it is largest.
+    tolerance : float
+        The relative change that counts as a change (rounding of the weights' dtype).
+    """
+
+    rows: int
+    replaced: int
+    changed_rows: int
+    max_change: float
+    row: int
+    tolerance: float
+
+
 @dataclass
 class LoopFacts:
     """What a backend that sees the user's training loop records besides the probes.
@@ -126,6 +164,23 @@ class LoopFacts:
         Prediction and target shapes of the first loss call seen.
     output_activation : str
         The activation read off the model's output layer (``"unknown"`` when none fits).
+    unused : dict of str to str
+        Parameters that require a gradient and never got one because the loss does not use
+        them, by name: ``"not-run"`` (their module never ran in the forward pass) or
+        ``"not-reaching-loss"`` (it ran, but changing its output changes no output the loss
+        reads). The others without a gradient are cut from the loss (a detached graph).
+    optimizer_only : dict of str to int
+        Tensors the optimizer holds that are no parameter of the model at the end and got no
+        gradient (the model no longer uses them: layers replaced after the optimizer was
+        built), by name (the model's name for them when they were its parameters, else
+        ``param_groups[g][k]``) and shape, with their element counts.
+    not_in_optimizer : dict of str to int
+        The model's parameters at the end that require a gradient and that no parameter group
+        of the optimizer holds, by name, with their element counts.
+    batch_mixing : BatchMixing or None
+        The end-of-run check of whether outputs mix samples; None when it could not run (no
+        probe batch of one tensor, an output without a row per sample, a norm layer that
+        uses the batch's statistics in eval mode).
     ranks, missing_ranks : int, list of int
         Processes merged into these facts, and those that sent nothing (distributed runs).
     """
@@ -143,6 +198,10 @@ class LoopFacts:
     # softmax and log-softmax applied in a row right before the loss (2: the loss applies the
     # one the model already did, as F.cross_entropy after a softmax), read off its graph
     loss_softmaxes: int = 0
+    unused: dict[str, str] = field(default_factory=dict)
+    optimizer_only: dict[str, int] = field(default_factory=dict)
+    not_in_optimizer: dict[str, int] = field(default_factory=dict)
+    batch_mixing: BatchMixing | None = None
     ranks: int = 1
     missing_ranks: list[int] = field(default_factory=list)
 

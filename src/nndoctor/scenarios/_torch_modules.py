@@ -47,13 +47,19 @@ class ForgottenActivation(nn.Module):
 
 class LastStepLSTM(nn.Module):
     """An LSTM over ``(batch, time, features)`` whose last hidden state goes through a Linear
-    head, optionally followed by ``out`` (e.g. ``nn.ReLU()``)."""
+    head, optionally followed by ``out`` (e.g. ``nn.ReLU()``). ``batch_first=False`` is the
+    bug of swapped axes: the LSTM then reads the batch as time and the time as batch."""
 
     def __init__(
-        self, features: int, hidden: int, dtype: torch.dtype, out: nn.Module | None = None
+        self,
+        features: int,
+        hidden: int,
+        dtype: torch.dtype,
+        out: nn.Module | None = None,
+        batch_first: bool = True,
     ) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(features, hidden, batch_first=True, dtype=dtype)
+        self.lstm = nn.LSTM(features, hidden, batch_first=batch_first, dtype=dtype)
         self.head = nn.Linear(hidden, 1, dtype=dtype)
         self.out = out if out is not None else nn.Identity()
 

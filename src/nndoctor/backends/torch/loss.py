@@ -168,6 +168,9 @@ class LossTap:
         self.sample_x: list[np.ndarray] = []
         self.sample_y: list[np.ndarray] = []
         self.listener: BackwardListener | None = None
+        # the first loss of a probed step as an autograd edge (whose graph reaches which of
+        # the model's outputs: GradientBook.trace_loss); taken by the probe
+        self.loss_edge: tuple[Any, int] | None = None
 
     def install(self) -> None:
         self.hook()
@@ -210,6 +213,8 @@ class LossTap:
         # on every step: what _on_loss(tensor, None, None) does, without the checks of an
         # output and a target
         self.backward_seen = True
+        if self.watch.due and self.loss_edge is None:
+            self.loss_edge = (tensor.grad_fn, tensor.output_nr)
         if self.anchor is not None and self.anchor.grad is None and self.pending:
             self.pending.clear()  # zeroed since: those were the losses of another model's step
         if self.parts:  # the losses the hook or log() saw, summed into this backward
