@@ -163,6 +163,12 @@ class LossTap:
         elif self.hooked is not None and tensor is not self.hooked:
             # not the loss module's own output: only the hook knows the loss on every step
             self.every_step = True
+        value = self.pending[-1] if self.pending else None
+        if isinstance(value, float) and not math.isfinite(value):
+            # the graph is freed by the backward pass: what it says about the loss, now
+            self.watch.guard(
+                "nan source", lambda: self.watch.nan.read_graph(tensor, self.watch.step)
+            )
 
     def log(self, loss: Any, output: Any = None, target: Any = None) -> None:
         """Record the loss of this step (and the output and target it compared)."""

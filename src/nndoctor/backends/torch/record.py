@@ -78,6 +78,8 @@ class Recording:
                 "epoch": len(self.watch.epoch_ends),
                 "layer": bad[0] if bad else None,
             }
+            if first + k == self.watch.step:  # this step's own loss: its weights are here yet
+                self.watch.nan.after_step_loss(first + k, math.nan)
 
     def probe(self) -> None:
         """A probed step, before its update: norms of the weights and gradients, the spread of
@@ -101,6 +103,10 @@ class Recording:
             device.append(predicted(out, watch.loss.spec).std(dim=0, correction=0).mean())
         values = to_host(device)  # one transfer
         L = len(ws)
+        losses = core.losses
+        watch.nan.after_gradients(
+            step, values[L : 2 * L], bool(losses) and math.isfinite(losses[-1])
+        )
         watch.grads.keep_before(ws, list(values[:L]))
         output_std = values[2 * L] if len(values) > 2 * L else math.nan
         watch.grads.check_gradients()
@@ -174,6 +180,7 @@ class Recording:
             loop=self._loop_facts(),
         )
         probes.eps = watch.eps
+        probes.nan_source = watch.nan.source
         return probes
 
     def _loop_facts(self) -> LoopFacts:
