@@ -300,6 +300,9 @@ class TorchBackend:
                         if not math.isfinite(value):
                             diverged = {"epoch": epoch, "step": step, "loss": value}
                             if watch is not None:
+                                if not watch.loss.seen_by_hook:
+                                    # no backward pass follows, which would tell the watch
+                                    watch.log(value_t)
                                 self._locate_nan(run, seed, watch, step, yb)
                             break
                         value_t.backward()
