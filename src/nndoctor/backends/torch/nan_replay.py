@@ -404,10 +404,13 @@ def check_data(args: tuple, kwargs: dict[str, Any], target: Any, step: int) -> N
     return None
 
 
-def check_weights(model: nn.Module, step: int) -> NanSource | None:
-    """A parameter or buffer that is NaN or inf before the step: an earlier update (or the
-    initialisation) made it so."""
-    found = _where_nonfinite(iter([*model.named_parameters(), *model.named_buffers()]))
+def check_weights(model: nn.Module, step: int, buffers: bool = False) -> NanSource | None:
+    """A parameter (``buffers``: a buffer) that is NaN or inf before the step: an earlier
+    update (or the initialisation) made it so. Buffers are looked at only when the replay
+    found nothing else: the step's own forward pass may have written a NaN into them (a
+    BatchNorm's running mean), which a forward pass in training mode does not read."""
+    named = model.named_buffers() if buffers else model.named_parameters()
+    found = _where_nonfinite(iter(list(named)))
     if found is None:
         return None
     name, t = found

@@ -1,8 +1,10 @@
 """The watch's part that names where the first NaN or inf came from.
 
-It costs one forward pre-hook call a step (a reference to the model's inputs and the autocast
-region they ran in; ``benchmarks/bench_watch_overhead.py`` measures it) and nothing else until
-a loss or a gradient is not finite:
+On every step it keeps a reference to the model's inputs and the autocast region they ran in,
+through :func:`listen_calls` (the model's class's ``__call__`` wrapped while a watch listens: a
+forward pre-hook would take ``nn.Module.__call__`` off its fast path, several times the cost;
+``benchmarks/bench_watch_overhead.py``), and does nothing else until a loss or a gradient is not
+finite:
 
 - the loss of a step that is not finite (read on the CPU at once; on an accelerator at the
   probe steps, so only a NaN on a probe step is located there): the step is replayed on a
@@ -35,6 +37,54 @@ from nndoctor.backends.torch.nan_replay import (
     twin,
 )
 from nndoctor.doctor.schema import IN_LOSS, NOT_REPRODUCED, NanSource
+
+# classes whose ``__call__`` is wrapped: class -> (its own ``__call__`` before, or None when it
+# inherited one; the listeners by the id of the instance they listen to)
+_wrapped: dict[type, tuple[Any, dict[int, Callable[[tuple, dict[str, Any]], None]]]] = {}
+
+
+class CallListener:
+    """The handle of one :func:`listen_calls` registration: :meth:`remove` undoes it (the last
+    one of a class restores its ``__call__``); removing twice does nothing."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.cls = type(model)
+        self.key = id(model)
+
+    def remove(self) -> None:
+        entry = _wrapped.get(self.cls)
+        if entry is None:
+            return
+        own, listeners = entry
+        listeners.pop(self.key, None)
+        if not listeners:
+            del _wrapped[self.cls]
+            if own is None:
+                delattr(self.cls, "__call__")
+            else:
+                self.cls.__call__ = own  # type: ignore[method-assign]
+
+
+def listen_calls(model: nn.Module, fn: Callable[[tuple, dict[str, Any]], None]) -> CallListener:
+    """Call ``fn(args, kwargs)`` with what ``model`` is called with (before its forward pass),
+    until the handle's ``remove()``. Other instances of its class (a copy of the model) pass
+    through at the cost of one dictionary lookup."""
+    cls = type(model)
+    if cls not in _wrapped:
+        own = cls.__dict__.get("__call__")
+        original = cls.__call__
+        listeners: dict[int, Callable[[tuple, dict[str, Any]], None]] = {}
+
+        def __call__(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
+            listener = listeners.get(id(self))
+            if listener is not None:
+                listener(args, kwargs)
+            return original(self, *args, **kwargs)
+
+        _wrapped[cls] = (own, listeners)
+        cls.__call__ = __call__  # type: ignore[method-assign]
+    _wrapped[cls][1][id(model)] = fn
+    return CallListener(model)
 
 
 def weight_growth(layers: list[tuple[str, nn.Module]], initial: list[np.ndarray]) -> float:
@@ -71,9 +121,12 @@ def locate_step(
     loss_copy = twin(loss_fn, owners) if isinstance(loss_fn, nn.Module) else loss_fn
     # the copy's dropout draws from a forked random state: the user's stays as it was
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        return replay(
+        found, output = replay(
             copy_, args, kwargs, step=step, loss_fn=loss_copy, target=target, autocast=autocast
         )
+    if found is None and not model.training:
+        found = check_weights(model, step, buffers=True)  # running statistics read in eval
+    return found, output
 
 
 class NanTap:
@@ -99,13 +152,13 @@ class NanTap:
         self.source: NanSource | None = None
         self.tried = False  # one replay per run: the first non-finite step is the one
         self.graph_hint: NanSource | None = None
-        self.handle = model.register_forward_pre_hook(self._keep, with_kwargs=True)
+        self.handle = listen_calls(model, self._keep)
 
     def close(self) -> None:
         self.handle.remove()
         self.args, self.kwargs = (), {}
 
-    def _keep(self, module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> None:
+    def _keep(self, args: tuple, kwargs: dict[str, Any]) -> None:
         # a training forward pass (not a probe's or a trace's, which run without gradients)
         if torch.is_grad_enabled():
             self.args, self.kwargs = args, kwargs
