@@ -341,7 +341,9 @@ class TorchBackend:
             )
 
         def before(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> None:
-            earlier, _ = locate_step(model, (xb,), {}, step - 1, loss_fn=loss, target=yb)
+            earlier, _ = locate_step(
+                model, (xb,), {}, step - 1, loss_fn=loss, target=yb, backward=True
+            )
             growth = weight_growth(weighted_modules(model), init)
             if earlier is None:
                 # finite loss and gradients, non-finite weights after the update: its size

@@ -243,14 +243,14 @@ def characterise(
                 "zero_divisors": _count(x == 0),
                 "first_index": _first_index(x == 0),
             }
-    finite_in = _floats((args, kwargs))
-    biggest = max((float(t.abs().max()) for t in finite_in if t.numel()), default=math.nan)
+    inputs = _floats((args, kwargs))
+    biggest = max((float(t.abs().max()) for t in inputs if t.numel()), default=math.nan)
     if op in _EXP and x is not None and bool(torch.isinf(out).any()):
         limit = math.log(torch.finfo(out.dtype).max)
         return EXP_OVERFLOW, {"max_input": float(x.max()), "limit": limit, **_dtype_values(out)}
-    if bool(torch.isinf(out).any()) and not _has_inf(finite_in):
+    if bool(torch.isinf(out).any()) and not _has_inf(inputs):
         return OVERFLOW, {"max_abs_input": biggest, **_dtype_values(out)}
-    return INVALID, {"inf_inputs": _has_inf(finite_in)}
+    return INVALID, {"inf_inputs": _has_inf(inputs)}
 
 
 def _writes_inf(op: str, args: tuple, kwargs: dict[str, Any]) -> bool:
@@ -266,28 +266,29 @@ class FirstNonFinite(TorchFunctionMode):
     """Checks what each torch function returns; stops the replay at the first NaN.
 
     ``module`` is a callable giving the qualified name of the module running now. After the
-    replay, ``nan`` is ``(op, module, args, kwargs, output)`` of the first call that made a
-    NaN out of inputs holding none, and ``inf`` the same for the first inf made out of finite
-    numbers that was not written on purpose. ``nodes`` maps each autograd node the replay
-    created (at the level of these calls) to the module that created it.
+    replay, ``nan`` describes the first call that made a NaN out of inputs holding none, and
+    ``inf`` the first that made an inf out of finite numbers and was not writing one it was
+    given (see :meth:`_seen`). ``nodes`` maps each autograd node the replay created (at the
+    level of these calls) to the module that created it.
     """
 
     def __init__(self, module: Callable[[], str]) -> None:
         super().__init__()
         self.module = module
-        self.nan: tuple | None = None
-        self.inf: tuple | None = None
+        self.nan: dict[str, Any] | None = None
+        self.inf: dict[str, Any] | None = None
         self.nodes: dict[Any, str] = {}
 
     def __torch_function__(
         self, func: Any, types: Any, args: tuple = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
         kwargs = kwargs or {}
-        op = op_name(func)
         name = getattr(func, "__name__", "")
-        # an in-place call overwrites its input: look at the inputs before it
+        # an in-place call overwrites its first input: look at a copy of it taken before
         inplace = (name.endswith("_") and not name.endswith("__")) or name.startswith("__i")
-        before = self._state(args, kwargs) if inplace else None
+        seen = args
+        if inplace and args and isinstance(args[0], torch.Tensor):
+            seen = (args[0].detach().clone(), *args[1:])
         out = func(*args, **kwargs)
         outs = _floats(out)
         if not outs:
@@ -298,24 +299,31 @@ class FirstNonFinite(TorchFunctionMode):
         nan, inf = _has_nan(outs), _has_inf(outs)
         if not (nan or inf):
             return out
-        nan_in, inf_in = before if before is not None else self._state(args, kwargs)
+        op = op_name(func)
+        ins = _floats((seen, kwargs))
+        nan_in, inf_in = _has_nan(ins), _has_inf(ins)
         made_inf = inf and not nan_in and not inf_in and self.inf is None
-        if made_inf and not _writes_inf(op, args, kwargs):
-            self.inf = self._keep(op, args, kwargs, outs)
+        if made_inf and not _writes_inf(op, seen, kwargs):
+            self.inf = self._seen(op, seen, kwargs, outs, inf_in)
         if nan and not nan_in:
-            self.nan = self._keep(op, args, kwargs, outs)
+            self.nan = self._seen(op, seen, kwargs, outs, inf_in)
             raise Located
         return out
 
-    @staticmethod
-    def _state(args: tuple, kwargs: dict[str, Any]) -> tuple[bool, bool]:
-        ins = _floats((args, kwargs))
-        return _has_nan(ins), _has_inf(ins)
-
-    def _keep(self, op: str, args: tuple, kwargs: dict[str, Any], outs: list) -> tuple:
+    def _seen(
+        self, op: str, args: tuple, kwargs: dict[str, Any], outs: list, inf_in: bool
+    ) -> dict[str, Any]:
+        """The call, characterised now (a later in-place call could change its inputs)."""
         bad = next(t for t in outs if not bool(torch.isfinite(t).all()))
-        # the values are read now: an in-place call later would change them
-        return op, self.module(), args, kwargs, bad.detach().clone()
+        kind, values = characterise(op, args, kwargs, bad)
+        return {
+            "op": op,
+            "module": self.module(),
+            "kind": kind,
+            "values": values,
+            "dtype": str(bad.dtype).removeprefix("torch."),
+            "inf_inputs": inf_in,
+        }
 
 
 class ModuleStack:
@@ -428,18 +436,17 @@ def check_weights(model: nn.Module, step: int, buffers: bool = False) -> NanSour
     )
 
 
-def _source(kept: tuple, step: int, types: dict[str, str]) -> NanSource:
-    op, module, args, kwargs, out = kept
-    kind, values = characterise(op, args, kwargs, out)
+def _source(seen: dict[str, Any], step: int, types: dict[str, str]) -> NanSource:
+    module = seen["module"]
     return NanSource(
-        kind,
+        seen["kind"],
         step,
         phase="loss" if module == "loss" else "forward",
-        op=op,
+        op=seen["op"],
         module=module,
         module_type=types.get(module, ""),
-        dtype=str(out.dtype).removeprefix("torch."),
-        values=values,
+        dtype=seen["dtype"],
+        values=dict(seen["values"]),
     )
 
 
@@ -465,7 +472,7 @@ def replay(
     loss_fn: Callable[..., Any] | None = None,
     target: Any = None,
     autocast: tuple[str, torch.dtype] | None = None,
-    backward: bool = True,
+    backward: bool = False,
 ) -> tuple[NanSource | None, torch.Tensor | None]:
     """Run one step's forward pass, loss and (when those are finite) backward pass again on
     ``model`` (a copy: it is hooked and its gradients are written) and say where the first
@@ -484,6 +491,9 @@ def replay(
     target : optional
     autocast : (device type, dtype), optional
         The autocast region the step ran in.
+    backward : bool
+        When the forward pass and the loss are finite, replay the backward pass too (a
+        gradient was not finite).
 
     Returns
     -------
@@ -522,11 +532,11 @@ def replay(
             return backward_source(end, mode.nodes, step, stack.types), output
         # an inf loss without a NaN: its origin, if an operation seen here made it
         return (_source(inf, step, stack.types) if inf is not None else None), output
-    if inf is not None and _has_inf(_floats((nan[2], nan[3]))):
+    if inf is not None and nan["inf_inputs"]:
         # an inf made out of finite numbers, then a NaN made out of it (0 times inf, inf -
         # inf): the inf is the origin
         source = _source(inf, step, stack.types)
-        source.values["then"] = nan[0]
+        source.values["then"] = nan["op"]
         return source, None
     return _source(nan, step, stack.types), None
 
@@ -617,9 +627,8 @@ def backward_source(
     )
 
 
-# a backward node's name without "Backward" and its number, for the ops characterise knows,
-# and the roles of what it saved: (input, other input)
-_NODE_INPUTS = {"self": 0, "other": 1}
+# what a backward node saved of its operation's inputs, in the operation's order
+_NODE_INPUTS = ("self", "other")
 
 
 def loss_graph_source(loss: torch.Tensor, step: int) -> NanSource | None:

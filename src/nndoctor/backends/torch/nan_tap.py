@@ -108,11 +108,13 @@ def locate_step(
     target: Any,
     autocast: tuple[str, torch.dtype] | None = None,
     owners: tuple[Any, ...] = (),
+    backward: bool = False,
 ) -> tuple[NanSource | None, torch.Tensor | None]:
     """Where step ``step``'s first NaN or inf came from, the user's objects left as they
     were: the batch, then the weights, then the step replayed on copies of the model and
-    the loss (without the hooks of ``owners``), in a forked random state. Also the model's
-    output when it was finite."""
+    the loss (without the hooks of ``owners``), in a forked random state, its backward pass
+    too when ``backward`` (a gradient was not finite). Also the model's output when it was
+    finite."""
     found = check_data(args, kwargs, target, step) or check_weights(model, step)
     if found is not None:
         return found, None
@@ -122,7 +124,14 @@ def locate_step(
     # the copy's dropout draws from a forked random state: the user's stays as it was
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         found, output = replay(
-            copy_, args, kwargs, step=step, loss_fn=loss_copy, target=target, autocast=autocast
+            copy_,
+            args,
+            kwargs,
+            step=step,
+            loss_fn=loss_copy,
+            target=target,
+            autocast=autocast,
+            backward=backward,
         )
     if found is None and not model.training:
         found = check_weights(model, step, buffers=True)  # running statistics read in eval
@@ -180,11 +189,13 @@ class NanTap:
         *,
         loss_fn: Callable[..., Any] | None = None,
         target: Any = None,
+        backward: bool = False,
     ) -> NanSource | None:
         """Replay step ``step`` (now: the weights are still those it ran with) and keep what
         was found. ``loss_fn`` and ``target``: the step's loss and target when known (without
         them the model alone is replayed, and the loss's graph read before its backward
-        pass, if any, says the rest)."""
+        pass, if any, says the rest). ``backward``: a gradient was not finite, replay the
+        backward pass too (from the sum of the outputs without a loss)."""
         if self.tried or not self.args:
             return self.source
         self.tried = True
@@ -199,8 +210,9 @@ class NanTap:
             target=target,
             autocast=self.autocast,
             owners=owners,
+            backward=backward,
         )
-        if found is None and loss_fn is None:
+        if found is None and loss_fn is None and not backward:
             found = self._loss_side(step, output)
         if found is not None:
             found.weight_growth = weight_growth(watch.layers, [w for w, _ in watch.recording.init])
@@ -229,7 +241,9 @@ class NanTap:
         """A probe step's gradient norms: non-finite ones under a finite loss are replayed."""
         if self.tried or not loss_finite or bool(np.all(np.isfinite(grad_norms))):
             return
-        self.watch.guard("nan source", lambda: self.locate(step, **self._loss_and_target()))
+        self.watch.guard(
+            "nan source", lambda: self.locate(step, backward=True, **self._loss_and_target())
+        )
 
     def _loss_and_target(self) -> dict[str, Any]:
         """The loss and the target of this step, when the watch holds both: a loss module and
