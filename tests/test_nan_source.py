@@ -20,8 +20,13 @@ from test_doctor_rules import context, probes, trace
 BATCH = 8
 
 
-def _loop(torch, model, X, Y, loss, opt, epochs=1, functional=False, every=None, autocast=None):
-    """A user's loop around ``nndoctor.watch``: batches of ``BATCH`` in order; the report."""
+def _loop(torch, *args, **kwargs):
+    """The report of :func:`_watched`."""
+    return _watched(torch, *args, **kwargs).report()
+
+
+def _watched(torch, model, X, Y, loss, opt, epochs=1, functional=False, every=None, autocast=None):
+    """A user's loop around ``nndoctor.watch``: batches of ``BATCH`` in order; the watch."""
     watch = nndoctor.watch(
         model, opt, loss=None if functional else loss, every=every, budget=None, alerts=False
     )
@@ -39,7 +44,7 @@ def _loop(torch, model, X, Y, loss, opt, epochs=1, functional=False, every=None,
                     watch.log(value, out, Y[lo : lo + BATCH])
                 value.backward()
                 opt.step()
-    return watch.report()
+    return watch
 
 
 def _diagnose(model, X, Y, loss, opt, epochs=1):
@@ -93,8 +98,15 @@ def test_a_fully_masked_attention_row_is_named_not_the_learning_rate(torch, nn):
     adam = lambda p: torch.optim.Adam(p, lr=1e-3)  # noqa: E731
     through_diagnose = _diagnose(model, X, Y, nn.CrossEntropyLoss(), adam, epochs=2)
     opt = adam(model.parameters())
-    through_watch = _loop(
+    watch = _watched(
         torch, model, torch.as_tensor(X), torch.as_tensor(Y), nn.CrossEntropyLoss(), opt
+    )
+    through_watch = watch.report()
+    # the live alert says it too
+    [alert] = [a for a in watch.alerts.history if a.code == "diverged"]
+    assert alert.message.endswith(
+        "first non-finite: a softmax over a fully masked row (multi_head_attention_forward in "
+        "module att (MultiheadAttention))"
     )
     for report in (through_diagnose, through_watch):
         f = _nan_source(report)

@@ -186,7 +186,7 @@ class NanSource:
     step : int
         The step whose loss (or gradient) was not finite.
     phase : str
-        ``"forward"`` (the model), ``"loss"`` or ``"backward"``.
+        ``"forward"`` (the model), ``"loss"``, ``"backward"`` or ``"data"`` (the batch itself).
     op : str
         The operation: a torch function (``"log"``, ``"div"``, ``"softmax"``, ``"linear"``,
         ``"multi_head_attention_forward"``) or a backward node (``"SqrtBackward0"``).

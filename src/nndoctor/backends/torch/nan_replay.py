@@ -58,9 +58,7 @@ _ALIASES = {
     "divide": "div",
     "true_divide": "div",
     "rtruediv": "rdiv",
-    "rdiv": "rdiv",
     "ipow": "pow",
-    "rpow": "rpow",
     "float_power": "pow",
     "imul": "mul",
 }
@@ -108,7 +106,9 @@ def _has_inf(ts: list[torch.Tensor]) -> bool:
 
 
 def _first_index(mask: torch.Tensor) -> list[int]:
-    return [int(i) for i in mask.nonzero()[0]] if mask.dim() else []
+    """The index of the first True of ``mask`` (empty when it has none, or no dimensions)."""
+    where = mask.nonzero() if mask.dim() else ()
+    return [int(i) for i in where[0]] if len(where) else []
 
 
 def _count(mask: torch.Tensor) -> int:
@@ -190,13 +190,13 @@ def characterise(
                 "negatives": _count(below),
                 "min_input": float(x.min()),
                 "first_index": _first_index(below),
-                "count": x.numel(),
+                "of": x.numel(),
             }
         if bool(equal.any()):
             return LOG_OF_ZERO, {
                 "zeros": _count(equal),
                 "first_index": _first_index(equal),
-                "count": x.numel(),
+                "of": x.numel(),
             }
     if op in _DIV:
         divisor = args[0] if op in ("rdiv", "reciprocal") else _arg(args, kwargs, 1, "other")
@@ -235,9 +235,10 @@ def characterise(
             }
     if op == "pow" and x is not None:
         exponent = _arg(args, kwargs, 1, "exponent")
-        negative_power = (
-            bool((exponent < 0).any()) if isinstance(exponent, torch.Tensor) else exponent < 0
-        )
+        if isinstance(exponent, torch.Tensor):
+            negative_power = bool((exponent < 0).any())
+        else:
+            negative_power = isinstance(exponent, int | float) and exponent < 0
         if negative_power and bool((x == 0).any()):
             return DIVISION_BY_ZERO, {
                 "zero_divisors": _count(x == 0),

@@ -232,9 +232,16 @@ class NanTap:
         )
 
     def after_step_loss(self, step: int, value: Any) -> None:
-        """The step's loss on the host (a float, None when not seen): a first non-finite one is
-        replayed now, before the optimizer's update."""
+        """The step's loss on the host (a float, None when not seen; every step on the CPU): a
+        first non-finite one reaches the recorder (and the live alerts) and is replayed now,
+        before the optimizer's update."""
         if isinstance(value, float) and not math.isfinite(value) and not self.tried:
+            self.watch.recording.flush()
+            self.at_nonfinite_loss(step)
+
+    def at_nonfinite_loss(self, step: int) -> None:
+        """Step ``step``'s loss is not finite and its weights are still those it ran with."""
+        if not self.tried:
             self.watch.guard("nan source", lambda: self.locate(step, **self._loss_and_target()))
 
     def after_gradients(self, step: int, grad_norms: Any, loss_finite: bool) -> None:

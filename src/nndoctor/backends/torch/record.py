@@ -79,7 +79,7 @@ class Recording:
                 "layer": bad[0] if bad else None,
             }
             if first + k == self.watch.step:  # this step's own loss: its weights are here yet
-                self.watch.nan.after_step_loss(first + k, math.nan)
+                self.watch.nan.at_nonfinite_loss(first + k)
 
     def probe(self) -> None:
         """A probed step, before its update: norms of the weights and gradients, the spread of

@@ -47,7 +47,7 @@ from nndoctor.backends.torch.nan_tap import NanTap
 from nndoctor.backends.torch.record import Recording
 from nndoctor.backends.torch.statistics import layer_weights
 from nndoctor.doctor.recorder import PROBE_BUDGET, Schedule
-from nndoctor.doctor.schema import UNKNOWN, LayerSpec, LossSpec, Probes
+from nndoctor.doctor.schema import UNKNOWN, LayerSpec, LossSpec, NanSource, Probes
 
 log = logging.getLogger("nndoctor")
 
@@ -167,8 +167,8 @@ class Watch:
         return (self.forward, self.loss, self.grads, self.recording, self.nan)
 
     @property
-    def nan_source(self) -> Any:
-        """Where the first NaN or inf came from (a ``NanSource``), or None."""
+    def nan_source(self) -> NanSource | None:
+        """Where the first non-finite loss or gradient came from (the step replayed), or None."""
         return self.nan.source
 
     @property
