@@ -348,9 +348,9 @@ NAN_SOURCE = Rule(
     meaning="the operation that first made a NaN or inf: log of 0, division by 0, a fully "
     "masked softmax row, a float16 overflow",
     sentence=(
-        "the loss became NaN because of {what} in {where}, not because the learning rate is "
-        "too high: the loss and the weights did not grow before it|the loss became NaN because "
-        "of one operation of your model or loss, not because the learning rate is too high"
+        "the loss became NaN because of {what} in {where}; a lower learning rate would meet it "
+        "too|the loss became NaN because of one operation of your model or loss; a lower "
+        "learning rate would meet it too"
     ),
     detect=nan_source,
     fix="fix the operation named (mask, eps, clamp, float32)",
