@@ -224,9 +224,13 @@ def test_lr_too_high_silent_when_the_loss_was_not_finite_before_any_update():
 
 
 def test_lr_too_high_on_divergence_and_on_spikes():
-    p = probes(diverged={"step": 7, "epoch": 3, "layer": "layer 2 (Dense, output)"})
+    # a divergence after the weights grew 100-fold; without the growth it is not the rate's
+    grown = [trace(weight_norm=np.geomspace(1, 100, 10)), trace(1, 3, "identity")]
+    p = probes(grown, diverged={"step": 7, "epoch": 3, "layer": "layer 2 (Dense, output)"})
     [f] = gradients.lr_too_high(p, context(lr=5.0))
     assert f.severity == "error" and "step 7" in f.title and "0.5" in f.fix
+    calm = probes(diverged={"step": 7, "epoch": 3, "layer": "layer 2 (Dense, output)"})
+    assert gradients.lr_too_high(calm, context(lr=5.0)) == []
     spiky = probes(epoch_loss=np.r_[1.0, 50.0, np.full(48, 0.5)])
     [g] = gradients.lr_too_high(spiky, context())
     assert g.evidence["loss_grew"]

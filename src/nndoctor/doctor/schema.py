@@ -206,6 +206,92 @@ class LoopFacts:
     missing_ranks: list[int] = field(default_factory=list)
 
 
+# what made the first NaN or inf of a run (NanSource.kind)
+LOG_OF_ZERO = "log-of-zero"
+LOG_OF_NEGATIVE = "log-of-negative"
+DIVISION_BY_ZERO = "division-by-zero"
+MASKED_SOFTMAX = "masked-softmax"
+EXP_OVERFLOW = "exp-overflow"
+OVERFLOW = "overflow"
+SQRT_OF_NEGATIVE = "sqrt-of-negative"
+INVALID = "invalid"
+NON_FINITE_DATA = "non-finite-data"
+NON_FINITE_WEIGHTS = "non-finite-weights"
+BACKWARD = "backward"
+IN_LOSS = "in-loss"
+NOT_REPRODUCED = "not-reproduced"
+NAN_KINDS = (
+    LOG_OF_ZERO,
+    LOG_OF_NEGATIVE,
+    DIVISION_BY_ZERO,
+    MASKED_SOFTMAX,
+    EXP_OVERFLOW,
+    OVERFLOW,
+    SQRT_OF_NEGATIVE,
+    INVALID,
+    NON_FINITE_DATA,
+    NON_FINITE_WEIGHTS,
+    BACKWARD,
+    IN_LOSS,
+    NOT_REPRODUCED,
+)
+
+
+@dataclass
+class NanSource:
+    """Where the first NaN or inf of a run came from: the operation that made it out of
+    finite numbers, found by replaying the failing step (the PyTorch backend).
+
+    Attributes
+    ----------
+    kind : str
+        One of :data:`NAN_KINDS`: ``"log-of-zero"``, ``"division-by-zero"``,
+        ``"masked-softmax"`` (a softmax or attention over a row with every entry masked),
+        ``"overflow"`` (finite inputs, an inf out: beyond the dtype's largest number),
+        ``"exp-overflow"``, ``"backward"`` (the forward pass and the loss finite, a gradient
+        not), ``"non-finite-data"`` (the batch itself), ``"non-finite-weights"`` (already
+        NaN/inf before the step: an earlier update made them so), ``"in-loss"`` (the model's
+        output finite, the loss not, and the loss could not be replayed), ``"not-reproduced"``
+        (the replay was finite throughout), ...
+    step : int
+        The step whose loss (or gradient) was not finite.
+    phase : str
+        ``"forward"`` (the model), ``"loss"``, ``"backward"`` or ``"data"`` (the batch itself).
+    op : str
+        The operation: a torch function (``"log"``, ``"div"``, ``"softmax"``, ``"linear"``,
+        ``"multi_head_attention_forward"``) or a backward node (``"SqrtBackward0"``).
+    module : str
+        Qualified name of the module it ran in (``"encoder.attn"``; ``""`` the model's own
+        forward; ``"loss"`` the loss).
+    module_type : str
+        That module's class name.
+    dtype : str
+        The dtype of the operation's output (``"float16"``, ``"bfloat16"``, ``"float32"``).
+    values : dict
+        The numbers around it, per kind (``zeros``, ``first_index``, ``max_input``,
+        ``dtype_max``, ``masked_rows``, ``batch_rows``, ...), and ``then``: the operation
+        where a NaN appeared next when the origin made an inf (``"mul"``: 0 times inf).
+    weight_growth : float
+        Largest ratio over the weighted layers of the weights' norm at the failing step to
+        their norm at the start (NaN when unknown): whether the weights grew before the NaN.
+    """
+
+    kind: str
+    step: int
+    phase: str = "forward"
+    op: str = ""
+    module: str = ""
+    module_type: str = ""
+    dtype: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    weight_growth: float = math.nan
+
+    @property
+    def located(self) -> bool:
+        """Whether an operation (or the data, or the weights) was named."""
+        return self.kind != NOT_REPRODUCED
+
+
 @dataclass
 class Probes:
     """Everything recorded during one training run.
@@ -239,6 +325,9 @@ class Probes:
     loop : LoopFacts or None
         The training loop's facts, from a backend that sees the loop (PyTorch's hooks); None
         otherwise (the rules that need them stay silent).
+    nan_source : NanSource or None
+        Where the first NaN or inf came from, from a backend that replays the failing step;
+        None when nothing was non-finite or the backend cannot tell.
     """
 
     steps: np.ndarray
@@ -259,6 +348,7 @@ class Probes:
     # False: the loop marked no epochs; ``epoch_loss`` holds means over windows of
     # ``steps_per_epoch`` steps (and the report says "steps")
     epochs_known: bool = True
+    nan_source: NanSource | None = None
     # machine epsilon of the weights' dtype: what "equal up to rounding" means
     eps: float = float(np.finfo(np.float64).eps)
 

@@ -534,6 +534,51 @@ def _bfloat16_mlp(seed: int) -> Setup:
     )
 
 
+def _all_padding_row(seed: int) -> Setup:
+    torch = _torch()
+    rng = np.random.default_rng(seed)
+    n, length, vocabulary = 160, 10, 20
+    lengths = rng.integers(3, length + 1, size=n)
+    tokens = rng.integers(1, vocabulary, size=(n, length))
+    tokens[np.arange(length) >= lengths[:, None]] = 0  # padding after each sentence
+    labels = (tokens[:, 0] >= vocabulary // 2).astype(np.int64)  # the first word decides
+    tokens[rng.integers(n)] = 0  # an empty sentence: every position is padding
+    torch.manual_seed(seed)
+    model = _modules().PaddedTagger(vocabulary, 16, 2, torch.float32)
+    return Setup(
+        model,
+        tokens,
+        labels,
+        torch.nn.CrossEntropyLoss(),
+        lambda p: torch.optim.Adam(p, lr=1e-3),
+        epochs=5,
+        batch_size=16,
+        shuffle=True,
+    )
+
+
+def _focal_log_zero(seed: int) -> Setup:
+    torch = _torch()
+    nn = torch.nn
+    rng = np.random.default_rng(seed)
+    X, labels = blobs(rng, [100, 100], 6, spread=4.0)
+    # two missing readings, coded as +-999: one of them drives the logit far past 17
+    X[rng.choice(len(X), size=2, replace=False), 0] = [999.0, -999.0]
+    Y = labels.astype(np.float64)[:, None]
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(6, 1))
+    return Setup(
+        model,
+        X,
+        Y,
+        _modules().binary_focal_loss,
+        lambda p: torch.optim.SGD(p, lr=0.01),
+        epochs=5,
+        batch_size=20,
+        shuffle=True,
+    )
+
+
 def _seed_xavier(seed: int) -> Setup:
     torch = _torch()
     nn = torch.nn
@@ -680,6 +725,27 @@ TORCH_SICK: list[Scenario] = [
         "The same zero-initialised seed autoencoder in float32.",
         "the seed, in PyTorch's default precision",
         _seed_zero_init("float32"),
+    ),
+    Scenario(
+        "torch-all-padding-row",
+        "nan-source",
+        "Sentences of token ids, padded with 0 and classified by one self-attention layer "
+        "whose key_padding_mask hides the padding; one sentence is empty (all padding), so its "
+        "attention row masks every key and its softmax is 0/0: the loss is NaN at the first "
+        "step that meets it, at lr 1e-3.",
+        "issue 20: 'a NaN at step 1 caused by an all-padding row in key_padding_mask, blamed on "
+        "the learning rate'",
+        _all_padding_row,
+    ),
+    Scenario(
+        "torch-focal-log-zero",
+        "nan-source",
+        "Two Gaussian blobs, a logistic regression and a hand-written binary focal loss that "
+        "takes log(p) and log(1 - p) of sigmoid outputs as they are; two rows hold a missing "
+        "reading coded as +-999, a logit goes far beyond 17, p is exactly 1 in float32 and "
+        "log(1 - p) = -inf: the loss is non-finite at the first step that meets it, at lr 0.01.",
+        "issue 20: 'a NaN from log(0) in a hand-written focal loss, blamed on the learning rate'",
+        _focal_log_zero,
     ),
     Scenario(
         "torch-adam-lr-one",

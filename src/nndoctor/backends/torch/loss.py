@@ -227,6 +227,12 @@ class LossTap:
             self.pending.append(self._value(tensor))
             if self.watch.due:  # a probe step: what the loss compared, read off its graph
                 self.watch.guard("loss", lambda: self._keep(tensor, None, None))
+        value = self.pending[-1] if self.pending else None
+        if isinstance(value, float) and not math.isfinite(value):
+            # the graph is freed by the backward pass: what it says about the loss, now
+            self.watch.guard(
+                "nan source", lambda: self.watch.nan.read_graph(tensor, self.watch.step)
+            )
 
     def log(self, loss: Any, output: Any = None, target: Any = None) -> None:
         """Record the loss of this step (and the output and target it compared)."""

@@ -99,6 +99,8 @@ class Recording:
                 "epoch": len(self.watch.epoch_ends),
                 "layer": bad[0] if bad else None,
             }
+            if first + k == self.watch.step:  # this step's own loss: its weights are here yet
+                self.watch.nan.at_nonfinite_loss(first + k)
 
     def probe(self) -> None:
         """A probed step, before its update: norms of the weights and gradients, the spread of
@@ -122,6 +124,10 @@ class Recording:
             device.append(spread.std(dim=0, correction=0).mean())
         values = to_host(device)  # one transfer
         L = len(ws)
+        losses = core.losses
+        watch.nan.after_gradients(
+            step, values[L : 2 * L], bool(losses) and math.isfinite(losses[-1])
+        )
         watch.grads.keep_before(ws, list(values[:L]))
         output_std = values[2 * L] if len(values) > 2 * L else math.nan
         watch.grads.check_gradients()
@@ -199,6 +205,7 @@ class Recording:
         )
         probes.eps = watch.eps
         probes.epochs_known = bool(watch.epoch_ends)
+        probes.nan_source = watch.nan.source
         return probes
 
     def _output_now(self, x: torch.Tensor) -> Any:

@@ -14,6 +14,9 @@ The watch is the step and the schedule; each of its parts has one job:
   of probe steps;
 - :class:`~nndoctor.backends.torch.gradients.GradientBook`: which parameters get gradients and
   change, whether gradients are zeroed, the size of a probed step's update;
+- :class:`~nndoctor.backends.torch.nan_tap.NanTap`: where the first NaN or inf came from (a
+  reference to each step's inputs; a replay of the step once its loss or gradient is not
+  finite);
 - :class:`~nndoctor.backends.torch.record.Recording`: the losses and each probe's numbers in
   the recorder core, and the run as Probes at the end;
 - :mod:`~nndoctor.backends.torch.statistics`: what a probe computes from the tensors.
@@ -42,11 +45,12 @@ from nndoctor.backends.torch.forward import ForwardTap
 from nndoctor.backends.torch.gradients import GradientBook
 from nndoctor.backends.torch.loss import LossTap
 from nndoctor.backends.torch.model import kind_of, weight_of, weighted_modules
+from nndoctor.backends.torch.nan_tap import NanTap
 from nndoctor.backends.torch.record import Recording
 from nndoctor.backends.torch.statistics import layer_weights
 from nndoctor.backends.torch.task import loss_spec_of
 from nndoctor.doctor.recorder import PROBE_BUDGET, Schedule
-from nndoctor.doctor.schema import UNKNOWN, LayerSpec, LossSpec, Probes, TaskSpec
+from nndoctor.doctor.schema import UNKNOWN, LayerSpec, LossSpec, NanSource, Probes, TaskSpec
 
 log = logging.getLogger("nndoctor")
 
@@ -192,12 +196,23 @@ class Watch:
         )
         self.grads = GradientBook(model, optimizer)
         self.recording = Recording(self, self._layers, self.schedule)
+        self.nan = NanTap(self, model, loss)
         self.forward.hook()
         if self._step_pre_hook:
             self._handles.append(self.optimizer.register_step_pre_hook(self._pre_step))
         self.loss.install()
 
     # --- what the core reads (the report, the alerts: WatchedRun), and diagnose ---
+
+    @property
+    def parts(self) -> tuple[Any, ...]:
+        """The objects whose hooks sit on the model (a copy of the model leaves them out)."""
+        return (self.forward, self.loss, self.grads, self.recording, self.nan)
+
+    @property
+    def nan_source(self) -> NanSource | None:
+        """Where the first non-finite loss or gradient came from (the step replayed), or None."""
+        return self.nan.source
 
     @property
     def layers(self) -> list[tuple[str, nn.Module]]:
@@ -344,6 +359,7 @@ class Watch:
         self.loss.close()
         self.forward.unhook()
         self.grads.disarm_spy()
+        self.nan.close()
 
     def __enter__(self) -> Watch:
         return self
@@ -385,6 +401,8 @@ class Watch:
         loss = self.loss
         loss.new_step()
         loss.take_step_loss()
+        if not loss.on_device:  # the loss is a float already: a NaN is replayed at once
+            self.nan.after_step_loss(self.step, loss.unsynced[-1])
         if not self.model.training:
             self.eval_steps += 1
         lr = optimizer.param_groups[0]["lr"]

@@ -12,11 +12,21 @@ import numpy as np
 
 from nndoctor.doctor.finding import Finding
 from nndoctor.doctor.rule import Rule
-from nndoctor.doctor.rules import curve, data, gradients, setup, torch_loop, units, values
+from nndoctor.doctor.rules import (
+    curve,
+    data,
+    gradients,
+    numerics,
+    setup,
+    torch_loop,
+    units,
+    values,
+)
 from nndoctor.doctor.schema import Context, Probes
 
 RULES: tuple[Rule, ...] = (
     values.RULES
+    + numerics.RULES
     + setup.RULES
     + torch_loop.RULES
     + units.RULES
