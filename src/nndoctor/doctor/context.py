@@ -13,6 +13,8 @@ import numpy as np
 
 from nndoctor import bounds
 from nndoctor._numeric import SAFE_MAGNITUDE, column_stats
+from nndoctor.bounds._fits import least_squares_flops
+from nndoctor.bounds._signal import predictability_flops
 from nndoctor.doctor.schema import (
     AUTOENCODER,
     BINARY,
@@ -30,13 +32,21 @@ from nndoctor.doctor.schema import (
 PREDICTABILITY_ROWS = 1000
 # fewer rows than this: no predictability test (too few for held-out splits)
 PREDICTABILITY_MIN_ROWS = 20
+# The fitted checks (the predictability test first, then the best affine map) may together
+# cost at most FITS_SHARE of the training run's arithmetic, and never less than FITS_FLOOR
+# floating-point operations (about a second of this machine's linear algebra; the costliest
+# catalog or held-out case's checks take 2.5e10): a check that would go beyond is skipped,
+# and the bounds say so. Counted, not timed, so that the same run gives the same report.
+FITS_SHARE = 1.0
+FITS_FLOOR = 4e10
 
 
 def build_context(run: Run, fits: bool = True) -> Context:
     """Architecture, loss, optimiser, data statistics and bounds of ``run``, as plain data.
 
     ``fits=False`` leaves out the bounds that need a fit (the best affine map and the
-    predictability test); see :func:`compute_bounds`.
+    predictability test); see :func:`compute_bounds`. With ``fits`` they get the budget of
+    :func:`fits_budget`.
     """
     backend = run.backend
     return make_context(
@@ -50,7 +60,21 @@ def build_context(run: Run, fits: bool = True) -> Context:
         run.shuffle,
         backend.name,
         fits,
+        fits_budget(run) if fits else None,
     )
+
+
+def training_flops(run: Run) -> float:
+    """About the floating-point operations of ``run``'s training: 6 per parameter per row per
+    epoch (forward and backward passes). A lower estimate for layers that reuse their weights
+    (convolutions, recurrent layers)."""
+    return 6.0 * run.backend.n_parameters(run) * len(run.X) * run.epochs
+
+
+def fits_budget(run: Run) -> float:
+    """Floating-point operations the fitted checks of ``run`` may take together:
+    ``max(FITS_FLOOR, FITS_SHARE * training_flops(run))``."""
+    return max(FITS_FLOOR, FITS_SHARE * training_flops(run))
 
 
 def make_context(
@@ -64,9 +88,10 @@ def make_context(
     shuffle: bool | None,
     backend: str,
     fits: bool = True,
+    budget: float | None = None,
 ) -> Context:
     """The :class:`Context` from plain descriptions and data (``X``, ``Y``: all the data, or
-    the sample a watched run saw); ``fits`` as in :func:`compute_bounds`."""
+    the sample a watched run saw); ``fits`` and ``budget`` as in :func:`compute_bounds`."""
     task = task_of(spec, is_autoencoder(X, Y))
     X, Y = feature_rows(X, Y, task)
     widths = [s.out_features for s in layers if s.kind == "dense"]
@@ -76,7 +101,7 @@ def make_context(
         optimizer=optimizer,
         task=task,
         data=data_stats(X, Y, task),
-        bounds=compute_bounds(X, Y, spec, batch_size, task, widths[:-1], seed, fits),
+        bounds=compute_bounds(X, Y, spec, batch_size, task, widths[:-1], seed, fits, budget),
         shuffle=shuffle,
         backend=backend,
     )
@@ -92,10 +117,14 @@ def feature_rows(X: np.ndarray, Y: np.ndarray, task: str) -> tuple[np.ndarray, n
 
 
 def full_bounds(run: Run, ctx: Context) -> dict[str, Any]:
-    """Every bound of ``run`` (the fits included) for a context built with ``fits=False``: the
-    same dict :func:`build_context` gives, without describing the model again."""
+    """Every bound of ``run`` (the fits included, within :func:`fits_budget`) for a context
+    built with ``fits=False``: the same dict :func:`build_context` gives, without describing
+    the model again."""
     X, Y = feature_rows(run.X, run.Y, ctx.task)
-    return compute_bounds(X, Y, ctx.loss, run.batch_size, ctx.task, ctx.hidden_widths, run.seed)
+    return compute_bounds(
+        X, Y, ctx.loss, run.batch_size, ctx.task, ctx.hidden_widths, run.seed,
+        budget=fits_budget(run),
+    )  # fmt: skip
 
 
 def fitted_bounds(n_rows: int, n_features: int, task: str) -> list[str]:
@@ -173,6 +202,7 @@ def compute_bounds(
     widths: list[int],
     seed: int,
     fits: bool = True,
+    budget: float | None = None,
 ) -> dict[str, Any]:
     """Achievable losses in the user's units; entries a loss does not support are left out.
 
@@ -180,6 +210,11 @@ def compute_bounds(
     on runs that learned) only; the best affine map and the predictability test, whose fits
     cost more than a small training run, are left to the caller (``diagnose`` computes them
     when the recorded run leaves them something to judge: :mod:`nndoctor.doctor.lazy`).
+
+    ``budget``: floating-point operations the fitted checks may take together (None: no
+    limit). The predictability test is given it first, then the best affine map; a check whose
+    estimated cost exceeds what is left is skipped: ``skipped`` maps it to the reason, which
+    the text repeats.
     """
     out: dict[str, Any] = {}
     loss = spec.numpy_loss()
@@ -203,6 +238,8 @@ def compute_bounds(
         texts = [code.summary(ranks)]
     elif fits:
         fitted = fitted_bounds(len(X), X.shape[1], task)
+        skipped = _over_budget(fitted, X, Y, loss, task, budget)
+        fitted = [k for k in fitted if k not in skipped]
         if "least_squares" in fitted:
             fit = bounds.least_squares(X, Y, loss, batch_size, seed=seed)
             out["least_squares"] = fit.loss
@@ -226,5 +263,41 @@ def compute_bounds(
                 "p_value": verdict.p_value,
             }
             texts.append(verdict.summary())
+        if skipped:
+            out["skipped"] = skipped
+            texts += [f"skipped {_CHECKS[k]}: {why}" for k, why in skipped.items()]
     out["text"] = "; ".join(texts)
     return out
+
+
+# the fitted checks in words, in the order they are given the budget
+_CHECKS = {"predictability": "the predictability test", "least_squares": "the best affine map"}
+
+
+def _over_budget(
+    fitted: list[str], X: np.ndarray, Y: np.ndarray, loss: Any, task: str, budget: float | None
+) -> dict[str, str]:
+    """The fitted checks that the budget leaves out, each with the reason in words."""
+    if budget is None:
+        return {}
+    n, p = X.shape
+    classes = int(np.max(Y)) + 1 if task == CLASSIFICATION else 0
+    width = classes or Y.reshape(n, -1).shape[1]
+    q = len(np.unique(Y)) if task == CLASSIFICATION else width
+    costs = {
+        "predictability": predictability_flops(n, p, q, max_samples=PREDICTABILITY_ROWS),
+        "least_squares": least_squares_flops(n, p, width, loss),
+    }
+    left, skipped = budget, {}
+    for check in _CHECKS:
+        if check not in fitted:
+            continue
+        if costs[check] <= left:
+            left -= costs[check]
+        else:
+            skipped[check] = (
+                f"it would take about {costs[check]:.1e} floating-point operations, more than "
+                f"the {left:.1e} left of the fitted checks' budget ({budget:.1e}: the training "
+                f"run's arithmetic, at least {FITS_FLOOR:.0e})"
+            )
+    return skipped
