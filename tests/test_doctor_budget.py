@@ -80,3 +80,30 @@ def test_diagnose_on_a_run_too_small_for_its_checks_says_what_it_skipped(monkeyp
     assert "least_squares" not in report.bounds and "predictability" not in report.bounds
     assert "skipped the predictability test" in report.bounds["text"]
     assert report.bounds["baseline"] == pytest.approx(np.log(3), rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("epochs", "fitted_epochs", "rows"), [(2, 1, 40), (4, 1, 80), (30, 3, 200)]
+)
+def test_the_zeroed_input_run_takes_a_tenth_of_the_steps(monkeypatch, epochs, fitted_epochs, rows):
+    from nndoctor.doctor import preflight
+    from nndoctor.doctor.backends.engine import ENGINE
+
+    X, labels = _classes(n=200)
+    run = engine_run(mlp([5, 16, 3], seed=0), X, labels, CrossEntropy(), SGD(lr=0.1), epochs, 20,
+                     True, 0)  # fmt: skip
+    seen = []
+    fit = ENGINE.fit
+
+    def spy(r, n_epochs, seed):
+        seen.append((len(r.X), n_epochs, bool(np.all(r.X == 0))))
+        return fit(r, n_epochs, seed)
+
+    monkeypatch.setattr(ENGINE, "fit", spy)
+    out = preflight.zeroed_inputs(run)
+    assert seen == [(rows, fitted_epochs, True)]
+    assert out["epochs"] == fitted_epochs
+    # a sample of the rows is named; the whole data set is not
+    assert out.get("rows") == (rows if rows < 200 else None)
+    # rows * epochs: a tenth of the run's rows * epochs, rounded up
+    assert rows * fitted_epochs >= 0.1 * 200 * epochs
