@@ -281,12 +281,14 @@ def report_after_watch(repeats: int, steps: int = 1500) -> None:
         return {"MLP 64-128-64-10": mlp, "CNN 2 conv + BatchNorm": cnn}
 
     print(f"\n== report() after a watched {steps}-step healthy run on digits (CPU s, 1 thread)")
-    print(f"{'model':24s} {'probes':8s} {'train s':>8s} {'report s':>9s} rows  causes")
+    print(
+        f"{'model':24s} {'probes':8s} {'train s':>8s} {'report s':>9s} {'wall s':>7s} rows  causes"
+    )
     # the default schedule keeps the rows of a few probes; every=8 fills the watch's sample
     # (1024 rows), the most the bounds of a watched run see
     for name in models():
         for every in (None, 8):
-            seconds, train_s = [], []
+            seconds, train_s, wall = [], [], []
             for _ in range(repeats):
                 model = models()[name]
                 opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -303,7 +305,9 @@ def report_after_watch(repeats: int, steps: int = 1500) -> None:
                             if step == steps:
                                 break
                 train_s.append(time.process_time() - start)
+                start = time.perf_counter()
                 t, report = cpu_seconds(w.report)
+                wall.append(time.perf_counter() - start)
                 seconds.append(t)
             samples = w.samples()
             rows = len(samples[0]) if samples is not None else 0
@@ -311,7 +315,7 @@ def report_after_watch(repeats: int, steps: int = 1500) -> None:
             print(
                 f"{name:24s} {'default' if every is None else f'every={every}':8s} "
                 f"{statistics.median(train_s):8.2f} {statistics.median(seconds):9.3f} "
-                f"{rows:4d}  {causes}"
+                f"{statistics.median(wall):7.3f} {rows:4d}  {causes}"
             )
 
 
