@@ -107,3 +107,22 @@ def test_the_zeroed_input_run_takes_a_tenth_of_the_steps(monkeypatch, epochs, fi
     assert out.get("rows") == (rows if rows < 200 else None)
     # rows * epochs: a tenth of the run's rows * epochs, rounded up
     assert rows * fitted_epochs >= 0.1 * 200 * epochs
+
+
+def test_the_loss_at_initialisation_of_large_data_comes_from_a_sample_with_its_error_bar():
+    from nndoctor.doctor import preflight
+    from nndoctor.doctor.backends.engine import ENGINE
+
+    X, labels = _classes(n=preflight.INIT_ROWS + 3000, seed=1)
+    run = engine_run(mlp([5, 16, 3], seed=0), X, labels, CrossEntropy(), SGD(lr=0.1), 3, 64,
+                     True, 0)  # fmt: skip
+    ctx = context.build_context(run, fits=False)
+    out = preflight.init_loss(run, ctx)
+    whole = ENGINE.loss_value(run, ENGINE.predict(run.model, run.X), run.Y)
+    assert out["rows"] == preflight.INIT_ROWS and 0 < out["stderr"] < 0.05 * whole
+    # the sample's mean covers the whole data's within its error bar (4 standard errors)
+    assert abs(out["loss"] - whole) <= 4 * out["stderr"]
+    assert preflight.init_loss(run, ctx) == out  # seeded: the same sample every time
+    small = engine_run(mlp([5, 16, 3], seed=0), X[:500], labels[:500], CrossEntropy(),
+                       SGD(lr=0.1), 3, 64, True, 0)  # fmt: skip
+    assert set(preflight.init_loss(small, ctx)) == {"loss", "ln_classes"}

@@ -1,7 +1,7 @@
 """Pre-flight checks, seconds before the full run: the sanity checks practitioners use.
 
 - the loss at initialisation against what a sensible init gives (about the constant baseline;
-  ``ln c`` for ``c`` balanced classes);
+  ``ln c`` for ``c`` balanced classes), on a sample of ``INIT_ROWS`` rows of large data;
 - the same net trained on all-zero inputs for a tenth of the budget (of the steps: a run of
   fewer than 5 epochs gets one epoch over a sample of the rows): if it does as well, the net is
   not using its inputs;
@@ -23,6 +23,10 @@ from nndoctor import bounds
 from nndoctor.doctor.changes import SwitchOptimizer
 from nndoctor.doctor.schema import Context, Run
 
+# the loss at initialisation is measured on at most this many rows (a seeded sample beyond;
+# every catalog and held-out case has fewer), its error bar from this many equal parts
+INIT_ROWS = 8192
+INIT_CHUNKS = 16
 # share of the steps the zeroed-input run gets
 ZEROED_FRACTION = 0.1
 # rows of the tiny batch (at most), and the Adam steps and learning rate to fit it
@@ -32,10 +36,22 @@ TINY_LR = 0.03
 
 
 def init_loss(run: Run, ctx: Context) -> dict[str, Any]:
+    """The loss at initialisation, on all rows or, beyond ``INIT_ROWS``, on a seeded sample
+    of them (``rows``), with the standard error of its mean over ``INIT_CHUNKS`` equal parts
+    of the sample (``stderr``)."""
     backend = run.backend
+    X, Y, out = run.X, run.Y, {}
+    if len(X) > INIT_ROWS:
+        pick = np.sort(np.random.default_rng(run.seed).permutation(len(X))[:INIT_ROWS])
+        X, Y = X[pick], Y[pick]
     with np.errstate(all="ignore"):
-        value = backend.loss_value(run, backend.predict(run.model, run.X), run.Y)
-    out: dict[str, Any] = {"loss": value}
+        P = backend.predict(run.model, X)
+        value = backend.loss_value(run, P, Y)
+        if len(X) < len(run.X):
+            parts = [backend.loss_value(run, P[c], Y[c])
+                     for c in np.array_split(np.arange(len(X)), INIT_CHUNKS)]  # fmt: skip
+            out = {"rows": len(X), "stderr": float(np.std(parts, ddof=1) / np.sqrt(INIT_CHUNKS))}
+    out = {"loss": value, **out}
     if ctx.loss.kind == "cross_entropy":
         out["ln_classes"] = math.log(max(ctx.dense_widths[-1] if ctx.dense_widths else 1, 1))
     return out
