@@ -84,7 +84,7 @@ class LinearFit:
         closed form).
     method : str
         ``"exact"`` (closed form; logistic and softmax fits on all rows to within ``EXACT_TOL``
-        per row of the optimum: L-BFGS, then Newton steps), ``"normal equations"`` (squared error
+        per row of the optimum by Newton steps), ``"normal equations"`` (squared error
         on many rows: ``X^T X`` accumulated in chunks; exact up to rounding),
         ``"subsampled Newton"`` (logistic and softmax fits on many rows: gradients and losses
         from every row, the curvature from a seeded sample of ``rows_used`` rows) or
@@ -189,7 +189,9 @@ def least_squares(
     Squared error (SSE, MSE): the closed-form least-squares fit. BCE: a logistic regression per
     output column; CrossEntropy: a softmax regression. Both are convex and fitted to within
     ``EXACT_TOL`` per row of the optimum (the infimum 0, approached as weights grow, when
-    classes are separable) by L-BFGS and then Newton steps on Hessian-vector products.
+    classes are separable) by damped Newton steps: with the dense Hessian for problems of at
+    most ``DENSE_UNKNOWNS`` unknowns, beyond from an L-BFGS start and on Hessian-vector
+    products.
 
     Parameters
     ----------
@@ -676,7 +678,7 @@ def _softmax_regression(
         M -= P * M.sum(axis=1, keepdims=True)  # (diag(P_i) - P_i P_i^T) L_i per row
         return M
 
-    return _fit_logits(Xs, T[:, :-1], rows, curvature)
+    return _fit_logits(Xs, T[:, :-1], rows, curvature, independent=False)
 
 
 def _logistic_regressions(
@@ -696,7 +698,7 @@ def _logistic_regressions(
     def curvature(P: np.ndarray, L: np.ndarray) -> np.ndarray:
         return P * (1.0 - P) * L
 
-    return _fit_logits(Xs, T, rows, curvature)
+    return _fit_logits(Xs, T, rows, curvature, independent=True)
 
 
 def _fit_logits(
@@ -704,12 +706,14 @@ def _fit_logits(
     R: np.ndarray,
     rows: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
     curvature: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    independent: bool,
 ) -> tuple[np.ndarray, np.ndarray, bool, int, float]:
     """Minimise the sum of ``rows(L)[0]`` over affine logits ``L = A Theta^T`` (``A``: ``Xs``
     and a column of ones), for a loss whose gradient in ``L`` is ``P - R``, ``P = rows(L)[1]``,
     and whose Hessian times a logit direction ``V`` is ``curvature(P, V)``. ``rows(L)[0]`` is
-    ``(n, 1)`` for one problem (softmax) or ``(n, free)`` for ``free`` independent problems,
-    one per column of logits (logistic regressions): each is then judged converged on its own.
+    ``(n, 1)`` for one problem (softmax) or, ``independent``, ``(n, free)`` for ``free``
+    independent problems, one per column of logits (logistic regressions): each is then judged
+    converged on its own.
 
     Damped Newton steps until the predicted remaining decrease ``min(decrement / 2, loss)``
     (summed over the problems) is at most ``EXACT_TOL`` per row: half the Newton decrement
@@ -732,14 +736,13 @@ def _fit_logits(
         q, P = terms(theta)
         return float(q.sum()) / n, ((P - R).T @ A).ravel() / n
 
-    problems = terms(np.zeros(D))[0].shape[1]
     start, lbfgs_iter = np.zeros(D), 0
-    dense = D // problems <= DENSE_UNKNOWNS
+    dense = (p + 1 if independent else D) <= DENSE_UNKNOWNS
     if not dense:
         # per-row units keep L-BFGS's tolerances independent of n
         budget = int(np.clip(LBFGS_WORK / (n * D), LBFGS_MIN_ITER, LBFGS_MAX_ITER))
         start, lbfgs_iter = lbfgs(value_and_gradient, start, LBFGS_GTOL, budget)
-    theta, converged, it, gap = _newton(terms, curvature, A, R, start, dense)
+    theta, converged, it, gap = _newton(terms, curvature, A, R, start, dense, independent)
     return theta.reshape(free, p + 1), terms(theta)[0].sum(axis=1), converged, lbfgs_iter + it, gap
 
 
@@ -750,6 +753,7 @@ def _newton(
     R: np.ndarray,
     theta: np.ndarray,
     dense: bool,
+    independent: bool,
 ) -> tuple[np.ndarray, bool, int, float]:
     """Damped Newton steps from ``theta`` for the fit of :func:`_fit_logits`, until the
     predicted remaining decrease, summed over its independent problems of
@@ -777,14 +781,14 @@ def _newton(
             return (curvature(P, A @ v.reshape(free, width).T).T @ A).ravel()
 
         if dense:
-            direction = _dense_direction(hessian_times, g, free, width, len(losses) > 1)
+            direction = _dense_direction(hessian_times, g, free, width, independent)
         else:
             direction = conjugate_gradients(hessian_times, g, CG_RTOL, CG_MAX_ITER)
         decrement = max(float(g @ direction), 0.0)
         # per problem (the Hessian is block diagonal across independent ones); the loss is at
         # least 0, so it bounds the remaining decrease on separable classes
         per_problem = (g * direction).reshape(free, width).sum(axis=1)
-        if len(losses) == 1:
+        if not independent:
             per_problem = per_problem.sum(keepdims=True)
         gap = float(np.minimum(np.maximum(per_problem, 0.0) / 2, losses).sum())
         if gap <= EXACT_TOL * n:
