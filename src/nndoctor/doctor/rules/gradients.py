@@ -274,7 +274,10 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     # rises as differences relative to the start's size: a negative loss (an NLL of
     # probabilities) rises towards 0
     steps = probes.step_loss[np.isfinite(probes.step_loss)]
-    start = curve[0] if probes.epochs_known or not steps.size else float(steps[0])
+    if steps.size and not probes.epochs_known:
+        start = float(steps[0])
+    else:
+        start = float(curve[0]) if curve.size else math.nan  # no finite epoch: nothing grew
     grew = bool(
         curve.size >= 2
         and (
