@@ -366,6 +366,8 @@ def compute_bounds(
                 "p_value": verdict.p_value,
             }
             texts.append(verdict.summary())
+            if structure.inputs == TOKENS and not verdict.has_signal:
+                texts[-1] += " (a bag of the ids: one id's effect, not two ids' interaction)"
         if skipped:
             out["skipped"] = skipped
             texts += [f"skipped {_CHECKS[k]}: {why}" for k, why in skipped.items()]
