@@ -37,6 +37,9 @@ def _watched(torch, model, X, Y, loss, opt, epochs=1, functional=False, every=No
                 if autocast is not None:
                     with torch.autocast("cpu", dtype=autocast):
                         out = model(X[lo : lo + BATCH])
+                    # the loss in float32, as autocast would run it (torch 2.6's mse_loss
+                    # backward rejects a float16 input beside a float32 target)
+                    out = out.float()
                 else:
                     out = model(X[lo : lo + BATCH])
                 value = loss(out, Y[lo : lo + BATCH])
