@@ -109,7 +109,13 @@ def first_cause(run: Run, case: Case) -> tuple[str | None, str]:
     """The first cause of the case's section (or of the only one), and the section's name."""
     sections = run.sections or []
     if case.section is not None:
-        chosen = [s for s in sections if s["model"] == case.section]
+        # a report names its section "role (Class)" when a script trains several models
+        # ("discriminator (Sequential)"): the case's class name means the first of that class
+        chosen = [
+            s
+            for s in sections
+            if s["model"] == case.section or s["model"].endswith(f"({case.section})")
+        ]
     else:
         chosen = sections if len(sections) == 1 else []
     if not chosen:

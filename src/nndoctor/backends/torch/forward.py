@@ -60,6 +60,9 @@ class ForwardTap:
         self.capturing = False
         self.armed = True  # the first forward is step 0's
         self.probe_x: torch.Tensor | None = None  # fixed rows for the probes' forward pass
+        # the first input as the loop gave it (a reference): the probe's fallback when rows
+        # gathered along dim 0 are not samples to the model (sequence-first inputs, a graph)
+        self.first_x: torch.Tensor | None = None
         self.probe_full = False
         self.fixed_probe = False
         self.in_probe = False
@@ -140,13 +143,22 @@ class ForwardTap:
             return
         self.hook()
         try:
-            with untouched(self.model, self.probe_x.device):
-                self.in_probe = True
-                self.model(self.probe_x)
+            try:
+                self._forward_probe(self.probe_x)
+            except Exception:
+                if self.first_x is None or self.fixed_probe:
+                    raise
+                self.probe_x, self.probe_full = self.first_x, True
+                self._forward_probe(self.probe_x)
         finally:
             self.in_probe = False
             if not self.armed:
                 self.unhook()
+
+    def _forward_probe(self, x: torch.Tensor) -> None:
+        with untouched(self.model, x.device):
+            self.in_probe = True
+            self.model(x)
 
     def _collect_probe_rows(self, x: Any) -> None:
         """The probe batch of a watched loop: the first ``PROBE_ROWS`` inputs seen."""
@@ -154,6 +166,7 @@ class ForwardTap:
             return
         x = x.detach()
         if self.probe_x is None:
+            self.first_x = x
             self.probe_x = x[:PROBE_ROWS].clone()
         elif self.probe_x.shape[1:] == x.shape[1:]:
             need = PROBE_ROWS - len(self.probe_x)

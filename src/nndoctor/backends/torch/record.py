@@ -174,7 +174,11 @@ class Recording:
         if end_state is not None:
             zs, out, targets, probe_loss, view = end_state
         else:
-            forward.probe_forward()
+            try:
+                forward.probe_forward()
+            except Exception as exc:  # the report stands on the last probed step instead
+                log.warning("nndoctor: the end-of-run forward pass failed (%s: %s)",
+                            type(exc).__name__, exc)  # fmt: skip
             zs, out, probe_loss = forward.last_z, loss.last_output, math.nan
             targets, view = loss.last_target, loss.view
             if view is not None and loss.last_input is not None:
@@ -243,6 +247,16 @@ class Recording:
             P, T = P[keep], T[keep]
         return P, effective_targets(T, P.shape[1], labels)
 
+    def _rows_are_samples(self) -> bool:
+        """Whether dim 0 of the loop's inputs is its samples, as the loss counts them: not
+        when the loss's targets have another leading size (a sequence-first language model
+        feeds (time, batch) and scores time * batch tokens: its rows are time steps, which a
+        causal model mixes by design)."""
+        first, shapes = self.watch.forward.first_x, self.watch.loss.shapes
+        if first is None or shapes is None or not shapes[1]:
+            return True
+        return shapes[1][0] == len(first)
+
     def _loop_facts(self) -> LoopFacts:
         watch, grads = self.watch, self.watch.grads
         model, x = watch.model, watch.forward.probe_x
@@ -268,5 +282,9 @@ class Recording:
             unused=unused,
             optimizer_only=optimizer_only,
             not_in_optimizer=not_held,
-            batch_mixing=_or(None, "batch mixing", lambda: batch_mixing(model, x)),
+            batch_mixing=(
+                _or(None, "batch mixing", lambda: batch_mixing(model, x))
+                if self._rows_are_samples()
+                else None
+            ),
         )
