@@ -8,6 +8,7 @@ user's own loop. Imported only when the user passes a torch model (torch is then
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -21,6 +22,13 @@ import torch
 from torch import nn
 
 from nndoctor._validate import as_float_array, check_positive_int
+from nndoctor.backends.torch.fixes import (
+    QKNormMode,
+    in_float32,
+    uses_attention,
+    warmup_lr,
+    with_z_loss,
+)
 from nndoctor.backends.torch.loss import loss_spec
 from nndoctor.backends.torch.model import (
     hidden_init,
@@ -42,8 +50,11 @@ from nndoctor.backends.torch.watch import Watch, optimizer_spec
 from nndoctor.doctor.changes import (
     DATA_CHANGES,
     Change,
+    ClipGradients,
+    Float32,
     InsertActivation,
     LearningRate,
+    QKNorm,
     Reinit,
     RemoveOutputActivation,
     ReplaceActivations,
@@ -51,6 +62,8 @@ from nndoctor.doctor.changes import (
     ReplaceOutput,
     SetOption,
     SwitchOptimizer,
+    Warmup,
+    ZLoss,
     apply_data_change,
 )
 from nndoctor.doctor.recorder import PROBE_ROWS
@@ -63,6 +76,27 @@ from nndoctor.doctor.schema import (
     TaskSpec,
     batch_mean_loss,
 )
+
+# the loop's stability settings diagnose takes (and the trials set): steps of a linear warmup,
+# the gradient-norm clip, float16 loss scaling
+LOOP_SETTINGS = ("warmup", "clip", "grad_scaler")
+
+
+def loop_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """The stability settings of ``options``, checked (one sentence per problem)."""
+    out: dict[str, Any] = {}
+    warmup = options.get("warmup")
+    if warmup is not None:
+        out["warmup"] = check_positive_int(warmup, "warmup")
+    clip = options.get("clip")
+    if clip is not None:
+        if not (isinstance(clip, int | float) and clip > 0 and math.isfinite(clip)):
+            raise ValueError(f"clip must be a positive number (a gradient norm), got {clip!r}")
+        out["clip"] = float(clip)
+    if options.get("grad_scaler"):
+        out["grad_scaler"] = True
+    return out
+
 
 # rows of the traced forward pass that reads the architecture
 TRACE_ROWS = 8
@@ -144,8 +178,10 @@ class TorchBackend:
         options: dict[str, Any],
     ) -> Run:
         """Validate and copy everything ``diagnose`` needs into a :class:`Run`; ``options``:
-        ``device``, ``zero_grad``, ``scheduler``."""
-        unknown = set(options) - {"device", "zero_grad", "scheduler"}
+        ``device``, ``zero_grad``, ``scheduler``, and the loop's stability settings
+        ``warmup`` (steps of a linear learning-rate warmup), ``clip`` (gradient-norm
+        clipping) and ``grad_scaler`` (float16 loss scaling with ``torch.amp.GradScaler``)."""
+        unknown = set(options) - {"device", "zero_grad", "scheduler", *LOOP_SETTINGS}
         if unknown:
             raise TypeError(f"unknown PyTorch setting(s) {sorted(unknown)}")
         device = options.get("device")
@@ -194,6 +230,7 @@ class TorchBackend:
             "device": dev,
             "dtype": dtype,
             "remap": remap,
+            **loop_settings(options),
         }
         run = Run(
             self, private, Xv, Yv, loss, optimizer, epochs, min(bs, len(Xv)), bool(shuffle),
@@ -288,6 +325,19 @@ class TorchBackend:
             X, Y = self._tensors(run)
             n, bs = len(X), run.batch_size
             steps = -(-n // bs) * epochs
+            loss_fn = run.loss
+            if opts.get("z_loss"):
+                loss_fn = with_z_loss(run.loss, opts["z_loss"])
+            base_lr = [g["lr"] for g in opt.param_groups]
+            warmup, clip = opts.get("warmup") or 0, opts.get("clip")
+            scaler = torch.amp.GradScaler(opts["device"].type) if opts.get("grad_scaler") else None
+            # a fix a trial makes for the whole run: attention's queries and keys normalised,
+            # modules in float32
+            fixes = contextlib.ExitStack()
+            if opts.get("qk_norm"):
+                fixes.enter_context(QKNormMode())
+            if opts.get("float32"):
+                fixes.enter_context(in_float32(model, list(opts["float32"])))
             watch = (
                 Watch(model, opt, loss=run.loss, total_steps=steps, min_every=DIAGNOSE_MIN_EVERY)
                 if record
@@ -302,6 +352,7 @@ class TorchBackend:
             step = 0
             start = time.perf_counter()
             try:
+                fixes.__enter__()
                 for epoch in range(epochs):
                     order = (
                         torch.as_tensor(rng.permutation(n), device=X.device)
@@ -312,22 +363,36 @@ class TorchBackend:
                     for lo in range(0, n, bs):
                         idx = order[lo : lo + bs] if order is not None else slice(lo, lo + bs)
                         xb, yb = X[idx], Y[idx]
+                        if step < warmup:
+                            rates = warmup_lr(base_lr, step, warmup)
+                            for g, lr in zip(opt.param_groups, rates, strict=True):
+                                g["lr"] = lr
                         if opts["zero_grad"]:
                             opt.zero_grad(set_to_none=True)
                         out = model(xb)
                         if opts.get("reshape_target") and yb.numel() == out.numel():
                             yb = yb.reshape(out.shape)
-                        value_t = run.loss(out, yb)
+                        value_t = loss_fn(out, yb)
                         if watch is not None and not isinstance(run.loss, nn.Module):
                             watch.log(value_t, out, yb)
                         value = float(value_t.detach())
                         total += value
                         count += 1
-                        if not math.isfinite(value):
+                        if not math.isfinite(value) and scaler is None:
                             diverged = {"epoch": epoch, "step": step, "loss": value}
                             break
-                        value_t.backward()
-                        opt.step()
+                        if scaler is not None:
+                            scaler.scale(value_t).backward()
+                            scaler.unscale_(opt)
+                        else:
+                            value_t.backward()
+                        if clip:
+                            nn.utils.clip_grad_norm_(model.parameters(), clip)
+                        if scaler is not None:
+                            scaler.step(opt)
+                            scaler.update()
+                        else:
+                            opt.step()
                         step += 1
                     epoch_loss.append(total / max(count, 1))
                     if diverged is not None:
@@ -337,6 +402,7 @@ class TorchBackend:
                     if sched is not None:
                         sched.step()
             finally:
+                fixes.close()
                 if watch is not None:
                     watch.close()
             fit = Fit(model, np.asarray(epoch_loss), diverged, time.perf_counter() - start)
@@ -503,6 +569,31 @@ def _replace_loss(run: Run, change: ReplaceLoss) -> Run | None:
     return None if model is None else replace(run, model=model, loss=nn.MSELoss())
 
 
+def _warmup(run: Run, change: Warmup) -> Run:
+    return replace(run, options={**run.options, "warmup": change.steps})
+
+
+def _clip(run: Run, change: ClipGradients) -> Run:
+    return replace(run, options={**run.options, "clip": change.max_norm})
+
+
+def _qk_norm(run: Run, change: QKNorm) -> Run | None:
+    x = as_tensor(run.X[:TRACE_ROWS], run.options["dtype"], run.options["device"])
+    if not uses_attention(run.model, x):
+        return None  # no scaled_dot_product_attention to normalise
+    return replace(run, options={**run.options, "qk_norm": True})
+
+
+def _z_loss(run: Run, change: ZLoss) -> Run:
+    return replace(run, options={**run.options, "z_loss": change.weight})
+
+
+def _float32(run: Run, change: Float32) -> Run | None:
+    if change.module and change.module not in dict(run.model.named_modules()):
+        return None
+    return replace(run, options={**run.options, "float32": [change.module]})
+
+
 _CHANGES: dict[type, Callable[[Run, Any], Run | None]] = {
     **dict.fromkeys(DATA_CHANGES, apply_data_change),
     LearningRate: _learning_rate,
@@ -514,6 +605,11 @@ _CHANGES: dict[type, Callable[[Run, Any], Run | None]] = {
     ReplaceOutput: _replace_output,
     ReplaceActivations: _replace_activations,
     ReplaceLoss: _replace_loss,
+    Warmup: _warmup,
+    ClipGradients: _clip,
+    QKNorm: _qk_norm,
+    ZLoss: _z_loss,
+    Float32: _float32,
 }
 
 

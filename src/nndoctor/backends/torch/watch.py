@@ -16,6 +16,9 @@ The watch is the step and the schedule; each of its parts has one job:
   change, whether gradients are zeroed, the size of a probed step's update;
 - :class:`~nndoctor.backends.torch.record.Recording`: the losses and each probe's numbers in
   the recorder core, and the run as Probes at the end;
+- :class:`~nndoctor.backends.torch.stability.StabilityTap`: every step's gradient norm per
+  layer (kept on the device until a probe), the attention and output logits a probe's forward
+  pass shows, a loss scaler's skipped steps;
 - :mod:`~nndoctor.backends.torch.statistics`: what a probe computes from the tensors.
 
 Which steps are probed: :class:`~nndoctor.doctor.recorder.Schedule` (in a loop of unknown
@@ -41,6 +44,7 @@ from nndoctor.backends.torch.gradients import GradientBook
 from nndoctor.backends.torch.loss import LossTap
 from nndoctor.backends.torch.model import kind_of, weight_of, weighted_modules
 from nndoctor.backends.torch.record import Recording
+from nndoctor.backends.torch.stability import StabilityTap
 from nndoctor.backends.torch.statistics import layer_weights
 from nndoctor.backends.torch.task import loss_spec_of
 from nndoctor.doctor.recorder import PROBE_BUDGET, Schedule
@@ -156,6 +160,8 @@ class Watch:
         )
         self.grads = GradientBook(model, optimizer)
         self.recording = Recording(self, self._layers, self.schedule)
+        self.stability = StabilityTap(self, model, self._layers)
+        self.stability.arm()  # step 0 is probed
         self.forward.hook()
         if self._step_pre_hook:
             self._handles.append(self.optimizer.register_step_pre_hook(self._pre_step))
@@ -315,6 +321,7 @@ class Watch:
         self.loss.close()
         self.forward.unhook()
         self.grads.disarm_spy()
+        self.stability.close()
 
     def __enter__(self) -> Watch:
         return self
@@ -356,6 +363,7 @@ class Watch:
         loss = self.loss
         loss.new_step()
         loss.take_step_loss()
+        self.stability.step()  # the layers' gradient norms, left on the device
         if not self.model.training:
             self.eval_steps += 1
         lr = optimizer.param_groups[0]["lr"]
@@ -363,6 +371,7 @@ class Watch:
             self._lr_changed(lr)
         if self.due:
             self.guard("step", self.recording.probe)
+            self.guard("step", self.stability.probe)
             self.probe_own += time.perf_counter() - began
         elif self.grads.spying:  # a step checked for stale gradients alone
             self.guard("step", self.grads.check_stale)
@@ -377,6 +386,7 @@ class Watch:
         if self.due:  # arm the next step's probe
             self._armed_at = time.perf_counter()
             self.forward.arm()
+            self.stability.arm()
             loss.hook()
             self.guard("step", self.grads.arm_spy)
         elif self.step in STALE_STEPS:
@@ -447,4 +457,6 @@ class Watch:
         """The :class:`Probes` of what was watched. ``end_state`` (from ``diagnose``): the
         layers' outputs on a fixed probe batch, the model's output, the probe targets and the
         probe loss; without it the last probe step's batch stands for the end state."""
-        return self.recording.probes(end_state, epochs, batch_size)
+        probes = self.recording.probes(end_state, epochs, batch_size)
+        probes.stability = self.stability.trace()
+        return probes

@@ -12,7 +12,16 @@ import numpy as np
 
 from nndoctor.doctor.finding import Finding
 from nndoctor.doctor.rule import Rule
-from nndoctor.doctor.rules import curve, data, gradients, setup, torch_loop, units, values
+from nndoctor.doctor.rules import (
+    curve,
+    data,
+    gradients,
+    setup,
+    stability,
+    torch_loop,
+    units,
+    values,
+)
 from nndoctor.doctor.schema import Context, Probes
 
 RULES: tuple[Rule, ...] = (
@@ -21,6 +30,7 @@ RULES: tuple[Rule, ...] = (
     + torch_loop.RULES
     + units.RULES
     + gradients.RULES
+    + stability.RULES
     + curve.RULES
     + data.RULES
 )
