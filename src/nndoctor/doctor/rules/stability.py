@@ -17,6 +17,7 @@ that says what came first. Thresholds and false alarms are in ``docs/findings.md
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +71,9 @@ CLIP_FACTOR = 2.0
 # the first update changing a layer by more than this share of its norm: the run starts at a
 # learning rate its fresh optimizer state cannot take (healthy: 1e-3 to 1e-2)
 UPDATE_FIRST = 0.1
-# later: the update ratio this many times its median before, and above UPDATE_FLOOR
+# later (once SETTLE_STEPS passed and the warmup ended), the update ratio per unit of learning
+# rate this many times its median before, and above UPDATE_FLOOR
+SETTLE_STEPS = 20
 UPDATE_JUMP = 10.0
 UPDATE_FLOOR = 0.01
 # ... with the layer's gradient not grown by a third as much (then it is a gradient spike)
@@ -96,6 +99,8 @@ Z_LOSS_WEIGHT = 1e-4
 # fallen below SCALE_FLOOR (gradients overflow float16 even unscaled)
 SCALER_RUN = 16
 SCALE_FLOOR = 1.0
+# log of float16's largest number (65504): a logit above it overflows exp in float16
+FLOAT16_LOG_MAX = math.log(65504.0)
 
 
 @dataclass
@@ -297,14 +302,36 @@ def grad_spike_onset(probes: Probes) -> Onset | None:
     return None
 
 
+def _lr_at(probes: Probes, steps: np.ndarray) -> np.ndarray:
+    """The learning rate at each of ``steps`` (from the loop's facts; 1 where unknown)."""
+    changes = probes.loop.lr_steps if probes.loop is not None else []
+    if not changes:
+        return np.ones(len(steps))
+    at = np.array([c[0] for c in changes])
+    lr = np.array([c[1] for c in changes], dtype=np.float64)
+    idx = np.clip(np.searchsorted(at, steps, side="right") - 1, 0, len(lr) - 1)
+    return lr[idx]
+
+
+def _settled(probes: Probes) -> int:
+    """The first step after which update sizes can be compared: the optimizer's state settled
+    (``SETTLE_STEPS``: momentum builds up over about ten steps) and the learning rate stopped
+    rising (a warmup's end)."""
+    changes = probes.loop.lr_steps if probes.loop is not None else []
+    rising = [b[0] for a, b in itertools.pairwise(changes) if b[1] > a[1]]
+    return max(SETTLE_STEPS, (rising[-1] + 1) if rising else 0)
+
+
 def update_jump_onset(probes: Probes) -> Onset | None:
-    """The first layer whose update ratio jumped (the first update too large, or ten times its
-    median before, its gradient not grown as much) before a loss spike."""
+    """The first layer whose update jumped (the first update too large; or, once the run
+    settled, ten times its median before at the same learning rate, its gradient not grown as
+    much) shortly before a loss spike or another instability of this family."""
     if not probes.layers or not probes.steps.size:
         return None
     lr_steps = probes.loop.lr_steps if probes.loop is not None else []
     # a learning rate that rose over the first steps: a warmup (its first steps are small)
     warmed = len(lr_steps) > 1 and lr_steps[1][1] > lr_steps[0][1]
+    settle = _settled(probes)
     events: list[tuple[int, float, dict[str, Any]]] = []
     for t in probes.layers:
         r = np.asarray(t.update_ratio, dtype=np.float64)
@@ -315,20 +342,24 @@ def update_jump_onset(probes: Probes) -> Onset | None:
                 (int(steps[0]), r[0] / UPDATE_FIRST, {"layer": t.name, "update_ratio": r[0]})
             )
         with np.errstate(all="ignore"):
-            for j in range(2, len(r)):
-                prior = r[:j][np.isfinite(r[:j])]
+            per_lr = r / _lr_at(probes, steps)  # the step size the schedule did not set
+            late = np.flatnonzero(steps >= settle)
+            for k, j in enumerate(late[2:], start=2):
+                prior = per_lr[late[:k]]
+                prior = prior[np.isfinite(prior)]
                 ref = float(np.median(prior)) if prior.size else math.nan
-                if not (r[j] > UPDATE_JUMP * ref and r[j] > UPDATE_FLOOR):
+                jump = per_lr[j] / ref
+                if not (jump > UPDATE_JUMP and r[j] > UPDATE_FLOOR):
                     continue
-                gp = g[:j][np.isfinite(g[:j])]
+                gp = g[late[:k]][np.isfinite(g[late[:k]])]
                 grad_jump = g[j] / np.median(gp) if gp.size else math.nan
-                if grad_jump >= UPDATE_GRAD_SHARE * r[j] / ref:
+                if grad_jump >= UPDATE_GRAD_SHARE * jump:
                     continue  # the gradient spiked: the update only followed it
                 events.append(
                     (
                         int(steps[j]),
-                        r[j] / ref,
-                        {"layer": t.name, "update_ratio": r[j], "update_before": ref},
+                        jump,
+                        {"layer": t.name, "update_ratio": r[j], "update_jump": jump},
                     )
                 )
                 break
@@ -455,6 +486,12 @@ def scaler_onset(probes: Probes) -> Onset | None:
         return None
     steps = trace.steps
     skipped = trace.scaler_skipped
+    # output logits above log(float16's largest) before the collapse: their exp overflows
+    # float16 (a softmax or a log-sum-exp without the max subtracted): the output layer in
+    # float32 is the trial; else the whole model
+    finite = trace.logit_max[np.isfinite(trace.logit_max)]
+    over = finite.size > 0 and float(finite.max()) > FLOAT16_LOG_MAX
+    module = probes.layers[-1].name if over and probes.layers else ""
     # the first probe by which the skips had piled up, or the scale was below the floor
     piled = np.flatnonzero(skipped >= SCALER_RUN)
     rows = [int(r[0]) for r in (low, piled) if r.size]
@@ -471,6 +508,7 @@ def scaler_onset(probes: Probes) -> Onset | None:
             "longest_skip_run": trace.scaler_longest_skip_run,
             "scale_first": trace.scaler_scale_first,
             "scale_last": trace.scaler_scale_last,
+            "float32_module": module,
         },
     )
 
@@ -623,7 +661,7 @@ def update_ratio_jump(probes: Probes, ctx: Context) -> list[Finding]:
     else:
         what = (
             f"layer {e['layer']}'s update jumped to {e['update_ratio']:.3g} of its norm at step "
-            f"{e['step']} ({e['update_ratio'] / e['update_before']:.3g}x its usual size), its "
+            f"{e['step']} ({e['update_jump']:.3g}x its usual size at that learning rate), its "
             "gradient not grown as much"
         )
         why = (
@@ -757,7 +795,7 @@ _LABELS = {
     "loss_spike_size": "the loss spike's peak over the loss before it",
     "clip_norm": "suggested clipping threshold (gradient norm)",
     "update_ratio": "the update's size over the layer's weights (update ratio)",
-    "update_before": "that layer's usual update ratio before (median)",
+    "update_jump": "that update over the layer's usual one at the same learning rate",
     "first_update": "on the very first update",
     "warmup_seen": "the learning rate rose over the first steps (warmup)",
     "attention_site": "the attention (module that called it)",
@@ -777,6 +815,7 @@ _LABELS = {
     "longest_skip_run": "most steps skipped in a row",
     "scale_first": "loss scale at the start",
     "scale_last": "loss scale at the end",
+    "float32_module": "the layer to run in float32 (its outputs overflow float16's exp)",
     "followed_by": "the instability that followed",
     "followed_by_step": "step where that one began",
     "began_after": "the instability that began first",
@@ -888,7 +927,7 @@ UPDATE_RATIO_JUMP = Rule(
     terms=("update-to-weight ratio",),
     labels=_labels(
         "update_ratio",
-        "update_before",
+        "update_jump",
         "first_update",
         "warmup_seen",
         "loss_spike_step",
@@ -957,7 +996,7 @@ LOSS_SCALER_COLLAPSE = Rule(
         "scaler skips step after step: the weights stopped changing"
     ),
     detect=loss_scaler_collapse,
-    change=lambda f, ctx: Float32(""),
+    change=lambda f, ctx: Float32(str(f.evidence.get("float32_module", ""))),
     fix="float32 for the op that overflows (or bfloat16)",
     refutable=True,
     explains_if_severe=(*_EXPLAINS, "lr-too-low"),
@@ -970,6 +1009,7 @@ LOSS_SCALER_COLLAPSE = Rule(
         "longest_skip_run",
         "scale_first",
         "scale_last",
+        "float32_module",
         *_ORDER,
     ),
 )
