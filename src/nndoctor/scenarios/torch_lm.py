@@ -2,9 +2,9 @@
 
 ``LM_CATALOG`` holds a GPT-style decoder (two pre-norm blocks, width 32, four heads; see
 :mod:`nndoctor.scenarios._torch_lm_modules`) trained on CPU in a few seconds on sequences of a
-random sparse bigram language (:func:`bigram_sequences`: each of 32 tokens has 3 successors, 2 for the healthy run), or
-of a deterministic one. Each sick case carries one instability as a user would cause it and the
-code the doctor should name first:
+random sparse bigram language (:func:`bigram_sequences`: each of 32 tokens has 3 successors, 2
+in the healthy run), or of a deterministic one. Each sick case carries one instability as a
+user would cause it and the code the doctor should name first:
 
 - a learning rate too high for a run without warmup (``update-ratio-jump``);
 - attention without qk-layernorm at a high learning rate (``attention-logit-growth``);
@@ -87,7 +87,8 @@ def bigram_sequences(
     Dirichlet(1) probabilities (``branch=1``: a deterministic chain).
 
     Returns ids ``(n, length)`` and next-token targets ``(n, length)``, both int64. The
-    achievable loss is the chain's entropy rate (about 0.6 nats for 3 successors, 0.45 for 2; 0 for 1).
+    achievable loss is the chain's entropy rate (about 0.6 nats for 3 successors, 0.45 for 2, 0
+    for 1).
     """
     succ = np.stack([rng.choice(vocab, branch, replace=False) for _ in range(vocab)])
     probs = rng.dirichlet(np.ones(branch), size=vocab)
