@@ -74,6 +74,7 @@ def make_context(
     rows a watched run saw; ``Y``: their targets, one row per unit of the loss, see
     :func:`target_units`); ``fits`` as in :func:`compute_bounds`."""
     structure = structure or TaskSpec()
+    X, Y = counted_rows(X, Y, structure)
     task = task_of(spec, structure.per_sample and is_autoencoder(X, Y))
     X, Y = feature_rows(X, Y, task, structure)
     widths = [s.out_features for s in layers if s.kind == "dense" and s.out_features]
@@ -87,6 +88,19 @@ def make_context(
         shuffle=shuffle,
         structure=structure,
     )
+
+
+def counted_rows(
+    X: np.ndarray, Y: np.ndarray, structure: TaskSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` and ``Y`` without the samples whose label the loss ignores (``ignore_index``):
+    they count for nothing, inputs included."""
+    ignore = structure.ignore_index
+    if structure.per_sample and ignore is not None and np.issubdtype(Y.dtype, np.integer):
+        keep = Y.reshape(len(Y), -1)[:, 0] != ignore
+        if len(X) == len(Y) and not keep.all():
+            return X[keep], Y[keep]
+    return X, Y
 
 
 def target_units(Y: np.ndarray, structure: TaskSpec) -> np.ndarray:
@@ -140,7 +154,8 @@ def bag_of_ids(X: np.ndarray, buckets: int = 0) -> np.ndarray:
 def full_bounds(run: Run, ctx: Context) -> dict[str, Any]:
     """Every bound of ``run`` (the fits included) for a context built with ``fits=False``: the
     same dict :func:`build_context` gives, without describing the model again."""
-    X, Y = feature_rows(run.X, target_units(run.Y, ctx.structure), ctx.task, ctx.structure)
+    X, Y = counted_rows(run.X, target_units(run.Y, ctx.structure), ctx.structure)
+    X, Y = feature_rows(X, Y, ctx.task, ctx.structure)
     return compute_bounds(
         X, Y, ctx.loss, run.batch_size, ctx.task, ctx.hidden_widths, run.seed, True, ctx.structure
     )

@@ -42,12 +42,19 @@ def make_report(
         "epochs_run": len(probes.epoch_loss),
         "steps": len(probes.step_loss),
         "final_loss": probes.final_loss,
-        "loss": ctx.loss_name,
+        "loss": ctx.loss.words,
         "optimizer": ctx.optimizer,
         "task": ctx.task,
         "probes": len(probes.steps),
         "probe_every": probes.probe_every,
     }
+    if probes.diverged is not None:
+        # the loss became NaN or inf: final_loss is then the mean of the last finite steps;
+        # what the run ended on, None where the backend stopped before recording it
+        recorded = not np.all(np.isfinite(probes.step_loss))
+        end = float(probes.step_loss[-1]) if recorded else None
+        if end is None or not np.isfinite(end):  # (not a run that recovered)
+            summary["nonfinite_final_loss"] = end
     if train_seconds is not None:
         summary["train_seconds"] = train_seconds
     return Report(findings, summary, dict(ctx.bounds), dict(ctx.preflight), probes.as_dict())
@@ -169,7 +176,10 @@ def watched_report(watch: WatchedRun, seed: int = 0, probes: Probes | None = Non
         fits,
         structure=watch.task_spec(),
     )
-    if have_targets and not fits:
+    if not have_targets:
+        # no targets seen: no baseline either (a constant fitted to zeros would read 0)
+        ctx.bounds = {"text": "no bounds: the watch saw no targets"}
+    elif not fits:
         note = (
             f"skipped the best affine map and the predictability test: the probe steps kept "
             f"{len(X)} rows, fewer than the {WATCH_FIT_ROWS} they need to mean something"

@@ -339,12 +339,21 @@ class LossSpec:
         sigmoid. CrossEntropy always takes logits.
     name : str
         The loss as the user named it (``"MSELoss"``, ``"SSE"``).
+    kind_read : bool
+        ``kind`` was read from the loss's graph, not from the name (a ``focal`` function
+        around ``F.cross_entropy``): reports then call the loss by its ``name``.
     """
 
     kind: str
     reduction: str = "mean"
     from_logits: bool = False
     name: str = ""
+    kind_read: bool = False
+
+    @property
+    def words(self) -> str:
+        """What a report calls the loss."""
+        return self.name if self.kind_read and self.name else self.kind
 
     @property
     def known(self) -> bool:

@@ -493,7 +493,10 @@ def t_short(trial: dict[str, Any]) -> str:
 
 
 def summary_line(report: Any) -> str:
-    """``trained 1000 epochs (10000 steps) with SGD (lr 0.05) on sse: final loss 2.282``."""
+    """``trained 1000 epochs (10000 steps) with SGD (lr 0.05) on sse loss: final loss 2.282``.
+
+    A warm-up shows both rates (``lr 0.003 peak, 7.50e-05 at step 0``); a run whose loss
+    became NaN or inf ends ``final loss NaN (last finite 1.40e+31)``."""
     s = report.summary
     if not s:
         return ""
@@ -506,11 +509,48 @@ def summary_line(report: Any) -> str:
         parts.append(f"trained {fmt(s['steps'])} steps")
     opt = s.get("optimizer")
     if isinstance(opt, dict) and opt.get("name"):
-        hyper = ", ".join(f"{k} {fmt(v)}" for k, v in opt.items() if k == "lr")
-        parts.append(f"with {opt['name']}" + (f" ({hyper})" if hyper else ""))
+        rate = _rate_words(opt)
+        parts.append(f"with {opt['name']}" + (f" ({rate})" if rate else ""))
     if s.get("loss"):
-        parts.append(f"on {s['loss']} loss")
+        parts.append(f"on {_loss_words(str(s['loss']))}")
     text = " ".join(parts)
     if "final_loss" in s:
-        text += f"{': f' if text else 'F'}inal loss {fmt(s['final_loss'])}"
+        text += f"{': f' if text else 'F'}inal loss {_final_loss_words(s)}"
     return text
+
+
+def _rate_words(opt: dict[str, Any]) -> str:
+    """``lr 0.05``, or ``lr 0.003 peak, 7.50e-05 at step 0`` after a warm-up (the backend
+    writes ``lr_first`` where the first step's rate was not the peak)."""
+    if opt.get("lr") is None:
+        return ""
+    first = opt.get("lr_first")
+    return f"lr {fmt(opt['lr'])}" + (f" peak, {fmt(first)} at step 0" if first is not None else "")
+
+
+def _loss_words(kind: str) -> str:
+    """``mse loss``, ``HuberLoss``, ``focal loss``; ``a function loss`` for a lambda (the
+    backend names it ``function``), ``a function calling F.mse_loss``."""
+    if kind == "function":
+        return "a function loss"
+    if kind.startswith("function calling "):
+        return f"a {kind}"
+    return kind if kind.lower().endswith("loss") else f"{kind} loss"
+
+
+def _final_loss_words(summary: dict[str, Any]) -> str:
+    """The final loss; for a run whose loss became NaN or inf, what it ended on (``NaN or
+    inf`` where the backend did not record it) and the last finite value (``final_loss`` is
+    then the mean loss of the last finite steps)."""
+    last = summary["final_loss"]
+    if "nonfinite_final_loss" not in summary:
+        return fmt(last)
+    end = summary["nonfinite_final_loss"]
+    if end is None:
+        what = "NaN or inf"
+    else:
+        end = float(end)  # (read back from JSON: the string "nan", "inf" or "-inf")
+        what = "NaN" if math.isnan(end) else "inf" if end > 0 else "-inf"
+    if isinstance(last, int | float) and math.isfinite(last):
+        return f"{what} (last finite {fmt(last)})"
+    return what

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nndoctor._validate import as_float_array, check_positive_int
+from nndoctor._validate import as_float_array, check_instance, check_positive_int
 from nndoctor.backends.torch.fixes import (
     QKNormMode,
     in_float32,
@@ -46,6 +46,7 @@ from nndoctor.backends.torch.task import (
     read_loss,
     task_spec,
 )
+from nndoctor.backends.torch.validate import check_device, check_first_rows, check_loader_alone
 from nndoctor.backends.torch.watch import Watch, optimizer_spec
 from nndoctor.doctor.changes import (
     DATA_CHANGES,
@@ -187,6 +188,7 @@ class TorchBackend:
         device = options.get("device")
         zero_grad = options.get("zero_grad", True)
         scheduler = options.get("scheduler")
+        check_instance(loss, nn.Module, "loss", "")
         if not callable(loss):
             raise TypeError(
                 "loss must be a torch loss module or a callable (output, target) -> scalar "
@@ -201,6 +203,7 @@ class TorchBackend:
         if scheduler is not None and not callable(scheduler):
             raise TypeError("scheduler must be a factory optimizer -> LR scheduler")
         epochs = check_positive_int(epochs, "epochs")
+        check_loader_alone(X, Y)
         if Y is None and not isinstance(X, np.ndarray | torch.Tensor):
             Xv, Yv, loader_bs, loader_shuffle = _from_loader(X)
             batch_size = batch_size or loader_bs
@@ -218,10 +221,19 @@ class TorchBackend:
         if len(Yv) != len(Xv):
             raise ValueError(f"X has {len(Xv)} samples (rows) but Y has {len(Yv)}")
         bs = len(Xv) if batch_size is None else check_positive_int(batch_size, "batch_size")
-        dev, dtype = _parameter_device_dtype(model)
-        if device is not None:
-            dev = torch.device(device)
+        dev, dtype = check_device(model, device)
         private = copy.deepcopy(model)
+        # one forward pass and one loss call on the first rows of a copy where training will
+        # run (a lazy layer it initialises is the copy's): a mistake is named here in one
+        # sentence, not deep inside the training loop
+        rows = slice(0, TRACE_ROWS)
+        check_first_rows(
+            copy.deepcopy(private).to(dev),
+            as_tensor(Xv[rows], dtype, dev),
+            Yv,
+            as_tensor(Yv[rows], dtype, dev),
+            loss,
+        )
         remap = {id(p): name for name, p in model.named_parameters()}
         settings = {
             "zero_grad": bool(zero_grad),
@@ -492,6 +504,9 @@ class TorchBackend:
 
     def optimizer_spec(self, run: Run) -> dict[str, Any]:
         opt = self._optimizer(run, copy.deepcopy(run.model))
+        if run.options["scheduler"] is not None:
+            # the scheduler sets the first step's rate (a warm-up's start) and its base rate
+            run.options["scheduler"](opt)
         return optimizer_spec(opt)
 
     def n_parameters(self, run: Run) -> int:

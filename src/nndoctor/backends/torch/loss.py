@@ -12,6 +12,7 @@ Two ways in, cheapest first:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -76,10 +77,38 @@ def listen_backward(fn: Callable[[torch.Tensor], None]) -> BackwardListener:
     return BackwardListener(fn)
 
 
+# torch's functional losses: a lambda that calls one of them is named by it
+_FUNCTIONAL_LOSSES = frozenset(
+    n
+    for n in dir(nn.functional)
+    if n.endswith("_loss")
+    or n in ("cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div")
+)
+
+
+def loss_name(loss: Any) -> str:
+    """A loss module's class name or a function's own name; for a lambda or another callable
+    without one (never ``<lambda>``) ``function calling F.mse_loss`` when its code calls one
+    of torch's functional losses and no other, else ``function``."""
+    if isinstance(loss, nn.Module):
+        return type(loss).__name__
+    if isinstance(loss, functools.partial):
+        inner = loss_name(loss.func)
+        if inner.startswith("function"):
+            return inner
+        return f"function calling {'F.' if inner in _FUNCTIONAL_LOSSES else ''}{inner}"
+    name = getattr(loss, "__name__", "")
+    if name and not name.startswith("<"):
+        return name
+    code = getattr(loss, "__code__", None) or getattr(type(loss).__call__, "__code__", None)
+    called = sorted(_FUNCTIONAL_LOSSES.intersection(getattr(code, "co_names", ())))
+    return f"function calling F.{called[0]}" if len(called) == 1 else "function"
+
+
 def loss_spec(loss: Any) -> LossSpec:
     """What a torch loss module or callable computes, as plain data (an unknown loss keeps its
-    class or function name as its kind: the bounds are then skipped)."""
-    name = type(loss).__name__ if isinstance(loss, nn.Module) else getattr(loss, "__name__", "")
+    name, :func:`loss_name`, as its kind: the bounds are then skipped)."""
+    name = loss_name(loss)
     kind = {
         "MSELoss": "mse",
         "BCELoss": "bce",

@@ -211,6 +211,10 @@ class Recording:
         labels = self.watch.loss_spec().kind == "cross_entropy"
         if not T.size or (labels and T.ndim > 1 and T.shape[1:] != (1,)):
             return P, np.zeros((0, P.shape[1]))  # class targets with no per-sample view
+        ignore = task.ignore_index
+        if labels and ignore is not None and len(T) == len(P):
+            keep = T.reshape(len(T), -1)[:, 0] != ignore  # rows the loss leaves out
+            P, T = P[keep], T[keep]
         return P, effective_targets(T, P.shape[1], labels)
 
     def _loop_facts(self) -> LoopFacts:

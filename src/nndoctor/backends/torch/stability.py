@@ -102,7 +102,9 @@ class StabilityTap:
                 norms = torch._foreach_norm(grads, 2, dtype=self.norm_dtype)
             else:
                 present = [g for g in grads if g is not None]
-                found = iter(torch._foreach_norm(present, 2, dtype=self.norm_dtype))
+                found = iter(
+                    torch._foreach_norm(present, 2, dtype=self.norm_dtype) if present else ()
+                )
                 norms = [next(found) if g is not None else self._zero_like() for g in grads]
             self.pending.append(torch.stack(norms))
             self.pending_steps.append(self.watch.step)

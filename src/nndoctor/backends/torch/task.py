@@ -330,7 +330,12 @@ def task_spec(view: LossView | None, inputs: str, samples: int, outputs: int) ->
     units: a fault of its own, not a structure)."""
     if view is None:
         return TaskSpec(inputs=inputs, known=False)
-    if view.units == samples or view.units > outputs:
+    # one target per sample: a class label each (some of them ignored, perhaps), or a row of
+    # values (a regression's outputs: a map per pixel or per step has more axes); a broadcast
+    # of (N, 1) against (N,) is a fault of its own, not a structure
+    target = view.raw[1]
+    per_sample = target.numel() == samples if view.kind == "cross_entropy" else target.dim() <= 2
+    if per_sample or view.units > outputs:
         return TaskSpec(inputs=inputs, ignore_index=view.ignore_index, scale=view.scale)
     unit = {TOKENS: "token", SEQUENCES: "step", IMAGES: "pixel"}.get(inputs, "element")
     return TaskSpec(
@@ -347,7 +352,7 @@ def loss_spec_of(view: LossView | None, spec: LossSpec) -> LossSpec:
     not tell (a function around ``F.cross_entropy``)."""
     if view is None or spec.known:
         return spec
-    return LossSpec(view.kind, view.reduction, view.from_logits, spec.name)
+    return LossSpec(view.kind, view.reduction, view.from_logits, spec.name, kind_read=True)
 
 
 def view_arrays(view: LossView) -> tuple[np.ndarray, np.ndarray]:

@@ -31,6 +31,7 @@ by :meth:`Watch.close` (also on exceptions). The watch offers the core what
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nndoctor._validate import check_instance, check_positive_int
 from nndoctor.backends.torch.forward import ForwardTap
 from nndoctor.backends.torch.gradients import GradientBook
 from nndoctor.backends.torch.loss import LossTap
@@ -61,11 +63,38 @@ STALE_STEPS = (1, 2)
 _NORM_MODULES = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.modules.dropout._DropoutNd)
 
 
-def optimizer_spec(opt: torch.optim.Optimizer) -> dict[str, Any]:
-    """``name`` and the first parameter group's plain settings (``lr``, ``momentum``...)."""
+def optimizer_spec(
+    opt: torch.optim.Optimizer, lr_steps: list[tuple[int, float]] | None = None
+) -> dict[str, Any]:
+    """``name`` and the first parameter group's plain settings (``momentum``...), with
+
+    - ``lr``: the peak learning rate, the largest of the rate at the first step, every rate
+      seen since (``lr_steps``, ``(step, lr)`` where it changed) and a scheduler's base rate
+      (``initial_lr``; OneCycleLR's ``max_lr``): what a warm-up climbs to and a decay starts
+      from;
+    - ``lr_first``: the rate of the first step, only where it differs from the peak (a
+      warm-up). Without ``lr_steps`` the group's current rate is the first step's.
+    """
     group = opt.param_groups[0]
     plain = {k: v for k, v in group.items() if k != "params" and isinstance(v, int | float | bool)}
-    return {"name": type(opt).__name__, **plain}
+    spec = {"name": type(opt).__name__, **plain}
+    first = lr_steps[0][1] if lr_steps else _rate(group.get("lr"))
+    base = [_rate(group.get("initial_lr")), _rate(group.get("max_lr"))]
+    rates = [first, *(lr for _, lr in lr_steps or ()), *base]
+    known = [r for r in rates if r is not None and math.isfinite(r)]
+    if known:
+        spec["lr"] = max(known)
+        if first is not None and first != spec["lr"]:
+            spec["lr_first"] = first
+    return spec
+
+
+def _rate(value: Any) -> float | None:
+    """A learning rate as a float (a tensor's too: fused and capturable optimisers keep one),
+    None when there is none."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class Watch:
@@ -118,6 +147,13 @@ class Watch:
             raise TypeError(
                 f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
             )
+        check_instance(loss, nn.Module, "loss", "")
+        if loss is not None and not callable(loss):
+            raise TypeError(
+                f"loss must be a torch loss module or a function, got {type(loss).__name__}"
+            )
+        if every is not None:
+            every = check_positive_int(every, "every")
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss
@@ -126,7 +162,7 @@ class Watch:
             total_steps, budget=None if every is not None else budget, min_every=min_every
         )
         if every is not None:
-            self.schedule.every = int(every)
+            self.schedule.every = every
         self._step_pre_hook = step_pre_hook
         self.due = True  # whether the current step is probed (step 0 is)
         # the budget's clock: when the first step began, when the next probe was armed and
@@ -238,11 +274,6 @@ class Watch:
         """Whether the loop marked its epochs (:meth:`end_epoch`)."""
         return bool(self.epoch_ends)
 
-    @property
-    def first_lr(self) -> float | None:
-        """The learning rate at the first step (a schedule may have taken it to 0 since)."""
-        return self.lr_changes[0][1] if self.lr_changes else None
-
     def samples(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The input and target rows kept from the probe steps, or None without targets."""
         return self.loss.samples()
@@ -266,7 +297,7 @@ class Watch:
         """The loss module handed to the watch; else a callable (the scalar ``.backward()``
         is called on), whose kind the loss's own computation tells when it is a standard one
         (``F.cross_entropy`` inside a function)."""
-        spec = LossSpec("callable", name="callable") if self.loss_fn is None else self.loss.spec
+        spec = LossSpec("callable") if self.loss_fn is None else self.loss.spec
         return loss_spec_of(self.loss.view, spec)
 
     def task_spec(self) -> TaskSpec:
@@ -275,12 +306,10 @@ class Watch:
         return self.loss.task or TaskSpec(known=False)
 
     def optimizer_spec(self) -> dict[str, Any]:
-        """``name`` and the first parameter group's settings; ``lr`` is the rate the run
-        started with (a schedule may have taken it to 0 by the report)."""
-        spec = optimizer_spec(self.optimizer)
-        if self.first_lr is not None:
-            spec["lr"] = self.first_lr
-        return spec
+        """``name`` and the first parameter group's settings; ``lr`` is the peak rate of the
+        run and ``lr_first`` its first step's where that differs (a warm-up), whatever rate
+        a schedule left in the optimizer by the report (see :func:`optimizer_spec`)."""
+        return optimizer_spec(self.optimizer, self.lr_changes)
 
     def trace(self, x: torch.Tensor) -> None:
         """Run one forward pass of ``x`` with the hooks in place (activations and layer order

@@ -51,6 +51,35 @@ LOSS_GREW = 1.5
 LOSS_SPIKE = 10.0
 
 
+# a first learning rate to try when the given one is 0 (or far outside USUAL_LR, with no
+# better guess): the optimisers' usual defaults
+DEFAULT_LR = {"Adam": 1e-3}
+DEFAULT_LR_OTHER = 1e-2
+# learning rates outside this range are almost never what a network needs: a suggestion
+# beyond it (a rate of 1e12 cut a thousandfold is still 1e9) is replaced by one inside it
+USUAL_LR = (1e-6, 1.0)
+
+
+def usual_lr(suggested: float, implied: float, optimizer: str) -> tuple[float, str]:
+    """``suggested`` and no words when it lies in :data:`USUAL_LR`; else, with why in words,
+    ``implied`` (the rate whose update-to-weight ratio would be healthy, taking the update to
+    scale with the rate, as it does in a first SGD or Adam step) to one digit and clamped
+    into the range, or the optimiser's usual default where that is unknown (the update was
+    NaN, inf or 0)."""
+    lo, hi = USUAL_LR
+    if lo <= suggested <= hi:
+        return suggested, ""
+    outside = (
+        f"a power-of-ten step from your rate gives {suggested:g}, outside the usual range "
+        f"{lo:g} to {hi:g}"
+    )
+    if implied > 0 and math.isfinite(implied):
+        rate = min(max(float(f"{implied:.0e}"), lo), hi)
+        return rate, f"{outside}, and {rate:g} is the rate that update ratio implies"
+    rate = DEFAULT_LR.get(optimizer, DEFAULT_LR_OTHER)
+    return rate, f"{outside}, and {rate:g} is {optimizer}'s usual starting rate"
+
+
 def lr_factor(excess: float) -> float:
     """The power of ten, 10 to 1000, closest above ``excess`` (how many times too large or too
     small the per-step update is); 10 when unknown or below 10."""
@@ -239,9 +268,12 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     first_update = float(np.nanmax(first)) if np.isfinite(first).any() else math.nan
     suggested = ctx.lr / lr_factor(first_update / LR_HIGH_TARGET_UPDATE)
     curve = probes.finite_epoch_loss
+    # where the loss started: the first epoch's mean, or, in a loop without epochs, its first
+    # step (a window of steps would average the blow-up of the first steps into its start)
+    steps = probes.step_loss[np.isfinite(probes.step_loss)]
+    start = curve[0] if probes.epochs_known or not steps.size else float(steps[0])
     grew = bool(
-        curve.size >= 2
-        and (curve[-1] > LOSS_GREW * curve[0] or curve.max() > LOSS_SPIKE * curve[0])
+        curve.size >= 2 and (curve[-1] > LOSS_GREW * start or curve.max() > LOSS_SPIKE * start)
     )
     w0 = np.array([t.weight_norm[0] for t in probes.layers])
     w1 = np.array([np.linalg.norm(t.W_final) for t in probes.layers])
@@ -265,11 +297,13 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     if died and not (diverged or grew or big or blown):
         # the update ratio did not size this: cut as for dead units, so both name one trial
         suggested = ctx.lr / KILLED_LR_CUT
+    implied = ctx.lr * LR_HIGH_TARGET_UPDATE / first_update if first_update > 0 else math.nan
+    suggested, outside = usual_lr(suggested, implied, str(ctx.optimizer.get("name")))
     if diverged and probes.diverged is not None:
         title = f"the loss became non-finite at step {probes.diverged['step']}"
     elif grew:
         title = (
-            f"the loss rose from {curve[0]:.4g} to {curve.max():.4g} during training "
+            f"the loss rose from {start:.4g} to {curve.max():.4g} during training "
             f"(final {curve[-1]:.4g})"
         )
     elif big:
@@ -305,7 +339,9 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
             why="a step larger than the curvature allows overshoots the minimum: the loss "
             "oscillates, grows, or overflows, and ReLU units pushed far negative die",
             fix=f"lower the learning rate (try {suggested:g}: the first step changed the "
-            f"weights by {first_update:.1e} of their norm, about 1e-3 to 1e-2 is healthy)",
+            f"weights by {first_update:.1e} of their norm, about 1e-3 to 1e-2 is healthy"
+            + (f"; {outside}" if outside else "")
+            + ")",
             score=1.0 if diverged else 0.8 if (grew or blown) else 0.5,
         )
     ]
@@ -319,11 +355,6 @@ def total_move(probes: Probes) -> float:
         if np.linalg.norm(t.W_init) > 0
     ]
     return max(moves, default=math.nan)
-
-
-# a first learning rate to try when the given one is 0: the optimisers' usual defaults
-DEFAULT_LR = {"Adam": 1e-3}
-DEFAULT_LR_OTHER = 1e-2
 
 
 def lr_zero(probes: Probes, ctx: Context) -> list[Finding]:
@@ -380,6 +411,9 @@ def lr_too_low(probes: Probes, ctx: Context) -> list[Finding]:
         return []
     # an update that underflowed to 0 (inputs of scale 1e-300) is infinitely too small
     suggested = ctx.lr * lr_factor(HEALTHY_UPDATE / update if update > 0 else math.inf)
+    suggested, outside = usual_lr(
+        suggested, ctx.lr * HEALTHY_UPDATE / update, str(ctx.optimizer.get("name"))
+    )
     return [
         LR_TOO_LOW.finding(
             ERROR if no_progress else WARNING,
@@ -397,7 +431,7 @@ def lr_too_low(probes: Probes, ctx: Context) -> list[Finding]:
             why="with updates this small the weights hardly move within the training budget, "
             "so the output stays near what the initial weights give",
             fix=f"raise the learning rate (try {suggested:g}, which brings the update ratio "
-            "to about 1e-3) or train much longer",
+            "to about 1e-3" + (f"; {outside}" if outside else "") + ") or train much longer",
             score=min(1.0, -math.log10(max(update, 1e-12)) / 8),
         )
     ]
