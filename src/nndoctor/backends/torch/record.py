@@ -89,6 +89,7 @@ class Recording:
         watch = self.watch
         step = watch.step
         self.flush()
+        self._take_update_ratios()  # the previous probed step's update
         core = self.ensure_core()
         ws = [weight_of(m) for _, m in self.layers]
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in ws]
@@ -113,11 +114,17 @@ class Recording:
         forward.last_stats = None
 
     def update_ratios(self) -> None:
-        """The size of the probed step's update, now that it is done."""
+        """The size of the probed step's update, now that it is done (read at the next probe:
+        the step after a probe does not wait for the device)."""
         grads = self.watch.grads
-        if self.core is not None:
-            self.core.update_ratios(grads.update_ratios([weight_of(m) for _, m in self.layers]))
+        if self.core is not None and grads.before is not None:
+            grads.measure_update([weight_of(m) for _, m in self.layers])
         grads.before = None
+
+    def _take_update_ratios(self) -> None:
+        ratios = self.watch.grads.take_update_ratios()
+        if ratios is not None and self.core is not None:
+            self.core.update_ratios(ratios)
 
     def end_epoch(self) -> None:
         self.flush()
@@ -137,6 +144,7 @@ class Recording:
             loss.take_step_loss()  # a last loss without a step: training stopped on a NaN
         if watch.grads.before is not None:  # the last step was probed: the size of its update
             watch.guard("step", self.update_ratios)
+        watch.guard("step", self._take_update_ratios)
         self.flush()
         core = self.ensure_core()
         if not watch.epoch_ends:

@@ -145,7 +145,8 @@ class StabilityTap:
         values = to_host(parts)
         L = len(self.weights)
         at = n * L
-        row: dict[str, Any] = {"step": step}
+        # the last step it summarises (the probe's own step; at the end, the run's last)
+        row: dict[str, Any] = {"step": self.pending_steps[-1] if n else step}
         if n:
             matrix_h = values[:at].reshape(n, L)
             steps = np.asarray(self.pending_steps)

@@ -402,8 +402,8 @@ class Watch:
             self.guard("step", self.recording.probe)
             self.guard("step", self.stability.probe)
             self.probe_own += time.perf_counter() - began
-        elif self.grads.spying:  # a step checked for stale gradients alone
-            self.guard("step", self.grads.check_stale)
+        elif self.grads.spying:  # a step checked for stale gradients alone (judged later)
+            self.guard("step", lambda: self.grads.check_stale(defer=True))
         elif len(loss.unsynced) >= FLUSH_EVERY and not loss.on_device:
             self.recording.flush()  # no device to wait for: a NaN is seen in FLUSH_EVERY steps
         if self.recording.diverged is not self._diverged_told and self.on_probe:
@@ -486,6 +486,7 @@ class Watch:
         """The :class:`Probes` of what was watched. ``end_state`` (from ``diagnose``): the
         layers' outputs on a fixed probe batch, the model's output, the probe targets and the
         probe loss; without it the last probe step's batch stands for the end state."""
+        self.guard("step", self.grads.settle_stale)
         probes = self.recording.probes(end_state, epochs, batch_size)
         probes.stability = self.stability.trace()
         return probes

@@ -776,6 +776,15 @@ ATTENTION_CODE = "attention-logit-growth"
 LOGIT_CODE = "output-logit-divergence"
 SCALER_CODE = "loss-scaler-collapse"
 
+# the causes of this family (one onset each)
+CAUSE_CODES = (
+    GRAD_NORM_SPIKE_CODE,
+    UPDATE_RATIO_JUMP_CODE,
+    ATTENTION_CODE,
+    LOGIT_CODE,
+    SCALER_CODE,
+)
+
 # the generic causes and symptoms an instability of this family accounts for
 _EXPLAINS = ("lr-too-high", "exploding-gradients")
 _EXPLAINS_SYMPTOMS = ("oscillating-loss",)
