@@ -192,6 +192,9 @@ class StabilityTrace:
         The scaler's updates in all (steps taken and skipped); 0 without a scaler.
     scaler_skipped_total, scaler_longest_skip_run : int
         Steps skipped in all, and the most skipped in a row.
+    scaler_collapse_start : int
+        The optimizer steps taken when the episode with the most skipped steps began (skips
+        fewer than 8 good steps apart are one episode; -1: none).
     scaler_scale_first, scaler_scale_last : float
         The scale at the first update seen and at the last probe.
     """
@@ -213,6 +216,7 @@ class StabilityTrace:
     scaler_updates: int = 0
     scaler_skipped_total: int = 0
     scaler_longest_skip_run: int = 0
+    scaler_collapse_start: int = -1
     scaler_scale_first: float = math.nan
     scaler_scale_last: float = math.nan
 

@@ -45,6 +45,8 @@ ATTENTION_NUMBERS = 1 << 23
 LOGIT_NUMBERS = 1 << 22
 # per-probe rows held before every two are merged into one (a run of unknown length)
 MAX_ROWS = 2 * TARGET_PROBES
+# skipped steps with fewer good steps than this between them are one episode of a loss scaler
+EPISODE_GAP = 8
 
 _SOFTMAXES = (torch.softmax, F.softmax, torch.Tensor.softmax)
 
@@ -228,6 +230,7 @@ class StabilityTap:
             scaler_updates=scaler.updates,
             scaler_skipped_total=scaler.skipped,
             scaler_longest_skip_run=scaler.longest_run,
+            scaler_collapse_start=scaler.worst_start,
             scaler_scale_first=scaler.first_scale,
             scaler_scale_last=scaler.last_scale,
         )
@@ -449,6 +452,14 @@ class ScalerCount:
         self.skipped = 0
         self.run = 0  # consecutive skipped steps now
         self.longest_run = 0
+        # episodes of skipped steps (skips fewer than EPISODE_GAP good steps apart are one):
+        # the optimizer steps taken when the current one began, its skips, and the episode of
+        # the most skips
+        self.clean = EPISODE_GAP
+        self.episode_start = -1
+        self.episode_skips = 0
+        self.worst_skips = 0
+        self.worst_start = -1
         self.last_step = watch.step
         self.first_scale = math.nan
         self.last_scale = math.nan
@@ -457,12 +468,20 @@ class ScalerCount:
     def on_update(self, scaler: Any) -> None:
         self.scaler = scaler
         self.updates += 1
-        if self.watch.step == self.last_step:
+        step = self.watch.step
+        if step == self.last_step:
             self.skipped += 1
             self.run += 1
             self.longest_run = max(self.longest_run, self.run)
+            if self.clean >= EPISODE_GAP:
+                self.episode_start, self.episode_skips = step, 0
+            self.clean = 0
+            self.episode_skips += 1
+            if self.episode_skips > self.worst_skips:
+                self.worst_skips, self.worst_start = self.episode_skips, self.episode_start
         else:
             self.run = 0
+            self.clean += 1
         self.last_step = self.watch.step
         if self._first is None:
             scale = getattr(scaler, "_scale", None)

@@ -485,17 +485,18 @@ def scaler_onset(probes: Probes) -> Onset | None:
     if not collapsed:
         return None
     steps = trace.steps
-    skipped = trace.scaler_skipped
     # output logits above log(float16's largest) before the collapse: their exp overflows
     # float16 (a softmax or a log-sum-exp without the max subtracted): the output layer in
     # float32 is the trial; else the whole model
     finite = trace.logit_max[np.isfinite(trace.logit_max)]
     over = finite.size > 0 and float(finite.max()) > FLOAT16_LOG_MAX
     module = probes.layers[-1].name if over and probes.layers else ""
-    # the first probe by which the skips had piled up, or the scale was below the floor
-    piled = np.flatnonzero(skipped >= SCALER_RUN)
-    rows = [int(r[0]) for r in (low, piled) if r.size]
-    step = int(steps[min(rows)]) if rows and len(steps) else len(probes.step_loss)
+    # the start of the episode of skipped steps that collapsed, or the first probe with the
+    # scale below the floor
+    if trace.scaler_longest_skip_run >= SCALER_RUN and trace.scaler_collapse_start >= 0:
+        step = trace.scaler_collapse_start
+    else:
+        step = int(steps[low[0]]) if len(steps) else len(probes.step_loss)
     return Onset(
         step,
         ERROR,
