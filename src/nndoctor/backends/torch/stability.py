@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -80,8 +81,7 @@ class StabilityTap:
         # and the attention and output statistics of the probe's forward pass
         self.pending: list[torch.Tensor] = []
         self.pending_steps: list[int] = []
-        self.seen_attention: list[tuple[str, torch.Tensor]] = []
-        self.seen_logits: torch.Tensor | None = None
+        self.passes: list[SeenPass] = []
         # on the host
         self.grad_norm: list[float] = []
         self.rows: list[dict[str, Any]] = []
@@ -131,24 +131,24 @@ class StabilityTap:
         self._drain(self.watch.step)
 
     def _drain(self, step: int) -> None:
-        if not self.pending and not self.seen_attention and self.seen_logits is None:
+        if not self.pending and not self.passes:
             return
         parts: list[torch.Tensor] = []
         n = len(self.pending)
         if n:
             matrix = combine(torch.stack(self.pending), self.groups)  # (n, L), whole norms
             parts.append(matrix.reshape(-1))
-        attention = self.seen_attention
-        parts.extend(v for _, v in attention)
-        if self.seen_logits is not None:
-            parts.append(self.seen_logits)
+        for seen in self.passes:
+            parts.extend(v for _, v in seen.attention)
+            if seen.logits is not None:
+                parts.append(seen.logits)
         scales = self.scaler.scale_tensors()
         parts.extend(scales)
         values = to_host(parts)
         L = len(self.weights)
         at = n * L
         # the last step it summarises (the probe's own step; at the end, the run's last)
-        row: dict[str, Any] = {"step": self.pending_steps[-1] if n else step}
+        row: dict[str, Any] = {"step": self.pending_steps[-1] if n else step, "attention": {}}
         if n:
             matrix_h = values[:at].reshape(n, L)
             steps = np.asarray(self.pending_steps)
@@ -161,30 +161,37 @@ class StabilityTap:
             with np.errstate(all="ignore"):  # (a column with no finite step: NaN)
                 total = np.where(finite_h, matrix_h, 0.0).sum(axis=0)
                 row["grad_mean"] = total / finite_h.sum(axis=0)
-        sites: dict[str, list[float]] = {}
-        for name, _ in attention:
-            top_logit, entropy = values[at], values[at + 1]
-            at += 2
-            seen = sites.setdefault(name, [-math.inf, 0.0, 0.0])
-            seen[0] = max(seen[0], top_logit)
-            seen[1] += entropy
-            seen[2] += 1
-        row["attention"] = {k: (v[0], v[1] / v[2]) for k, v in sites.items()}
-        for name in sites:
-            if name not in self.sites:
-                self.sites.append(name)
-        if self.seen_logits is not None:
-            row["logits"] = (values[at], values[at + 1])
-            at += 2
+        skipped = self.scaler.skipped
+        for seen in self.passes:
+            # the forward pass's numbers: in this row, or in one of their own when they come
+            # from an earlier step (the first pass a watch started late sees, as under `nndoctor
+            # run`: the reference its probes are compared with)
+            target = row
+            if seen.step != row["step"]:
+                target = {"step": seen.step, "scale": math.nan, "skipped": skipped}
+                self.rows.append(target)
+            sites: dict[str, list[float]] = {}
+            for name, _ in seen.attention:
+                top_logit, entropy = values[at], values[at + 1]
+                at += 2
+                site = sites.setdefault(name, [-math.inf, 0.0, 0.0])
+                site[0] = max(site[0], top_logit)
+                site[1] += entropy
+                site[2] += 1
+                if name not in self.sites:
+                    self.sites.append(name)
+            target["attention"] = {k: (v[0], v[1] / v[2]) for k, v in sites.items()}
+            if seen.logits is not None:
+                target["logits"] = (values[at], values[at + 1])
+                at += 2
         row["scale"] = math.nan
         if scales:
             row["scale"] = values[at]
             self.scaler.read(values[at : at + len(scales)])
-        row["skipped"] = self.scaler.skipped
+        row["skipped"] = skipped
         self.pending.clear()
         self.pending_steps.clear()
-        self.seen_attention = []
-        self.seen_logits = None
+        self.passes = []
         if n or row["attention"] or "logits" in row:
             self.rows.append(row)
         if len(self.rows) >= MAX_ROWS:
@@ -262,6 +269,17 @@ def _thin(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # --- the attention of a probe's forward pass ---
 
 
+@dataclass
+class SeenPass:
+    """What one captured forward pass gave, on the device until the next probe: per attention
+    site its largest logit and mean entropy (2,), and the output's log-sum-exp and largest
+    absolute logit (2,)."""
+
+    step: int
+    attention: list[tuple[str, torch.Tensor]] = field(default_factory=list)
+    logits: torch.Tensor | None = None
+
+
 class AttentionCapture:
     """Sees the attention of one forward pass (the one a probe reads): a forward pre-hook on the
     model enters :class:`_AttentionMode`, a forward hook leaves it and reads the output's
@@ -271,6 +289,7 @@ class AttentionCapture:
         self.tap = tap
         self.handles: list[Any] = []
         self.mode: _AttentionMode | None = None
+        self.seen_once = False
         self.names = {id(m): name for name, m in tap.model.named_modules()}
 
     def arm(self) -> None:
@@ -296,10 +315,14 @@ class AttentionCapture:
             return False
         if watch.forward.fixed_probe:
             return bool(watch.forward.in_probe)
-        return bool(watch.due and torch.is_grad_enabled())
+        # a training pass of a probed step, or the first one a watch sees (one started after
+        # its loop's first step: the reference its later probes are compared with)
+        return torch.is_grad_enabled() and (bool(watch.due) or not self.seen_once)
 
     def _pre(self, module: nn.Module, args: tuple) -> None:
         if self._wanted():
+            self.seen_once = True
+            self.tap.passes.append(SeenPass(self.tap.watch.step))
             self.mode = _AttentionMode(self)
             self.mode.__enter__()
 
@@ -327,7 +350,7 @@ class AttentionCapture:
         with torch.no_grad():
             flat = local(logits).detach().reshape(-1, vocab)[: max(1, LOGIT_NUMBERS // vocab)]
             flat = flat.float()
-            self.tap.seen_logits = torch.stack(
+            self.tap.passes[-1].logits = torch.stack(
                 [torch.logsumexp(flat, dim=-1).mean(), flat.abs().amax()]
             )
 
@@ -354,7 +377,7 @@ class AttentionCapture:
         p = torch.softmax(logits, dim=-1)
         entropy = -(p * torch.log(p.clamp_min(1e-30))).sum(-1)
         entropy = torch.nan_to_num(entropy).mean()
-        self.tap.seen_attention.append((self.site(), torch.stack([top, entropy])))
+        self.tap.passes[-1].attention.append((self.site(), torch.stack([top, entropy])))
 
 
 class _AttentionMode(TorchFunctionMode):

@@ -219,19 +219,31 @@ def grad_spikes(trace: StabilityTrace | None) -> list[Spike]:
 # --- where a gradient spike starts ---
 
 
+def _column_medians(a: np.ndarray) -> np.ndarray:
+    """The median of each column's finite entries (NaN for a column with none; no warning)."""
+    finite = np.isfinite(a)
+    out = np.full(a.shape[1], math.nan)
+    some = finite.any(axis=0)
+    if some.any():
+        out[some] = np.nanmedian(np.where(finite, a, np.nan)[:, some], axis=0)
+    return out
+
+
 def spike_layer(trace: StabilityTrace, step: int) -> dict[str, Any] | None:
     """The layer a gradient spike at ``step`` started in: of the layers whose largest gradient
     norm in the probe interval holding ``step`` is ``LAYER_SPIKE`` times their median before,
     the one whose largest came first (ties: the larger jump); else the largest jump."""
-    if not len(trace.steps) or not trace.layers:
+    # the rows that summarise gradients (a row of a forward pass alone has none)
+    rows = np.flatnonzero(np.isfinite(trace.grad_max).any(axis=1)) if trace.layers else []
+    if not len(rows):
         return None
-    i = int(np.searchsorted(trace.steps, step))
-    if i >= len(trace.steps):
+    k = int(np.searchsorted(trace.steps[rows], step))
+    if k >= len(rows):
         return None
-    before = trace.grad_mean[:i] if i else trace.grad_mean[:1]
+    i = rows[k]
+    before = trace.grad_mean[rows[:k]] if k else trace.grad_mean[rows[:1]]
     with np.errstate(all="ignore"):
-        base = np.nanmedian(np.where(np.isfinite(before), before, np.nan), axis=0)
-        ratio = trace.grad_max[i] / base
+        ratio = trace.grad_max[i] / _column_medians(before)
     ratio = np.where(np.isnan(ratio), 0.0, ratio)
     when = trace.grad_max_step[i]
     cand = np.flatnonzero(ratio >= LAYER_SPIKE)
