@@ -15,6 +15,20 @@ from nndoctor.doctor.codes import CODES
 from nndoctor.doctor.rules import stability as st
 from nndoctor.scenarios.torch_lm import LM_CATALOG
 
+
+def _extra(module: str):
+    """An optional extra the suite needs: a failure in CI when it is missing, else a skip."""
+    import importlib
+    import os
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get("NNDOCTOR_REQUIRE_TORCH") == "1":
+            pytest.fail(f"{module} is required in CI: pip install 'nndoctor[{module}]'")
+        pytest.skip(f"{module} not installed: pip install 'nndoctor[{module}]'")
+
+
 # --- the spike detector, on series whose spikes are known by construction ---
 
 
@@ -327,3 +341,62 @@ def test_the_language_model_catalog_through_the_watch(torch, name):
         assert not set(report.codes) & set(st.CAUSE_CODES)
         return
     assert report.causes[0].code == case.expected, [f.code for f in report.causes]
+
+
+def test_nndoctor_run_names_the_language_models_instability(torch, tmp_path):
+    import json
+
+    from nndoctor.doctor.report import Report
+    from nndoctor.runner import execute
+    from nndoctor.scenarios.torch_lm import script
+
+    torch.set_num_threads(1)
+    path, out = tmp_path / "lm.py", tmp_path / "report.json"
+    path.write_text(script("lm-no-qk-norm", file="lm.py"), encoding="utf-8")
+    assert execute(str(path), [], alerts=False, json_path=str(out)) == 0
+    (section,) = json.loads(out.read_text())
+    report = Report.from_dict(section["report"])
+    assert report.causes[0].code == "attention-logit-growth", report.codes
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
+@pytest.mark.parametrize(
+    ("lr", "warmup", "expected"),
+    [(1e-2, 20, None), (0.1, 0, "update-ratio-jump"), (0.3, 50, "attention-logit-growth")],
+)
+def test_the_hugging_face_trainer_passes_the_causes_on(torch, tmp_path, lr, warmup, expected):
+    """A randomly initialised GPT-2 (nothing downloaded) trained by the Trainer on the catalog's
+    bigram language: healthy with a warmup, the first update too large without one, attention
+    logits grown at a high rate."""
+    transformers = _extra("transformers")
+    from nndoctor.integrations.transformers import DoctorCallback
+    from nndoctor.scenarios.torch_lm import bigram_sequences
+
+    torch.set_num_threads(1)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        X, _ = bigram_sequences(np.random.default_rng(0), 3200, length=17)
+        data = [{"input_ids": torch.as_tensor(x), "labels": torch.as_tensor(x)} for x in X]
+        config = transformers.GPT2Config(
+            vocab_size=32, n_positions=17, n_embd=32, n_layer=2, n_head=4, resid_pdrop=0.0,
+            embd_pdrop=0.0, attn_pdrop=0.0,
+        )  # fmt: skip
+        torch.manual_seed(0)
+        model = transformers.GPT2LMHeadModel(config)
+        args = transformers.TrainingArguments(
+            output_dir=str(tmp_path), per_device_train_batch_size=16, max_steps=200,
+            learning_rate=lr, warmup_steps=warmup, lr_scheduler_type="constant_with_warmup",
+            max_grad_norm=0.0, adam_beta2=0.999, weight_decay=0.0, report_to=[],
+            save_strategy="no", logging_strategy="no", use_cpu=True, disable_tqdm=True, seed=0,
+        )  # fmt: skip
+        doctor = DoctorCallback(verbose=False, alerts=False)
+        transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=[doctor]).train()
+    finally:
+        torch.set_default_dtype(default)
+    report = doctor.report()
+    severe = [f.code for f in report.findings if f.severity in ("error", "warning")]
+    if expected is None:
+        assert severe == [], severe
+    else:
+        assert report.causes[0].code == expected, report.codes

@@ -77,8 +77,8 @@ class StabilityTap:
         first = self.weights[0].dtype if self.weights else torch.float32
         self.compute_dtype = str(first).replace("torch.", "")
         self._zero: torch.Tensor | None = None
-        # on the device until the next probe: per step its layers' local gradient norms (L,),
-        # and the attention and output statistics of the probe's forward pass
+        # on the device until the next probe: per step its layers' local gradient norms (L 0-d
+        # tensors a step), and the attention and output statistics of the probe's forward pass
         self.pending: list[torch.Tensor] = []
         self.pending_steps: list[int] = []
         self.passes: list[SeenPass] = []
@@ -108,7 +108,7 @@ class StabilityTap:
                     torch._foreach_norm(present, 2, dtype=self.norm_dtype) if present else ()
                 )
                 norms = [next(found) if g is not None else self._zero_like() for g in grads]
-            self.pending.append(torch.stack(norms))
+            self.pending.extend(norms)  # 0-d tensors, stacked at the probe (one op, not one a step)
             self.pending_steps.append(self.watch.step)
         except Exception as exc:  # the user's training goes on; probing stops
             self.watch.fail("stability", exc)
@@ -131,12 +131,13 @@ class StabilityTap:
         self._drain(self.watch.step)
 
     def _drain(self, step: int) -> None:
-        if not self.pending and not self.passes:
+        if not self.pending_steps and not self.passes:
             return
         parts: list[torch.Tensor] = []
-        n = len(self.pending)
+        n = len(self.pending_steps)
         if n:
-            matrix = combine(torch.stack(self.pending), self.groups)  # (n, L), whole norms
+            L = len(self.weights)
+            matrix = combine(torch.stack(self.pending).reshape(n, L), self.groups)  # whole norms
             parts.append(matrix.reshape(-1))
         for seen in self.passes:
             parts.extend(v for _, v in seen.attention)
