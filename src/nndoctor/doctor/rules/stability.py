@@ -176,7 +176,7 @@ def find_spikes(x: np.ndarray, rise: float, sigmas: float = SPIKE_SIGMAS) -> lis
     # then never come back is a divergence; a gap inside a run is skipped
     spikes: list[Spike] = []
     pos = 0
-    for s in candidates:
+    for s in (int(c) for c in candidates):
         if s < pos or len(spikes) >= MAX_SPIKES:
             continue
         if np.isnan(x[s]) and np.isfinite(x[s:]).any():
@@ -234,8 +234,8 @@ def spike_layer(trace: StabilityTrace, step: int) -> dict[str, Any] | None:
     norm in the probe interval holding ``step`` is ``LAYER_SPIKE`` times their median before,
     the one whose largest came first (ties: the larger jump); else the largest jump."""
     # the rows that summarise gradients (a row of a forward pass alone has none)
-    rows = np.flatnonzero(np.isfinite(trace.grad_max).any(axis=1)) if trace.layers else []
-    if not len(rows):
+    rows = np.flatnonzero(np.isfinite(trace.grad_max).any(axis=1)) if trace.layers else None
+    if rows is None or not len(rows):
         return None
     k = int(np.searchsorted(trace.steps[rows], step))
     if k >= len(rows):
