@@ -400,3 +400,92 @@ def test_the_hugging_face_trainer_passes_the_causes_on(torch, tmp_path, lr, warm
         assert severe == [], severe
     else:
         assert report.causes[0].code == expected, report.codes
+
+
+FSDP_SCRIPT = """
+import json, os, sys
+import torch, torch.distributed as dist
+import nndoctor
+from nndoctor.scenarios._torch_lm_modules import GPT, token_cross_entropy
+from nndoctor.watching import report_across_ranks
+
+world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
+torch.set_default_dtype(torch.float64)
+torch.manual_seed(0)  # the same weights on every rank, and in the single process
+model = GPT(16, 8, 16, 2, 2)
+if world > 1:
+    from torch.distributed.fsdp import fully_shard
+    dist.init_process_group("gloo")
+    for block in model.blocks:
+        fully_shard(block)
+    fully_shard(model)
+g = torch.Generator().manual_seed(1)
+X = torch.randint(0, 16, (16, 8), generator=g)
+Y = (X + 1) % 16
+share = len(X) // world  # each rank its rows of the same global batch
+x, y = X[rank * share : (rank + 1) * share], Y[rank * share : (rank + 1) * share]
+opt = torch.optim.SGD(model.parameters(), lr=0.5)
+watch = nndoctor.watch(model, opt, alerts=False, every=4, budget=None)
+for step in range(10):
+    opt.zero_grad()
+    token_cross_entropy(model(x), y).backward()
+    opt.step()
+watch.close()
+probes = watch.probes()  # (every rank: it gathers sharded weights)
+report = report_across_ranks(watch)
+t = probes.stability
+out = {
+    "report": report is not None,
+    "failed": watch.failed,
+    "grad_norm": t.grad_norm.tolist(),
+    "grad_max": t.grad_max.tolist(),
+    "grad_mean": t.grad_mean.tolist(),
+    "layers": [[l.weight_norm.tolist(), l.grad_norm.tolist(), l.update_ratio.tolist()]
+               for l in probes.layers],
+    "W_final": [l.W_final.tolist() for l in probes.layers],
+}
+print(json.dumps(out))
+if world > 1:
+    dist.destroy_process_group()
+"""
+
+
+def test_fsdp2_on_two_gloo_ranks_gives_the_unsharded_norms_and_one_report(tmp_path, torch):
+    """A model sharded by FSDP2's ``fully_shard`` over two CPU ranks (gloo): every layer's norms
+    are the whole layer's (combined across the ranks, not one shard's), equal to those of the
+    unsharded model trained on the same global batch in one process, and rank 0 alone reports."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from test_distributed import _past_gloo_exit_abort, launch
+
+    script = tmp_path / "fsdp.py"
+    script.write_text(FSDP_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
+    one = subprocess.run(
+        [sys.executable, str(script)], env={**env, "OMP_NUM_THREADS": "1"},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    single = json.loads(one.stdout.strip().splitlines()[-1])
+    ranks = []
+    for rc, out, err in launch([str(script)], world=2, timeout=300):
+        rc, err = _past_gloo_exit_abort(rc, err)
+        assert rc == 0, err
+        ranks.append(json.loads(out.strip().splitlines()[-1]))
+    assert [r["report"] for r in ranks] == [True, False]  # one report, on rank 0
+    for r in ranks:
+        assert r["failed"] is None
+        for key in ("grad_norm", "grad_max", "grad_mean", "layers", "W_final"):
+            # to rounding: the ranks average their gradients in another order (float64)
+            actual, desired = _flat(r[key]), _flat(single[key])
+            np.testing.assert_allclose(actual, desired, rtol=1e-10, atol=1e-14, err_msg=key)
+
+
+def _flat(nested) -> np.ndarray:
+    """Every number of nested lists, in order."""
+    if isinstance(nested, list):
+        return np.concatenate([_flat(x) for x in nested]) if nested else np.zeros(0)
+    return np.array([nested], dtype=np.float64)

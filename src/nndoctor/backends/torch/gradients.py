@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nndoctor.backends.torch.sharded import combine, local, norms, shard_group
 from nndoctor.backends.torch.statistics import to_host, wide
 from nndoctor.doctor.schema import ParameterFacts
 
@@ -95,7 +96,8 @@ class GradientBook:
         self.disarm_spy()
         if p is not None and p.grad is not None and old is not None and fresh is not None:
             # float32 at least: the tolerance is a thousandth, far above float32's rounding
-            g, old, fresh = wide(p.grad.detach()), wide(old), wide(fresh)
+            # (this rank's shard of a sharded parameter: the check compares norms of one tensor)
+            g, old, fresh = wide(local(p.grad).detach()), wide(local(old)), wide(local(fresh))
             norms = torch._foreach_norm([fresh, old, g, g - fresh, g - old - fresh])
             self._pending_stale.append(torch.stack(norms))
         if not defer:
@@ -124,19 +126,20 @@ class GradientBook:
             self.stale[1] += 1
 
     def keep_before(self, weights: list[torch.Tensor], norms: list[float]) -> None:
-        """A probed step's weights and their norms, before its update."""
-        self.before = [w.detach().clone() for w in weights]
+        """A probed step's weights (this rank's shards) and their whole norms, before its
+        update."""
+        self.before = [local(w).detach().clone() for w in weights]
         self.before_norms = norms
 
     def measure_update(self, weights: list[torch.Tensor]) -> None:
         """The size of the update of the step kept by :meth:`keep_before` (it is done), left on
         the device until :meth:`take_update_ratios` (the next probe: no wait on this step)."""
         assert self.before is not None
-        diff = torch._foreach_sub([w.detach() for w in weights], self.before)
-        self._update = (
-            torch.stack(torch._foreach_norm([wide(d) for d in diff])),
-            self.before_norms,
-        )
+        diff = torch._foreach_sub([local(w).detach() for w in weights], self.before)
+        groups = [shard_group(w) for w in weights]
+        local_norms = torch.stack(torch._foreach_norm([wide(d) for d in diff]))
+        self._update = (combine(local_norms, groups), self.before_norms)
+
         self.before = None
 
     def take_update_ratios(self) -> list[float] | None:
@@ -151,11 +154,11 @@ class GradientBook:
 
     def checksums(self) -> dict[str, tuple[float, float]]:
         """Per parameter its L1 and L2 norms (whether training changed it), in one transfer."""
-        ps = [wide(p.detach()) for p in self.params.values()]
+        ps = [p.detach() for p in self.params.values()]
         if not ps:
             return {}
-        with torch.no_grad():
-            values = to_host([*torch._foreach_norm(ps, 1), *torch._foreach_norm(ps, 2)])
+        with torch.no_grad():  # whole-tensor norms of sharded parameters
+            values = to_host([norms(ps, 1), norms(ps, 2)])
         n = len(ps)
         return {name: (values[i], values[n + i]) for i, name in enumerate(self.params)}
 

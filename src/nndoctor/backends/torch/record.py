@@ -12,13 +12,13 @@ import torch
 from torch import nn
 
 from nndoctor.backends.torch.model import kind_of, untouched, weight_of
+from nndoctor.backends.torch.sharded import local, norms
 from nndoctor.backends.torch.statistics import (
     as_numpy,
     layer_weights,
     predicted,
     to_host,
     unit_states,
-    wide,
 )
 from nndoctor.backends.torch.task import refresh, view_arrays
 from nndoctor.doctor.recorder import LayerInfo, RecorderCore, Schedule
@@ -61,7 +61,8 @@ class Recording:
             for i, (name, m) in enumerate(self.layers):
                 W = weight_of(m)
                 act = acts[i] if i < len(acts) else UNKNOWN
-                infos.append(LayerInfo(name, W[0].numel(), W.shape[0], act, kind_of(m)))
+                fan_in = math.prod(W.shape[1:])
+                infos.append(LayerInfo(name, fan_in, W.shape[0], act, kind_of(m)))
             self.core = RecorderCore(infos, self.schedule)
         return self.core
 
@@ -76,7 +77,7 @@ class Recording:
         seen = [v for v in read if v is not None]
         if self.diverged is None and not math.isfinite(sum(seen)):
             k = next(k for k, v in enumerate(read) if v is not None and not math.isfinite(v))
-            bad = [n for (n, m) in self.layers if not torch.isfinite(weight_of(m)).all()]
+            bad = [n for (n, m) in self.layers if not torch.isfinite(local(weight_of(m))).all()]
             self.diverged = {
                 "step": first + k,
                 "epoch": len(self.watch.epoch_ends),
@@ -93,10 +94,8 @@ class Recording:
         core = self.ensure_core()
         ws = [weight_of(m) for _, m in self.layers]
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in ws]
-        device = [
-            *torch._foreach_norm([wide(w.detach()) for w in ws]),
-            *torch._foreach_norm([wide(g.detach()) for g in grads]),
-        ]
+        # whole-tensor norms (combined across the ranks of a sharded model)
+        device = [norms([w.detach() for w in ws]), norms([g.detach() for g in grads])]
         forward = watch.forward
         if forward.fixed_probe:
             forward.probe_forward()

@@ -52,8 +52,8 @@ def full(t: torch.Tensor) -> torch.Tensor:
     return t.full_tensor() if is_dtensor(t) else t
 
 
-def combine(norms: torch.Tensor, groups: list[Any]) -> torch.Tensor:
-    """Whole-tensor norms from this rank's local ones.
+def combine(norms: torch.Tensor, groups: list[Any], ord: int = 2) -> torch.Tensor:
+    """Whole-tensor ``ord``-norms (1 or 2) from this rank's local ones.
 
     Parameters
     ----------
@@ -61,11 +61,12 @@ def combine(norms: torch.Tensor, groups: list[Any]) -> torch.Tensor:
         Local norms; column ``j`` belongs to a tensor sharded over ``groups[j]`` (None: held
         whole by every rank).
     groups : list of process group or None, length k
+    ord : {1, 2}
 
     Returns
     -------
     tensor, shape (..., k)
-        The norms of the whole tensors, the same on every rank.
+        The norms of the whole tensors, the same on every rank (one all-reduce per group).
     """
     if all(g is None for g in groups):
         return norms
@@ -74,17 +75,19 @@ def combine(norms: torch.Tensor, groups: list[Any]) -> torch.Tensor:
     out = norms.clone()
     for group in {id(g): g for g in groups if g is not None}.values():
         cols = torch.tensor([j for j, g in enumerate(groups) if g is group], device=norms.device)
-        squares = norms.index_select(-1, cols).double() ** 2
-        dist.all_reduce(squares, op=dist.ReduceOp.SUM, group=group)
-        out.index_copy_(-1, cols, squares.sqrt().to(norms.dtype))
+        powers = norms.index_select(-1, cols).double() ** ord
+        dist.all_reduce(powers, op=dist.ReduceOp.SUM, group=group)
+        out.index_copy_(-1, cols, (powers ** (1.0 / ord)).to(norms.dtype))
     return out
 
 
-def norms(tensors: list[torch.Tensor], dtype: torch.dtype | None = None) -> torch.Tensor:
-    """The whole-tensor 2-norms of ``tensors`` as one 1-d tensor on their device (an
+def norms(
+    tensors: list[torch.Tensor], ord: int = 2, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """The whole-tensor ``ord``-norms of ``tensors`` as one 1-d tensor on their device (an
     all-reduce per group of ranks when some are sharded; none otherwise)."""
     locals_ = [local(t) for t in tensors]
     if dtype is None and any(t.dtype not in (torch.float32, torch.float64) for t in locals_):
         dtype = torch.float32  # a float16 norm overflows at 65504
-    values = torch.stack(torch._foreach_norm(locals_, 2, dtype=dtype))
-    return combine(values, [shard_group(t) for t in tensors])
+    values = torch.stack(torch._foreach_norm(locals_, ord, dtype=dtype))
+    return combine(values, [shard_group(t) for t in tensors], ord)

@@ -287,7 +287,7 @@ class Watch:
         for i in self.layer_order:
             name, m = self._layers[i]
             W = weight_of(m)
-            specs.append(LayerSpec(kind_of(m), W[0].numel(), W.shape[0], None, name))
+            specs.append(LayerSpec(kind_of(m), math.prod(W.shape[1:]), W.shape[0], None, name))
             act = acts[i] if i < len(acts) else UNKNOWN
             if act != "identity":
                 specs.append(LayerSpec(act, name=name))

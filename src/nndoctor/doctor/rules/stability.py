@@ -35,6 +35,7 @@ from nndoctor.doctor.changes import (
 )
 from nndoctor.doctor.finding import CAUSE, ERROR, INFO, NOTE, SYMPTOM, WARNING, Finding
 from nndoctor.doctor.rule import Rule
+from nndoctor.doctor.rules.gradients import LR_TOO_HIGH, lr_too_high
 from nndoctor.doctor.schema import Context, Probes, StabilityTrace
 
 # --- spikes in a series of steps ---
@@ -71,6 +72,8 @@ CLIP_FACTOR = 2.0
 # the first update changing a layer by more than this share of its norm: the run starts at a
 # learning rate its fresh optimizer state cannot take (healthy: 1e-3 to 1e-2)
 UPDATE_FIRST = 0.1
+# steps of the warmup a trial adds
+WARMUP_STEPS = 50
 # later (once SETTLE_STEPS passed and the warmup ended), the update ratio per unit of learning
 # rate this many times its median before, and above UPDATE_FLOOR
 SETTLE_STEPS = 20
@@ -349,9 +352,12 @@ def update_jump_onset(probes: Probes) -> Onset | None:
         r = np.asarray(t.update_ratio, dtype=np.float64)
         g = np.asarray(t.grad_norm, dtype=np.float64)[: len(r)]
         steps = probes.steps[: len(r)]
-        if r.size and r[0] > UPDATE_FIRST and not warmed and probes.loop is not None:
+        # ... unless even a warmup's first step (1/WARMUP_STEPS of the rate) would move the
+        # weights by their whole size: then the peak rate is too high, not the start too steep
+        first = r[0] if r.size else math.nan
+        if UPDATE_FIRST < first <= WARMUP_STEPS and not warmed and probes.loop is not None:
             events.append(
-                (int(steps[0]), r[0] / UPDATE_FIRST, {"layer": t.name, "update_ratio": r[0]})
+                (int(steps[0]), first / UPDATE_FIRST, {"layer": t.name, "update_ratio": first})
             )
         with np.errstate(all="ignore"):
             per_lr = r / _lr_at(probes, steps)  # the step size the schedule did not set
@@ -532,24 +538,46 @@ def onsets(probes: Probes) -> dict[str, Onset]:
     return {code: o for code, o in found.items() if o is not None}
 
 
-def _earlier(code: str, probes: Probes) -> tuple[str, Onset] | None:
-    """The cause of this family that began strictly before ``code``'s (the earliest), or
-    None when ``code``'s began first."""
+def peak_too_high(probes: Probes, ctx: Context) -> Onset | None:
+    """The first update moved a layer by more than ``WARMUP_STEPS`` times its weights, and the
+    learning-rate rule names the rate: a rate no warmup rescues, the first thing that went wrong
+    (at the first probe)."""
+    if not probes.layers or not probes.steps.size:
+        return None
+    first = [t.update_ratio[0] for t in probes.layers if t.update_ratio.size]
+    if not first or not np.nanmax(first) > WARMUP_STEPS or not lr_too_high(probes, ctx):
+        return None
+    return Onset(int(probes.steps[0]), ERROR, {"first_update_ratio": float(np.nanmax(first))})
+
+
+def _earlier(code: str, probes: Probes, ctx: Context) -> tuple[str, Onset] | None:
+    """The cause that began strictly before ``code``'s (the earliest of this family, or a
+    learning rate no warmup rescues), or None when ``code``'s began first."""
     all_ = onsets(probes)
     mine = all_.get(code)
     if mine is None:
         return None
+    peak = peak_too_high(probes, ctx)
+    if peak is not None:
+        all_[LR_TOO_HIGH_CODE] = peak
     others = [(c, o) for c, o in all_.items() if c != code and o.step < mine.step]
     return min(others, key=lambda co: co[1].step) if others else None
 
 
 def _finding(
-    rule: Rule, onset: Onset, probes: Probes, title: str, why: str, fix: str, score: float
+    rule: Rule,
+    onset: Onset,
+    probes: Probes,
+    ctx: Context,
+    title: str,
+    why: str,
+    fix: str,
+    score: float,
 ) -> list[Finding]:
     """A cause at its onset's severity, or as information when another began first."""
     evidence = dict(onset.evidence)
     severity = onset.severity
-    first = _earlier(rule.code, probes)
+    first = _earlier(rule.code, probes, ctx)
     if first is not None:
         code, other = first
         severity = NOTE
@@ -644,6 +672,7 @@ def grad_norm_spike(probes: Probes, ctx: Context) -> list[Finding]:
         GRAD_NORM_SPIKE,
         onset,
         probes,
+        ctx,
         f"the gradient norm jumped {e['grad_jump']:.3g}x at step {e['step']}{layer}; the loss "
         f"spiked at step {e['loss_spike_step']} and never recovered",
         why="one step with a gradient many times the usual size moves the weights many times "
@@ -693,6 +722,7 @@ def update_ratio_jump(probes: Probes, ctx: Context) -> list[Finding]:
         UPDATE_RATIO_JUMP,
         onset,
         probes,
+        ctx,
         f"{what}; " + " and ".join(after),
         why=why,
         fix=fix,
@@ -709,6 +739,7 @@ def attention_logit_growth(probes: Probes, ctx: Context) -> list[Finding]:
         ATTENTION_LOGIT_GROWTH,
         onset,
         probes,
+        ctx,
         f"the largest attention logit in {e['attention_site']} grew from "
         f"{e['attention_logit_first']:.3g} to {e['attention_logit_at']:.4g} by step {e['step']} "
         f"(at most {e['attention_logit_max']:.4g}); attention entropy "
@@ -732,6 +763,7 @@ def output_logit_divergence(probes: Probes, ctx: Context) -> list[Finding]:
         OUTPUT_LOGIT_DIVERGENCE,
         onset,
         probes,
+        ctx,
         f"the output logits' log-sum-exp (log Z) drifted from {e['log_z_first']:.3g} to "
         f"{e['log_z_at']:.4g} by step {e['step']} (largest logit {e['max_logit']:.4g})",
         why="the softmax ignores a shift of all logits, so nothing in the loss holds their level: "
@@ -751,6 +783,7 @@ def loss_scaler_collapse(probes: Probes, ctx: Context) -> list[Finding]:
         LOSS_SCALER_COLLAPSE,
         onset,
         probes,
+        ctx,
         f"the loss scaler skipped {e['skipped_steps']} of {e['scaler_updates']} steps "
         f"({e['longest_skip_run']} in a row) and its scale fell from {e['scale_first']:.3g} to "
         f"{e['scale_last']:.3g} ({e['compute_dtype']})",
@@ -779,10 +812,8 @@ def _warmup_or_lower(f: Finding, ctx: Context) -> Change | None:
     return LearningRate(lr / 3) if lr > 0 and math.isfinite(lr) else None
 
 
-# steps of the warmup a trial adds
-WARMUP_STEPS = 50
-
 # the codes (onsets() refers to them before the records exist)
+LR_TOO_HIGH_CODE = LR_TOO_HIGH.code
 GRAD_NORM_SPIKE_CODE = "grad-norm-spike"
 UPDATE_RATIO_JUMP_CODE = "update-ratio-jump"
 ATTENTION_CODE = "attention-logit-growth"
