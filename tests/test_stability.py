@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from nndoctor.doctor.codes import CODES
+from nndoctor.doctor.ranking import rank
 from nndoctor.doctor.rules import stability as st
 from nndoctor.scenarios.torch_lm import LM_CATALOG
 
@@ -489,3 +490,81 @@ def _flat(nested) -> np.ndarray:
     if isinstance(nested, list):
         return np.concatenate([_flat(x) for x in nested]) if nested else np.zeros(0)
     return np.array([nested], dtype=np.float64)
+
+
+# --- the rules on hand-made stability traces (every number chosen, none trained) ---
+
+
+def _trace_probes(steps: int = 100, **stability):
+    """Probes of ``steps`` steps of a flat loss, with a stability trace of probes every 10
+    steps whose fields ``stability`` sets."""
+    from nndoctor.doctor.schema import LoopFacts, StabilityTrace
+    from test_doctor_rules import probes, trace
+
+    rows = np.arange(0, steps, 10)
+    m = len(rows)
+    p = probes(layers=[trace(m=m), trace(1, 3, "identity", m=m)])
+    p.steps = rows
+    p.step_loss = 1.0 + 0.01 * np.random.default_rng(0).standard_normal(steps)
+    p.probe_every = 10
+    p.loop = LoopFacts(lr_steps=[(0, 0.1)], steps=steps)
+    fields = {
+        "layers": ["0", "1"],
+        "grad_norm": np.ones(steps),
+        "steps": rows,
+        "grad_max": np.ones((m, 2)),
+        "grad_mean": np.ones((m, 2)),
+        "grad_max_step": np.tile(rows[:, None], (1, 2)).astype(float),
+        "logit_lse": np.full(m, 3.5),
+        "logit_max": np.full(m, 5.0),
+        "scaler_scale": np.full(m, np.nan),
+        "scaler_skipped": np.zeros(m),
+    }
+    fields.update(stability)
+    p.stability = StabilityTrace(**fields)
+    return p
+
+
+def test_output_logits_that_drift_are_named_where_they_passed_the_threshold():
+    from test_doctor_rules import context
+
+    lse = np.array([3.5, 4.0, 8.0, 20.0, 40.0, 60.0, 90.0, 90.0, 90.0, 90.0])
+    p = _trace_probes(logit_lse=lse)
+    (f,) = st.output_logit_divergence(p, context())
+    # first row beyond 30 in size and 20 from the start: row 4 (40), step 40
+    assert f.evidence["step"] == 40 and f.evidence["log_z_at"] == 40.0
+    assert f.severity == "warning"  # no loss spike followed
+    assert st.output_logit_divergence(_trace_probes(logit_lse=np.full(10, 9.0)), context()) == []
+    # a loss that steps up for good after it: the drift set off a divergence
+    p.step_loss[60:] += 5.0
+    (f,) = st.output_logit_divergence(p, context())
+    assert f.severity == "error" and f.evidence["loss_spike_step"] == 60
+
+
+def test_a_collapsing_loss_scaler_is_dated_from_its_episode_and_an_earlier_cause_comes_first():
+    from test_doctor_rules import context
+
+    collapse = {
+        "scaler_updates": 100,
+        "scaler_skipped_total": 60,
+        "scaler_longest_skip_run": 58,
+        "scaler_collapse_start": 40,
+        "scaler_scale_first": 65536.0,
+        "scaler_scale_last": 65536.0 / 2**60,
+        "compute_dtype": "float16",
+    }
+    p = _trace_probes(**collapse)
+    (f,) = st.loss_scaler_collapse(p, context())
+    assert f.severity == "error" and f.evidence["step"] == 40
+    assert f.evidence["float32_module"] == ""  # logits of 5: exp does not overflow float16
+    # a few skipped steps at the start (the initial scale overflows) are no collapse
+    quiet = {**collapse, "scaler_longest_skip_run": 2, "scaler_skipped_total": 2}
+    assert st.loss_scaler_collapse(_trace_probes(**quiet), context()) == []
+    # logits that drifted first (step 20): the scaler is information, naming what came first
+    lse = np.array([3.5, 4.0, 40.0, 60.0, 90.0, 90.0, 90.0, 90.0, 90.0, 90.0])
+    p = _trace_probes(logit_lse=lse, logit_max=np.full(10, 30.0), **collapse)
+    (f,) = st.loss_scaler_collapse(p, context())
+    assert f.severity == "info" and f.evidence["began_after"] == "output-logit-divergence"
+    assert f.evidence["float32_module"] == "1"  # the output layer: exp(30) overflows float16
+    ranked = rank(st.loss_scaler_collapse(p, context()) + st.output_logit_divergence(p, context()))
+    assert ranked[0].code == "output-logit-divergence"
