@@ -120,6 +120,45 @@ def by_trainer(lr: float, warmup: int) -> list[Report]:
     return [doctor.report()]
 
 
+# the Lightning runs: the catalog's cases trained by a LightningModule (warmup as a per-step
+# LambdaLR, clipping as the Trainer's gradient_clip_val)
+LIGHTNING_CASES = ["lm", "lm-no-warmup", "lm-no-qk-norm"]
+
+
+def by_lightning(name: str) -> list[Report]:
+    import lightning.pytorch as pl
+
+    from nndoctor.integrations.lightning import DoctorCallback
+
+    setup = next(s for s in LM_CATALOG if s.name == name).build(0)
+    warmup = setup.options.get("warmup", 0)
+
+    class LM(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = setup.model
+
+        def training_step(self, batch: tuple, index: int) -> torch.Tensor:
+            x, y = batch
+            return setup.loss(self.model(x), y)
+
+        def configure_optimizers(self) -> dict:
+            opt = setup.optimizer(self.model.parameters())
+            rate = torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0
+            )
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": rate, "interval": "step"}}
+
+    data = torch.utils.data.TensorDataset(torch.as_tensor(setup.X), torch.as_tensor(setup.Y))
+    doctor = DoctorCallback(verbose=False, alerts=False)
+    pl.Trainer(
+        max_epochs=setup.epochs, accelerator="cpu", callbacks=[doctor], logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        gradient_clip_val=setup.options.get("clip"),
+    ).fit(LM(), torch.utils.data.DataLoader(data, batch_size=setup.batch_size))  # fmt: skip
+    return [doctor.report()]
+
+
 def timed(work) -> tuple[str, str, float]:
     start = time.perf_counter()
     try:
@@ -178,6 +217,23 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| {name} | {expected or 'healthy'} | {describe(reports[0])} {v} ({seconds:.0f} s) |"
         )
+    print()
+    print("| Lightning Trainer | expected | DoctorCallback |")
+    print("|---|---|---|")
+    for name in LIGHTNING_CASES:
+        if args.only and name not in args.only:
+            continue
+        expected = next(s for s in LM_CATALOG if s.name == name).expected
+        crash, reports, seconds = timed(lambda name=name: by_lightning(name))
+        ok = counts.setdefault("lightning", [0, 0])
+        ok[1] += 1
+        if crash:
+            print(f"| {name} | {expected or 'healthy'} | CRASH: {reports} |")
+            continue
+        v = verdict(expected, reports)
+        ok[0] += v == "ok"
+        label = expected or "healthy"
+        print(f"| {name} | {label} | {describe(reports[0])} {v} ({seconds:.0f} s) |")
     print()
     for way, (good, total) in counts.items():
         print(f"{way}: {good}/{total} ok")
