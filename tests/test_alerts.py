@@ -53,7 +53,9 @@ def test_divergence_on_the_cpu_is_said_within_a_flush_however_sparse_the_probes(
     first_bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
     (alert,) = w.alerts.history
     assert alert.message.startswith(f"diverged at step {first_bad}")
-    assert first_bad < alert.step <= first_bad + FLUSH_EVERY
+    # a non-finite loss on the CPU reaches the recorder at its own step (nan-source replays
+    # that step), so the alert comes at once, not at the next flush
+    assert alert.step == first_bad
 
 
 def test_units_identical_at_init_and_after_the_first_updates_are_said(torch):

@@ -378,3 +378,33 @@ class Hinge(Loss):
 def test_bad_input_gets_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_wide_inputs_give_ridge_their_top_principal_components(monkeypatch):
+    from nndoctor.bounds import _signal
+
+    monkeypatch.setattr(_signal, "RIDGE_COMPONENTS", 3)
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(60, 8)) @ rng.normal(size=(8, 8))
+    y = X[:, 0] - X[:, 3] + 0.5 * rng.normal(size=60)
+    result = bounds.predictability(X, y, seed=5, n_repeats=1, n_permutations=1)
+    assert "ridge (lambda=0.1, top 3 components)" in result.model_skill
+    assert "3-NN" in result.model_skill  # k-NN keeps every input column
+    # by hand: scores on the top 3 right singular vectors of the standardised inputs
+    Xs = (X - X.mean(axis=0)) / X.std(axis=0)
+    scores = Xs @ np.linalg.svd(Xs, full_matrices=False)[2][:3].T
+    split_rng = np.random.default_rng(5)
+    split_rng.permutation(60)  # the one shuffle drawn before the folds
+    folds = np.array_split(split_rng.permutation(60), 5)
+    skills = []
+    for i, test in enumerate(folds):
+        train = np.concatenate(folds[:i] + folds[i + 1 :])
+        A = scores[train] - scores[train].mean(axis=0)
+        beta = np.linalg.solve(
+            A.T @ A + 0.1 * len(train) * np.eye(3), A.T @ (y[train] - y[train].mean())
+        )
+        pred = y[train].mean() + (scores[test] - scores[train].mean(axis=0)) @ beta
+        skills.append(1 - np.sum((y[test] - pred) ** 2) / np.sum((y[test] - y[train].mean()) ** 2))
+    assert result.model_skill["ridge (lambda=0.1, top 3 components)"] == pytest.approx(
+        np.mean(skills), rel=1e-9
+    )

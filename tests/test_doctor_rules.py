@@ -224,13 +224,28 @@ def test_lr_too_high_silent_when_the_loss_was_not_finite_before_any_update():
 
 
 def test_lr_too_high_on_divergence_and_on_spikes():
-    p = probes(diverged={"step": 7, "epoch": 3, "layer": "layer 2 (Dense, output)"})
+    # a divergence after the weights grew 100-fold; without the growth it is not the rate's
+    grown = [trace(weight_norm=np.geomspace(1, 100, 10)), trace(1, 3, "identity")]
+    p = probes(grown, diverged={"step": 7, "epoch": 3, "layer": "layer 2 (Dense, output)"})
     [f] = gradients.lr_too_high(p, context(lr=5.0))
     assert f.severity == "error" and "step 7" in f.title and "0.5" in f.fix
+    calm = probes(diverged={"step": 7, "epoch": 3, "layer": "layer 2 (Dense, output)"})
+    assert gradients.lr_too_high(calm, context(lr=5.0)) == []
     spiky = probes(epoch_loss=np.r_[1.0, 50.0, np.full(48, 0.5)])
     [g] = gradients.lr_too_high(spiky, context())
     assert g.evidence["loss_grew"]
     assert gradients.lr_too_high(probes(), context()) == []
+
+
+def test_lr_too_high_on_a_divergence_inside_the_first_epoch():
+    # no epoch ended finite (the first epoch's mean is NaN): the growth before the NaN is read
+    # off the steps, and the missing epoch curve must not break the rule
+    grown = [trace(weight_norm=np.geomspace(1, 100, 10)), trace(1, 3, "identity")]
+    p = probes(grown, epoch_loss=np.array([np.nan]), diverged={"step": 2, "epoch": 0})
+    p.step_loss = np.array([1.0, 40.0, np.nan])
+    [f] = gradients.lr_too_high(p, context(lr=5.0))
+    assert f.severity == "error" and "step 2" in f.title and "rose from 1 to 40" in f.title
+    assert not f.evidence["loss_grew"]  # no finite epoch to have grown from
 
 
 def test_lr_too_low_needs_small_updates_with_normal_gradients():

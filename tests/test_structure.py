@@ -186,3 +186,38 @@ def test_task_spec_defaults_to_one_target_per_sample():
     assert TaskSpec().per_sample and TaskSpec().scale == 1.0
     assert not TaskSpec(unit="token").per_sample
     assert math.isnan(TaskSpec(scale=math.nan).scale)
+
+
+def test_ids_whose_target_is_their_interaction_are_not_called_signal_free(torch):
+    # a user likes an item when their hidden signs agree: no user and no item on its own says
+    # anything (each likes half), so the test on a bag of the ids finds nothing, and the
+    # doctor must not read that as "the targets are not predictable from the inputs"
+    nn = torch.nn
+
+    class Dot(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.users, self.items = nn.Embedding(40, 4), nn.Embedding(40, 4)
+
+        def forward(self, x):
+            return (self.users(x[:, 0]) * self.items(x[:, 1])).sum(1, keepdim=True)
+
+    g = np.random.default_rng(3)
+    su, si = g.choice([-1.0, 1.0], 40), g.choice([-1.0, 1.0], 40)
+    pairs = np.column_stack([g.integers(0, 40, 1500), g.integers(0, 40, 1500)])
+    liked = (su[pairs[:, 0]] * si[pairs[:, 1]] > 0).astype(np.float32)[:, None]
+    # each id's own sign says nothing alone: either sign likes about half the items
+    for col, s in ((0, su), (1, si)):
+        for v in (-1.0, 1.0):
+            assert abs(liked[s[pairs[:, col]] == v].mean() - 0.5) < 0.1
+    torch.manual_seed(0)
+    report = nndoctor.diagnose(
+        Dot(), pairs, liked, loss=nn.BCEWithLogitsLoss(),
+        optimizer=lambda p: torch.optim.Adam(p, lr=0.01),
+        epochs=3, batch_size=64, trials=False, progress=False,
+    )  # fmt: skip
+    # the test on the bag of ids finds nothing (it cannot see the interaction) ...
+    assert report.bounds["predictability"]["has_signal"] is False
+    assert "one id's effect, not two ids' interaction" in report.bounds["text"]
+    # ... and that is not read as targets without signal
+    assert "no-signal" not in report

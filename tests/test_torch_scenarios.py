@@ -30,6 +30,8 @@ TORCH_CODES = {
     "double-activation",
     "eval-mode-training",
     "lr-schedule-collapse",
+    "optimizer-model-mismatch",
+    "batch-mixing",
 }
 # A diagnose of a torch scenario trains several copies (2-5 s of CPU each on the 2-core
 # machine, most of it the backend's pre-flight), so by default the suite runs the doctor at

@@ -19,8 +19,14 @@ from typing import Any
 import numpy as np
 
 from nndoctor.bounds._codes import LinearCode, linear_code
-from nndoctor.bounds._fits import ConstantBaseline, LinearFit, constant_baseline, least_squares
-from nndoctor.bounds._signal import Predictability, predictability
+from nndoctor.bounds._fits import (
+    ConstantBaseline,
+    LinearFit,
+    constant_baseline,
+    least_squares,
+    least_squares_flops,
+)
+from nndoctor.bounds._signal import Predictability, predictability, predictability_flops
 from nndoctor.nn.losses import Loss
 
 __all__ = [
@@ -30,8 +36,10 @@ __all__ = [
     "Predictability",
     "constant_baseline",
     "least_squares",
+    "least_squares_flops",
     "linear_code",
     "predictability",
+    "predictability_flops",
     "summarize",
 ]
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from nndoctor._numeric import CHUNK_ELEMENTS, column_stats, row_chunks
+from nndoctor._numeric import CHUNK_ELEMENTS, column_stats, principal_directions, row_chunks
 from nndoctor._progress import ProgressBar
 from nndoctor._validate import as_float_array, as_rng, check_rows
+from nndoctor.bounds._solvers import conjugate_gradients, lbfgs
 from nndoctor.bounds._units import (
     BINARY,
     CATEGORICAL,
@@ -24,7 +25,8 @@ from nndoctor.bounds._units import (
 )
 from nndoctor.nn.losses import Loss
 
-# Newton's Hessian has (classes - 1) * (inputs + 1) rows; beyond this it is too big to factor.
+# the exact logistic and softmax fits take at most this many unknowns, (classes - 1) *
+# (inputs + 1) (beyond, the subsampled path, whose sample Hessian is factored)
 MAX_NEWTON_PARAMETERS = 4000
 
 
@@ -76,11 +78,13 @@ class LinearFit:
     loss_name : str
     batch_size : int or None
     converged : bool
-        Closed form (squared error) or Newton's decrement below tolerance.
+        Closed form (squared error), or the predicted remaining decrease below tolerance.
     n_iter : int
-        Newton iterations (0 for the closed form).
+        Iterations (L-BFGS and Newton steps for the exact logistic and softmax fits; 0 for the
+        closed form).
     method : str
-        ``"exact"`` (closed form, or Newton on all rows), ``"normal equations"`` (squared error
+        ``"exact"`` (closed form; logistic and softmax fits on all rows to within ``EXACT_TOL``
+        per row of the optimum by Newton steps), ``"normal equations"`` (squared error
         on many rows: ``X^T X`` accumulated in chunks; exact up to rounding),
         ``"subsampled Newton"`` (logistic and softmax fits on many rows: gradients and losses
         from every row, the curvature from a seeded sample of ``rows_used`` rows) or
@@ -92,8 +96,10 @@ class LinearFit:
         an upper bound.
     error_bar : float
         Estimated distance of ``loss`` above the exact optimum, in loss units: half the last
-        Newton decrement (0 for exact fits). It does not cover the restriction to principal
-        components (``components`` set): that loss is an upper bound only.
+        Newton decrement, or the loss itself when that is smaller (separable classes: the
+        optimum is 0); 0 for squared error. For the exact logistic and softmax fits it is at
+        most ``EXACT_TOL`` per row. It does not cover the restriction to principal components
+        (``components`` set): that loss is an upper bound only.
     rows_used : int
         Rows that set the curvature (all rows for exact fits).
     components : int or None
@@ -181,9 +187,11 @@ def least_squares(
     """Training loss of the best affine map ``X @ W.T + b`` from inputs to the loss's input.
 
     Squared error (SSE, MSE): the closed-form least-squares fit. BCE: a logistic regression per
-    output column; CrossEntropy: a softmax regression. Both are convex and fitted by damped
-    Newton iterations to convergence (the infimum, approached as weights grow, when classes are
-    separable).
+    output column; CrossEntropy: a softmax regression. Both are convex and fitted to within
+    ``EXACT_TOL`` per row of the optimum (the infimum 0, approached as weights grow, when
+    classes are separable) by damped Newton steps: with the dense Hessian for problems of at
+    most ``DENSE_UNKNOWNS`` unknowns, beyond from an L-BFGS start and on Hessian-vector
+    products.
 
     Parameters
     ----------
@@ -200,9 +208,10 @@ def least_squares(
         fits longer than about a second.
 
     Small problems are fitted exactly. Beyond ``EXACT_ELEMENTS`` (squared error) or
-    ``EXACT_WORK`` (Newton), the fit streams over the rows in chunks and never copies ``X``:
-    squared error by the normal equations (exact up to rounding), BCE and CrossEntropy by
-    subsampled Newton (``approximate=True``, with ``error_bar``); see :class:`LinearFit`.
+    ``EXACT_WORK`` (logistic and softmax), the fit streams over the rows in chunks and never
+    copies ``X``: squared error by the normal equations (exact up to rounding), BCE and
+    CrossEntropy by subsampled Newton (``approximate=True``, with ``error_bar``); see
+    :class:`LinearFit`.
 
     Returns
     -------
@@ -257,13 +266,38 @@ MAX_SAMPLED_PARAMETERS = 1000
 # ... from at most this many rows (their features are held in memory)
 SAMPLE_ROWS = 50000
 # rows whose covariance gives the principal components
-PCA_ROWS = 20000
-# passes over all rows the subsampled Newton may take, after Newton steps on the sample alone
+PCA_ROWS = 5000
+# passes over all rows the subsampled Newton may take, after L-BFGS on the sample alone (to
+# a gradient below SAMPLE_GTOL per row, at most SAMPLE_ITER iterations)
 MAX_PASSES = 15
-SAMPLE_NEWTON = 30
-SAMPLE_TOL = 1e-3
+SAMPLE_GTOL = 1e-4
+SAMPLE_ITER = 300
 # ... and it stops when the predicted remaining decrease is below this share of the loss
 GAP_TOL = 1e-4
+# the exact logistic and softmax fits: L-BFGS until every gradient component is below
+# LBFGS_GTOL per row, for at most LBFGS_WORK / (rows x unknowns) iterations (within
+# [LBFGS_MIN_ITER, LBFGS_MAX_ITER]) ...
+LBFGS_GTOL = 1e-11
+LBFGS_WORK = 2e9
+LBFGS_MIN_ITER = 200
+LBFGS_MAX_ITER = 5000
+# ... then at most NEWTON_STEPS Newton steps (conjugate gradients to CG_RTOL of the
+# gradient, at most CG_MAX_ITER products) until the predicted remaining decrease is below
+# EXACT_TOL per row. Problems of at most DENSE_UNKNOWNS unknowns take dense Newton steps
+# from zero instead.
+NEWTON_STEPS = 50
+DENSE_UNKNOWNS = 200
+CG_RTOL = 1e-4
+CG_MAX_ITER = 200
+EXACT_TOL = 1e-10
+# for least_squares_flops: Newton steps of a dense exact fit, function evaluations of the
+# others (L-BFGS iterations and Hessian-vector products), and of the large path's L-BFGS on
+# the sample, Hessians, passes
+TYPICAL_NEWTON_STEPS = 25
+TYPICAL_EVALUATIONS = 300
+TYPICAL_SAMPLE_EVALUATIONS = 50
+TYPICAL_HESSIANS = 2
+TYPICAL_PASSES = 5
 
 
 @dataclass
@@ -330,24 +364,54 @@ def _squared_chunked(X: np.ndarray, T: np.ndarray) -> _Fit:
     return _Fit(W, t_mean - W @ mu, q, method="normal equations")
 
 
+def _exact_path(n: int, p: int, unknowns: int) -> bool:
+    """Whether a logistic or softmax fit of ``unknowns`` parameters on ``n`` rows of ``p``
+    inputs is fitted exactly on all rows (else by subsampled Newton, streaming over them)."""
+    return (
+        unknowns <= MAX_NEWTON_PARAMETERS
+        and n * (p + 1) <= EXACT_ELEMENTS
+        and n * unknowns**2 <= EXACT_WORK
+    )
+
+
+def least_squares_flops(n: int, p: int, width: int, loss: Loss) -> float:
+    """About how many floating-point operations :func:`least_squares` takes on ``n`` rows of
+    ``p`` inputs and ``width`` outputs (classes for CrossEntropy): for a caller that budgets
+    its checks. Counted from the path the fit takes and the typical number of iterations of
+    each (``TYPICAL_EVALUATIONS`` and the like); right within a factor of about 2."""
+    kind = loss_kind(loss)
+    if kind == SQUARED:
+        return 4.0 * n * p * (p + width)  # lstsq, or the normal equations
+    columns, free = (width, 1) if kind == BINARY else (1, max(width - 1, 1))
+    D = free * (p + 1)
+    if _exact_path(n, p, D):
+        if D <= DENSE_UNKNOWNS:  # Newton steps, each a dense Hessian built and factored
+            return columns * TYPICAL_NEWTON_STEPS * (4.0 * n * D * D + D**3)
+        return columns * TYPICAL_EVALUATIONS * 4.0 * n * D
+    flops, r = 0.0, p
+    if D > MAX_SAMPLED_PARAMETERS:
+        r = max(1, MAX_SAMPLED_PARAMETERS // free - 1)
+        rows = min(n, PCA_ROWS)
+        flops += 2.0 * rows * p * min(rows, p) + 10.0 * min(rows, p) ** 3
+        D = free * (r + 1)
+    m = min(n, SAMPLE_ROWS, max(4 * D, HESSIAN_WORK // D**2))
+    flops += TYPICAL_SAMPLE_EVALUATIONS * 4.0 * m * D  # L-BFGS on the sample
+    flops += TYPICAL_HESSIANS * (2.0 * m * D**2 + D**3)  # built and factored
+    flops += TYPICAL_PASSES * 4.0 * n * p * free  # loss and gradient on all rows
+    return columns * flops
+
+
 def _binary(
     X: np.ndarray, T: np.ndarray, seed: int | np.random.Generator, progress: bool | None
 ) -> _Fit:
     n, p = X.shape
     cols = T.shape[1]
-    if n * (p + 1) <= EXACT_ELEMENTS and n * (p + 1) ** 2 <= EXACT_WORK:
+    if _exact_path(n, p, p + 1):
         mu, sd = _standardiser(X)
         Xs = (X - mu) / sd
-        Ws, bs, q = np.zeros((cols, p)), np.zeros(cols), 0.0
-        converged, n_iter = True, 0
-        for j, y in enumerate(T.T):
-            # BCE on one column is two-class cross-entropy with soft targets (y, 1 - y).
-            theta, qj, ok, it = _softmax_regression(Xs, np.column_stack([y, 1.0 - y]))
-            Ws[j], bs[j] = theta[0, :-1], theta[0, -1]
-            q = q + qj
-            converged, n_iter = converged and ok, max(n_iter, it)
-        W = Ws / sd
-        return _Fit(W, bs - W @ mu, np.asarray(q), converged, n_iter)
+        theta, q, converged, n_iter, gap = _logistic_regressions(Xs, T)
+        W = theta[:, :-1] / sd
+        return _Fit(W, theta[:, -1] - W @ mu, q, converged, n_iter, gap=gap)
     fits = [
         _large_softmax(
             X,
@@ -383,15 +447,15 @@ def _categorical(
     K = len(present)
     D = (K - 1) * (p + 1)
     W, b = np.zeros((width, p)), np.full(width, -np.inf)
-    if D <= MAX_NEWTON_PARAMETERS and n * (p + 1) <= EXACT_ELEMENTS and n * D**2 <= EXACT_WORK:
+    if _exact_path(n, p, D):
         mu, sd = _standardiser(X)
         Xs = (X - mu) / sd
         onehot = (T[:, None] == present[None, :]).astype(np.float64)
-        theta, q, converged, n_iter = _softmax_regression(Xs, onehot)
+        theta, q, converged, n_iter, gap = _softmax_regression(Xs, onehot)
         Ws = theta[:, :-1] / sd
         W[present[:-1]], b[present[:-1]] = Ws, theta[:, -1] - Ws @ mu
         b[present[-1]] = 0.0
-        return _Fit(W, b, q, converged, n_iter)
+        return _Fit(W, b, q, converged, n_iter, gap=gap)
     code = np.full(width, -1)
     code[present] = np.arange(K)
     labels = code[T]
@@ -430,9 +494,7 @@ def _large_softmax(
     if (K - 1) * (p + 1) > MAX_SAMPLED_PARAMETERS:
         r = max(1, MAX_SAMPLED_PARAMETERS // (K - 1) - 1)
         rows = np.sort(rng.choice(n, min(n, PCA_ROWS), replace=False))
-        Xs = (X[rows] - mu) / sd
-        V = np.linalg.eigh(Xs.T @ Xs)[1]
-        proj = V[:, ::-1][:, :r]  # (p, r), top directions first
+        proj = principal_directions((X[rows] - mu) / sd, r)  # (p, r), top directions first
     D = (K - 1) * (r + 1)
     m = int(min(n, SAMPLE_ROWS, max(4 * D, HESSIAN_WORK // D**2)))
     sample = np.sort(rng.choice(n, m, replace=False))
@@ -499,16 +561,10 @@ def _large_softmax(
         H -= (B.T @ B).reshape(H.shape)
         return H.reshape(D, D) * (n / m)
 
-    def sample_value(theta: np.ndarray) -> float:
-        return float(probabilities(A_s @ theta.reshape(K - 1, r + 1).T, T_s)[0].sum())
-
-    def sample_derivatives(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        P = probabilities(A_s @ theta.reshape(K - 1, r + 1).T, T_s)[1]
-        g = (residuals(P, T_s).T @ A_s).ravel()
-        last["H"] = hessian(theta)
-        return g, last["H"] * (m / n)
-
-    last: dict[str, np.ndarray] = {}
+    def sample_value_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The sample's mean loss and its gradient."""
+        q_s, P = probabilities(A_s @ theta.reshape(K - 1, r + 1).T, T_s)
+        return float(q_s.sum()) / m, (residuals(P, T_s).T @ A_s).ravel() / m
 
     # start from the sample's own optimum (no pass over all rows), unless it is worse on all
     # rows than all-zero weights (the uniform prediction, n log K): a sample that happens to be
@@ -518,8 +574,9 @@ def _large_softmax(
     f = n * math.log(K)
     start = np.zeros(D)
     if m < n:
-        # the sample's optimum is only as good as the sample: solve it loosely
-        start = _newton(sample_value, sample_derivatives, start, m, SAMPLE_TOL, SAMPLE_NEWTON)[0]
+        # the sample's optimum is only as good as the sample: solve it loosely, by L-BFGS (no
+        # Hessian)
+        start = lbfgs(sample_value_and_gradient, start, SAMPLE_GTOL, SAMPLE_ITER)[0]
     f_start, g, q = full_pass(start)
     if f_start < f or m == n:
         theta, f = start, f_start
@@ -527,12 +584,8 @@ def _large_softmax(
         f, g, q = full_pass(theta)
     converged, it, gap = False, 0, math.inf
     # one Hessian for all passes: near the optimum it changes little, and each pass over all
-    # rows then costs two products with X; it is recomputed when a full step is refused. The
-    # sample's last Hessian serves first.
-    H = last["H"] if ("H" in last and theta is start) else None
-    fresh = H is not None
-    if H is not None:
-        H = H + 1e-10 * max(np.trace(H) / D, 1e-12) * np.eye(D)
+    # rows then costs two products with X; it is recomputed when a full step is refused
+    H, fresh = None, False
     # passes over all rows take seconds at a million rows: a bar on a terminal (None: only
     # when the fit takes longer than about a second)
     bar = ProgressBar(MAX_PASSES, "affine bound (passes over the rows)", enabled=progress)
@@ -597,78 +650,194 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return np.exp(-np.logaddexp(0.0, -z))
 
 
-def _softmax_regression(Xs: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, int]:
+def _softmax_regression(
+    Xs: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bool, int, float]:
     """Minimise sum_i [logsumexp(z_i) - T_i . z_i] over affine logits, the last class at 0.
 
-    ``T`` is ``(n, K)`` with rows summing to 1 (one-hot or soft). Returns ``theta`` of shape
-    ``(K - 1, p + 1)`` (bias last), the per-row terms ``(n,)``, converged, iterations.
+    ``T`` is ``(n, K)`` with rows summing to 1 (one-hot or soft); fitted by
+    :func:`_fit_logits`. Returns ``theta`` of shape ``(K - 1, p + 1)`` (bias last), the per-row
+    terms ``(n,)``, converged, iterations and the predicted remaining decrease (summed over
+    rows).
     """
     n, p = Xs.shape
-    K = T.shape[1]
-    if K == 1:  # one class only: predicting it with certainty costs nothing
-        return np.zeros((0, p + 1)), np.zeros(n), True, 0
+    if T.shape[1] == 1:  # one class only: predicting it with certainty costs nothing
+        return np.zeros((0, p + 1)), np.zeros(n), True, 0, 0.0
+
+    def rows(L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row terms ``(n, 1)`` and the free classes' probabilities ``(n, K - 1)`` from
+        their logits ``L`` (the last class's logit is 0)."""
+        top = np.maximum(L.max(axis=1), 0.0)
+        E = np.exp(L - top[:, None])
+        total = E.sum(axis=1) + np.exp(-top)  # the last class's term
+        lse = top + np.log(total)
+        return (lse - (T[:, :-1] * L).sum(axis=1))[:, None], E / total[:, None]
+
+    def curvature(P: np.ndarray, L: np.ndarray) -> np.ndarray:
+        M = P * L
+        M -= P * M.sum(axis=1, keepdims=True)  # (diag(P_i) - P_i P_i^T) L_i per row
+        return M
+
+    return _fit_logits(Xs, T[:, :-1], rows, curvature, independent=False)
+
+
+def _logistic_regressions(
+    Xs: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bool, int, float]:
+    """One logistic regression per column of soft targets ``T`` ``(n, q)`` in ``[0, 1]``, all
+    fitted at once: minimise sum_ij [log(1 + e^z_ij) - T_ij z_ij] (BCE) over affine ``z``.
+
+    The columns are independent problems; one fit of their sum takes one product with the
+    inputs per iteration for all of them. Returns as :func:`_softmax_regression`, ``theta``
+    ``(q, p + 1)``.
+    """
+
+    def rows(L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.logaddexp(0.0, L) - T * L, _sigmoid(L)  # (n, q) each
+
+    def curvature(P: np.ndarray, L: np.ndarray) -> np.ndarray:
+        return P * (1.0 - P) * L
+
+    return _fit_logits(Xs, T, rows, curvature, independent=True)
+
+
+def _fit_logits(
+    Xs: np.ndarray,
+    R: np.ndarray,
+    rows: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    curvature: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    independent: bool,
+) -> tuple[np.ndarray, np.ndarray, bool, int, float]:
+    """Minimise the sum of ``rows(L)[0]`` over affine logits ``L = A Theta^T`` (``A``: ``Xs``
+    and a column of ones), for a loss whose gradient in ``L`` is ``P - R``, ``P = rows(L)[1]``,
+    and whose Hessian times a logit direction ``V`` is ``curvature(P, V)``. ``rows(L)[0]`` is
+    ``(n, 1)`` for one problem (softmax) or, ``independent``, ``(n, free)`` for ``free``
+    independent problems, one per column of logits (logistic regressions): each is then judged
+    converged on its own.
+
+    Damped Newton steps until the predicted remaining decrease ``min(decrement / 2, loss)``
+    (summed over the problems) is at most ``EXACT_TOL`` per row: half the Newton decrement
+    near an optimum, the loss itself on separable classes (whose infimum 0 is approached as the
+    weights grow). A problem of at most ``DENSE_UNKNOWNS`` unknowns starts from zero and solves
+    with its dense Hessian; a larger one starts from L-BFGS (one pass over the rows per
+    iteration) and takes its Newton directions from conjugate gradients on Hessian-vector
+    products. Returns ``Theta`` ``(free, p + 1)`` (bias last), the per-row terms ``(n,)``,
+    converged, iterations (L-BFGS and Newton) and that predicted remaining decrease.
+    """
+    n, p = Xs.shape
+    free = R.shape[1]
     A = np.column_stack([Xs, np.ones(n)])  # (n, p + 1)
-    D = (K - 1) * (p + 1)
-    if D > MAX_NEWTON_PARAMETERS:
-        raise ValueError(
-            f"the linear classifier bound fits {D} parameters by Newton's method, more than "
-            f"{MAX_NEWTON_PARAMETERS}: reduce the inputs (e.g. to their top principal components)"
-        )
+    D = free * (p + 1)
 
-    def rows(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Z = np.column_stack([A @ theta.reshape(K - 1, p + 1).T, np.zeros(n)])  # (n, K)
-        lse = np.logaddexp.reduce(Z, axis=1)
-        return lse - (T * Z).sum(axis=1), np.exp(Z - lse[:, None])
+    def terms(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return rows(A @ theta.reshape(free, p + 1).T)
 
-    def derivatives(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        P = rows(theta)[1][:, :-1]  # (n, K - 1)
-        g = ((P - T[:, :-1]).T @ A).ravel()
-        H = np.zeros((K - 1, p + 1, K - 1, p + 1))
-        for a in range(K - 1):
-            H[a, :, a, :] = A.T @ (A * P[:, a : a + 1])
-        # minus sum_i (P_i kron a_i)(P_i kron a_i)^T, in row chunks to bound memory
-        step = max(1, 2_000_000 // D)
-        for lo in range(0, n, step):
-            B = (P[lo : lo + step, :, None] * A[lo : lo + step, None, :]).reshape(-1, D)
-            H -= (B.T @ B).reshape(H.shape)
-        return g, H.reshape(D, D)
+    def value_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        q, P = terms(theta)
+        return float(q.sum()) / n, ((P - R).T @ A).ravel() / n
 
-    theta, converged, it = _newton(lambda t: float(rows(t)[0].sum()), derivatives, np.zeros(D), n)
-    return theta.reshape(K - 1, p + 1), rows(theta)[0], converged, it
+    start, lbfgs_iter = np.zeros(D), 0
+    dense = (p + 1 if independent else D) <= DENSE_UNKNOWNS
+    if not dense:
+        # per-row units keep L-BFGS's tolerances independent of n
+        budget = int(np.clip(LBFGS_WORK / (n * D), LBFGS_MIN_ITER, LBFGS_MAX_ITER))
+        start, lbfgs_iter = lbfgs(value_and_gradient, start, LBFGS_GTOL, budget)
+    theta, converged, it, gap = _newton(terms, curvature, A, R, start, dense, independent)
+    return theta.reshape(free, p + 1), terms(theta)[0].sum(axis=1), converged, lbfgs_iter + it, gap
 
 
 def _newton(
-    value: Callable[[np.ndarray], float],
-    derivatives: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    terms: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    curvature: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    A: np.ndarray,
+    R: np.ndarray,
     theta: np.ndarray,
-    n: int,
-    tol: float = 1e-12,
-    max_iter: int = 200,
-) -> tuple[np.ndarray, bool, int]:
-    """Damped Newton with backtracking for a smooth convex sum of ``n`` terms.
+    dense: bool,
+    independent: bool,
+) -> tuple[np.ndarray, bool, int, float]:
+    """Damped Newton steps from ``theta`` for the fit of :func:`_fit_logits`, until the
+    predicted remaining decrease, summed over its independent problems of
+    ``min(decrement / 2, loss)``, is at most ``EXACT_TOL * n``.
 
-    Stops after the step at which half the squared Newton decrement (the predicted remaining
-    decrease) falls below ``tol`` per row.
+    The direction solves ``H d = g``: with the dense Hessian (``dense``; built from ``p + 1``
+    Hessian-vector products for independent problems, ``D`` for one, and a tiny Levenberg term
+    ``1e-10 * trace(H) / dim`` that keeps it defined where ``H`` is singular), or by conjugate
+    gradients on Hessian-vector products (two products with ``A`` each). Backtracking with
+    Armijo constant 1/4. Returns ``theta``, converged, steps taken and the last predicted
+    remaining decrease.
     """
-    f = value(theta)
-    for it in range(max_iter):
-        g, H = derivatives(theta)
-        # A tiny Levenberg term keeps the step defined where H is singular (separable classes,
-        # collinear inputs); it is negligible along every well-determined direction.
-        damping = 1e-10 * max(np.trace(H) / len(theta), 1e-12)
-        step = np.linalg.solve(H + damping * np.eye(len(theta)), g)
-        decrement = float(g @ step)
-        if decrement / 2 <= tol * n:
-            # this close to the optimum a full step squares the remaining error
-            return theta - step, True, it + 1
+    n, width = A.shape
+    free = R.shape[1]
+    q, P = terms(theta)
+    f = float(q.sum())
+    gap = math.inf
+    for it in range(NEWTON_STEPS + 1):
+        losses = q.sum(axis=0)  # per problem
+        if losses.sum() <= EXACT_TOL * n:  # separable classes: no curvature needed to say so
+            return theta, True, it, float(losses.sum())
+        g = ((P - R).T @ A).ravel()
+
+        def hessian_times(v: np.ndarray, P: np.ndarray = P) -> np.ndarray:
+            return (curvature(P, A @ v.reshape(free, width).T).T @ A).ravel()
+
+        if dense:
+            direction = _dense_direction(hessian_times, g, free, width, independent)
+        else:
+            direction = conjugate_gradients(hessian_times, g, CG_RTOL, CG_MAX_ITER)
+        decrement = max(float(g @ direction), 0.0)
+        # per problem (the Hessian is block diagonal across independent ones); the loss is at
+        # least 0, so it bounds the remaining decrease on separable classes
+        per_problem = (g * direction).reshape(free, width).sum(axis=1)
+        if not independent:
+            per_problem = per_problem.sum(keepdims=True)
+        gap = float(np.minimum(np.maximum(per_problem, 0.0) / 2, losses).sum())
+        if gap <= EXACT_TOL * n:
+            # this close to the optimum a full step squares the remaining error (and takes the
+            # gradient from the rounding level of the loss to that of the gradient); far out on
+            # separable classes, where H is nearly singular, it can overshoot: kept only when
+            # it does not raise the loss
+            last = theta - direction
+            return (last if float(terms(last)[0].sum()) <= f else theta), True, it + 1, gap
+        if it == NEWTON_STEPS:
+            break
         t = 1.0
         while t > 1e-10:
-            candidate = theta - t * step
-            f_new = value(candidate)
+            candidate = theta - t * direction
+            q_new, P_new = terms(candidate)
+            f_new = float(q_new.sum())
             if f_new <= f - 0.25 * t * decrement:
                 break
             t *= 0.5
         else:
-            return theta, False, it
-        theta, f = candidate, f_new
-    return theta, False, max_iter
+            break
+        theta, f, q, P = candidate, f_new, q_new, P_new
+    return theta, False, it, gap
+
+
+def _dense_direction(
+    hessian_times: Callable[[np.ndarray], np.ndarray],
+    g: np.ndarray,
+    free: int,
+    width: int,
+    independent: bool,
+) -> np.ndarray:
+    """``H^-1 g`` with ``H`` built column by column from ``hessian_times``: one product per
+    unknown of one problem, or ``width`` products for ``free`` independent problems of
+    ``width`` unknowns each (a product with the same basis vector in every block gives every
+    block's column at once)."""
+    if independent:
+        E = np.zeros((free, width))
+        H = np.empty((free, width, width))
+        for k in range(width):
+            E[:, k] = 1.0
+            H[:, :, k] = hessian_times(E.ravel()).reshape(free, width)
+            E[:, k] = 0.0
+        G = g.reshape(free, width, 1)
+    else:
+        D = free * width
+        H = np.stack([hessian_times(e) for e in np.eye(D)], axis=1)[None]  # (1, D, D)
+        G = g.reshape(1, D, 1)
+    H = 0.5 * (H + H.transpose(0, 2, 1))  # symmetric to rounding
+    trace = np.trace(H, axis1=1, axis2=2) / H.shape[1]
+    H += (1e-10 * np.maximum(trace, 1e-12))[:, None, None] * np.eye(H.shape[1])
+    return np.linalg.solve(H, G)[..., 0].ravel()

@@ -21,13 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from nndoctor._numeric import SAFE_MAGNITUDE, column_stats
+from nndoctor._numeric import SAFE_MAGNITUDE, column_stats, principal_directions
 from nndoctor._validate import as_float_array, as_rng, check_positive_int, check_rows
 from nndoctor.bounds._fits import fmt
 from nndoctor.bounds._units import check_samples
 
 # ridge penalty per training row, on standardised inputs: shrinkage factors about 1/(1 + lam)
 RIDGE_PENALTIES = (1e-3, 0.1, 1.0)
+# ridge regressions on more input columns than this (and more rows) use the inputs' top
+# principal components instead: a fold's ridge fit costs an eigendecomposition of its width
+# (every catalog and held-out case has at most 240 columns; MNIST has 784)
+RIDGE_COMPONENTS = 256
 NEIGHBOURS = (3, 10, 30)
 TASKS = ("regression", "classification")
 
@@ -170,6 +174,8 @@ def predictability(
     Xs = (X - x_mean) / np.where(sd > 0, sd, 1.0)
     sq = (Xs**2).sum(axis=1)
     dist2 = sq[:, None] + sq[None, :] - 2.0 * (Xs @ Xs.T)  # (n, n), only ranked
+    # from the inputs alone, so every shuffle of the targets meets the same features
+    Xr, ridge_note = _ridge_inputs(Xs)
     # column block j holds the targets paired with the j-th shuffle; block 0 is the real data
     orders = [np.arange(n)] + [rng.permutation(n) for _ in range(P)]
     Yall = np.concatenate([T[o] for o in orders], axis=1)  # (n, (P + 1) * q)
@@ -180,7 +186,7 @@ def predictability(
     for folds in splits:
         for i, test in enumerate(folds):
             train = np.concatenate(folds[:i] + folds[i + 1 :])
-            names, predictions = _predict(Xs, Yall, dist2, train, test)
+            names, predictions = _predict(Xr, Yall, dist2, train, test, ridge_note)
             Ytest = Yall[test]
             base = _block_sse(Ytest - Yall[train].mean(axis=0), q)  # (P + 1,)
             sse = np.stack([_block_sse(Ytest - pred, q) for pred in predictions])
@@ -203,6 +209,37 @@ def predictability(
     )
 
 
+def predictability_flops(
+    n: int,
+    p: int,
+    q: int,
+    *,
+    n_splits: int = 5,
+    n_repeats: int = 2,
+    n_permutations: int = 199,
+    max_samples: int = 2000,
+) -> float:
+    """About how many floating-point operations :func:`predictability` takes on ``n`` rows of
+    ``p`` inputs and ``q`` target columns (classes for classification), with its keyword
+    arguments: for a caller that budgets its checks; right within a factor of about 2."""
+    n = min(n, max_samples)
+    columns = (n_permutations + 1) * q
+    m = n - n // n_splits  # training rows of a fold
+    t = n - m
+    flops = 2.0 * n * n * p  # the distances
+    width = p
+    if min(n, p) > RIDGE_COMPONENTS:
+        flops += 2.0 * n * p * min(n, p) + 10.0 * min(n, p) ** 3 + 2.0 * n * p * RIDGE_COMPONENTS
+        width = RIDGE_COMPONENTS
+    r = min(m, width)
+    fold = 2.0 * m * width * r + 10.0 * r**3  # the Gram matrix and its eigendecomposition
+    fold += 2.0 * (m + t) * width * r + 2.0 * r * m * columns  # Z and B
+    fold += 2.0 * len(RIDGE_PENALTIES) * t * r * columns  # ridge predictions
+    # k-NN sums and every model's squared errors: memory-bound, about 10 flops' time each
+    fold += 10.0 * (max(NEIGHBOURS) + 2 * (len(RIDGE_PENALTIES) + len(NEIGHBOURS))) * t * columns
+    return flops + n_splits * n_repeats * fold
+
+
 def _targets(Y: Any, task: str | None) -> tuple[np.ndarray, str]:
     """Targets as float columns ``(n, q)``: one-hot over the classes present for classification."""
     raw = np.asarray(Y)
@@ -223,18 +260,44 @@ def _block_sse(residual: np.ndarray, q: int) -> np.ndarray:
     return (residual**2).sum(axis=0).reshape(-1, q).sum(axis=1)
 
 
+def _ridge_inputs(Xs: np.ndarray) -> tuple[np.ndarray, str]:
+    """The standardised inputs ``(n, p)`` the ridge models see: themselves, or their scores on
+    the top ``RIDGE_COMPONENTS`` principal directions ``(n, RIDGE_COMPONENTS)`` when both
+    ``n`` and ``p`` exceed it; and the note the models' names carry then."""
+    k = RIDGE_COMPONENTS
+    if min(Xs.shape) <= k:
+        return Xs, ""
+    Xc = Xs - Xs.mean(axis=0)
+    return Xc @ principal_directions(Xc, k), f", top {k} components"
+
+
 def _predict(
-    Xs: np.ndarray, Yall: np.ndarray, dist2: np.ndarray, train: np.ndarray, test: np.ndarray
+    Xs: np.ndarray,
+    Yall: np.ndarray,
+    dist2: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    ridge_note: str = "",
 ) -> tuple[list[str], list[np.ndarray]]:
-    """Held-out predictions ``(len(test), columns)`` of every model, for all shuffles at once."""
+    """Held-out predictions ``(len(test), columns)`` of every model, for all shuffles at once;
+    ``Xs`` are the ridge models' inputs, ``dist2`` the k-NN distances (``ridge_note`` is added
+    to the ridge models' names)."""
     Ytrain = Yall[train]
     y_mean = Ytrain.mean(axis=0)
     x_mean = Xs[train].mean(axis=0)
-    U, s, Vt = np.linalg.svd(Xs[train] - x_mean, full_matrices=False)
-    UtY = U.T @ (Ytrain - y_mean)  # (rank, columns)
-    Z = (Xs[test] - x_mean) @ Vt.T  # (test, rank)
-    names = [f"ridge (lambda={lam:g})" for lam in RIDGE_PENALTIES]
-    predictions = [y_mean + (Z * (s / (s**2 + lam * len(train)))) @ UtY for lam in RIDGE_PENALTIES]
+    Xc, Xt = Xs[train] - x_mean, Xs[test] - x_mean  # (train, p), (test, p)
+    # ridge through the eigendecomposition of the smaller Gram matrix (a third of an SVD's
+    # cost): with Xc = U S V^T, the prediction Xt V S (S^2 + lam)^-1 U^T Y is Z (w + lam)^-1 B
+    # with w = S^2 and Z, B as below (no division by S: zero singular values drop out)
+    if Xc.shape[1] <= Xc.shape[0]:
+        w, V = np.linalg.eigh(Xc.T @ Xc)
+        Z, B = Xt @ V, (Xc @ V).T @ (Ytrain - y_mean)  # (test, p), (p, columns)
+    else:
+        w, U = np.linalg.eigh(Xc @ Xc.T)
+        Z, B = (Xt @ Xc.T) @ U, U.T @ (Ytrain - y_mean)  # (test, train), (train, columns)
+    w = np.clip(w, 0.0, None)  # rounding leaves tiny negatives
+    names = [f"ridge (lambda={lam:g}{ridge_note})" for lam in RIDGE_PENALTIES]
+    predictions = [y_mean + (Z / (w + lam * len(train))) @ B for lam in RIDGE_PENALTIES]
 
     ks = sorted({min(k, len(train)) for k in NEIGHBOURS})
     d = dist2[np.ix_(test, train)]

@@ -38,8 +38,10 @@ from typing import Any
 import numpy as np
 
 from nndoctor.doctor.protocol import WatchedRun
+from nndoctor.doctor.rules.numerics import short
 from nndoctor.doctor.rules.torch_loop import broadcast_shape, doubled_activation
 from nndoctor.doctor.rules.units import SYMMETRY_TOL, identical_groups, symmetry_tolerance
+from nndoctor.doctor.schema import NanSource
 
 log = logging.getLogger("nndoctor")
 
@@ -90,9 +92,10 @@ def symmetric_message(
     return f"layer {name} has {n} identical units ({why})"
 
 
-def diverged_message(diverged: dict[str, Any]) -> str:
+def diverged_message(diverged: dict[str, Any], source: NanSource | None = None) -> str:
     where = f" in layer {diverged['layer']}" if diverged.get("layer") else ""
-    return f"diverged at step {diverged['step']}{where}: the loss became NaN or inf"
+    origin = f"; first non-finite: {short(source)}" if source is not None and source.located else ""
+    return f"diverged at step {diverged['step']}{where}: the loss became NaN or inf{origin}"
 
 
 @dataclass
@@ -133,7 +136,8 @@ class Alerts:
         """Run the checks when ``watch`` probed since the last call (cheap otherwise)."""
         if watch.diverged is not None and "diverged" not in self.codes:
             # seen when the losses reached the recorder (on the CPU within a few steps)
-            self.raise_alert("diverged", watch.step, diverged_message(watch.diverged))
+            message = diverged_message(watch.diverged, watch.nan_source)
+            self.raise_alert("diverged", watch.step, message)
         held = watch.probes_held
         if held == 0 or held == self._probes_seen or watch.failed:
             return

@@ -34,13 +34,21 @@ PREDICTABILITY_ROWS = 1000
 BAG_BUCKETS = 256
 # fewer rows than this: no predictability test (too few for held-out splits)
 PREDICTABILITY_MIN_ROWS = 20
+# The fitted checks (the predictability test first, then the best affine map) may together
+# cost at most FITS_SHARE of the training run's arithmetic, and never less than FITS_FLOOR
+# floating-point operations (about a second of this machine's linear algebra; the costliest
+# catalog or held-out case's checks take 2.5e10): a check that would go beyond is skipped,
+# and the bounds say so. Counted, not timed, so that the same run gives the same report.
+FITS_SHARE = 1.0
+FITS_FLOOR = 4e10
 
 
 def build_context(run: Run, fits: bool = True) -> Context:
     """Architecture, loss, optimiser, data statistics and bounds of ``run``, as plain data.
 
     ``fits=False`` leaves out the bounds that need a fit (the best affine map and the
-    predictability test); see :func:`compute_bounds`.
+    predictability test); see :func:`compute_bounds`. With ``fits`` they get the budget of
+    :func:`fits_budget`.
     """
     backend = run.backend
     structure = backend.task_spec(run)
@@ -55,7 +63,21 @@ def build_context(run: Run, fits: bool = True) -> Context:
         run.shuffle,
         fits,
         structure,
+        fits_budget(run) if fits else None,
     )
+
+
+def training_flops(run: Run) -> float:
+    """About the floating-point operations of ``run``'s training: 6 per parameter per row per
+    epoch (forward and backward passes). A lower estimate for layers that reuse their weights
+    (convolutions, recurrent layers)."""
+    return 6.0 * run.backend.n_parameters(run) * len(run.X) * run.epochs
+
+
+def fits_budget(run: Run) -> float:
+    """Floating-point operations the fitted checks of ``run`` may take together:
+    ``max(FITS_FLOOR, FITS_SHARE * training_flops(run))``."""
+    return max(FITS_FLOOR, FITS_SHARE * training_flops(run))
 
 
 def make_context(
@@ -69,10 +91,11 @@ def make_context(
     shuffle: bool | None,
     fits: bool = True,
     structure: TaskSpec | None = None,
+    budget: float | None = None,
 ) -> Context:
     """The :class:`Context` from plain descriptions and data (``X``: all the inputs, or the
     rows a watched run saw; ``Y``: their targets, one row per unit of the loss, see
-    :func:`target_units`); ``fits`` as in :func:`compute_bounds`."""
+    :func:`target_units`); ``fits`` and ``budget`` as in :func:`compute_bounds`."""
     structure = structure or TaskSpec()
     X, Y = counted_rows(X, Y, structure)
     task = task_of(spec, structure.per_sample and is_autoencoder(X, Y))
@@ -84,7 +107,9 @@ def make_context(
         optimizer=optimizer,
         task=task,
         data=data_stats(X, Y, task, structure),
-        bounds=compute_bounds(X, Y, spec, batch_size, task, widths[:-1], seed, fits, structure),
+        bounds=compute_bounds(
+            X, Y, spec, batch_size, task, widths[:-1], seed, fits, structure, budget
+        ),
         shuffle=shuffle,
         structure=structure,
     )
@@ -152,13 +177,15 @@ def bag_of_ids(X: np.ndarray, buckets: int = 0) -> np.ndarray:
 
 
 def full_bounds(run: Run, ctx: Context) -> dict[str, Any]:
-    """Every bound of ``run`` (the fits included) for a context built with ``fits=False``: the
-    same dict :func:`build_context` gives, without describing the model again."""
+    """Every bound of ``run`` (the fits included, within :func:`fits_budget`) for a context
+    built with ``fits=False``: the same dict :func:`build_context` gives, without describing
+    the model again."""
     X, Y = counted_rows(run.X, target_units(run.Y, ctx.structure), ctx.structure)
     X, Y = feature_rows(X, Y, ctx.task, ctx.structure)
     return compute_bounds(
-        X, Y, ctx.loss, run.batch_size, ctx.task, ctx.hidden_widths, run.seed, True, ctx.structure
-    )
+        X, Y, ctx.loss, run.batch_size, ctx.task, ctx.hidden_widths, run.seed, True,
+        ctx.structure, fits_budget(run),
+    )  # fmt: skip
 
 
 def fitted_bounds(
@@ -253,6 +280,7 @@ def compute_bounds(
     seed: int,
     fits: bool = True,
     structure: TaskSpec | None = None,
+    budget: float | None = None,
 ) -> dict[str, Any]:
     """Achievable losses in the user's units; entries a loss does not support are left out.
 
@@ -265,6 +293,11 @@ def compute_bounds(
     on runs that learned) only; the best affine map and the predictability test, whose fits
     cost more than a small training run, are left to the caller (``diagnose`` computes them
     when the recorded run leaves them something to judge: :mod:`nndoctor.doctor.lazy`).
+
+    ``budget``: floating-point operations the fitted checks may take together (None: no
+    limit). The predictability test is given it first, then the best affine map; a check whose
+    estimated cost exceeds what is left is skipped: ``skipped`` maps it to the reason, which
+    the text repeats.
     """
     structure = structure or TaskSpec()
     out: dict[str, Any] = {}
@@ -308,6 +341,8 @@ def compute_bounds(
         texts = [code.summary(ranks)]
     elif fits:
         fitted = fitted_bounds(len(X), X.shape[1], task, structure)
+        skipped = _over_budget(fitted, X, Y, loss, task, budget)
+        fitted = [k for k in fitted if k not in skipped]
         if "least_squares" in fitted:
             fit = bounds.least_squares(X, Y, loss, batch_size, seed=seed)
             out["least_squares"] = fit.loss
@@ -331,5 +366,43 @@ def compute_bounds(
                 "p_value": verdict.p_value,
             }
             texts.append(verdict.summary())
+            if structure.inputs == TOKENS and not verdict.has_signal:
+                texts[-1] += " (a bag of the ids: one id's effect, not two ids' interaction)"
+        if skipped:
+            out["skipped"] = skipped
+            texts += [f"skipped {_CHECKS[k]}: {why}" for k, why in skipped.items()]
     out["text"] = "; ".join(texts)
     return out
+
+
+# the fitted checks in words, in the order they are given the budget
+_CHECKS = {"predictability": "the predictability test", "least_squares": "the best affine map"}
+
+
+def _over_budget(
+    fitted: list[str], X: np.ndarray, Y: np.ndarray, loss: Any, task: str, budget: float | None
+) -> dict[str, str]:
+    """The fitted checks that the budget leaves out, each with the reason in words."""
+    if budget is None:
+        return {}
+    n, p = X.shape
+    classes = int(np.max(Y)) + 1 if task == CLASSIFICATION else 0
+    width = classes or Y.reshape(n, -1).shape[1]
+    q = len(np.unique(Y)) if task == CLASSIFICATION else width
+    costs = {
+        "predictability": bounds.predictability_flops(n, p, q, max_samples=PREDICTABILITY_ROWS),
+        "least_squares": bounds.least_squares_flops(n, p, width, loss),
+    }
+    left, skipped = budget, {}
+    for check in _CHECKS:
+        if check not in fitted:
+            continue
+        if costs[check] <= left:
+            left -= costs[check]
+        else:
+            skipped[check] = (
+                f"it would take about {costs[check]:.1e} floating-point operations, more than "
+                f"the {left:.1e} left of the fitted checks' budget ({budget:.1e}: the training "
+                f"run's arithmetic, at least {FITS_FLOOR:.0e})"
+            )
+    return skipped

@@ -64,6 +64,8 @@ def merge_probes(runs: list[Probes | None]) -> Probes:
     rows = np.array([max(len(p.probe_target), 1) for p in present], dtype=np.float64)
     n_probe = min(len(p.steps) for p in present)
     diverged = [p.diverged for p in present if p.diverged is not None]
+    # the rank that met the first non-finite step tells where it came from
+    sources = [p.nan_source for p in present if p.nan_source is not None]
     probe_output = np.concatenate([p.probe_output for p in present])
     probe_target = np.concatenate([p.probe_target for p in present])
     loop = None
@@ -84,4 +86,5 @@ def merge_probes(runs: list[Probes | None]) -> Probes:
         diverged=min(diverged, key=lambda d: d.get("step", 0)) if diverged else None,
         probe_loss=float(np.mean([p.probe_loss for p in present])),
         loop=loop,
+        nan_source=min(sources, key=lambda s: s.step) if sources else None,
     )

@@ -1,9 +1,10 @@
 """Pre-flight checks, seconds before the full run: the sanity checks practitioners use.
 
 - the loss at initialisation against what a sensible init gives (about the constant baseline;
-  ``ln c`` for ``c`` balanced classes);
-- the same net trained on all-zero inputs for a tenth of the budget: if it does as well, the
-  net is not using its inputs;
+  ``ln c`` for ``c`` balanced classes), on a sample of ``INIT_ROWS`` rows of large data;
+- the same net trained on all-zero inputs for a tenth of the budget (of the steps: a run of
+  fewer than 5 epochs gets one epoch over a sample of the rows): if it does as well, the net is
+  not using its inputs;
 - overfitting a tiny batch with Adam: any working model memorises a handful of samples, so a
   failure points at the model or its gradients, not at the data or the optimiser settings.
 
@@ -22,7 +23,11 @@ from nndoctor import bounds
 from nndoctor.doctor.changes import SwitchOptimizer
 from nndoctor.doctor.schema import Context, Run
 
-# share of the epochs the zeroed-input run gets
+# the loss at initialisation is measured on at most this many rows (a seeded sample beyond;
+# every catalog and held-out case has fewer), its error bar from this many equal parts
+INIT_ROWS = 8192
+INIT_CHUNKS = 16
+# share of the steps the zeroed-input run gets
 ZEROED_FRACTION = 0.1
 # rows of the tiny batch (at most), and the Adam steps and learning rate to fit it
 TINY_ROWS = 8
@@ -31,22 +36,46 @@ TINY_LR = 0.03
 
 
 def init_loss(run: Run, ctx: Context) -> dict[str, Any]:
+    """The loss at initialisation, on all rows or, beyond ``INIT_ROWS``, on a seeded sample
+    of them (``rows``), with the standard error of its mean over ``INIT_CHUNKS`` equal parts
+    of the sample (``stderr``)."""
     backend = run.backend
+    X, Y, out = run.X, run.Y, {}
+    if len(X) > INIT_ROWS:
+        pick = np.sort(np.random.default_rng(run.seed).permutation(len(X))[:INIT_ROWS])
+        X, Y = X[pick], Y[pick]
     with np.errstate(all="ignore"):
-        value = backend.loss_value(run, backend.predict(run.model, run.X), run.Y)
-    out: dict[str, Any] = {"loss": value}
+        P = backend.predict(run.model, X)
+        value = backend.loss_value(run, P, Y)
+        if len(X) < len(run.X):
+            parts = [backend.loss_value(run, P[c], Y[c])
+                     for c in np.array_split(np.arange(len(X)), INIT_CHUNKS)]  # fmt: skip
+            out = {"rows": len(X), "stderr": float(np.std(parts, ddof=1) / np.sqrt(INIT_CHUNKS))}
+    out = {"loss": value, **out}
     if ctx.loss.kind == "cross_entropy":
         out["ln_classes"] = math.log(max(ctx.dense_widths[-1] if ctx.dense_widths else 1, 1))
     return out
 
 
 def zeroed_inputs(run: Run) -> dict[str, Any]:
-    """Train a copy on all-zero inputs (same targets) for a tenth of the epochs."""
-    n_epochs = max(1, min(run.epochs, round(run.epochs * ZEROED_FRACTION)))
+    """Train a copy on all-zero inputs (same targets) for a tenth of the run's steps.
+
+    A tenth of the epochs; a run of fewer than 5 epochs (where that rounds to none) gets one
+    epoch over a seeded sample of ``epochs / 10`` of its rows (``rows`` in the result): with
+    every input zero the net can learn only a constant, which a sample shows as well as all
+    rows, and one whole epoch would be up to all of a one-epoch run's cost.
+    """
+    n_epochs = min(run.epochs, round(run.epochs * ZEROED_FRACTION))
+    X, Y, out = run.X, run.Y, {}
+    if n_epochs < 1:
+        n_epochs = 1
+        rows = max(1, math.ceil(len(X) * run.epochs * ZEROED_FRACTION))
+        pick = np.sort(np.random.default_rng(run.seed).permutation(len(X))[:rows])
+        X, Y, out = X[pick], Y[pick], {"rows": rows}
     # no (n, d) copy; the inputs keep their dtype (token ids stay integers)
-    zeros = np.broadcast_to(np.zeros((1, *run.X.shape[1:]), dtype=run.X.dtype), run.X.shape)
-    fit = run.backend.fit(replace(run, X=zeros), n_epochs, run.seed)
-    return {"epochs": len(fit.epoch_loss), "loss": fit.final_loss}
+    zeros = np.broadcast_to(np.zeros((1, *X.shape[1:]), dtype=X.dtype), X.shape)
+    fit = run.backend.fit(replace(run, X=zeros, Y=Y), n_epochs, run.seed)
+    return {"epochs": len(fit.epoch_loss), "loss": fit.final_loss, **out}
 
 
 def tiny_batch(run: Run, ctx: Context) -> dict[str, Any]:

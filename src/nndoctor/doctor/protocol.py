@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from nndoctor.doctor.changes import Change
-from nndoctor.doctor.schema import Fit, LayerSpec, LossSpec, Probes, Run, TaskSpec
+from nndoctor.doctor.schema import Fit, LayerSpec, LossSpec, NanSource, Probes, Run, TaskSpec
 
 
 class Backend(Protocol):
@@ -128,6 +128,10 @@ class WatchedRun(Protocol):
     @property
     def diverged(self) -> dict[str, Any] | None:
         """``{"step", "epoch", "layer"}`` of the first non-finite loss, or None."""
+
+    @property
+    def nan_source(self) -> NanSource | None:
+        """Where the first non-finite loss or gradient came from (the step replayed), or None."""
 
     @property
     def probes_held(self) -> int: ...

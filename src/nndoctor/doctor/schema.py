@@ -103,6 +103,44 @@ class ParameterFacts:
     no_grad_checks: int = 0
 
 
+# why a parameter got no gradient though it requires one, when the loss does not use it:
+# its module never ran in the forward pass, or ran but its output never reached the loss
+NOT_RUN = "not-run"
+NOT_REACHING_LOSS = "not-reaching-loss"
+
+
+@dataclass
+class BatchMixing:
+    """Whether a sample's output depends on the other samples of its batch, in eval mode.
+
+    Every even row of the probe batch is replaced by the odd row after it; the odd rows keep
+    their place and content, so their outputs must not change.
+
+    Attributes
+    ----------
+    rows : int
+        Rows whose outputs were compared (the ones kept).
+    replaced : int
+        Rows replaced.
+    changed_rows : int
+        Compared rows whose output changed by more than ``tolerance``.
+    max_change : float
+        The largest relative change of a compared row's output: ``|o' - o| / max(|o|,
+        mean row norm)`` (Euclidean norms over the row's outputs).
+    row : int
+        The row (of the probe batch) where it is largest.
+    tolerance : float
+        The relative change that counts as a change (rounding of the weights' dtype).
+    """
+
+    rows: int
+    replaced: int
+    changed_rows: int
+    max_change: float
+    row: int
+    tolerance: float
+
+
 @dataclass
 class LoopFacts:
     """What a backend that sees the user's training loop records besides the probes.
@@ -126,6 +164,23 @@ class LoopFacts:
         Prediction and target shapes of the first loss call seen.
     output_activation : str
         The activation read off the model's output layer (``"unknown"`` when none fits).
+    unused : dict of str to str
+        Parameters that require a gradient and never got one because the loss does not use
+        them, by name: ``"not-run"`` (their module never ran in the forward pass) or
+        ``"not-reaching-loss"`` (it ran, but changing its output changes no output the loss
+        reads). The others without a gradient are cut from the loss (a detached graph).
+    optimizer_only : dict of str to int
+        Tensors the optimizer holds that are no parameter of the model at the end and got no
+        gradient (the model no longer uses them: layers replaced after the optimizer was
+        built), by name (the model's name for them when they were its parameters, else
+        ``param_groups[g][k]``) and shape, with their element counts.
+    not_in_optimizer : dict of str to int
+        The model's parameters at the end that require a gradient and that no parameter group
+        of the optimizer holds, by name, with their element counts.
+    batch_mixing : BatchMixing or None
+        The end-of-run check of whether outputs mix samples; None when it could not run (no
+        probe batch of one tensor, an output without a row per sample, a norm layer that
+        uses the batch's statistics in eval mode).
     ranks, missing_ranks : int, list of int
         Processes merged into these facts, and those that sent nothing (distributed runs).
     """
@@ -143,8 +198,98 @@ class LoopFacts:
     # softmax and log-softmax applied in a row right before the loss (2: the loss applies the
     # one the model already did, as F.cross_entropy after a softmax), read off its graph
     loss_softmaxes: int = 0
+    unused: dict[str, str] = field(default_factory=dict)
+    optimizer_only: dict[str, int] = field(default_factory=dict)
+    not_in_optimizer: dict[str, int] = field(default_factory=dict)
+    batch_mixing: BatchMixing | None = None
     ranks: int = 1
     missing_ranks: list[int] = field(default_factory=list)
+
+
+# what made the first NaN or inf of a run (NanSource.kind)
+LOG_OF_ZERO = "log-of-zero"
+LOG_OF_NEGATIVE = "log-of-negative"
+DIVISION_BY_ZERO = "division-by-zero"
+MASKED_SOFTMAX = "masked-softmax"
+EXP_OVERFLOW = "exp-overflow"
+OVERFLOW = "overflow"
+SQRT_OF_NEGATIVE = "sqrt-of-negative"
+INVALID = "invalid"
+NON_FINITE_DATA = "non-finite-data"
+NON_FINITE_WEIGHTS = "non-finite-weights"
+BACKWARD = "backward"
+IN_LOSS = "in-loss"
+NOT_REPRODUCED = "not-reproduced"
+NAN_KINDS = (
+    LOG_OF_ZERO,
+    LOG_OF_NEGATIVE,
+    DIVISION_BY_ZERO,
+    MASKED_SOFTMAX,
+    EXP_OVERFLOW,
+    OVERFLOW,
+    SQRT_OF_NEGATIVE,
+    INVALID,
+    NON_FINITE_DATA,
+    NON_FINITE_WEIGHTS,
+    BACKWARD,
+    IN_LOSS,
+    NOT_REPRODUCED,
+)
+
+
+@dataclass
+class NanSource:
+    """Where the first NaN or inf of a run came from: the operation that made it out of
+    finite numbers, found by replaying the failing step (the PyTorch backend).
+
+    Attributes
+    ----------
+    kind : str
+        One of :data:`NAN_KINDS`: ``"log-of-zero"``, ``"division-by-zero"``,
+        ``"masked-softmax"`` (a softmax or attention over a row with every entry masked),
+        ``"overflow"`` (finite inputs, an inf out: beyond the dtype's largest number),
+        ``"exp-overflow"``, ``"backward"`` (the forward pass and the loss finite, a gradient
+        not), ``"non-finite-data"`` (the batch itself), ``"non-finite-weights"`` (already
+        NaN/inf before the step: an earlier update made them so), ``"in-loss"`` (the model's
+        output finite, the loss not, and the loss could not be replayed), ``"not-reproduced"``
+        (the replay was finite throughout), ...
+    step : int
+        The step whose loss (or gradient) was not finite.
+    phase : str
+        ``"forward"`` (the model), ``"loss"``, ``"backward"`` or ``"data"`` (the batch itself).
+    op : str
+        The operation: a torch function (``"log"``, ``"div"``, ``"softmax"``, ``"linear"``,
+        ``"multi_head_attention_forward"``) or a backward node (``"SqrtBackward0"``).
+    module : str
+        Qualified name of the module it ran in (``"encoder.attn"``; ``""`` the model's own
+        forward; ``"loss"`` the loss).
+    module_type : str
+        That module's class name.
+    dtype : str
+        The dtype of the operation's output (``"float16"``, ``"bfloat16"``, ``"float32"``).
+    values : dict
+        The numbers around it, per kind (``zeros``, ``first_index``, ``max_input``,
+        ``dtype_max``, ``masked_rows``, ``batch_rows``, ...), and ``then``: the operation
+        where a NaN appeared next when the origin made an inf (``"mul"``: 0 times inf).
+    weight_growth : float
+        Largest ratio over the weighted layers of the weights' norm at the failing step to
+        their norm at the start (NaN when unknown): whether the weights grew before the NaN.
+    """
+
+    kind: str
+    step: int
+    phase: str = "forward"
+    op: str = ""
+    module: str = ""
+    module_type: str = ""
+    dtype: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    weight_growth: float = math.nan
+
+    @property
+    def located(self) -> bool:
+        """Whether an operation (or the data, or the weights) was named."""
+        return self.kind != NOT_REPRODUCED
 
 
 @dataclass
@@ -254,6 +399,9 @@ class Probes:
     loop : LoopFacts or None
         The training loop's facts, from a backend that sees the loop (PyTorch's hooks); None
         otherwise (the rules that need them stay silent).
+    nan_source : NanSource or None
+        Where the first NaN or inf came from, from a backend that replays the failing step;
+        None when nothing was non-finite or the backend cannot tell.
     """
 
     steps: np.ndarray
@@ -274,6 +422,7 @@ class Probes:
     # False: the loop marked no epochs; ``epoch_loss`` holds means over windows of
     # ``steps_per_epoch`` steps (and the report says "steps")
     epochs_known: bool = True
+    nan_source: NanSource | None = None
     # machine epsilon of the weights' dtype: what "equal up to rounding" means
     eps: float = float(np.finfo(np.float64).eps)
     # the stability rules' per-step gradient norms and per-probe summaries (a backend that

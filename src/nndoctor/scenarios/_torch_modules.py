@@ -47,13 +47,19 @@ class ForgottenActivation(nn.Module):
 
 class LastStepLSTM(nn.Module):
     """An LSTM over ``(batch, time, features)`` whose last hidden state goes through a Linear
-    head, optionally followed by ``out`` (e.g. ``nn.ReLU()``)."""
+    head, optionally followed by ``out`` (e.g. ``nn.ReLU()``). ``batch_first=False`` is the
+    bug of swapped axes: the LSTM then reads the batch as time and the time as batch."""
 
     def __init__(
-        self, features: int, hidden: int, dtype: torch.dtype, out: nn.Module | None = None
+        self,
+        features: int,
+        hidden: int,
+        dtype: torch.dtype,
+        out: nn.Module | None = None,
+        batch_first: bool = True,
     ) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(features, hidden, batch_first=True, dtype=dtype)
+        self.lstm = nn.LSTM(features, hidden, batch_first=batch_first, dtype=dtype)
         self.head = nn.Linear(hidden, 1, dtype=dtype)
         self.out = out if out is not None else nn.Identity()
 
@@ -96,3 +102,31 @@ class SmallCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.max_pool2d(F.relu(self.bn(self.conv(x))), 2)  # (batch, channels, 4, 4)
         return self.head(h.flatten(1))  # (batch, classes)
+
+
+class PaddedTagger(nn.Module):
+    """Token ids ``(batch, length)``, 0 the padding: an embedding, one self-attention over the
+    tokens with the padding masked out (``key_padding_mask``), mean-pooled, a Linear head."""
+
+    def __init__(self, vocabulary: int, d_model: int, classes: int, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocabulary, d_model, padding_idx=0, dtype=dtype)
+        self.attend = nn.MultiheadAttention(d_model, 2, batch_first=True, dtype=dtype)
+        self.head = nn.Linear(d_model, classes, dtype=dtype)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        h = self.embed(tokens)  # (batch, length, d_model)
+        h, _ = self.attend(h, h, h, key_padding_mask=tokens == 0)
+        return self.head(h.mean(dim=1))  # (batch, classes)
+
+
+def binary_focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0
+) -> torch.Tensor:
+    """A hand-written binary focal loss on sigmoid probabilities, as often copied: the logs of
+    ``p`` and ``1 - p`` are taken as they are, so a probability of exactly 0 or 1 (a logit
+    beyond about 17 in float32) gives ``log(0) = -inf`` and ``0 * -inf = NaN``."""
+    p = torch.sigmoid(logits)
+    pos = target * (1 - p) ** gamma * torch.log(p)
+    neg = (1 - target) * p**gamma * torch.log(1 - p)
+    return -(pos + neg).mean()

@@ -3,7 +3,8 @@
 ``TORCH_SICK`` holds one scenario per PyTorch training-loop fault (gradients never zeroed, a loss
 cut from the graph, frozen or unoptimised parameters, an ``(N, 1)`` prediction against an
 ``(N,)`` target, an activation the loss applies again, training in ``eval()`` mode, a schedule
-that drives the learning rate to 0) and the common causes in PyTorch form (the seed's zero init
+that drives the learning rate to 0, a head swapped after the optimizer was built, an LSTM that
+reads the batch as time) and the common causes in PyTorch form (the seed's zero init
 in float64 and float32, a learning rate that kills the ReLUs, unscaled inputs and targets,
 ...). ``TORCH_HEALTHY`` holds networks that train well (a CNN with BatchNorm, an LSTM, a tiny
 transformer, functional activations, Dropout, bfloat16, the seed with Xavier init).
@@ -228,6 +229,47 @@ def _steplr_collapse(seed: int) -> Setup:
         epochs=30,
         batch_size=20,
         options={"scheduler": lambda opt: torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.01)},
+    )
+
+
+def _head_swapped_after_optimizer(seed: int) -> Setup:
+    torch = _torch()
+    rng = np.random.default_rng(seed)
+    X, labels = blobs(rng, [70, 70, 70], 6, spread=6.0)
+    torch.manual_seed(seed)
+    model = _mlp([6, 16, 2], "Tanh", torch.float64)  # built for an earlier 2-class task
+    held = list(model.parameters())  # the optimizer's parameters, taken before the swap
+    for p in model.parameters():  # fine-tune the head only: freeze the body ...
+        p.requires_grad_(False)
+    model[2] = torch.nn.Linear(16, 3, dtype=torch.float64)  # ... and swap in a 3-class head
+    return Setup(
+        model,
+        X,
+        labels,
+        torch.nn.CrossEntropyLoss(),
+        lambda p: torch.optim.Adam(held, lr=0.01),
+        epochs=30,
+        batch_size=30,
+        shuffle=True,
+    )
+
+
+def _lstm_batch_as_time(seed: int) -> Setup:
+    torch = _torch()
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(200, 8, 1))
+    Y = standardize(X[:, -1, :] + 0.5 * X[:, -3, :])  # as the healthy LSTM's
+    torch.manual_seed(seed)
+    model = _modules().LastStepLSTM(1, 16, torch.float64, batch_first=False)
+    return Setup(
+        model,
+        X,
+        Y,
+        torch.nn.MSELoss(),
+        lambda p: torch.optim.Adam(p, lr=0.01),
+        epochs=10,
+        batch_size=20,
+        shuffle=True,
     )
 
 
@@ -492,6 +534,51 @@ def _bfloat16_mlp(seed: int) -> Setup:
     )
 
 
+def _all_padding_row(seed: int) -> Setup:
+    torch = _torch()
+    rng = np.random.default_rng(seed)
+    n, length, vocabulary = 160, 10, 20
+    lengths = rng.integers(3, length + 1, size=n)
+    tokens = rng.integers(1, vocabulary, size=(n, length))
+    tokens[np.arange(length) >= lengths[:, None]] = 0  # padding after each sentence
+    labels = (tokens[:, 0] >= vocabulary // 2).astype(np.int64)  # the first word decides
+    tokens[rng.integers(n)] = 0  # an empty sentence: every position is padding
+    torch.manual_seed(seed)
+    model = _modules().PaddedTagger(vocabulary, 16, 2, torch.float32)
+    return Setup(
+        model,
+        tokens,
+        labels,
+        torch.nn.CrossEntropyLoss(),
+        lambda p: torch.optim.Adam(p, lr=1e-3),
+        epochs=5,
+        batch_size=16,
+        shuffle=True,
+    )
+
+
+def _focal_log_zero(seed: int) -> Setup:
+    torch = _torch()
+    nn = torch.nn
+    rng = np.random.default_rng(seed)
+    X, labels = blobs(rng, [100, 100], 6, spread=4.0)
+    # two missing readings, coded as +-999: one of them drives the logit far past 17
+    X[rng.choice(len(X), size=2, replace=False), 0] = [999.0, -999.0]
+    Y = labels.astype(np.float64)[:, None]
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(6, 1))
+    return Setup(
+        model,
+        X,
+        Y,
+        _modules().binary_focal_loss,
+        lambda p: torch.optim.SGD(p, lr=0.01),
+        epochs=5,
+        batch_size=20,
+        shuffle=True,
+    )
+
+
 def _seed_xavier(seed: int) -> Setup:
     torch = _torch()
     nn = torch.nn
@@ -602,6 +689,27 @@ TORCH_SICK: list[Scenario] = [
         _steplr_collapse,
     ),
     Scenario(
+        "torch-head-swapped-after-optimizer",
+        "optimizer-model-mismatch",
+        "Fine-tuning a 6-16-2 tanh classifier on 3 classes: the body is frozen and the head "
+        "replaced by a new 3-class Linear after the optimizer was built, so the optimizer steps "
+        "the old head (no longer used) and never the new one: nothing trains.",
+        "'freeze the body and swap the classification head' with the optimizer built before the "
+        "swap (GitHub pull requests on fine-tuning scripts, forum threads)",
+        _head_swapped_after_optimizer,
+    ),
+    Scenario(
+        "torch-lstm-batch-as-time",
+        "batch-mixing",
+        "The healthy LSTM regressor with nn.LSTM's default batch_first=False fed (batch, time, "
+        "features): the LSTM runs along the batch, so each sample's output depends on the "
+        "samples before it in the batch and on its own last step only; the loss stops near "
+        "0.2, the share of the target the third-last step explains.",
+        "LSTM given batch-first data without batch_first=True; loss stuck, accuracy near chance "
+        "(GitHub issues on tutorials, forum threads)",
+        _lstm_batch_as_time,
+    ),
+    Scenario(
         "torch-seed-zero-init-float64",
         "symmetric-units",
         "The seed's 8-3-8 sigmoid autoencoder in PyTorch, float64, every weight and bias zero, "
@@ -617,6 +725,27 @@ TORCH_SICK: list[Scenario] = [
         "The same zero-initialised seed autoencoder in float32.",
         "the seed, in PyTorch's default precision",
         _seed_zero_init("float32"),
+    ),
+    Scenario(
+        "torch-all-padding-row",
+        "nan-source",
+        "Sentences of token ids, padded with 0 and classified by one self-attention layer "
+        "whose key_padding_mask hides the padding; one sentence is empty (all padding), so its "
+        "attention row masks every key and its softmax is 0/0: the loss is NaN at the first "
+        "step that meets it, at lr 1e-3.",
+        "issue 20: 'a NaN at step 1 caused by an all-padding row in key_padding_mask, blamed on "
+        "the learning rate'",
+        _all_padding_row,
+    ),
+    Scenario(
+        "torch-focal-log-zero",
+        "nan-source",
+        "Two Gaussian blobs, a logistic regression and a hand-written binary focal loss that "
+        "takes log(p) and log(1 - p) of sigmoid outputs as they are; two rows hold a missing "
+        "reading coded as +-999, a logit goes far beyond 17, p is exactly 1 in float32 and "
+        "log(1 - p) = -inf: the loss is non-finite at the first step that meets it, at lr 0.01.",
+        "issue 20: 'a NaN from log(0) in a hand-written focal loss, blamed on the learning rate'",
+        _focal_log_zero,
     ),
     Scenario(
         "torch-adam-lr-one",

@@ -38,7 +38,9 @@ from nndoctor.backends.torch.model import (
     replace_output,
     reset_parameters,
     untouched,
+    weighted_modules,
 )
+from nndoctor.backends.torch.nan_tap import locate_step, weight_growth
 from nndoctor.backends.torch.task import (
     LossView,
     input_kind,
@@ -69,6 +71,7 @@ from nndoctor.doctor.changes import (
 )
 from nndoctor.doctor.recorder import PROBE_ROWS
 from nndoctor.doctor.schema import (
+    NON_FINITE_WEIGHTS,
     Fit,
     LayerSpec,
     LossSpec,
@@ -317,8 +320,17 @@ class TorchBackend:
         return as_tensor(run.X, dtype, dev), as_tensor(run.Y, dtype, dev)
 
     def _train(
-        self, run: Run, epochs: int, seed: int, record: bool, progress: Any = None
+        self,
+        run: Run,
+        epochs: int,
+        seed: int,
+        record: bool,
+        progress: Any = None,
+        inspect: tuple[int, Callable[[nn.Module, torch.Tensor, torch.Tensor], None]] | None = None,
     ) -> tuple[Fit, Watch | None]:
+        """Train a copy of ``run``; ``record``: watched. ``inspect``: ``(step, fn)`` calls
+        ``fn(model, inputs, targets)`` before that step and stops there (the run is seeded:
+        it is the same step as in any other run of the same seed)."""
         opts = run.options
         # the user's random state is theirs: every draw here happens in a forked one
         devices = [opts["device"].index or 0] if opts["device"].type == "cuda" else []
@@ -375,6 +387,10 @@ class TorchBackend:
                     for lo in range(0, n, bs):
                         idx = order[lo : lo + bs] if order is not None else slice(lo, lo + bs)
                         xb, yb = X[idx], Y[idx]
+                        if inspect is not None and step == inspect[0]:
+                            inspect[1](model, xb, yb)
+                            diverged = {"epoch": epoch, "step": step, "inspected": True}
+                            break
                         if step < warmup:
                             rates = warmup_lr(base_lr, step, warmup)
                             for g, lr in zip(opt.param_groups, rates, strict=True):
@@ -392,6 +408,11 @@ class TorchBackend:
                         count += 1
                         if not math.isfinite(value) and scaler is None:
                             diverged = {"epoch": epoch, "step": step, "loss": value}
+                            if watch is not None:
+                                if not watch.loss.seen_by_hook:
+                                    # no backward pass follows, which would tell the watch
+                                    watch.log(value_t)
+                                locate_nan(self, run, seed, watch, step, yb)
                             break
                         if scaler is not None:
                             scaler.scale(value_t).backward()
@@ -530,6 +551,37 @@ class TorchBackend:
     def apply(self, run: Run, change: Change) -> Run | None:
         make = _CHANGES.get(type(change))
         return None if make is None else make(run, change)
+
+
+def locate_nan(
+    backend: TorchBackend, run: Run, seed: int, watch: Watch, step: int, target: torch.Tensor
+) -> None:
+    """Where step ``step``'s non-finite loss came from (its weights are still those it ran
+    with). Weights already non-finite: the update of the step before made them so; that
+    step is trained to again (the run is seeded) and replayed, its backward pass included.
+    """
+    found = watch.nan.locate(step, loss_fn=run.loss, target=target)
+    if found is None or found.kind != NON_FINITE_WEIGHTS or step == 0:
+        return
+    init = [w for w, _ in watch.recording.init]
+    reshape = bool(run.options.get("reshape_target"))
+
+    def loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # the target as the training loop hands it to the loss
+        return run.loss(out, y.reshape(out.shape) if reshape and y.numel() == out.numel() else y)
+
+    def before(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        earlier, _ = locate_step(model, (xb,), {}, step - 1, loss_fn=loss, target=yb, backward=True)
+        growth = weight_growth(weighted_modules(model), init)
+        if earlier is None:
+            # finite loss and gradients, non-finite weights after the update: its size
+            found.values["update_overflowed"] = True
+            found.weight_growth = max(found.weight_growth, growth)
+            return
+        earlier.weight_growth = growth
+        watch.nan.source = earlier
+
+    backend._train(run, run.epochs, seed, False, inspect=(step - 1, before))
 
 
 # --- the changes this backend can make, one function each ---

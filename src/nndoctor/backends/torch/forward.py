@@ -3,8 +3,10 @@ until the probed step's forward pass has been seen (the steps in between run wit
 
 A forward hook on every weighted layer sees its output ``z``; a forward pre-hook on each sees
 its input, which is what the previous layer's activation produced, however it was computed
-(``F.relu`` included): the activations are read off the first forward pass by their numbers
-(:func:`~nndoctor.backends.torch.model.infer_activation`).
+(``F.relu`` included). The activations are read off the first forward pass: an activation
+module (``nn.ReLU``, ``nn.Tanh``, ...) whose input is a layer's output names that layer's
+activation (pre-hooks on those modules, for that pass only); the others, functional code, by
+their numbers (:func:`~nndoctor.backends.torch.model.infer_activation`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from nndoctor.backends.torch.model import infer_activation, kind_of, untouched
+from nndoctor.backends.torch.checks import flat_tensors
+from nndoctor.backends.torch.model import (
+    ACTIVATION_MODULES,
+    infer_activation,
+    kind_of,
+    module_activation,
+    untouched,
+)
 from nndoctor.backends.torch.statistics import layer_stats
 from nndoctor.doctor.recorder import PROBE_ROWS
 from nndoctor.doctor.schema import UNKNOWN
@@ -60,6 +69,14 @@ class ForwardTap:
         self.root_in: Any = None
         self.root_out: Any = None
         self.activations: list[str] = []
+        self.activations_read = False
+        # the first pass's activation modules: their hooks, the layers' outputs by id (an
+        # activation module whose input is one names that layer's activation), and the
+        # output's version counter (a later in-place change shows there)
+        self.act_handles: list[Any] = []
+        self.out_ids: dict[int, int] = {}
+        self.versions: dict[int, int] = {}
+        self.module_acts: dict[int, str] = {}
         self.order_seen: list[int] = []  # layer indices in the first forward pass's order
         self.output_activation = UNKNOWN
         # what the last captured pass gave: per layer its statistics (taken by the probe),
@@ -69,6 +86,9 @@ class ForwardTap:
         self.probe_out: torch.Tensor | None = None
         self.step_out: torch.Tensor | None = None
         self.step_numel = 0  # numbers in that output (kept or not)
+        # the last captured training pass's outputs as autograd edges, ``(grad_fn,
+        # output_nr)`` per output tensor: which of them the loss reads (GradientBook)
+        self.out_edges: list[Any] = []
 
     # --- the hooks, on and off ---
 
@@ -81,11 +101,18 @@ class ForwardTap:
         for _, m in self.layers:
             add(m.register_forward_pre_hook(self._layer_pre))
             add(m.register_forward_hook(self._layer_post))
+        if not self.activations_read:
+            self.act_handles = [
+                m.register_forward_pre_hook(self._activation_pre)
+                for m in self.model.modules()
+                if isinstance(m, ACTIVATION_MODULES)
+            ]
 
     def unhook(self) -> None:
-        for h in self.handles:
+        for h in (*self.handles, *self.act_handles):
             h.remove()
         self.handles.clear()
+        self.act_handles.clear()
 
     def arm(self) -> None:
         """Capture the next training forward pass (the next step is probed)."""
@@ -142,6 +169,8 @@ class ForwardTap:
             self.z.clear()
             self.inputs.clear()
             self.order.clear()
+            self.out_ids.clear()
+            self.module_acts.clear()
             self.root_in = args[0] if args else None
             if training_forward and len(args) == 1:
                 self.watch.guard("probe batch", lambda: self._collect_probe_rows(args[0]))
@@ -158,11 +187,24 @@ class ForwardTap:
             if i not in self.z:
                 self.z[i] = output
                 self.order.append(i)
+                if not self.activations_read and isinstance(output, torch.Tensor):
+                    self.out_ids[id(output)] = i
+                    self.versions[i] = output._version
+
+    def _activation_pre(self, module: nn.Module, args: tuple) -> None:
+        """An activation module called on a weighted layer's output names its activation."""
+        if self.capturing and args:
+            i = self.out_ids.get(id(args[0]))
+            if i is not None and i not in self.module_acts:
+                conv = isinstance(self.layers[i][1], nn.modules.conv._ConvNd)
+                self.module_acts[i] = module_activation(module, args[0], conv)
 
     def _root_post(self, module: nn.Module, args: tuple, output: Any) -> None:
         if self.capturing:
             self.capturing = False
             self.root_out = output
+            if not self.in_probe:
+                self.out_edges = [(t.grad_fn, t.output_nr) for t in flat_tensors(output)]
             start = time.perf_counter()
             self.watch.guard("forward statistics", self._statistics)
             if self.watch.due or self.in_probe:
@@ -176,7 +218,7 @@ class ForwardTap:
     def _statistics(self) -> None:
         """Per weighted layer: saturation, dead units, activation rank, output RMS."""
         order = list(self.order)
-        if not self.activations:
+        if not self.activations_read:
             self._infer_activations(order)
         out = self.root_out
         if not self.in_probe and self.watch.due and isinstance(out, torch.Tensor):
@@ -213,10 +255,22 @@ class ForwardTap:
     def _infer_activations(self, order: list[int]) -> None:
         acts = []
         for i in range(len(self.layers)):
-            z = self.z.get(i)
-            kind = kind_of(self.layers[i][1])
-            acts.append(infer_activation(z, self._h_of(i, order)) if kind == "dense" else UNKNOWN)
+            if kind_of(self.layers[i][1]) != "dense":
+                acts.append(UNKNOWN)
+            elif i in self.module_acts:  # the modules say so
+                acts.append(self.module_acts[i])
+            else:  # functional code: the numbers, where they can tell
+                z = self.z.get(i)
+                moved = isinstance(z, torch.Tensor) and z._version != self.versions.get(i)
+                acts.append(infer_activation(z, self._h_of(i, order), in_place=moved))
         self.activations = acts
+        self.activations_read = True
+        for h in self.act_handles:
+            h.remove()
+        self.act_handles.clear()
+        self.out_ids.clear()
+        self.versions.clear()
+        self.module_acts.clear()
         self.order_seen = list(order)
         last = order[-1] if order else None
         self.output_activation = acts[last] if last is not None else UNKNOWN

@@ -1,8 +1,13 @@
 """Gradient bookkeeping of one watch: which parameters get gradients, whether gradients are
 zeroed between steps, which parameters training changed, and the size of a probed step's update.
 
-- at each probe, the parameters that should learn (``requires_grad`` and in the optimizer) and
-  have no gradient (``.grad`` is None) are counted: the detached-graph evidence;
+- at each probe, the parameters that require a gradient and have none (``.grad`` is None) are
+  counted: the detached-graph evidence (and, for those the loss does not use, the unused
+  parameters); the first probe that finds some traces which of the model's outputs the
+  loss's graph reaches (what the end-of-run check of unused parameters compares);
+- the tensors the optimizer holds without a gradient at the last probe, and at the end which
+  of them the model no longer has, and which of the model's parameters no parameter group
+  holds: an optimizer out of step with its model;
 - one tensor hook on one small parameter, only on the step before a probe (and on steps 1 and
   2): it sees the fresh gradient, so the probe can tell accumulated (never zeroed) gradients
   from fresh ones;
@@ -26,6 +31,8 @@ class GradientBook:
     """The gradient bookkeeping of one model and its optimizer (see the module docstring)."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        self.model = model
+        self.optimizer = optimizer
         self.params = dict(model.named_parameters())
         in_opt = {id(p) for g in optimizer.param_groups for p in g["params"]}
         self.in_optimizer = {n: id(p) in in_opt for n, p in self.params.items()}
@@ -33,6 +40,12 @@ class GradientBook:
         self.checksum0 = self.checksums()
         self.no_grad_checks: dict[str, int] = {}
         self.checks = 0
+        # ids of the tensors the optimizer held without a gradient at the last check
+        self.held_without_grad: set[int] | None = None
+        # whether the last check found parameters without a gradient, and which of the
+        # model's outputs the loss's graph reaches (traced once, where that happened)
+        self.missing = False
+        self.used_outputs: list[bool] | None = None
         self.stale = [0, 0]  # (stale, decided) checks
         self._spy_param: torch.Tensor | None = None
         self._spy_old: torch.Tensor | None = None
@@ -50,18 +63,69 @@ class GradientBook:
         return self._spy_handle is not None
 
     def check_gradients(self) -> None:
-        """Count, per parameter that should learn, the probes at which it had no gradient."""
+        """Count, per parameter that requires a gradient, the probes at which it had none;
+        note the optimizer's tensors without one."""
         self.checks += 1
+        self.missing = False
         for n, p in self.params.items():
             # None only: an all-zero gradient reached the parameter (dead units, say)
-            if p.requires_grad and self.in_optimizer[n] and p.grad is None:
+            if p.requires_grad and p.grad is None:
                 self.no_grad_checks[n] = self.no_grad_checks.get(n, 0) + 1
+                self.missing = True
+        self.held_without_grad = {
+            id(p) for g in self.optimizer.param_groups for p in g["params"] if p.grad is None
+        }
+
+    def trace_loss(self, loss_edge: tuple[Any, int] | None, out_edges: list[Any]) -> None:
+        """Which of the model's outputs (``(grad_fn, output_nr)`` per output tensor) the
+        loss's graph reaches, once: at the first check that found parameters without a
+        gradient (the graph's nodes outlive the backward pass, their saved tensors do not).
+        ``loss_edge`` is None when no loss was seen this step (then nothing is decided), its
+        ``grad_fn`` None when the loss has no graph (it reaches no output)."""
+        if self.used_outputs is None and self.missing and out_edges and loss_edge is not None:
+            self.used_outputs = reached(loss_edge, out_edges)
+
+    def out_of_step(self) -> tuple[dict[str, int], dict[str, int]]:
+        """``(optimizer_only, not_in_optimizer)`` at the end (see
+        :class:`~nndoctor.doctor.schema.LoopFacts`): the tensors the optimizer holds that the
+        model no longer has and that got no gradient at the last check (or now, without a
+        check), and the model's parameters that require a gradient and that no parameter
+        group holds; each by name with its element count."""
+        now = dict(self.model.named_parameters())
+        mine = {id(p) for p in now.values()}
+        then = {id(p): n for n, p in self.params.items()}
+        held = [
+            (f"param_groups[{g}][{k}]", p)
+            for g, group in enumerate(self.optimizer.param_groups)
+            for k, p in enumerate(group["params"])
+        ]
+        without = self.held_without_grad
+        if without is None:
+            without = {id(p) for _, p in held if p.grad is None}
+
+        def name(place: str, p: torch.Tensor) -> str:
+            """The model's name for it when it was its parameter, else its place."""
+            shape = "x".join(str(d) for d in p.shape)
+            return f"{then[id(p)]} (old, {shape})" if id(p) in then else f"{place} ({shape})"
+
+        optimizer_only = {
+            name(place, p): int(p.numel())
+            for place, p in held
+            if id(p) not in mine and id(p) in without
+        }
+        held_ids = {id(p) for _, p in held}
+        not_held = {
+            n: int(p.numel()) for n, p in now.items() if p.requires_grad and id(p) not in held_ids
+        }
+        return optimizer_only, not_held
 
     def arm_spy(self) -> None:
         """Before a checked step: watch the fresh gradient of one small parameter."""
         p = self._spy_param
         if p is None:
-            cands = [q for q in self.params.values() if q.requires_grad]
+            # a parameter the optimizer holds: its zero_grad() leaves the others' gradients
+            # to pile up whatever the loop does (they are never stepped)
+            cands = [q for n, q in self.params.items() if q.requires_grad and self.in_optimizer[n]]
             if not cands:
                 return
             p = self._spy_param = min(cands, key=lambda q: q.numel())
@@ -162,6 +226,16 @@ class GradientBook:
         n = len(ps)
         return {name: (values[i], values[n + i]) for i, name in enumerate(self.params)}
 
+    def without_gradient(self) -> list[str]:
+        """The parameters that require a gradient and had none at every check."""
+        if not self.checks:
+            return []
+        return [
+            n
+            for n, p in self.params.items()
+            if p.requires_grad and self.no_grad_checks.get(n, 0) >= self.checks
+        ]
+
     def parameter_facts(self) -> dict[str, ParameterFacts]:
         """Every parameter as the loop treated it, by name."""
         now = self.checksums()
@@ -175,3 +249,39 @@ class GradientBook:
             )
             for n, p in self.params.items()
         }
+
+
+def reached(root: tuple[Any, int] | None, targets: list[Any]) -> list[bool]:
+    """Which of ``targets`` (``(grad_fn, output_nr)`` edges of autograd's graph, None for a
+    tensor without a graph) the graph behind ``root`` (the loss's edge, None when the loss
+    has no graph) reaches, walking ``next_functions`` until all are found."""
+    want: dict[tuple[int, int], list[int]] = {}
+    for k, edge in enumerate(targets):
+        if edge is not None and edge[0] is not None:
+            want.setdefault((id(edge[0]), edge[1]), []).append(k)
+    found = [False] * len(targets)
+    if root is None or root[0] is None or not want:
+        return found
+    left = len(want)
+    hit = want.pop((id(root[0]), root[1]), None)
+    for k in hit or ():
+        found[k] = True
+    left -= hit is not None
+    seen: set[int] = set()
+    stack = [root[0]]
+    while stack and left:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for nxt, nr in getattr(node, "next_functions", ()):
+            if nxt is None:
+                continue
+            hit = want.pop((id(nxt), nr), None)
+            if hit is not None:
+                left -= 1
+                for k in hit:
+                    found[k] = True
+            if id(nxt) not in seen:
+                stack.append(nxt)
+    return found

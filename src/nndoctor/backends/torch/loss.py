@@ -168,6 +168,9 @@ class LossTap:
         self.sample_x: list[np.ndarray] = []
         self.sample_y: list[np.ndarray] = []
         self.listener: BackwardListener | None = None
+        # the first loss of a probed step as an autograd edge (whose graph reaches which of
+        # the model's outputs: GradientBook.trace_loss); taken by the probe
+        self.loss_edge: tuple[Any, int] | None = None
 
     def install(self) -> None:
         self.hook()
@@ -210,6 +213,8 @@ class LossTap:
         # on every step: what _on_loss(tensor, None, None) does, without the checks of an
         # output and a target
         self.backward_seen = True
+        if self.watch.due and self.loss_edge is None:
+            self.loss_edge = (tensor.grad_fn, tensor.output_nr)
         if self.anchor is not None and self.anchor.grad is None and self.pending:
             self.pending.clear()  # zeroed since: those were the losses of another model's step
         if self.parts:  # the losses the hook or log() saw, summed into this backward
@@ -222,6 +227,12 @@ class LossTap:
             self.pending.append(self._value(tensor))
             if self.watch.due:  # a probe step: what the loss compared, read off its graph
                 self.watch.guard("loss", lambda: self._keep(tensor, None, None))
+        value = self.pending[-1] if self.pending else None
+        if isinstance(value, float) and not math.isfinite(value):
+            # the graph is freed by the backward pass: what it says about the loss, now
+            self.watch.guard(
+                "nan source", lambda: self.watch.nan.read_graph(tensor, self.watch.step)
+            )
 
     def log(self, loss: Any, output: Any = None, target: Any = None) -> None:
         """Record the loss of this step (and the output and target it compared)."""

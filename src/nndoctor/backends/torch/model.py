@@ -1,6 +1,7 @@
 """What the doctor needs to know about a ``torch.nn.Module``: its weighted layers, the
-activation after each (read off the numbers, so functional activations count), and the
-structural changes a trial can make. Imported only when torch is.
+activation after each (an activation module that takes the layer's output says which; else it
+is read off the numbers, so functional activations count), and the structural changes a trial
+can make. Imported only when torch is.
 
 A *weighted layer* is a module with its own weight of at least two dimensions (Linear, Conv*,
 Embedding, Bilinear, ...) or a recurrent layer (RNN, LSTM, GRU: ``weight_ih_l0``). Its weight is
@@ -85,12 +86,73 @@ def unit_columns(z: torch.Tensor, kind: str) -> torch.Tensor | None:
     return z.reshape(-1, z.shape[-1])
 
 
-def infer_activation(z: torch.Tensor, h: Any) -> str:
+# activation modules by class (a subclass counts as its base: ReLU6 before Hardtanh); the names
+# are those of the numeric candidates where one exists
+_ACTIVATION_CLASSES: dict[type, str] = {
+    nn.Identity: "identity",
+    nn.ReLU: "relu",
+    nn.ReLU6: "relu6",
+    nn.LeakyReLU: "leakyrelu",
+    nn.PReLU: "prelu",
+    nn.RReLU: "rrelu",
+    nn.ELU: "elu",
+    nn.CELU: "celu",
+    nn.SELU: "selu",
+    nn.GELU: "gelu",
+    nn.SiLU: "silu",
+    nn.Mish: "mish",
+    nn.Sigmoid: "sigmoid",
+    nn.Hardsigmoid: "hardsigmoid",
+    nn.LogSigmoid: "logsigmoid",
+    nn.Tanh: "tanh",
+    nn.Hardtanh: "hardtanh",
+    nn.Hardswish: "hardswish",
+    nn.Softplus: "softplus",
+    nn.Softsign: "softsign",
+    nn.Tanhshrink: "tanhshrink",
+    nn.Softmax: "softmax",
+    nn.LogSoftmax: "log_softmax",
+}
+ACTIVATION_MODULES = tuple(_ACTIVATION_CLASSES)
+
+
+def module_activation(module: nn.Module, x: Any, channels_first: bool) -> str:
+    """The activation ``module`` computes on a layer's output ``x``: its name, or
+    ``"unknown"`` for a softmax over another axis than the layer's units (the last axis, or
+    axis 1 of a conv's ``(N, C, ...)`` output): over the batch or the time axis it is no
+    activation of the units.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        An instance of one of :data:`ACTIVATION_MODULES`.
+    x : torch.Tensor
+        Its input, the weighted layer's output.
+    channels_first : bool
+        The layer's units are axis 1 (a conv), not the last axis.
+    """
+    name = next(_ACTIVATION_CLASSES[c] for c in type(module).__mro__ if c in _ACTIVATION_CLASSES)
+    if name in ("softmax", "log_softmax"):
+        ndim = x.dim() if isinstance(x, torch.Tensor) else 0
+        dim = module.dim  # type: ignore[union-attr]
+        if dim is None:  # torch's implicit choice (deprecated): axis 0 for 0-, 1- and 3-d
+            dim = 0 if ndim in (0, 1, 3) else 1
+        if ndim < 2 or dim % ndim != (1 if channels_first else ndim - 1):
+            return UNKNOWN
+    return name
+
+
+def infer_activation(z: torch.Tensor, h: Any, in_place: bool = False) -> str:
     """The elementwise function ``f`` with ``h = f(z)``, tried on the numbers; ``"unknown"``
-    when none fits (a norm layer, dropout, pooling or reshaping in between)."""
+    when none fits (a norm layer, dropout, pooling or reshaping in between) and when more
+    than one does: on inputs where the candidates agree (all zeros: ReLU, identity, GELU and
+    SiLU give 0; all positive: ReLU is the identity) the numbers cannot tell.
+
+    ``in_place``: ``z`` was changed in place after the layer made it (``F.relu(z,
+    inplace=True)``), so ``h is z`` does not mean that nothing ran between."""
     if not isinstance(z, torch.Tensor) or not isinstance(h, torch.Tensor):
         return UNKNOWN
-    if h is z:  # the same tensor (an output layer's logits): the numbers would say so too
+    if h is z and not in_place:  # the same tensor passed on (an output layer's logits)
         return "identity"
     if h.numel() != z.numel() or h.shape[0] != z.shape[0]:
         return UNKNOWN
@@ -105,13 +167,16 @@ def infer_activation(z: torch.Tensor, h: Any) -> str:
     zs = zz[:few].to("cpu", torch.float64)
     hs = hh[:few].to("cpu", torch.float64).numpy()
     bound = atol + rtol * np.abs(hs)
+    fits = []
     with torch.no_grad():
         for name, f in _CANDIDATES:
             if name in ("softmax", "log_softmax") and z.dim() != 2:
                 continue
             if np.all(np.abs(f(zs).numpy() - hs) <= bound) and _close(f(zz), hh, rtol, atol):
-                return name
-    return UNKNOWN
+                fits.append(name)
+                if len(fits) > 1:
+                    return UNKNOWN
+    return fits[0] if fits else UNKNOWN
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, rtol: float, atol: float) -> bool:

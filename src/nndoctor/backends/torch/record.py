@@ -1,16 +1,20 @@
 """What a watch records: the steps' losses and each probe's numbers in the core's
 :class:`~nndoctor.doctor.recorder.RecorderCore`, the first non-finite loss, and at the end the
-run as :class:`~nndoctor.doctor.schema.Probes`."""
+run as :class:`~nndoctor.doctor.schema.Probes`, with the loop's facts and the end-of-run checks
+(:mod:`~nndoctor.backends.torch.checks`)."""
 
 from __future__ import annotations
 
+import logging
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from nndoctor.backends.torch.checks import batch_mixing, unused_parameters
 from nndoctor.backends.torch.model import kind_of, untouched, weight_of
 from nndoctor.backends.torch.sharded import local, norms
 from nndoctor.backends.torch.statistics import (
@@ -26,6 +30,19 @@ from nndoctor.doctor.schema import UNKNOWN, LoopFacts, Probes, effective_targets
 
 # steps a window of a loop without epochs holds at least
 MIN_WINDOW = 8
+
+log = logging.getLogger("nndoctor")
+T = TypeVar("T")
+
+
+def _or(default: T, what: str, check: Callable[[], T]) -> T:
+    """An end-of-run check's result, or ``default`` when it fails on this model (the rules
+    that read it then stay silent; the rest of the report stands)."""
+    try:
+        return check()
+    except Exception as exc:
+        log.debug("nndoctor: the %s check was skipped: %s: %s", what, type(exc).__name__, exc)
+        return default
 
 
 class Recording:
@@ -83,6 +100,8 @@ class Recording:
                 "epoch": len(self.watch.epoch_ends),
                 "layer": bad[0] if bad else None,
             }
+            if first + k == self.watch.step:  # this step's own loss: its weights are here yet
+                self.watch.nan.at_nonfinite_loss(first + k)
 
     def probe(self) -> None:
         """A probed step, before its update: norms of the weights and gradients, the spread of
@@ -105,9 +124,15 @@ class Recording:
             device.append(spread.std(dim=0, correction=0).mean())
         values = to_host(device)  # one transfer
         L = len(ws)
+        losses = core.losses
+        watch.nan.after_gradients(
+            step, values[L : 2 * L], bool(losses) and math.isfinite(losses[-1])
+        )
         watch.grads.keep_before(ws, list(values[:L]))
         output_std = values[2 * L] if len(values) > 2 * L else math.nan
         watch.grads.check_gradients()
+        watch.grads.trace_loss(watch.loss.loss_edge, forward.out_edges)
+        watch.loss.loss_edge, forward.out_edges = None, []
         watch.grads.check_stale()
         core.probe(step, values[:L], values[L : 2 * L], forward.last_stats, output_std)
         forward.last_stats = None
@@ -187,6 +212,7 @@ class Recording:
         )
         probes.eps = watch.eps
         probes.epochs_known = bool(watch.epoch_ends)
+        probes.nan_source = watch.nan.source
         return probes
 
     def _output_now(self, x: torch.Tensor) -> Any:
@@ -226,6 +252,14 @@ class Recording:
 
     def _loop_facts(self) -> LoopFacts:
         watch, grads = self.watch, self.watch.grads
+        model, x = watch.model, watch.forward.probe_x
+        optimizer_only, not_held = grads.out_of_step()
+        missing = grads.without_gradient()
+        unused = _or(
+            {},
+            "unused parameters",
+            lambda: unused_parameters(model, x, missing, grads.used_outputs),
+        )
         return LoopFacts(
             parameters=grads.parameter_facts(),
             gradient_checks=grads.checks,
@@ -238,4 +272,8 @@ class Recording:
             loss_shapes=watch.loss.shapes,
             output_activation=watch.forward.output_activation,
             loss_softmaxes=watch.loss.view.softmaxes if watch.loss.view is not None else 0,
+            unused=unused,
+            optimizer_only=optimizer_only,
+            not_in_optimizer=not_held,
+            batch_mixing=_or(None, "batch mixing", lambda: batch_mixing(model, x)),
         )

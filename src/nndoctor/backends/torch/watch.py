@@ -14,6 +14,9 @@ The watch is the step and the schedule; each of its parts has one job:
   of probe steps;
 - :class:`~nndoctor.backends.torch.gradients.GradientBook`: which parameters get gradients and
   change, whether gradients are zeroed, the size of a probed step's update;
+- :class:`~nndoctor.backends.torch.nan_tap.NanTap`: where the first NaN or inf came from (a
+  reference to each step's inputs; a replay of the step once its loss or gradient is not
+  finite);
 - :class:`~nndoctor.backends.torch.record.Recording`: the losses and each probe's numbers in
   the recorder core, and the run as Probes at the end;
 - :class:`~nndoctor.backends.torch.stability.StabilityTap`: every step's gradient norm per
@@ -45,12 +48,13 @@ from nndoctor.backends.torch.forward import ForwardTap
 from nndoctor.backends.torch.gradients import GradientBook
 from nndoctor.backends.torch.loss import LossTap
 from nndoctor.backends.torch.model import kind_of, weight_of, weighted_modules
+from nndoctor.backends.torch.nan_tap import NanTap
 from nndoctor.backends.torch.record import Recording
 from nndoctor.backends.torch.stability import StabilityTap
 from nndoctor.backends.torch.statistics import layer_weights
 from nndoctor.backends.torch.task import loss_spec_of
 from nndoctor.doctor.recorder import PROBE_BUDGET, Schedule
-from nndoctor.doctor.schema import UNKNOWN, LayerSpec, LossSpec, Probes, TaskSpec
+from nndoctor.doctor.schema import UNKNOWN, LayerSpec, LossSpec, NanSource, Probes, TaskSpec
 
 log = logging.getLogger("nndoctor")
 
@@ -97,6 +101,22 @@ def _rate(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _checked(model: Any, optimizer: Any, loss: Any, every: int | None) -> int | None:
+    """The watch's arguments checked (a clear error naming the bad one); ``every``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    check_instance(loss, nn.Module, "loss", "")
+    if loss is not None and not callable(loss):
+        raise TypeError(
+            f"loss must be a torch loss module or a function, got {type(loss).__name__}"
+        )
+    return check_positive_int(every, "every") if every is not None else None
+
+
 class Watch:
     """Watches one model and its optimizer through hooks; see the module docstring.
 
@@ -141,19 +161,7 @@ class Watch:
         step_pre_hook: bool = True,
         reporter: Callable[..., Any] | None = None,
     ) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-            )
-        check_instance(loss, nn.Module, "loss", "")
-        if loss is not None and not callable(loss):
-            raise TypeError(
-                f"loss must be a torch loss module or a function, got {type(loss).__name__}"
-            )
-        if every is not None:
-            every = check_positive_int(every, "every")
+        every = _checked(model, optimizer, loss, every)
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss
@@ -198,12 +206,23 @@ class Watch:
         self.recording = Recording(self, self._layers, self.schedule)
         self.stability = StabilityTap(self, model, self._layers)
         self.stability.arm()  # step 0 is probed
+        self.nan = NanTap(self, model, loss)
         self.forward.hook()
         if self._step_pre_hook:
             self._handles.append(self.optimizer.register_step_pre_hook(self._pre_step))
         self.loss.install()
 
     # --- what the core reads (the report, the alerts: WatchedRun), and diagnose ---
+
+    @property
+    def parts(self) -> tuple[Any, ...]:
+        """The objects whose hooks sit on the model (a copy of the model leaves them out)."""
+        return (self.forward, self.loss, self.grads, self.recording, self.nan)
+
+    @property
+    def nan_source(self) -> NanSource | None:
+        """Where the first non-finite loss or gradient came from (the step replayed), or None."""
+        return self.nan.source
 
     @property
     def layers(self) -> list[tuple[str, nn.Module]]:
@@ -351,6 +370,7 @@ class Watch:
         self.forward.unhook()
         self.grads.disarm_spy()
         self.stability.close()
+        self.nan.close()
 
     def __enter__(self) -> Watch:
         return self
@@ -393,6 +413,8 @@ class Watch:
         loss.new_step()
         loss.take_step_loss()
         self.stability.step()  # the layers' gradient norms, left on the device
+        if not loss.on_device:  # the loss is a float already: a NaN is replayed at once
+            self.nan.after_step_loss(self.step, loss.unsynced[-1])
         if not self.model.training:
             self.eval_steps += 1
         lr = optimizer.param_groups[0]["lr"]

@@ -16,6 +16,7 @@ from nndoctor.doctor.rules import (
     curve,
     data,
     gradients,
+    numerics,
     setup,
     stability,
     torch_loop,
@@ -26,6 +27,7 @@ from nndoctor.doctor.schema import Context, Probes
 
 RULES: tuple[Rule, ...] = (
     values.RULES
+    + numerics.RULES
     + setup.RULES
     + torch_loop.RULES
     + units.RULES

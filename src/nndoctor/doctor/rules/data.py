@@ -11,7 +11,7 @@ from nndoctor.doctor.finding import CAUSE, ERROR, INFO, NOTE, SYMPTOM, WARNING, 
 from nndoctor.doctor.rule import TARGETS, Rule
 from nndoctor.doctor.rules.common import baseline
 from nndoctor.doctor.rules.setup import CAPACITY_SKILL_MARGIN, skills
-from nndoctor.doctor.schema import AUTOENCODER, BINARY, CLASSIFICATION, Context, Probes
+from nndoctor.doctor.schema import AUTOENCODER, BINARY, CLASSIFICATION, TOKENS, Context, Probes
 
 # the final loss matches the rank-r bound when it is within this share of the gap to the
 # neighbouring bounds
@@ -116,6 +116,10 @@ def incompressible_data(probes: Probes, ctx: Context) -> list[Finding]:
 def no_signal(probes: Probes, ctx: Context) -> list[Finding]:
     pred = ctx.bounds.get("predictability")
     if ctx.task == AUTOENCODER or not pred or pred["has_signal"]:
+        return []
+    if ctx.structure.inputs == TOKENS:
+        # the test saw the ids as a bag (bag_of_ids): additive effects only, so a target made
+        # by an interaction of ids (a user with an item) reads as no signal
         return []
     if not np.any(ctx.data.y_std > 0):
         return []

@@ -10,6 +10,7 @@ from nndoctor.doctor.changes import Change, LearningRate, ReplaceActivations
 from nndoctor.doctor.finding import CAUSE, ERROR, WARNING, Finding
 from nndoctor.doctor.rule import Rule
 from nndoctor.doctor.rules.common import improvement, nanmedian, reinit, rms, stuck
+from nndoctor.doctor.rules.numerics import growth_before_nan, growth_words, relative_rise, short
 from nndoctor.doctor.rules.units import DEAD_WARNING, KILLED_LR_CUT, killed_early
 from nndoctor.doctor.schema import Context, Probes
 
@@ -269,17 +270,33 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     suggested = ctx.lr / lr_factor(first_update / LR_HIGH_TARGET_UPDATE)
     curve = probes.finite_epoch_loss
     # where the loss started: the first epoch's mean, or, in a loop without epochs, its first
-    # step (a window of steps would average the blow-up of the first steps into its start)
+    # step (a window of steps would average the blow-up of the first steps into its start);
+    # rises as differences relative to the start's size: a negative loss (an NLL of
+    # probabilities) rises towards 0
     steps = probes.step_loss[np.isfinite(probes.step_loss)]
-    start = curve[0] if probes.epochs_known or not steps.size else float(steps[0])
+    if steps.size and not probes.epochs_known:
+        start = float(steps[0])
+    else:
+        start = float(curve[0]) if curve.size else math.nan  # no finite epoch: nothing grew
     grew = bool(
-        curve.size >= 2 and (curve[-1] > LOSS_GREW * start or curve.max() > LOSS_SPIKE * start)
+        curve.size >= 2
+        and (
+            relative_rise(start, curve[-1]) > LOSS_GREW - 1
+            or relative_rise(start, curve.max()) > LOSS_SPIKE - 1
+        )
     )
     w0 = np.array([t.weight_norm[0] for t in probes.layers])
     w1 = np.array([np.linalg.norm(t.W_final) for t in probes.layers])
     weight_growth = float(np.median(w1[w0 > 0] / w0[w0 > 0])) if (w0 > 0).any() else math.nan
     no_progress = stuck(probes, ctx)
     diverged = probes.diverged is not None
+    # a NaN is the step size's doing only when the loss or the weights grew before it: a
+    # softmax over a fully masked row or a log of 0 makes one at any rate (nan-source). The
+    # rise before it is judged on the steps' losses (a few epochs' means, or a watched
+    # loop's stretches of single steps, say little about a run cut short)
+    before_nan = growth_before_nan(probes) if diverged else {"grew": False}
+    blew_up = diverged and before_nan["grew"]
+    grew = grew and not (diverged and not blew_up)
     mismatch = ctx.gradcheck is not None and not ctx.gradcheck.get("passed", True)
     # gradients already huge before the first update from an amplifying init: its fault
     born = exploding_init(probes)
@@ -292,15 +309,21 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     # (momentum, or a rate too high for the batch size): the step size, not the units
     early_death = killed_early(probes)
     died = killed is not None and (early_update > LR_HIGH_UPDATE or early_death is not None)
-    if mismatch or born or not (diverged or grew or big or blown or died):
+    if mismatch or born or not (blew_up or grew or big or blown or died):
         return []
-    if died and not (diverged or grew or big or blown):
+    if died and not (blew_up or grew or big or blown):
         # the update ratio did not size this: cut as for dead units, so both name one trial
         suggested = ctx.lr / KILLED_LR_CUT
     implied = ctx.lr * LR_HIGH_TARGET_UPDATE / first_update if first_update > 0 else math.nan
     suggested, outside = usual_lr(suggested, implied, str(ctx.optimizer.get("name")))
-    if diverged and probes.diverged is not None:
-        title = f"the loss became non-finite at step {probes.diverged['step']}"
+    if blew_up and probes.diverged is not None:
+        title = (
+            f"the loss became non-finite at step {probes.diverged['step']} after "
+            f"{growth_words(before_nan)}"
+        )
+        source = probes.nan_source
+        if source is not None and source.located:
+            title += f"; first non-finite: {short(source)}"
     elif grew:
         title = (
             f"the loss rose from {start:.4g} to {curve.max():.4g} during training "
@@ -324,7 +347,7 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
         title = f"the weights grew {weight_growth:.0f}-fold while the loss did not improve"
     return [
         LR_TOO_HIGH.finding(
-            ERROR if (diverged or grew or blown) else WARNING,
+            ERROR if (blew_up or grew or blown) else WARNING,
             title + f" (learning rate {ctx.lr:g})",
             evidence={
                 "lr": ctx.lr,
@@ -342,7 +365,7 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
             f"weights by {first_update:.1e} of their norm, about 1e-3 to 1e-2 is healthy"
             + (f"; {outside}" if outside else "")
             + ")",
-            score=1.0 if diverged else 0.8 if (grew or blown) else 0.5,
+            score=1.0 if blew_up else 0.8 if (grew or blown) else 0.5,
         )
     ]
 

@@ -689,6 +689,10 @@ def update_ratio_jump(probes: Probes, ctx: Context) -> list[Finding]:
     if onset is None:
         return []
     e = onset.evidence
+    if e["first_update"] and str(ctx.optimizer.get("name", "")).lower().startswith("sgd"):
+        # SGD's first step is no larger than its next ones (no fresh second moment to divide
+        # by): a first update this large is the learning rate itself (lr-too-high)
+        return []
     if e["first_update"]:
         what = (
             f"the very first update changed layer {e['layer']} by {e['update_ratio']:.3g} of its "

@@ -14,10 +14,10 @@ import math
 import numpy as np
 
 from nndoctor.doctor.changes import RemoveOutputActivation, SetOption
-from nndoctor.doctor.finding import CAUSE, ERROR, NOTE, WARNING, Finding
+from nndoctor.doctor.finding import CAUSE, ERROR, INFO, NOTE, WARNING, Finding
 from nndoctor.doctor.rule import LOOP, Rule
 from nndoctor.doctor.rules.common import stuck
-from nndoctor.doctor.schema import Context, ParameterFacts, Probes
+from nndoctor.doctor.schema import NOT_RUN, Context, ParameterFacts, Probes
 
 # share of the gradient checks at which a parameter had no gradient, to call it cut off
 NO_GRAD_SHARE = 1.0
@@ -63,6 +63,7 @@ def detached_graph(probes: Probes, ctx: Context) -> list[Finding]:
         n
         for n, p in learnable.items()
         if p.no_grad_checks >= NO_GRAD_SHARE * x.gradient_checks
+        and n not in x.unused  # the loss does not use them: unused-parameters
         and not _all_dead(_layer_of(n, probes), probes)
     )
     if not cut:
@@ -97,7 +98,9 @@ def frozen_parameters(probes: Probes, ctx: Context) -> list[Finding]:
     frozen = sorted(
         n
         for n, p in params.items()
-        if not p.changed and (not p.requires_grad or not p.in_optimizer)
+        if not p.changed
+        and (not p.requires_grad or not p.in_optimizer)
+        and n not in x.unused  # no gradient to step with: unused-parameters
     )
     if not frozen:
         return []
@@ -310,6 +313,112 @@ def lr_schedule_collapse(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+def unused_parameters(probes: Probes, ctx: Context) -> list[Finding]:
+    x = probes.loop
+    if x is None or not x.unused:
+        return []
+    not_run = sorted(n for n, why in x.unused.items() if why == NOT_RUN)
+    unread = sorted(n for n, why in x.unused.items() if why != NOT_RUN)
+    params = x.parameters
+    share = _numel(params, [n for n in x.unused if n in params]) / max(
+        _numel(params, list(params)), 1
+    )
+    parts = []
+    if not_run:
+        parts.append(f"{len(not_run)} belong to modules that never ran in the forward pass")
+    if unread:
+        parts.append(f"{len(unread)} to modules whose output never reached the loss")
+    return [
+        UNUSED_PARAMETERS.finding(
+            NOTE,
+            f"{len(x.unused)} parameter tensor(s) never got a gradient because the loss does "
+            f"not use them: " + "; ".join(parts),
+            evidence={
+                "module_not_run": not_run[:16],
+                "output_not_in_loss": unread[:16],
+                "share_of_parameters": share,
+            },
+            why="autograd gives a gradient only to the parameters the loss depends on: a "
+            "module that is not called, or whose output is left out of the loss (an "
+            "auxiliary head, a branch kept for later), gets none, which is harmless when it "
+            "is meant to be so",
+            fix="nothing, if these modules are unused by design (leave them out of the "
+            "optimizer, or set requires_grad=False, to save its memory); else call them in "
+            "forward() and put their output into the loss",
+            score=share,
+        )
+    ]
+
+
+def optimizer_model_mismatch(probes: Probes, ctx: Context) -> list[Finding]:
+    x = probes.loop
+    if x is None or not x.optimizer_only or not x.not_in_optimizer:
+        return []
+    stale, missing = sorted(x.optimizer_only), sorted(x.not_in_optimizer)
+    last = probes.layers[-1].name if probes.layers else None
+    output_missing = any(_layer_of(n, probes) == last for n in missing)
+    severity = ERROR if stuck(probes, ctx) or output_missing else WARNING
+    return [
+        OPTIMIZER_MODEL_MISMATCH.finding(
+            severity,
+            f"the optimizer and the model are out of step: it steps {len(stale)} tensor(s) the "
+            f"model no longer uses ({_names(stale, 4)}) and none of {len(missing)} of the "
+            f"model's parameters ({_names(missing, 4)})",
+            evidence={
+                "optimizer_only": stale[:16],
+                "not_in_optimizer": missing[:16],
+                "elements_not_stepped": sum(x.not_in_optimizer.values()),
+                "output_layer_not_stepped": output_missing,
+            },
+            why="an optimizer holds the tensors it was given when it was built: layers "
+            "replaced after that (a new head for fine-tuning), or a model built a second "
+            "time, leave it stepping the old tensors, which no longer take part in the "
+            "forward pass, while the new ones get gradients that nothing applies, so they "
+            "stay as initialised",
+            fix="build the optimizer after the model is final, from model.parameters() (or "
+            "add the new layers with optimizer.add_param_group({'params': "
+            "new_layer.parameters()})), and train the same model object you gave it",
+            score=1.0,
+        )
+    ]
+
+
+def batch_mixing(probes: Probes, ctx: Context) -> list[Finding]:
+    x = probes.loop
+    m = x.batch_mixing if x is not None else None
+    if m is None or m.changed_rows == 0:
+        return []
+    share = m.changed_rows / max(m.rows, 1)
+    return [
+        BATCH_MIXING.finding(
+            ERROR if stuck(probes, ctx) else WARNING,
+            f"a sample's output depends on the other samples of its batch: with {m.replaced} "
+            f"other rows of the probe batch replaced, {m.changed_rows} of the {m.rows} kept "
+            f"rows changed their output (by up to {m.max_change:.3g} of its size, row "
+            f"{m.row}), in eval mode",
+            evidence={
+                "kept_rows": m.rows,
+                "replaced_rows": m.replaced,
+                "changed_rows": m.changed_rows,
+                "max_relative_change": m.max_change,
+                "changed_row": m.row,
+                "tolerance": m.tolerance,
+            },
+            why="each row of a batch is one sample, and in eval mode its output should depend "
+            "on that sample alone; here it depends on the others, so some layer runs across "
+            "the batch: a recurrent or attention layer that reads (batch, time, features) as "
+            "(time, batch, features) (batch_first=False, the default), a view or reshape "
+            "where a transpose was meant, a softmax or normalisation over dim 0; the net "
+            "then learns from the wrong neighbours and its output barely follows its own input",
+            fix="keep the batch on the axis each layer expects: batch_first=True on "
+            "nn.LSTM/GRU/RNN/TransformerEncoderLayer/MultiheadAttention fed (batch, time, "
+            "features), or x.transpose(0, 1) instead of x.view/reshape, and softmax over "
+            "dim=-1",
+            score=min(1.0, share),
+        )
+    ]
+
+
 # --- the records ---
 
 DETACHED_GRAPH = Rule(
@@ -429,12 +538,81 @@ LR_SCHEDULE_COLLAPSE = Rule(
     explains=("lr-too-low", "insufficient-capacity"),
 )
 
+UNUSED_PARAMETERS = Rule(
+    code="unused-parameters",
+    kind=INFO,
+    tier=0,
+    meaning="parameters the loss does not use (their module never ran or is left out)",
+    sentence=(
+        "some of your parameters never get a gradient because the loss does not use them: their "
+        "module never runs, or its output never reaches the loss"
+    ),
+    detect=unused_parameters,
+    fix="nothing, if unused by design; else use them in the loss",
+    needs=frozenset({LOOP}),
+    labels={
+        "module_not_run": "parameters of modules that never ran in the forward pass",
+        "output_not_in_loss": "parameters of modules whose output never reached the loss",
+    },
+)
+
+OPTIMIZER_MODEL_MISMATCH = Rule(
+    code="optimizer-model-mismatch",
+    kind=CAUSE,
+    tier=0,
+    meaning="the optimizer steps tensors the model no longer uses, not the model's own",
+    sentence=(
+        "your optimizer and your model are out of step: the optimizer updates tensors the model no "
+        "longer uses (layers replaced after it was built, or another copy of the model), and "
+        "some of the model's own parameters are never updated"
+    ),
+    detect=optimizer_model_mismatch,
+    change=lambda f, ctx: SetOption(
+        "unfreeze", True, "train every parameter (requires_grad, in the optimizer)"
+    ),
+    fix="build the optimizer after the model is final",
+    needs=frozenset({LOOP}),
+    explains=("frozen-parameters", "lr-too-low", "insufficient-capacity"),
+    labels={
+        "optimizer_only": "tensors the optimiser steps that the model does not use",
+        "elements_not_stepped": "numbers in the model's parameters the optimiser never steps",
+        "output_layer_not_stepped": "the output layer is not stepped",
+    },
+)
+
+BATCH_MIXING = Rule(
+    code="batch-mixing",
+    kind=CAUSE,
+    tier=1,
+    meaning="a sample's output depends on the other samples of its batch",
+    sentence=(
+        "the output your model gives for one sample changes when the other samples of its batch "
+        "change, by up to {max_relative_change} of its size: some layer runs across the batch "
+        "(swapped batch and time axes, a reshape where a transpose was meant)"
+    ),
+    detect=batch_mixing,
+    fix="keep the batch on the axis each layer expects (`batch_first=True`, `transpose`)",
+    needs=frozenset({LOOP}),
+    explains=("insufficient-capacity",),
+    labels={
+        "kept_rows": "samples kept in place and compared (kept rows)",
+        "replaced_rows": "other samples of the batch replaced (replaced rows)",
+        "changed_rows": "kept samples whose output changed (changed rows)",
+        "max_relative_change": "largest change of a sample's output, relative to its size",
+        "changed_row": "the sample where it is largest (row of the probe batch)",
+        "tolerance": "change counted as rounding (tolerance)",
+    },
+)
+
 RULES = (
     DETACHED_GRAPH,
+    OPTIMIZER_MODEL_MISMATCH,
     FROZEN_PARAMETERS,
+    UNUSED_PARAMETERS,
     LOSS_SHAPE_BROADCAST,
     DOUBLE_ACTIVATION,
     STALE_GRADIENTS,
     EVAL_MODE_TRAINING,
     LR_SCHEDULE_COLLAPSE,
+    BATCH_MIXING,
 )

@@ -1,0 +1,374 @@
+"""The model's structure as the PyTorch backend reads it (issue 20): activations named by the
+modules, an optimizer out of step with its model, parameters the loss does not use, outputs
+that mix the samples of a batch.
+
+Every expected number is computed here from the model and the optimizer themselves (the
+tensors' identities, two forward passes done by hand, a closed form), never read back from
+the doctor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nndoctor
+from _torch_cases import mlp, regression
+
+
+def _watch_loop(torch, nn, model, opt, steps=40, *, pick=None, before_step=None):
+    """A plain loop of ``steps`` steps on the regression problem under ``watch``; ``pick``
+    chooses the model output the loss reads; ``before_step(step)`` runs first each step."""
+    X, y = (torch.as_tensor(a) for a in regression())
+    loss = nn.MSELoss()
+    with nndoctor.watch(model, opt, loss=loss, alerts=False) as doctor:
+        for step in range(steps):
+            if before_step is not None:
+                before_step(step)
+            lo = (step * 20) % len(X)
+            opt.zero_grad()
+            out = model(X[lo : lo + 20])
+            loss(out if pick is None else pick(out), y[lo : lo + 20]).backward()
+            opt.step()
+    return doctor
+
+
+# --- activations: the modules say so; the numbers only where they can tell ---
+
+
+def test_activation_modules_name_the_activation_even_on_all_zero_weights(torch, nn):
+    from nndoctor.backends.torch import TORCH
+
+    acts = [nn.ReLU(), nn.GELU(), nn.Sigmoid(), nn.Tanh(), nn.SiLU(), nn.LeakyReLU(0.2),
+            nn.ELU(), nn.Softmax(dim=1)]  # fmt: skip
+    layers = []
+    for act in acts:
+        layers += [nn.Linear(4, 4), act]
+    model = nn.Sequential(*layers)
+    for p in model.parameters():
+        nn.init.zeros_(p)  # every pre-activation 0: ReLU, GELU, SiLU, ... all give 0 there
+    X = np.random.default_rng(0).normal(size=(10, 4))
+    run = TORCH.prepare(
+        model, X, X, loss=nn.MSELoss(), optimizer=lambda p: torch.optim.SGD(p, lr=0.1),
+        epochs=1, batch_size=None, shuffle=False, seed=0, options={},
+    )  # fmt: skip
+    kinds = [s.kind for s in TORCH.describe(run) if s.kind != "dense"]
+    assert kinds == ["relu", "gelu", "sigmoid", "tanh", "silu", "leakyrelu", "elu", "softmax"]
+
+
+def test_a_softmax_over_the_batch_axis_is_no_activation_of_the_units(torch, nn):
+    from nndoctor.backends.torch.model import module_activation
+
+    z = torch.randn(6, 3)
+    assert module_activation(nn.Softmax(dim=1), z, channels_first=False) == "softmax"
+    assert module_activation(nn.LogSoftmax(dim=-1), z, channels_first=False) == "log_softmax"
+    assert module_activation(nn.Softmax(dim=0), z, channels_first=False) == "unknown"
+    image = torch.randn(2, 3, 4, 4)  # (N, C, H, W): a conv's units are its channels
+    assert module_activation(nn.Softmax(dim=1), image, channels_first=True) == "softmax"
+    assert module_activation(nn.Softmax(dim=-1), image, channels_first=True) == "unknown"
+    assert module_activation(nn.ReLU6(), z, channels_first=False) == "relu6"
+
+
+def test_the_numbers_say_unknown_where_two_candidates_fit(torch):
+    from nndoctor.backends.torch.model import infer_activation
+
+    z = torch.randn(8, 5)
+    zero = torch.zeros(8, 5)
+    assert infer_activation(zero, zero.clone()) == "unknown"  # identity, ReLU, GELU, SiLU ...
+    assert infer_activation(z.abs(), z.abs().clone()) == "unknown"  # identity and ReLU
+    assert infer_activation(z, torch.relu(z)) == "relu"  # mixed signs: ReLU alone fits
+    assert infer_activation(z, torch.tanh(z)) == "tanh"
+    # changed in place after the layer made it: the same tensor, but not passed on as it was
+    h = z.clone()
+    assert infer_activation(h, h) == "identity"
+    assert infer_activation(h, torch.relu_(h), in_place=True) == "unknown"
+
+
+def test_an_all_zero_relu_mlp_of_relu_modules_is_symmetric_first_not_affine(torch, nn):
+    X, y = regression()
+
+    def net():
+        m = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 1))
+        for p in m.parameters():
+            nn.init.zeros_(p)
+        return m
+
+    report = nndoctor.diagnose(
+        net(), X, y, loss=nn.MSELoss(), optimizer=lambda p: torch.optim.SGD(p, lr=0.1),
+        epochs=5, batch_size=20, trials=False,
+    )  # fmt: skip
+    model = net()
+    doctor = _watch_loop(torch, nn, model, torch.optim.SGD(model.parameters(), lr=0.1))
+    assert doctor.activations == ["relu", "identity"]
+    for r in (report, doctor.report()):
+        assert r.causes[0].code == "symmetric-units"
+        assert "missing-nonlinearity" not in r.codes
+
+
+# --- optimizer and model out of step ---
+
+
+def _ids(tensors) -> set[int]:
+    return {id(t) for t in tensors}
+
+
+def _shape(p) -> str:
+    return "x".join(str(d) for d in p.shape)
+
+
+def _out_of_step(opt, model):
+    """By hand: the tensors ``opt`` holds that ``model`` does not, by place, and the names of
+    ``model``'s parameters ``opt`` does not hold."""
+    mine = _ids(model.parameters())
+    held = _ids(p for g in opt.param_groups for p in g["params"])
+    foreign = {
+        f"param_groups[{g}][{k}]": p
+        for g, group in enumerate(opt.param_groups)
+        for k, p in enumerate(group["params"])
+        if id(p) not in mine
+    }
+    return foreign, sorted(n for n, p in model.named_parameters() if id(p) not in held)
+
+
+def test_a_head_replaced_after_the_watch_began_is_named_by_its_old_name(torch, nn):
+    # as under `nndoctor run`, whose watch starts at the first step: the swap comes later
+    model = mlp(torch, nn)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    names = {id(p): n for n, p in model.named_parameters()}
+
+    def swap(step):
+        if step == 10:
+            model[2] = nn.Linear(16, 1)  # the optimizer still holds the old head
+
+    report = _watch_loop(torch, nn, model, opt, before_step=swap).report()
+    foreign, unstepped = _out_of_step(opt, model)
+    f = report["optimizer-model-mismatch"]
+    assert report.causes[0] is f
+    assert f.evidence["optimizer_only"] == sorted(
+        f"{names[id(p)]} (old, {_shape(p)})" for p in foreign.values()
+    ) == ["2.bias (old, 1)", "2.weight (old, 1x16)"]  # fmt: skip
+    assert f.evidence["not_in_optimizer"] == unstepped == ["2.bias", "2.weight"]
+    assert f.evidence["elements_not_stepped"] == 17  # the new head's 16 weights and its bias
+
+
+def test_a_head_replaced_before_the_watch_is_named_by_its_place_and_explains_frozen(torch, nn):
+    model = mlp(torch, nn)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    model[2] = nn.Linear(16, 1)
+    foreign, unstepped = _out_of_step(opt, model)
+    report = _watch_loop(torch, nn, model, opt).report()
+    f = report["optimizer-model-mismatch"]
+    assert report.causes[0] is f
+    assert f.evidence["optimizer_only"] == sorted(
+        f"{place} ({_shape(p)})" for place, p in foreign.items()
+    ) == ["param_groups[0][2] (1x16)", "param_groups[0][3] (1)"]  # fmt: skip
+    assert f.evidence["not_in_optimizer"] == unstepped
+    # the new head requires a gradient that no optimizer applies: frozen-parameters, which
+    # the mismatch explains; its gradients, never zeroed by the optimizer, are no stale
+    # gradients of the loop (the check watches a parameter the optimizer holds)
+    assert report["frozen-parameters"].evidence["not_in_optimizer"] == unstepped
+    assert "frozen-parameters" in f.explains
+    assert "stale-gradients" not in report.codes
+
+
+def test_the_model_built_twice_trains_the_copy_the_optimizer_does_not_hold(torch, nn):
+    held_model = mlp(torch, nn, seed=0)
+    opt = torch.optim.SGD(held_model.parameters(), lr=0.05)
+    trained = mlp(torch, nn, seed=1)
+    report = _watch_loop(torch, nn, trained, opt).report()
+    f = report["optimizer-model-mismatch"]
+    assert report.causes[0] is f and f.severity == "error"
+    assert f.evidence["not_in_optimizer"] == sorted(n for n, _ in trained.named_parameters())
+    assert len(f.evidence["optimizer_only"]) == len(list(held_model.parameters()))
+    assert f.evidence["elements_not_stepped"] == sum(p.numel() for p in trained.parameters())
+
+
+def test_extra_tensors_the_loss_uses_and_an_optimizer_over_a_subset_are_not_a_mismatch(torch, nn):
+    # a learnable scale outside the model gets a gradient every step: not stale
+    model = mlp(torch, nn)
+    scale = torch.ones((), requires_grad=True)
+    opt = torch.optim.Adam([*model.parameters(), scale], lr=0.01)
+    report = _watch_loop(torch, nn, model, opt, pick=lambda out: scale * out).report()
+    assert "optimizer-model-mismatch" not in report.codes
+    # an optimizer built over the output layer only holds nothing foreign: frozen-parameters
+    model = mlp(torch, nn)
+    opt = torch.optim.Adam(model[2].parameters(), lr=0.01)
+    report = _watch_loop(torch, nn, model, opt).report()
+    assert "optimizer-model-mismatch" not in report.codes
+    assert report["frozen-parameters"].evidence["not_in_optimizer"] == ["0.bias", "0.weight"]
+
+
+# --- parameters the loss does not use ---
+
+
+def test_parameters_the_loss_does_not_use_are_information_not_a_cut_graph(torch, nn):
+    class Heads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.head = nn.Linear(5, 16), nn.Linear(16, 1)
+            self.aux, self.later = nn.Linear(16, 3), nn.Linear(16, 2)
+
+        def forward(self, x):
+            h = torch.relu(self.body(x))
+            return self.head(h), self.aux(h)  # self.later never runs; aux is not in the loss
+
+    torch.manual_seed(0)
+    model = Heads()
+    # the optimizer holds only what the loss uses, as a user who knows would build it
+    used = [*model.body.parameters(), *model.head.parameters()]
+    opt = torch.optim.Adam(used, lr=0.01)
+    report = _watch_loop(torch, nn, model, opt, pick=lambda out: out[0]).report()
+    f = report["unused-parameters"]
+    assert f.kind == "info" and f.severity == "info"
+    assert f.evidence["module_not_run"] == ["later.bias", "later.weight"]
+    assert f.evidence["output_not_in_loss"] == ["aux.bias", "aux.weight"]
+    n_unused = sum(p.numel() for m in (model.aux, model.later) for p in m.parameters())
+    assert f.evidence["share_of_parameters"] == pytest.approx(
+        n_unused / sum(p.numel() for p in model.parameters())
+    )
+    for code in ("detached-graph", "frozen-parameters", "optimizer-model-mismatch"):
+        assert code not in report.codes
+
+
+def test_a_graph_cut_inside_forward_or_before_the_loss_stays_a_detached_graph(torch, nn):
+    class Cut(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(5, 16), nn.Linear(16, 1)
+
+        def forward(self, x):
+            return self.fc2(torch.relu(self.fc1(x)).detach())  # fc1's output reaches the loss
+
+    torch.manual_seed(0)
+    model = Cut()
+    report = _watch_loop(torch, nn, model, torch.optim.SGD(model.parameters(), lr=0.05)).report()
+    assert report["detached-graph"].evidence["parameters_without_gradient"] == [
+        "fc1.bias",
+        "fc1.weight",
+    ]
+    assert "unused-parameters" not in report.codes
+
+    # the loss computed on a detached output: its graph reaches none of the model's outputs
+    model = mlp(torch, nn)
+    X, y = (torch.as_tensor(a) for a in regression())
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    with nndoctor.watch(model, opt, alerts=False) as doctor:
+        for step in range(40):
+            opt.zero_grad()
+            out = model(X[step * 5 : step * 5 + 5])
+            value = nn.functional.mse_loss(out.detach(), y[step * 5 : step * 5 + 5])
+            doctor.log(value, out, y[step * 5 : step * 5 + 5])
+            value.requires_grad_().backward()
+            opt.step()
+    report = doctor.report()
+    assert report["detached-graph"].evidence["parameters_without_gradient"] == sorted(
+        n for n, _ in model.named_parameters()
+    )
+    assert "unused-parameters" not in report.codes
+
+
+# --- outputs that mix samples ---
+
+
+class _Centred:
+    """A Linear layer whose outputs are centred over the batch in forward (a custom
+    normalisation across samples): ``o_i = W (x_i - mean_j x_j)``."""
+
+    def __new__(cls, torch, nn):
+        class Centred(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(5, 2)
+
+            def forward(self, x):
+                z = self.fc(x)
+                return z - z.mean(dim=0, keepdim=True)
+
+        torch.manual_seed(0)
+        return Centred()
+
+
+def test_batch_mixing_is_the_row_change_two_forward_passes_give(torch, nn):
+    from nndoctor.backends.torch.checks import batch_mixing
+
+    model = _Centred(torch, nn)
+    x = torch.as_tensor(np.random.default_rng(3).normal(size=(9, 5)))
+    # by hand: every even row 2k (k < 4) replaced by the odd row after it; odd rows compared
+    x2 = x.clone()
+    x2[0:8:2] = x[1:8:2]
+    with torch.no_grad():
+        o1, o2 = model(x)[1:8:2], model(x2)[1:8:2]
+    # the closed form: each output moves by W (mean x - mean x2), the same for every row
+    W = model.fc.weight.detach()
+    shift = W @ (x.mean(dim=0) - x2.mean(dim=0))
+    np.testing.assert_allclose((o2 - o1).numpy(), np.tile(shift.numpy(), (4, 1)), atol=1e-12)
+    norms = o1.norm(dim=1)
+    change = (o2 - o1).norm(dim=1) / torch.clamp(norms, min=float(norms.mean()))
+    m = batch_mixing(model, x)
+    assert (m.rows, m.replaced, m.changed_rows) == (4, 4, 4)
+    assert m.max_change == pytest.approx(float(change.max()), rel=1e-12)
+    assert m.row == 1 + 2 * int(change.argmax())
+    # a row-wise model: the same rows give the same outputs, bit for bit
+    m = batch_mixing(nn.Sequential(nn.Linear(5, 3), nn.Tanh(), nn.Linear(3, 2)), x)
+    assert m.changed_rows == 0 and m.max_change == 0.0
+
+
+def test_batch_mixing_leaves_the_run_as_it_was_and_is_silent_where_it_cannot_tell(torch, nn):
+    from nndoctor.backends.torch.checks import batch_mixing
+
+    x = torch.as_tensor(np.random.default_rng(0).normal(size=(16, 5)))
+    model = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.Dropout(0.5), nn.Linear(4, 1))
+    model.train()
+    model(x).sum().backward()  # running statistics moved, gradients present
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    grads = [p.grad.clone() for p in model.parameters()]
+    state = torch.get_rng_state()
+    m = batch_mixing(model, x)  # in eval mode: BatchNorm's running statistics, no dropout
+    assert m is not None and m.changed_rows == 0
+    assert model.training and all(mod.training for mod in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters(), strict=True))
+    assert torch.equal(state, torch.get_rng_state())
+    # silent: batch statistics in eval mode by design, rows that are all the same, a batch
+    # pooled into one output
+    by_batch = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4, track_running_stats=False))
+    assert batch_mixing(by_batch, x) is None
+    assert batch_mixing(model, torch.zeros(16, 5)) is None
+
+    class Pooled(nn.Module):
+        def forward(self, x):
+            return x.mean(dim=0, keepdim=True)
+
+    assert batch_mixing(Pooled(), x) is None
+
+
+def test_an_lstm_reading_the_batch_as_time_mixes_samples_in_diagnose_and_watch(torch, nn):
+    from nndoctor.scenarios._torch_modules import LastStepLSTM
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 6, 1))
+    Y = X[:, -1, :] + 0.5 * X[:, -3, :]
+
+    def swapped():
+        torch.manual_seed(0)
+        model = LastStepLSTM(1, 8, torch.float64)
+        model.lstm = nn.LSTM(1, 8)  # batch_first=False: (batch, time, 1) read as (time, batch, 1)
+        return model
+
+    report = nndoctor.diagnose(
+        swapped(), X, Y, loss=nn.MSELoss(), optimizer=lambda p: torch.optim.Adam(p, lr=0.01),
+        epochs=3, batch_size=20, trials=False,
+    )  # fmt: skip
+    model = swapped()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    Xt, Yt = torch.as_tensor(X), torch.as_tensor(Y)
+    with nndoctor.watch(model, opt, loss=nn.MSELoss(), alerts=False) as doctor:
+        for step in range(18):
+            lo = (step * 20) % len(Xt)
+            opt.zero_grad()
+            nn.functional.mse_loss(model(Xt[lo : lo + 20]), Yt[lo : lo + 20]).backward()
+            opt.step()
+    for r in (report, doctor.report()):
+        f = r["batch-mixing"]
+        assert f.kind == "cause" and f.evidence["changed_rows"] > 0.9 * f.evidence["kept_rows"]
+        assert f.evidence["max_relative_change"] > 10 * f.evidence["tolerance"]
