@@ -79,6 +79,9 @@ def diagnose(
     device: Any = None,
     zero_grad: bool = True,
     scheduler: Any = None,
+    warmup: int | None = None,
+    clip: float | None = None,
+    grad_scaler: bool = False,
 ) -> Report:
     """Train a copy of ``model``, watch it, and say why it does (not) learn.
 
@@ -110,6 +113,13 @@ def diagnose(
         PyTorch only: False reproduces a loop that never calls ``optimizer.zero_grad()``.
     scheduler : callable, optional
         PyTorch only: a factory ``optimizer -> LR scheduler``, stepped once per epoch.
+    warmup : int, optional
+        PyTorch only: steps of a linear learning-rate warmup (from ``1/warmup`` of the rate).
+    clip : float, optional
+        PyTorch only: clip the gradients' total norm at this value every step.
+    grad_scaler : bool
+        PyTorch only: float16 loss scaling with ``torch.amp.GradScaler`` (for a model that runs
+        in float16 autocast).
 
     Returns
     -------
@@ -127,7 +137,14 @@ def diagnose(
     # can refuse them by name
     options = {
         k: v
-        for k, v in (("device", device), ("zero_grad", zero_grad), ("scheduler", scheduler))
+        for k, v in (
+            ("device", device),
+            ("zero_grad", zero_grad),
+            ("scheduler", scheduler),
+            ("warmup", warmup),
+            ("clip", clip),
+            ("grad_scaler", grad_scaler),
+        )
         if v is not _DEFAULTS[k]
     }
     run = backend_for(model).prepare(
@@ -145,4 +162,11 @@ def diagnose(
     return examine(run, trials=trials, progress=progress)
 
 
-_DEFAULTS: dict[str, Any] = {"device": None, "zero_grad": True, "scheduler": None}
+_DEFAULTS: dict[str, Any] = {
+    "device": None,
+    "zero_grad": True,
+    "scheduler": None,
+    "warmup": None,
+    "clip": None,
+    "grad_scaler": False,
+}

@@ -206,3 +206,57 @@ class SwitchOptimizer(Change):
 
     def describe(self) -> str:
         return f"{self.name} at learning rate {self.lr:g}"
+
+
+@dataclass(frozen=True)
+class Warmup(Change):
+    """Raise the learning rate linearly from ``1/steps`` of its value to all of it over the
+    first ``steps`` optimizer steps."""
+
+    steps: int
+
+    def describe(self) -> str:
+        return f"linear learning-rate warmup over the first {self.steps} steps"
+
+
+@dataclass(frozen=True)
+class ClipGradients(Change):
+    """Scale the gradients down to a total norm of ``max_norm`` whenever they exceed it."""
+
+    max_norm: float
+
+    def describe(self) -> str:
+        return f"gradient clipping at norm {self.max_norm:.3g}"
+
+
+@dataclass(frozen=True)
+class QKNorm(Change):
+    """Normalise every attention's queries and keys (a LayerNorm over each head's features,
+    without learned gains) before their dot products: the logits stay bounded."""
+
+    def describe(self) -> str:
+        return "qk-layernorm (queries and keys normalised before every attention)"
+
+
+@dataclass(frozen=True)
+class ZLoss(Change):
+    """Add ``weight * mean(log Z ** 2)`` to the loss (``log Z``: the log-sum-exp of the
+    output logits), which pulls the logits' normaliser towards 1. Judged on the original loss
+    of the end weights."""
+
+    weight: float
+    metric: ClassVar[str] = "loss of end weights"
+
+    def describe(self) -> str:
+        return f"z-loss (weight {self.weight:g}) on the output logits"
+
+
+@dataclass(frozen=True)
+class Float32(Change):
+    """Run module ``module`` (its qualified name; ``""`` the whole model) in float32, outside
+    autocast's lower precision."""
+
+    module: str
+
+    def describe(self) -> str:
+        return f"float32 for {self.module or 'the whole model'}"

@@ -293,6 +293,80 @@ class NanSource:
 
 
 @dataclass
+class StabilityTrace:
+    """What a backend records for the stability rules (:mod:`nndoctor.doctor.rules.stability`):
+    per step one gradient norm, per probe a summary per layer and per attention site.
+
+    Every per-step number stays on the device between probes (no wait for it on a step without
+    a probe); a probe brings them to the host in one transfer and keeps ``O(layers)`` numbers.
+
+    Attributes
+    ----------
+    layers : list of str
+        The weighted layers whose gradients are summarised (the columns of ``grad_*``).
+    grad_norm : ndarray, shape (steps,)
+        Norm of the weighted layers' weight gradients at every optimizer step (NaN where the
+        step had none), combined across the ranks of a sharded model.
+    steps : ndarray, shape (m,)
+        The step of each probe of this trace (its last row: the end of the run).
+    grad_max, grad_mean : ndarray, shape (m, layers)
+        Per layer the largest and the mean per-step gradient norm over the steps since the
+        previous probe (this probe's step included); NaN where no step was recorded.
+    grad_max_step : ndarray, shape (m, layers)
+        The step of that largest norm (float: NaN where none).
+    attention : list of str
+        The attention sites seen (the module that called the attention), columns of
+        ``attention_*``.
+    attention_logit_max : ndarray, shape (m, sites)
+        Largest attention logit (``q . k * scale``, masked entries left out) on the probe's
+        forward pass; NaN where the site was not seen.
+    attention_entropy : ndarray, shape (m, sites)
+        Mean entropy (nats) of the attention rows.
+    logit_lse, logit_max : ndarray, shape (m,)
+        Mean log-sum-exp of the model's output logits over the last axis (the log of the
+        softmax's normaliser, ``log Z``) and the largest absolute logit; NaN when the output
+        is not logits.
+    compute_dtype : str
+        ``"float16"``, ``"bfloat16"`` or ``"float32"``/``"float64"``: what the forward pass
+        computed in (autocast's dtype, else the weights').
+    scaler_scale : ndarray, shape (m,)
+        A loss scaler's scale at each probe (NaN without one).
+    scaler_skipped : ndarray, shape (m,)
+        Optimizer steps the scaler skipped so far (non-finite gradients), at each probe.
+    scaler_updates : int
+        The scaler's updates in all (steps taken and skipped); 0 without a scaler.
+    scaler_skipped_total, scaler_longest_skip_run : int
+        Steps skipped in all, and the most skipped in a row.
+    scaler_collapse_start : int
+        The optimizer steps taken when the episode with the most skipped steps began (skips
+        fewer than 8 good steps apart are one episode; -1: none).
+    scaler_scale_first, scaler_scale_last : float
+        The scale at the first update seen and at the last probe.
+    """
+
+    layers: list[str]
+    grad_norm: np.ndarray
+    steps: np.ndarray
+    grad_max: np.ndarray
+    grad_mean: np.ndarray
+    grad_max_step: np.ndarray
+    attention: list[str] = field(default_factory=list)
+    attention_logit_max: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    attention_entropy: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    logit_lse: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    logit_max: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    compute_dtype: str = "float32"
+    scaler_scale: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    scaler_skipped: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    scaler_updates: int = 0
+    scaler_skipped_total: int = 0
+    scaler_longest_skip_run: int = 0
+    scaler_collapse_start: int = -1
+    scaler_scale_first: float = math.nan
+    scaler_scale_last: float = math.nan
+
+
+@dataclass
 class Probes:
     """Everything recorded during one training run.
 
@@ -351,6 +425,9 @@ class Probes:
     nan_source: NanSource | None = None
     # machine epsilon of the weights' dtype: what "equal up to rounding" means
     eps: float = float(np.finfo(np.float64).eps)
+    # the stability rules' per-step gradient norms and per-probe summaries (a backend that
+    # records them: PyTorch's watch); None otherwise (those rules stay silent)
+    stability: StabilityTrace | None = None
 
     @property
     def finite_epoch_loss(self) -> np.ndarray:

@@ -8,6 +8,7 @@ user's own loop. Imported only when the user passes a torch model (torch is then
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -21,6 +22,13 @@ import torch
 from torch import nn
 
 from nndoctor._validate import as_float_array, check_instance, check_positive_int
+from nndoctor.backends.torch.fixes import (
+    QKNormMode,
+    in_float32,
+    uses_attention,
+    warmup_lr,
+    with_z_loss,
+)
 from nndoctor.backends.torch.loss import loss_spec
 from nndoctor.backends.torch.model import (
     hidden_init,
@@ -45,8 +53,11 @@ from nndoctor.backends.torch.watch import Watch, optimizer_spec
 from nndoctor.doctor.changes import (
     DATA_CHANGES,
     Change,
+    ClipGradients,
+    Float32,
     InsertActivation,
     LearningRate,
+    QKNorm,
     Reinit,
     RemoveOutputActivation,
     ReplaceActivations,
@@ -54,6 +65,8 @@ from nndoctor.doctor.changes import (
     ReplaceOutput,
     SetOption,
     SwitchOptimizer,
+    Warmup,
+    ZLoss,
     apply_data_change,
 )
 from nndoctor.doctor.recorder import PROBE_ROWS
@@ -67,6 +80,27 @@ from nndoctor.doctor.schema import (
     TaskSpec,
     batch_mean_loss,
 )
+
+# the loop's stability settings diagnose takes (and the trials set): steps of a linear warmup,
+# the gradient-norm clip, float16 loss scaling
+LOOP_SETTINGS = ("warmup", "clip", "grad_scaler")
+
+
+def loop_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """The stability settings of ``options``, checked (one sentence per problem)."""
+    out: dict[str, Any] = {}
+    warmup = options.get("warmup")
+    if warmup is not None:
+        out["warmup"] = check_positive_int(warmup, "warmup")
+    clip = options.get("clip")
+    if clip is not None:
+        if not (isinstance(clip, int | float) and clip > 0 and math.isfinite(clip)):
+            raise ValueError(f"clip must be a positive number (a gradient norm), got {clip!r}")
+        out["clip"] = float(clip)
+    if options.get("grad_scaler"):
+        out["grad_scaler"] = True
+    return out
+
 
 # rows of the traced forward pass that reads the architecture
 TRACE_ROWS = 8
@@ -148,8 +182,10 @@ class TorchBackend:
         options: dict[str, Any],
     ) -> Run:
         """Validate and copy everything ``diagnose`` needs into a :class:`Run`; ``options``:
-        ``device``, ``zero_grad``, ``scheduler``."""
-        unknown = set(options) - {"device", "zero_grad", "scheduler"}
+        ``device``, ``zero_grad``, ``scheduler``, and the loop's stability settings
+        ``warmup`` (steps of a linear learning-rate warmup), ``clip`` (gradient-norm
+        clipping) and ``grad_scaler`` (float16 loss scaling with ``torch.amp.GradScaler``)."""
+        unknown = set(options) - {"device", "zero_grad", "scheduler", *LOOP_SETTINGS}
         if unknown:
             raise TypeError(f"unknown PyTorch setting(s) {sorted(unknown)}")
         device = options.get("device")
@@ -209,6 +245,7 @@ class TorchBackend:
             "device": dev,
             "dtype": dtype,
             "remap": remap,
+            **loop_settings(options),
         }
         run = Run(
             self, private, Xv, Yv, loss, optimizer, epochs, min(bs, len(Xv)), bool(shuffle),
@@ -312,6 +349,19 @@ class TorchBackend:
             X, Y = self._tensors(run)
             n, bs = len(X), run.batch_size
             steps = -(-n // bs) * epochs
+            loss_fn = run.loss
+            if opts.get("z_loss"):
+                loss_fn = with_z_loss(run.loss, opts["z_loss"])
+            base_lr = [g["lr"] for g in opt.param_groups]
+            warmup, clip = opts.get("warmup") or 0, opts.get("clip")
+            scaler = torch.amp.GradScaler(opts["device"].type) if opts.get("grad_scaler") else None
+            # a fix a trial makes for the whole run: attention's queries and keys normalised,
+            # modules in float32
+            fixes = contextlib.ExitStack()
+            if opts.get("qk_norm"):
+                fixes.enter_context(QKNormMode())
+            if opts.get("float32"):
+                fixes.enter_context(in_float32(model, list(opts["float32"])))
             watch = (
                 Watch(model, opt, loss=run.loss, total_steps=steps, min_every=DIAGNOSE_MIN_EVERY)
                 if record
@@ -326,6 +376,7 @@ class TorchBackend:
             step = 0
             start = time.perf_counter()
             try:
+                fixes.__enter__()
                 for epoch in range(epochs):
                     order = (
                         torch.as_tensor(rng.permutation(n), device=X.device)
@@ -340,27 +391,41 @@ class TorchBackend:
                             inspect[1](model, xb, yb)
                             diverged = {"epoch": epoch, "step": step, "inspected": True}
                             break
+                        if step < warmup:
+                            rates = warmup_lr(base_lr, step, warmup)
+                            for g, lr in zip(opt.param_groups, rates, strict=True):
+                                g["lr"] = lr
                         if opts["zero_grad"]:
                             opt.zero_grad(set_to_none=True)
                         out = model(xb)
                         if opts.get("reshape_target") and yb.numel() == out.numel():
                             yb = yb.reshape(out.shape)
-                        value_t = run.loss(out, yb)
+                        value_t = loss_fn(out, yb)
                         if watch is not None and not isinstance(run.loss, nn.Module):
                             watch.log(value_t, out, yb)
                         value = float(value_t.detach())
                         total += value
                         count += 1
-                        if not math.isfinite(value):
+                        if not math.isfinite(value) and scaler is None:
                             diverged = {"epoch": epoch, "step": step, "loss": value}
                             if watch is not None:
                                 if not watch.loss.seen_by_hook:
                                     # no backward pass follows, which would tell the watch
                                     watch.log(value_t)
-                                self._locate_nan(run, seed, watch, step, yb)
+                                locate_nan(self, run, seed, watch, step, yb)
                             break
-                        value_t.backward()
-                        opt.step()
+                        if scaler is not None:
+                            scaler.scale(value_t).backward()
+                            scaler.unscale_(opt)
+                        else:
+                            value_t.backward()
+                        if clip:
+                            nn.utils.clip_grad_norm_(model.parameters(), clip)
+                        if scaler is not None:
+                            scaler.step(opt)
+                            scaler.update()
+                        else:
+                            opt.step()
                         step += 1
                     epoch_loss.append(total / max(count, 1))
                     if diverged is not None:
@@ -370,44 +435,11 @@ class TorchBackend:
                     if sched is not None:
                         sched.step()
             finally:
+                fixes.close()
                 if watch is not None:
                     watch.close()
             fit = Fit(model, np.asarray(epoch_loss), diverged, time.perf_counter() - start)
         return fit, watch
-
-    def _locate_nan(
-        self, run: Run, seed: int, watch: Watch, step: int, target: torch.Tensor
-    ) -> None:
-        """Where step ``step``'s non-finite loss came from (its weights are still those it ran
-        with). Weights already non-finite: the update of the step before made them so; that
-        step is trained to again (the run is seeded) and replayed, its backward pass included.
-        """
-        found = watch.nan.locate(step, loss_fn=run.loss, target=target)
-        if found is None or found.kind != NON_FINITE_WEIGHTS or step == 0:
-            return
-        init = [w for w, _ in watch.recording.init]
-        reshape = bool(run.options.get("reshape_target"))
-
-        def loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            # the target as the training loop hands it to the loss
-            return run.loss(
-                out, y.reshape(out.shape) if reshape and y.numel() == out.numel() else y
-            )
-
-        def before(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> None:
-            earlier, _ = locate_step(
-                model, (xb,), {}, step - 1, loss_fn=loss, target=yb, backward=True
-            )
-            growth = weight_growth(weighted_modules(model), init)
-            if earlier is None:
-                # finite loss and gradients, non-finite weights after the update: its size
-                found.values["update_overflowed"] = True
-                found.weight_growth = max(found.weight_growth, growth)
-                return
-            earlier.weight_growth = growth
-            watch.nan.source = earlier
-
-        self._train(run, run.epochs, seed, False, inspect=(step - 1, before))
 
     # --- the Backend protocol ---
 
@@ -521,6 +553,37 @@ class TorchBackend:
         return None if make is None else make(run, change)
 
 
+def locate_nan(
+    backend: TorchBackend, run: Run, seed: int, watch: Watch, step: int, target: torch.Tensor
+) -> None:
+    """Where step ``step``'s non-finite loss came from (its weights are still those it ran
+    with). Weights already non-finite: the update of the step before made them so; that
+    step is trained to again (the run is seeded) and replayed, its backward pass included.
+    """
+    found = watch.nan.locate(step, loss_fn=run.loss, target=target)
+    if found is None or found.kind != NON_FINITE_WEIGHTS or step == 0:
+        return
+    init = [w for w, _ in watch.recording.init]
+    reshape = bool(run.options.get("reshape_target"))
+
+    def loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # the target as the training loop hands it to the loss
+        return run.loss(out, y.reshape(out.shape) if reshape and y.numel() == out.numel() else y)
+
+    def before(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        earlier, _ = locate_step(model, (xb,), {}, step - 1, loss_fn=loss, target=yb, backward=True)
+        growth = weight_growth(weighted_modules(model), init)
+        if earlier is None:
+            # finite loss and gradients, non-finite weights after the update: its size
+            found.values["update_overflowed"] = True
+            found.weight_growth = max(found.weight_growth, growth)
+            return
+        earlier.weight_growth = growth
+        watch.nan.source = earlier
+
+    backend._train(run, run.epochs, seed, False, inspect=(step - 1, before))
+
+
 # --- the changes this backend can make, one function each ---
 
 
@@ -573,6 +636,31 @@ def _replace_loss(run: Run, change: ReplaceLoss) -> Run | None:
     return None if model is None else replace(run, model=model, loss=nn.MSELoss())
 
 
+def _warmup(run: Run, change: Warmup) -> Run:
+    return replace(run, options={**run.options, "warmup": change.steps})
+
+
+def _clip(run: Run, change: ClipGradients) -> Run:
+    return replace(run, options={**run.options, "clip": change.max_norm})
+
+
+def _qk_norm(run: Run, change: QKNorm) -> Run | None:
+    x = as_tensor(run.X[:TRACE_ROWS], run.options["dtype"], run.options["device"])
+    if not uses_attention(run.model, x):
+        return None  # no scaled_dot_product_attention to normalise
+    return replace(run, options={**run.options, "qk_norm": True})
+
+
+def _z_loss(run: Run, change: ZLoss) -> Run:
+    return replace(run, options={**run.options, "z_loss": change.weight})
+
+
+def _float32(run: Run, change: Float32) -> Run | None:
+    if change.module and change.module not in dict(run.model.named_modules()):
+        return None
+    return replace(run, options={**run.options, "float32": [change.module]})
+
+
 _CHANGES: dict[type, Callable[[Run, Any], Run | None]] = {
     **dict.fromkeys(DATA_CHANGES, apply_data_change),
     LearningRate: _learning_rate,
@@ -584,6 +672,11 @@ _CHANGES: dict[type, Callable[[Run, Any], Run | None]] = {
     ReplaceOutput: _replace_output,
     ReplaceActivations: _replace_activations,
     ReplaceLoss: _replace_loss,
+    Warmup: _warmup,
+    ClipGradients: _clip,
+    QKNorm: _qk_norm,
+    ZLoss: _z_loss,
+    Float32: _float32,
 }
 
 

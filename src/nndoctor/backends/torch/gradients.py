@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nndoctor.backends.torch.sharded import combine, local, norms, shard_group
 from nndoctor.backends.torch.statistics import to_host, wide
 from nndoctor.doctor.schema import ParameterFacts
 
@@ -51,9 +52,11 @@ class GradientBook:
         self._spy_fresh: torch.Tensor | None = None
         self._spy_handle: Any = None
         self._spy_had_hooks = False
+        self._pending_stale: list[torch.Tensor] = []  # (5,) norms of deferred checks
         # a probed step's weights before its update, and their norms (read by the probe)
         self.before: list[torch.Tensor] | None = None
         self.before_norms: list[float] = []
+        self._update: tuple[torch.Tensor, list[float]] | None = None
 
     @property
     def spying(self) -> bool:
@@ -148,18 +151,34 @@ class GradientBook:
                 # no hooks at all, as before the spy (setting None removes that call)
                 p._backward_hooks = None  # type: ignore[union-attr]
 
-    def check_stale(self) -> None:
-        """Zeroed gradients hold only the fresh gradient; never-zeroed ones also the old."""
+    def check_stale(self, defer: bool = False) -> None:
+        """Zeroed gradients hold only the fresh gradient; never-zeroed ones also the old.
+
+        ``defer``: a step without a probe; the check's norms stay on the device and are judged
+        at the next probe (no wait for the device on that step)."""
         p, old, fresh = self._spy_param, self._spy_old, self._spy_fresh
         self.disarm_spy()
-        if p is None or p.grad is None or old is None or fresh is None:
+        if p is not None and p.grad is not None and old is not None and fresh is not None:
+            # float32 at least: the tolerance is a thousandth, far above float32's rounding
+            # (this rank's shard of a sharded parameter: the check compares norms of one tensor)
+            g, old, fresh = wide(local(p.grad).detach()), wide(local(old)), wide(local(fresh))
+            norms = torch._foreach_norm([fresh, old, g, g - fresh, g - old - fresh])
+            self._pending_stale.append(torch.stack(norms))
+        if not defer:
+            self.settle_stale()
+
+    def settle_stale(self) -> None:
+        """Judge the stale-gradient checks waiting on the device (one transfer)."""
+        if not self._pending_stale:
             return
-        # float32 at least: the tolerance is a thousandth, far above float32's rounding;
-        # five norms, one transfer
-        g, old, fresh = wide(p.grad.detach()), wide(old), wide(fresh)
-        n_fresh, n_old, n_g, n_zeroed, n_kept = to_host(
-            torch._foreach_norm([fresh, old, g, g - fresh, g - old - fresh])
-        )
+        values = to_host(self._pending_stale).reshape(-1, 5)
+        self._pending_stale = []
+        for row in values:
+            self._judge_stale(*row)
+
+    def _judge_stale(
+        self, n_fresh: float, n_old: float, n_g: float, n_zeroed: float, n_kept: float
+    ) -> None:
         scale = n_fresh + 1e-30
         if n_old < 0.1 * scale:
             return  # the old gradient is too small to tell the two apart
@@ -171,26 +190,39 @@ class GradientBook:
             self.stale[1] += 1
 
     def keep_before(self, weights: list[torch.Tensor], norms: list[float]) -> None:
-        """A probed step's weights and their norms, before its update."""
-        self.before = [w.detach().clone() for w in weights]
+        """A probed step's weights (this rank's shards) and their whole norms, before its
+        update."""
+        self.before = [local(w).detach().clone() for w in weights]
         self.before_norms = norms
 
-    def update_ratios(self, weights: list[torch.Tensor]) -> list[float]:
-        """``|W_after - W_before| / |W_before|`` per layer for the step kept by
-        :meth:`keep_before` (its update is done)."""
+    def measure_update(self, weights: list[torch.Tensor]) -> None:
+        """The size of the update of the step kept by :meth:`keep_before` (it is done), left on
+        the device until :meth:`take_update_ratios` (the next probe: no wait on this step)."""
         assert self.before is not None
-        diff = torch._foreach_sub([w.detach() for w in weights], self.before)
-        num = to_host(torch._foreach_norm([wide(d) for d in diff]))
+        diff = torch._foreach_sub([local(w).detach() for w in weights], self.before)
+        groups = [shard_group(w) for w in weights]
+        local_norms = torch.stack(torch._foreach_norm([wide(d) for d in diff]))
+        self._update = (combine(local_norms, groups), self.before_norms)
+
         self.before = None
-        return [a / b if b > 0 else math.nan for a, b in zip(num, self.before_norms, strict=True)]
+
+    def take_update_ratios(self) -> list[float] | None:
+        """``|W_after - W_before| / |W_before|`` per layer of the update :meth:`measure_update`
+        measured (None when none waits)."""
+        if self._update is None:
+            return None
+        norms, before = self._update
+        self._update = None
+        num = to_host([norms])
+        return [a / b if b > 0 else math.nan for a, b in zip(num, before, strict=True)]
 
     def checksums(self) -> dict[str, tuple[float, float]]:
         """Per parameter its L1 and L2 norms (whether training changed it), in one transfer."""
-        ps = [wide(p.detach()) for p in self.params.values()]
+        ps = [p.detach() for p in self.params.values()]
         if not ps:
             return {}
-        with torch.no_grad():
-            values = to_host([*torch._foreach_norm(ps, 1), *torch._foreach_norm(ps, 2)])
+        with torch.no_grad():  # whole-tensor norms of sharded parameters
+            values = to_host([norms(ps, 1), norms(ps, 2)])
         n = len(ps)
         return {name: (values[i], values[n + i]) for i, name in enumerate(self.params)}
 

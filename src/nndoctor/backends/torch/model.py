@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nndoctor.backends.torch.sharded import full
 from nndoctor.doctor.schema import UNKNOWN
 
 # candidate activations, tried in this order on (z, h) pairs
@@ -69,8 +70,10 @@ def weighted_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def as_units(W: torch.Tensor) -> np.ndarray:
-    """A weight as ``(units, fan_in)`` float64 on the host."""
-    return W.detach().to("cpu", torch.float64).reshape(W.shape[0], -1).numpy()
+    """A weight as ``(units, fan_in)`` float64 on the host (a sharded weight whole: every rank
+    gathers it)."""
+    W = full(W.detach())
+    return W.to("cpu", torch.float64).reshape(W.shape[0], -1).numpy()
 
 
 def unit_columns(z: torch.Tensor, kind: str) -> torch.Tensor | None:

@@ -16,13 +16,13 @@ from torch import nn
 
 from nndoctor.backends.torch.checks import batch_mixing, unused_parameters
 from nndoctor.backends.torch.model import kind_of, untouched, weight_of
+from nndoctor.backends.torch.sharded import local, norms
 from nndoctor.backends.torch.statistics import (
     as_numpy,
     layer_weights,
     predicted,
     to_host,
     unit_states,
-    wide,
 )
 from nndoctor.backends.torch.task import refresh, view_arrays
 from nndoctor.doctor.recorder import LayerInfo, RecorderCore, Schedule
@@ -78,7 +78,8 @@ class Recording:
             for i, (name, m) in enumerate(self.layers):
                 W = weight_of(m)
                 act = acts[i] if i < len(acts) else UNKNOWN
-                infos.append(LayerInfo(name, W[0].numel(), W.shape[0], act, kind_of(m)))
+                fan_in = math.prod(W.shape[1:])
+                infos.append(LayerInfo(name, fan_in, W.shape[0], act, kind_of(m)))
             self.core = RecorderCore(infos, self.schedule)
         return self.core
 
@@ -93,7 +94,7 @@ class Recording:
         seen = [v for v in read if v is not None]
         if self.diverged is None and not math.isfinite(sum(seen)):
             k = next(k for k, v in enumerate(read) if v is not None and not math.isfinite(v))
-            bad = [n for (n, m) in self.layers if not torch.isfinite(weight_of(m)).all()]
+            bad = [n for (n, m) in self.layers if not torch.isfinite(local(weight_of(m))).all()]
             self.diverged = {
                 "step": first + k,
                 "epoch": len(self.watch.epoch_ends),
@@ -108,13 +109,12 @@ class Recording:
         watch = self.watch
         step = watch.step
         self.flush()
+        self._take_update_ratios()  # the previous probed step's update
         core = self.ensure_core()
         ws = [weight_of(m) for _, m in self.layers]
         grads = [w.grad if w.grad is not None else torch.zeros_like(w) for w in ws]
-        device = [
-            *torch._foreach_norm([wide(w.detach()) for w in ws]),
-            *torch._foreach_norm([wide(g.detach()) for g in grads]),
-        ]
+        # whole-tensor norms (combined across the ranks of a sharded model)
+        device = [norms([w.detach() for w in ws]), norms([g.detach() for g in grads])]
         forward = watch.forward
         if forward.fixed_probe:
             forward.probe_forward()
@@ -138,11 +138,17 @@ class Recording:
         forward.last_stats = None
 
     def update_ratios(self) -> None:
-        """The size of the probed step's update, now that it is done."""
+        """The size of the probed step's update, now that it is done (read at the next probe:
+        the step after a probe does not wait for the device)."""
         grads = self.watch.grads
-        if self.core is not None:
-            self.core.update_ratios(grads.update_ratios([weight_of(m) for _, m in self.layers]))
+        if self.core is not None and grads.before is not None:
+            grads.measure_update([weight_of(m) for _, m in self.layers])
         grads.before = None
+
+    def _take_update_ratios(self) -> None:
+        ratios = self.watch.grads.take_update_ratios()
+        if ratios is not None and self.core is not None:
+            self.core.update_ratios(ratios)
 
     def end_epoch(self) -> None:
         self.flush()
@@ -162,6 +168,7 @@ class Recording:
             loss.take_step_loss()  # a last loss without a step: training stopped on a NaN
         if watch.grads.before is not None:  # the last step was probed: the size of its update
             watch.guard("step", self.update_ratios)
+        watch.guard("step", self._take_update_ratios)
         self.flush()
         core = self.ensure_core()
         if not watch.epoch_ends:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from nndoctor.backends.torch.model import as_units, bias_of, kind_of, unit_columns, weight_of
+from nndoctor.backends.torch.sharded import full
 from nndoctor.doctor.recorder import PROBE_ROWS
 from nndoctor.doctor.schema import (
     RANK_TOL,
@@ -175,7 +176,7 @@ def layer_weights(m: nn.Module) -> tuple[np.ndarray, np.ndarray]:
     b = bias_of(m)
     Wv = weight_view(as_units(W))
     bv = (
-        b.detach().to("cpu", torch.float64).numpy()
+        full(b.detach()).to("cpu", torch.float64).numpy()
         if b is not None and b.shape[0] == W.shape[0]
         else np.zeros(W.shape[0])
     )

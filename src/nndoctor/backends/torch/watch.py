@@ -19,6 +19,9 @@ The watch is the step and the schedule; each of its parts has one job:
   finite);
 - :class:`~nndoctor.backends.torch.record.Recording`: the losses and each probe's numbers in
   the recorder core, and the run as Probes at the end;
+- :class:`~nndoctor.backends.torch.stability.StabilityTap`: every step's gradient norm per
+  layer (kept on the device until a probe), the attention and output logits a probe's forward
+  pass shows, a loss scaler's skipped steps;
 - :mod:`~nndoctor.backends.torch.statistics`: what a probe computes from the tensors.
 
 Which steps are probed: :class:`~nndoctor.doctor.recorder.Schedule` (in a loop of unknown
@@ -47,6 +50,7 @@ from nndoctor.backends.torch.loss import LossTap
 from nndoctor.backends.torch.model import kind_of, weight_of, weighted_modules
 from nndoctor.backends.torch.nan_tap import NanTap
 from nndoctor.backends.torch.record import Recording
+from nndoctor.backends.torch.stability import StabilityTap
 from nndoctor.backends.torch.statistics import layer_weights
 from nndoctor.backends.torch.task import loss_spec_of
 from nndoctor.doctor.recorder import PROBE_BUDGET, Schedule
@@ -97,6 +101,22 @@ def _rate(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _checked(model: Any, optimizer: Any, loss: Any, every: int | None) -> int | None:
+    """The watch's arguments checked (a clear error naming the bad one); ``every``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    check_instance(loss, nn.Module, "loss", "")
+    if loss is not None and not callable(loss):
+        raise TypeError(
+            f"loss must be a torch loss module or a function, got {type(loss).__name__}"
+        )
+    return check_positive_int(every, "every") if every is not None else None
+
+
 class Watch:
     """Watches one model and its optimizer through hooks; see the module docstring.
 
@@ -141,19 +161,7 @@ class Watch:
         step_pre_hook: bool = True,
         reporter: Callable[..., Any] | None = None,
     ) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-            )
-        check_instance(loss, nn.Module, "loss", "")
-        if loss is not None and not callable(loss):
-            raise TypeError(
-                f"loss must be a torch loss module or a function, got {type(loss).__name__}"
-            )
-        if every is not None:
-            every = check_positive_int(every, "every")
+        every = _checked(model, optimizer, loss, every)
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss
@@ -196,6 +204,8 @@ class Watch:
         )
         self.grads = GradientBook(model, optimizer)
         self.recording = Recording(self, self._layers, self.schedule)
+        self.stability = StabilityTap(self, model, self._layers)
+        self.stability.arm()  # step 0 is probed
         self.nan = NanTap(self, model, loss)
         self.forward.hook()
         if self._step_pre_hook:
@@ -296,7 +306,7 @@ class Watch:
         for i in self.layer_order:
             name, m = self._layers[i]
             W = weight_of(m)
-            specs.append(LayerSpec(kind_of(m), W[0].numel(), W.shape[0], None, name))
+            specs.append(LayerSpec(kind_of(m), math.prod(W.shape[1:]), W.shape[0], None, name))
             act = acts[i] if i < len(acts) else UNKNOWN
             if act != "identity":
                 specs.append(LayerSpec(act, name=name))
@@ -359,6 +369,7 @@ class Watch:
         self.loss.close()
         self.forward.unhook()
         self.grads.disarm_spy()
+        self.stability.close()
         self.nan.close()
 
     def __enter__(self) -> Watch:
@@ -401,6 +412,7 @@ class Watch:
         loss = self.loss
         loss.new_step()
         loss.take_step_loss()
+        self.stability.step()  # the layers' gradient norms, left on the device
         if not loss.on_device:  # the loss is a float already: a NaN is replayed at once
             self.nan.after_step_loss(self.step, loss.unsynced[-1])
         if not self.model.training:
@@ -410,9 +422,10 @@ class Watch:
             self._lr_changed(lr)
         if self.due:
             self.guard("step", self.recording.probe)
+            self.guard("step", self.stability.probe)
             self.probe_own += time.perf_counter() - began
-        elif self.grads.spying:  # a step checked for stale gradients alone
-            self.guard("step", self.grads.check_stale)
+        elif self.grads.spying:  # a step checked for stale gradients alone (judged later)
+            self.guard("step", lambda: self.grads.check_stale(defer=True))
         elif len(loss.unsynced) >= FLUSH_EVERY and not loss.on_device:
             self.recording.flush()  # no device to wait for: a NaN is seen in FLUSH_EVERY steps
         if self.recording.diverged is not self._diverged_told and self.on_probe:
@@ -424,6 +437,7 @@ class Watch:
         if self.due:  # arm the next step's probe
             self._armed_at = time.perf_counter()
             self.forward.arm()
+            self.stability.arm()
             loss.hook()
             self.guard("step", self.grads.arm_spy)
         elif self.step in STALE_STEPS:
@@ -494,4 +508,7 @@ class Watch:
         """The :class:`Probes` of what was watched. ``end_state`` (from ``diagnose``): the
         layers' outputs on a fixed probe batch, the model's output, the probe targets and the
         probe loss; without it the last probe step's batch stands for the end state."""
-        return self.recording.probes(end_state, epochs, batch_size)
+        self.guard("step", self.grads.settle_stale)
+        probes = self.recording.probes(end_state, epochs, batch_size)
+        probes.stability = self.stability.trace()
+        return probes

@@ -18,6 +18,7 @@ from nndoctor.doctor.rules import (
     gradients,
     numerics,
     setup,
+    stability,
     torch_loop,
     units,
     values,
@@ -31,6 +32,7 @@ RULES: tuple[Rule, ...] = (
     + torch_loop.RULES
     + units.RULES
     + gradients.RULES
+    + stability.RULES
     + curve.RULES
     + data.RULES
 )
