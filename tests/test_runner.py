@@ -280,3 +280,67 @@ def test_the_output_paths_are_the_ones_checked_when_the_script_moves(torch, tmp_
     assert execute(str(script), [], alerts=False, json_path="report.json") == 0
     assert json.loads((tmp_path / "report.json").read_text()) == []  # it trained nothing
     assert not (elsewhere / "report.json").exists()
+
+
+MODEL_BUILT_TWICE = """
+import torch
+from torch import nn
+
+
+class Cell(nn.Module):
+    # a recurrent cell called with its hidden state: model(x) alone fails
+    def __init__(self):
+        super().__init__()
+        self.step = nn.Linear(6 + 8, 8)
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x, hidden):
+        hidden = torch.tanh(self.step(torch.cat([x, hidden], 1)))
+        return self.out(hidden), hidden
+
+
+torch.manual_seed(0)
+X = torch.randn(64, 5, 6)
+Y = (X[:, :, 0].sum(1) > 0).long() + (X[:, :, 1].sum(1) > 1).long()
+model = Cell()
+opt = torch.optim.Adam(model.parameters(), lr=0.01)
+{rebuild}
+for epoch in range(4):
+    for lo in range(0, 64, 16):
+        opt.zero_grad()
+        hidden = torch.zeros(16, 8)
+        for t in range(5):
+            out, hidden = model(X[lo : lo + 16, t], hidden)
+        nn.functional.cross_entropy(out, Y[lo : lo + 16]).backward()
+        opt.step()
+"""
+
+
+@pytest.mark.parametrize("rebuild", ["model = Cell()  # the model built again", ""])
+def test_a_model_built_again_after_its_optimizer_gets_a_report_naming_it(
+    torch, tmp_path, capsys, rebuild
+):
+    # the optimizer steps the first copy, which never runs: no module it holds is called, so
+    # the model that got the gradients is watched with it (its forward takes a hidden state,
+    # so the end-of-run pass on one input fails and the report stands on the last probe)
+    script = _script(tmp_path, MODEL_BUILT_TWICE.format(rebuild=rebuild))
+    out = tmp_path / "report.json"
+    assert execute(str(script), [], json_path=str(out), alerts=False) == 0
+    (section,) = json.loads(out.read_text())
+    assert section["model"] == "model (Cell)"
+    report = Report.from_dict(section["report"])
+    if rebuild:
+        assert report.causes[0].code == "optimizer-model-mismatch", report.codes
+        evidence = report["optimizer-model-mismatch"].evidence
+        # the first copy's four tensors, and the model's four parameters: 8*14+8 + 3*8+3
+        assert len(evidence["optimizer_only"]) == 4
+        assert evidence["not_in_optimizer"] == [
+            "out.bias",
+            "out.weight",
+            "step.bias",
+            "step.weight",
+        ]
+        assert evidence["elements_not_stepped"] == 8 * 14 + 8 + 3 * 8 + 3
+    else:
+        assert "optimizer-model-mismatch" not in report.codes
+        assert not [f for f in report.findings if f.severity in ("error", "warning")], report.codes

@@ -248,6 +248,8 @@ class GlobalWatcher:
             return
         params = {id(p) for group in optimizer.param_groups for p in group["params"]}
         models = [m for m in self._roots.values() if any(id(p) in params for p in m.parameters())]
+        if not models and optimizer in self._waiting:  # a whole step seen: nothing it holds ran
+            models = self._orphans()
         if not models:  # trained by a module called while the hooks were off: see it next step
             self._waiting.add(optimizer)
             self._listen()
@@ -256,6 +258,18 @@ class GlobalWatcher:
         self._seen.add(optimizer)
         for model in models:
             self._start(_unwrap(model), optimizer)
+
+    def _orphans(self) -> list[Any]:
+        """The top-level modules seen whose parameters got gradients and that no watch has:
+        paired with an optimizer that holds none of their parameters (a model built a second
+        time after its optimizer was: the optimizer steps the first copy), the watch names the
+        mismatch instead of the run going unreported."""
+        watched = {id(p.model) for p in self.pairs}
+        return [
+            m
+            for m in self._roots.values()
+            if id(m) not in watched and any(p.grad is not None for p in m.parameters())
+        ]
 
     def _start(self, model: Any, optimizer: Any) -> None:
         loss_module, output, target = None, None, None

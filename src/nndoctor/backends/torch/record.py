@@ -181,16 +181,18 @@ class Recording:
         if end_state is not None:
             zs, out, targets, probe_loss, view = end_state
         else:
-            try:
-                forward.probe_forward()
-            except Exception as exc:  # the report stands on the last probed step instead
-                log.warning("nndoctor: the end-of-run forward pass failed (%s: %s)",
-                            type(exc).__name__, exc)  # fmt: skip
+            # where it fails, the report stands on the last probed step instead
+            _or(None, "end-of-run forward pass", forward.probe_forward)
             zs, out, probe_loss = forward.last_z, loss.last_output, math.nan
             targets, view = loss.last_target, loss.view
             if view is not None and loss.last_input is not None:
-                # the last probed batch's view, redone with the final weights
-                view = refresh(view, loss.last_out, self._output_now(loss.last_input)) or view
+                # the last probed batch's view, redone with the final weights (kept as it was
+                # where the model takes more than that input: a hidden state, a mask)
+                view = _or(
+                    view,
+                    "the final view",
+                    lambda: refresh(view, loss.last_out, self._output_now(loss.last_input)) or view,
+                )
         acts = forward.activations
         states = [
             unit_states(
