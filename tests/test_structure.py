@@ -221,3 +221,49 @@ def test_ids_whose_target_is_their_interaction_are_not_called_signal_free(torch)
     assert "one id's effect, not two ids' interaction" in report.bounds["text"]
     # ... and that is not read as targets without signal
     assert "no-signal" not in report
+
+
+def _causal_lm(torch, V=12, width=16):
+    nn = torch.nn
+
+    class SeqFirstLM(nn.Module):
+        # nn.TransformerEncoder's default layout: (time, batch); a causal mask of the
+        # sequence's length, built once (as PyTorch's word_language_model example does)
+        def __init__(self, T):
+            super().__init__()
+            self.embed = nn.Embedding(V, width)
+            layer = nn.TransformerEncoderLayer(width, 2, 32, dropout=0.0)
+            self.encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+            self.head = nn.Linear(width, V)
+            self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(T))
+
+        def forward(self, src):
+            return self.head(self.encoder(self.embed(src), mask=self.mask))
+
+    return SeqFirstLM
+
+
+def test_a_sequence_first_language_model_is_reported_without_batch_mixing(torch):
+    # rows of the inputs are time steps, which a causal model mixes by design; the probe's
+    # rows gathered along dim 0 (more than T of them) do not fit the mask: the first input
+    # as given is probed instead, and the report is made
+    T, N, V = 8, 40, 12
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, V, (T + 1, 4 * N), generator=g)
+    torch.manual_seed(0)
+    model = _causal_lm(torch, V)(T)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    with nndoctor.watch(model, opt, loss=loss_fn, budget=None, alerts=False) as w:
+        for _ in range(3):
+            for lo in range(0, 4 * N, N):
+                src, tgt = tokens[:T, lo : lo + N], tokens[1:, lo : lo + N]
+                opt.zero_grad()
+                out = model(src)
+                loss_fn(out.reshape(-1, V), tgt.reshape(-1)).backward()
+                opt.step()
+    report = w.report()
+    assert tuple(w.forward.probe_x.shape) == (T, N)  # the first input, not 256 "rows"
+    assert w.loss_shapes == ((T * N, V), (T * N,))
+    assert "batch-mixing" not in report.codes, report.codes
+    assert report.summary["steps"] == 12
