@@ -357,6 +357,24 @@ def test_missing_nonlinearity_finds_consecutive_dense():
 
 
 @pytest.mark.parametrize(
+    ("least_squares", "final", "severity"),
+    [
+        (0.6, 0.62, "error"),  # stuck at the linear bound, which is a real limit
+        (0.6, 0.3, "warning"),  # the net beats linear: it has its nonlinearity elsewhere
+        (1e-10, 3e-4, "warning"),  # a linear model fits the training set (many inputs)
+    ],
+)
+def test_missing_nonlinearity_is_an_error_only_at_a_limiting_linear_bound(
+    least_squares, final, severity
+):
+    skill = {"model_skill": {"5-NN": 0.9, "ridge": 0.2}}  # a nonlinear model does better
+    bounds = {"baseline": 1.0, "least_squares": least_squares, "predictability": skill}
+    ctx = context(kinds=("dense", "dense", "relu", "dense"), widths=(4, 4, 1), bounds=bounds)
+    [f] = setup.missing_nonlinearity(probes(epoch_loss=np.linspace(1.0, final, 50)), ctx)
+    assert f.severity == severity
+
+
+@pytest.mark.parametrize(
     ("kinds", "widths", "loss", "Y", "case"),
     [
         (("dense",), (1,), "cross_entropy", np.zeros(50), "cross-entropy-one-output"),

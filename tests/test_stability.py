@@ -71,6 +71,21 @@ def test_a_step_up_that_never_comes_back_is_a_divergence_and_nan_is_one_at_once(
     assert not s.recovered and not s.diverged
 
 
+def test_a_spike_after_a_stretch_of_easy_batches_that_comes_halfway_back_is_no_divergence():
+    # a classifier's per-step losses: 40 easy batches near 0.002, one at 1.5, then the run's
+    # usual 0.2-0.4 (below the midpoint 0.75 of the level and the peak, never back to 0.002)
+    rng = np.random.default_rng(3)
+    x = np.concatenate([0.3 + 0.05 * rng.standard_normal(60), 0.002 + 1e-4 * rng.random(40)])
+    x = np.concatenate([x, [1.5], 0.3 + 0.05 * rng.standard_normal(100)])
+    spikes = st.find_spikes(x, st.LOSS_SPIKE_RISE)
+    assert spikes and spikes[0].start == 100
+    assert spikes[0].recovered and not spikes[0].diverged and spikes[0].end == 101
+    # the same spike that stays above the midpoint is still a divergence
+    x[101:] = 1.0 + 0.05 * rng.standard_normal(100)
+    (s,) = st.find_spikes(x, st.LOSS_SPIKE_RISE)
+    assert s.start == 100 and s.diverged
+
+
 def test_a_falling_noisy_loss_has_no_spike():
     rng = np.random.default_rng(2)
     steps = np.arange(2000)

@@ -55,6 +55,8 @@ NOISE_FLOOR = 0.02
 RECOVER_SIGMAS = 3.0
 RECOVER_RISE = 0.1
 RECOVER_STEPS = 3
+# ... or the median back below the level plus this share of the peak's rise above it
+RECOVER_HALFWAY = 0.5
 # a spike not recovered with fewer steps than this after it has not had the time to
 UNRESOLVED_TAIL = 20
 # spikes followed at most (a run with more is one long instability)
@@ -187,6 +189,12 @@ def find_spikes(x: np.ndarray, rise: float, sigmas: float = SPIKE_SIGMAS) -> lis
         ref, nz = float(mean[s]), float(noise[s])
         band = ref + max(RECOVER_SIGMAS * nz, RECOVER_RISE * abs(ref))
         end = _back_within(x, s + 1, band)
+        if end is None and np.isfinite(x[s:]).all():
+            # back at least halfway from the peak to the level before: not a divergence. A
+            # classifier's per-step losses are heavy-tailed, and a stretch of easy batches
+            # sets a level the run need not return to for it to keep what it learned
+            half = ref + RECOVER_HALFWAY * (float(np.max(x[s:])) - ref)
+            end = _back_within(x, s + 1, half)
         stop = end if end is not None else n
         seg = x[s:stop]
         bad = ~np.isfinite(seg)
