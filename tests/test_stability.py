@@ -587,3 +587,25 @@ def test_a_collapsing_loss_scaler_is_dated_from_its_episode_and_an_earlier_cause
     assert f.evidence["float32_module"] == "1"  # the output layer: exp(30) overflows float16
     ranked = rank(st.loss_scaler_collapse(p, context()) + st.output_logit_divergence(p, context()))
     assert ranked[0].code == "output-logit-divergence"
+
+
+def test_a_gradient_spike_at_the_step_of_a_nan_is_that_nans_consequence():
+    from nndoctor.doctor.schema import NanSource
+    from test_doctor_rules import context
+
+    # the loss steps up at 60 and never comes back; the gradient norm jumps 20x at 58
+    grad = np.ones(100)
+    grad[58:] = 20.0
+    p = _trace_probes(grad_norm=grad)
+    p.step_loss[60:] = 5.0
+    (f,) = st.grad_norm_spike(p, context())
+    assert f.severity == "error" and f.evidence["step"] == 58
+    # a NaN replayed to a log of 0 at step 58: the spike is its consequence, information
+    # naming the NaN; a NaN only after the spike leaves the spike the cause
+    for at, severity in ((58, "info"), (40, "info"), (70, "error")):
+        p.nan_source = NanSource(kind="log-of-zero", step=at, op="log")
+        (f,) = st.grad_norm_spike(p, context())
+        assert f.severity == severity, at
+        if severity == "info":
+            assert f.evidence["began_after"] == "nan-source"
+            assert f.evidence["began_after_step"] == at

@@ -356,6 +356,7 @@ NAN_SOURCE = Rule(
     fix="fix the operation named (mask, eps, clamp, float32)",
     explains=(
         "diverged",
+        "spike-divergence",
         "exploding-gradients",
         "vanishing-gradients",
         "saturated-units",

@@ -569,6 +569,11 @@ def _earlier(code: str, probes: Probes, ctx: Context) -> tuple[str, Onset] | Non
     if peak is not None:
         all_[LR_TOO_HIGH_CODE] = peak
     others = [(c, o) for c, o in all_.items() if c != code and o.step < mine.step]
+    nan = probes.nan_source
+    if nan is not None and nan.step <= mine.step:
+        # the step whose loss or gradient was not finite: an inf gradient norm, a loss that
+        # never came back, are that NaN's consequences (its finding names the operation)
+        others.append(("nan-source", Onset(nan.step, ERROR, {})))
     return min(others, key=lambda co: co[1].step) if others else None
 
 
