@@ -237,6 +237,23 @@ def test_lr_too_high_on_divergence_and_on_spikes():
     assert gradients.lr_too_high(probes(), context()) == []
 
 
+def test_lr_too_high_reads_no_rise_of_an_adversarial_loss():
+    from nndoctor.doctor.schema import LoopFacts
+
+    # a discriminator's loss that doubles as its generator improves, small calm steps
+    rising = probes(epoch_loss=np.linspace(0.67, 1.5, 50))
+    [f] = gradients.lr_too_high(rising, context())
+    assert f.evidence["loss_grew"]
+    rising.loop = LoopFacts(adversarial=True)
+    assert gradients.lr_too_high(rising, context()) == []
+    # a divergence after the weights grew 100-fold is the rate's, adversarial or not
+    grown = [trace(weight_norm=np.geomspace(1, 100, 10)), trace(1, 3, "identity")]
+    p = probes(grown, diverged={"step": 7, "epoch": 3, "layer": "layer 2 (Dense, output)"})
+    p.loop = LoopFacts(adversarial=True)
+    [g] = gradients.lr_too_high(p, context(lr=5.0))
+    assert g.severity == "error"
+
+
 def test_lr_too_high_on_a_divergence_inside_the_first_epoch():
     # no epoch ended finite (the first epoch's mean is NaN): the growth before the NaN is read
     # off the steps, and the missing epoch curve must not break the rule

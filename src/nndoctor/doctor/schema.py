@@ -183,6 +183,10 @@ class LoopFacts:
         uses the batch's statistics in eval mode).
     ranks, missing_ranks : int, list of int
         Processes merged into these facts, and those that sent nothing (distributed runs).
+    adversarial : bool
+        The loss runs through another model trained beside this one (a GAN's pair): a loss
+        that rises says nothing of the step size (a discriminator's rises as its generator
+        improves).
     """
 
     parameters: dict[str, ParameterFacts] = field(default_factory=dict)
@@ -204,6 +208,7 @@ class LoopFacts:
     batch_mixing: BatchMixing | None = None
     ranks: int = 1
     missing_ranks: list[int] = field(default_factory=list)
+    adversarial: bool = False
 
 
 # what made the first NaN or inf of a run (NanSource.kind)

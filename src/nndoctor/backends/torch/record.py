@@ -291,6 +291,7 @@ class Recording:
             unused=unused,
             optimizer_only=optimizer_only,
             not_in_optimizer=not_held,
+            adversarial=watch.adversarial,
             batch_mixing=(
                 _or(None, "batch mixing", lambda: batch_mixing(model, x))
                 if self._rows_are_samples()

@@ -285,6 +285,8 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
             or relative_rise(start, curve.max()) > LOSS_SPIKE - 1
         )
     )
+    if probes.loop is not None and probes.loop.adversarial:
+        grew = False  # a discriminator's loss rises as its generator improves: no evidence
     w0 = np.array([t.weight_norm[0] for t in probes.layers])
     w1 = np.array([np.linalg.norm(t.W_final) for t in probes.layers])
     weight_growth = float(np.median(w1[w0 > 0] / w0[w0 > 0])) if (w0 > 0).any() else math.nan
