@@ -117,17 +117,19 @@ def no_signal(probes: Probes, ctx: Context) -> list[Finding]:
     pred = ctx.bounds.get("predictability")
     if ctx.task == AUTOENCODER or not pred or pred["has_signal"]:
         return []
-    if ctx.structure.inputs == TOKENS:
-        # the test saw the ids as a bag (bag_of_ids): additive effects only, so a target made
-        # by an interaction of ids (a user with an item) reads as no signal
-        return []
     if not np.any(ctx.data.y_std > 0):
         return []
+    # the test saw token ids as a bag (bag_of_ids): additive effects only, so a target made by
+    # an interaction of ids (a user with an item) reads as no signal too: information, said so
+    ids = ctx.structure.inputs == TOKENS
     return [
         NO_SIGNAL.finding(
-            WARNING,
-            "the targets are not predictable from the inputs: a constant output is the right "
-            "answer here",
+            NOTE if ids else WARNING,
+            "no single id predicts the targets (an interaction of ids would not show here): "
+            "check that the labels belong to their inputs"
+            if ids
+            else "the targets are not predictable from the inputs: a constant output is the "
+            "right answer here",
             evidence={
                 "held_out_skill": pred["skill"],
                 "skill_std": pred["skill_std"],
@@ -136,8 +138,17 @@ def no_signal(probes: Probes, ctx: Context) -> list[Finding]:
                 "best_model": pred["best_model"],
             },
             why="no model (linear or nearest-neighbour) predicts held-out targets better than "
-            "with the inputs shuffled; the net is right to output "
-            + ("the class shares" if ctx.task in (CLASSIFICATION, BINARY) else "the mean target"),
+            "with the inputs shuffled"
+            + (
+                " (the ids read as a bag: one id's effect, not two ids' interaction)"
+                if ids
+                else "; the net is right to output "
+                + (
+                    "the class shares"
+                    if ctx.task in (CLASSIFICATION, BINARY)
+                    else "the mean target"
+                )
+            ),
             fix="check that inputs and targets are paired correctly (no shuffling of one "
             "without the other) and that the inputs contain the information at all",
             score=min(1.0, pred["p_value"] * 2),
