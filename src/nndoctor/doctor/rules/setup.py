@@ -68,8 +68,12 @@ def missing_nonlinearity(probes: Probes, ctx: Context) -> list[Finding]:
     # an error only where the linear bound is a real limit: a linear model that fits the
     # training set almost perfectly (many inputs, few samples) loses nothing by being linear
     L0 = baseline(ctx)
-    limiting = ls is not None and not (math.isfinite(L0) and ls < LINEAR_FIT_SHARE * L0)
-    if limiting and knn - ridge > CAPACITY_SKILL_MARGIN and probes.final_loss >= 0.95 * ls:
+    if (
+        ls is not None
+        and not (math.isfinite(L0) and ls < LINEAR_FIT_SHARE * L0)
+        and knn - ridge > CAPACITY_SKILL_MARGIN
+        and probes.final_loss >= 0.95 * ls
+    ):
         severity = ERROR
     return [
         MISSING_NONLINEARITY.finding(
