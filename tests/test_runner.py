@@ -344,3 +344,29 @@ def test_a_model_built_again_after_its_optimizer_gets_a_report_naming_it(
     else:
         assert "optimizer-model-mismatch" not in report.codes
         assert not [f for f in report.findings if f.severity in ("error", "warning")], report.codes
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
+def test_a_script_whose_optimizer_never_steps_is_told_so(torch, tmp_path, capsys):
+    # scheduler.step() where optimizer.step() was meant: gradients, and weights that never move
+    script = _script(
+        tmp_path,
+        """
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        sched = torch.optim.lr_scheduler.StepLR(opt, 10)
+        x, y = torch.randn(32, 4), torch.randn(32, 1)
+        for _ in range(5):
+            opt.zero_grad()
+            nn.functional.mse_loss(net(x), y).backward()
+            sched.step()
+        """,
+    )
+    assert execute(str(script), [], alerts=False) == 0
+    err = capsys.readouterr().err
+    assert "backward passes reached the parameters of Sequential" in err
+    assert "no optimizer ever stepped" in err

@@ -36,10 +36,12 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell shows for a script stopped 
 
 @dataclass
 class ScriptResult:
-    """How the script ended: its exit status and the exception that ended it, if any."""
+    """How the script ended: its exit status and the exception that ended it, if any, and
+    its global names when it ran to its end (they keep its models alive for the report)."""
 
     status: int
     error: BaseException | None = None
+    names: dict[str, Any] | None = None
 
 
 def _exit_status(code: Any) -> int:
@@ -89,7 +91,7 @@ def run_script(script: str, args: Sequence[str] = ()) -> ScriptResult:
         raise FileNotFoundError(f"no such script: {script}")
     with _as_main(script, args):
         try:
-            runpy.run_path(script, run_name="__main__")
+            names = runpy.run_path(script, run_name="__main__")
         except SystemExit as exc:
             return ScriptResult(_exit_status(exc.code), exc if exc.code else None)
         except KeyboardInterrupt as exc:
@@ -98,7 +100,7 @@ def run_script(script: str, args: Sequence[str] = ()) -> ScriptResult:
         except BaseException as exc:  # the script's own failure: report it as Python would
             _print_script_traceback(exc, script)
             return ScriptResult(EXIT_ERROR, exc)
-    return ScriptResult(0)
+    return ScriptResult(0, names=names)
 
 
 @dataclass
@@ -271,6 +273,18 @@ class GlobalWatcher:
             if id(m) not in watched and any(p.grad is not None for p in m.parameters())
         ]
 
+    def never_stepped(self) -> list[str]:
+        """The top-level modules seen whose parameters got gradients while no optimizer ever
+        stepped on them (``scheduler.step()`` in place of ``optimizer.step()``, a forgotten
+        step), by the name the script gives them."""
+        watched = {id(p.model) for p in self.pairs}
+        names = []
+        for m in list(self._roots.values()):
+            if id(m) not in watched and any(p.grad is not None for p in m.parameters()):
+                given, cls = name_in_script(m), type(m).__name__
+                names.append(f"{given} ({cls})" if given else cls)
+        return names
+
     def _start(self, model: Any, optimizer: Any) -> None:
         loss_module, output, target = None, None, None
         loss = self._last_loss.value
@@ -323,6 +337,19 @@ class GlobalWatcher:
 NOTHING_TO_REPORT = "nndoctor: no optimizer stepped on a module's parameters: nothing to report"
 
 
+def _nothing_stepped(watcher: GlobalWatcher) -> str:
+    """What to say when no model was watched: that gradients reached a model whose weights
+    no optimizer ever changed, when they did."""
+    names = watcher.never_stepped()
+    if not names:
+        return NOTHING_TO_REPORT
+    return (
+        f"nndoctor: backward passes reached the parameters of {', '.join(names)}, but no "
+        "optimizer ever stepped: the weights never changed. Call optimizer.step() after "
+        "loss.backward() (a scheduler's step() changes the learning rate, not the weights)"
+    )
+
+
 def name_in_script(obj: Any) -> str | None:
     """The name the running script gives ``obj``: a global of its ``__main__`` (``D``,
     ``generator``), or an attribute or child module of one (``gan.generator``); None when it
@@ -342,11 +369,16 @@ def name_in_script(obj: Any) -> str | None:
     return None
 
 
-def print_reports(sections: list[tuple[str | None, Any]], stream: Any, verbosity: int = 1) -> None:
+def print_reports(
+    sections: list[tuple[str | None, Any]],
+    stream: Any,
+    verbosity: int = 1,
+    empty: str = NOTHING_TO_REPORT,
+) -> None:
     """Print each ``(name, report)`` on ``stream`` (a heading per model when there are
-    several); ``verbosity`` 0 = short, 1 = normal, 2 = long."""
+    several; ``empty`` when there is none); ``verbosity`` 0 = short, 1 = normal, 2 = long."""
     if not sections:
-        print(NOTHING_TO_REPORT, file=stream)
+        print(empty, file=stream)
         return
     for i, (name, report) in enumerate(sections):
         if len(sections) > 1:
@@ -457,7 +489,7 @@ def execute(
     failed = len(sections) < len(watcher.pairs)  # a report that could not be built (said)
     if sections or not watcher.pairs:
         print(file=sys.stderr)
-        print_reports(sections, sys.stderr, verbosity)
+        print_reports(sections, sys.stderr, verbosity, _nothing_stepped(watcher))
         for label, path, write in (
             ("JSON", json_path, write_json),
             ("HTML report", html, write_html),
