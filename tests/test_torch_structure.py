@@ -151,6 +151,27 @@ def test_a_head_replaced_after_the_watch_began_is_named_by_its_old_name(torch, n
     assert f.evidence["elements_not_stepped"] == 17  # the new head's 16 weights and its bias
 
 
+def test_a_body_frozen_and_a_head_replaced_mid_run_keep_the_watch_probing(torch, nn):
+    # fine-tuning: after some training the body is frozen and the head replaced, the optimizer
+    # left as it was; the parameter the stale-gradient check watched is frozen too, and the
+    # watch must go on (it used to stop probing: "cannot register a hook on a tensor that
+    # doesn't require gradient"), and see the old head held, the new one not
+    model = mlp(torch, nn)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+
+    def freeze_and_swap(step):
+        if step == 10:
+            for p in model.parameters():
+                p.requires_grad_(False)
+            model[2] = nn.Linear(16, 1)
+
+    watch = _watch_loop(torch, nn, model, opt, before_step=freeze_and_swap)
+    report = watch.report()
+    assert watch.failed is None
+    assert report.causes[0].code == "optimizer-model-mismatch", report.codes
+    assert report["optimizer-model-mismatch"].evidence["not_in_optimizer"] == ["2.bias", "2.weight"]
+
+
 def test_a_head_replaced_before_the_watch_is_named_by_its_place_and_explains_frozen(torch, nn):
     model = mlp(torch, nn)
     opt = torch.optim.Adam(model.parameters(), lr=0.01)

@@ -122,6 +122,8 @@ class GradientBook:
     def arm_spy(self) -> None:
         """Before a checked step: watch the fresh gradient of one small parameter."""
         p = self._spy_param
+        if p is not None and not p.requires_grad:
+            p = None  # frozen since it was chosen (fine-tuning freezes the body): another one
         if p is None:
             # a parameter the optimizer holds: its zero_grad() leaves the others' gradients
             # to pile up whatever the loop does (they are never stepped)
