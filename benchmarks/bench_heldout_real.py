@@ -65,7 +65,8 @@ class Run:
     @property
     def crashed(self) -> bool:
         """No report because something failed (not because no optimizer ever stepped)."""
-        return self.failure is not None and "nothing to report" not in self.failure
+        quiet = ("nothing to report", "no optimizer ever stepped")
+        return self.failure is not None and not any(q in self.failure for q in quiet)
 
     def findings(self) -> list[dict[str, Any]]:
         return [f for s in self.sections or [] for f in s["report"]["findings"]]
