@@ -274,29 +274,27 @@ class GlobalWatcher:
         ]
 
     def never_stepped(self) -> list[str]:
-        """The top-level modules seen whose parameters got gradients while no optimizer ever
-        stepped on them (``scheduler.step()`` in place of ``optimizer.step()``, a forgotten
-        step), by the name the script gives them."""
-        watched = {id(p.model) for p in self.pairs}
-        names = []
-        for m in list(self._roots.values()):
-            if id(m) not in watched and any(p.grad is not None for p in m.parameters()):
-                given, cls = name_in_script(m), type(m).__name__
-                names.append(f"{given} ({cls})" if given else cls)
-        return names
+        """The names (:meth:`_label`) of the modules :meth:`_orphans` finds at the end, when
+        no optimizer ever stepped on them (``scheduler.step()`` in place of
+        ``optimizer.step()``, a forgotten step)."""
+        return [self._label(m) for m in self._orphans()]
+
+    def _label(self, model: Any) -> str:
+        """A report section's name: what the script calls the model (``generator
+        (Sequential)``), else its class, numbered after the first of that class."""
+        name = type(model).__name__
+        given = name_in_script(model)
+        if given is not None:
+            return f"{given} ({name})"
+        same = sum(p.name.split(" ")[0] == name for p in self.pairs)
+        return f"{name} #{same + 1}" if same else name
 
     def _start(self, model: Any, optimizer: Any) -> None:
         loss_module, output, target = None, None, None
         loss = self._last_loss.value
         if self._loss_call is not None:
             loss_module, loss, output, target = self._loss_call
-        name = type(model).__name__
-        given = name_in_script(model)
-        if given is not None:  # what the script calls it: `generator (Sequential)`
-            label = f"{given} ({name})"
-        else:
-            same = sum(p.name.split(" ")[0] == name for p in self.pairs)
-            label = f"{name} #{same + 1}" if same else name
+        label = self._label(model)
         watch = self.make_watch(model, optimizer, loss_module, self.every, self.alerts)
         if loss is not None:
             watch.log(loss, output, target)  # this step's loss ran before the watch existed

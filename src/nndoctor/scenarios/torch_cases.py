@@ -255,22 +255,8 @@ def _head_swapped_after_optimizer(seed: int) -> Setup:
 
 
 def _lstm_batch_as_time(seed: int) -> Setup:
-    torch = _torch()
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(200, 8, 1))
-    Y = standardize(X[:, -1, :] + 0.5 * X[:, -3, :])  # as the healthy LSTM's
-    torch.manual_seed(seed)
-    model = _modules().LastStepLSTM(1, 16, torch.float64, batch_first=False)
-    return Setup(
-        model,
-        X,
-        Y,
-        torch.nn.MSELoss(),
-        lambda p: torch.optim.Adam(p, lr=0.01),
-        epochs=10,
-        batch_size=20,
-        shuffle=True,
-    )
+    """The healthy LSTM's run with its LSTM left at ``batch_first=False``."""
+    return _lstm_sequence(seed, batch_first=False)
 
 
 # ------------------------------------------------------------------------------ sick: common
@@ -446,13 +432,13 @@ def _cnn_batchnorm(seed: int) -> Setup:
     )
 
 
-def _lstm_sequence(seed: int) -> Setup:
+def _lstm_sequence(seed: int, batch_first: bool = True) -> Setup:
     torch = _torch()
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(200, 8, 1))
     Y = standardize(X[:, -1, :] + 0.5 * X[:, -3, :])  # remember the last few steps
     torch.manual_seed(seed)
-    model = _modules().LastStepLSTM(1, 16, torch.float64)
+    model = _modules().LastStepLSTM(1, 16, torch.float64, batch_first=batch_first)
     return Setup(
         model,
         X,
