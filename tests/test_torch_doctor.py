@@ -236,6 +236,21 @@ def _watched_loop(
     return doctor, np.array(seen)
 
 
+@pytest.mark.parametrize("functional", [False, True], ids=["loss-module", "functional"])
+def test_the_end_state_is_the_final_models_output_not_the_last_probes(torch, nn, functional):
+    # a watch's probes thin out: the last one can be hundreds of steps before the end, and its
+    # outputs (here the untrained net's, at step 0) are not the end state the rules judge
+    doctor, _ = _watched_loop(torch, nn, steps=300, functional=functional, every=1000)
+    X, _ = regression()
+    with torch.no_grad():
+        final = doctor.model(torch.as_tensor(X[:20])).numpy()
+        first = mlp(torch, nn)(torch.as_tensor(X[:20])).numpy()  # the same init, untrained
+    P = doctor.probes().probe_output
+    assert doctor.probes().steps.tolist() == [0]
+    assert np.abs(final - first).max() > 0.1  # training moved the outputs
+    np.testing.assert_allclose(P, final, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize(
     ("transform", "functional"),
     [(None, False), (lambda v: 4.0 * v, False), (None, True)],

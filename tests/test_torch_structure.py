@@ -84,6 +84,19 @@ def test_the_numbers_say_unknown_where_two_candidates_fit(torch):
     assert infer_activation(h, torch.relu_(h), in_place=True) == "unknown"
 
 
+@pytest.mark.parametrize("scale", [1.0, 6.0])
+def test_each_candidate_activation_is_read_off_its_own_numbers(torch, scale):
+    # each candidate applied by torch, in float32 and float64, is read as itself and as no
+    # other (scale 6: the tails, where sigmoid, tanh and softmax saturate)
+    from nndoctor.backends.torch.model import _CANDIDATES, infer_activation
+
+    gen = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.float64):
+        z = (torch.randn(64, 12, generator=gen, dtype=torch.float64) * scale).to(dtype)
+        for name, f in _CANDIDATES:
+            assert infer_activation(z, f(z).clone()) == name, (name, dtype)
+
+
 def test_an_all_zero_relu_mlp_of_relu_modules_is_symmetric_first_not_affine(torch, nn):
     X, y = regression()
 

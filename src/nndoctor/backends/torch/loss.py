@@ -270,9 +270,10 @@ class LossTap:
         root_in = self.watch.forward.root_in
         if view is not None:
             self.view = view
-            # the batch and the model's output it came from: to redo the view at the end
-            self.last_input = root_in.detach() if isinstance(root_in, torch.Tensor) else None
-            self.last_out = self.watch.forward.step_out
+        # the batch and the model's output it came from: to redo the output and the view on the
+        # final weights at the end
+        self.last_input = root_in.detach() if isinstance(root_in, torch.Tensor) else None
+        self.last_out = self.watch.forward.step_out
         have_target = isinstance(target, torch.Tensor)
         if isinstance(output, torch.Tensor) and have_target:
             self.last_output = output.detach()[:PROBE_ROWS]

@@ -35,6 +35,18 @@ log = logging.getLogger("nndoctor")
 T = TypeVar("T")
 
 
+def final_rows(rows: Any, whole: Any, now: Any) -> Any:
+    """The loss's input ``rows`` of a probed step redone on ``now``, the model's output for the
+    same batch with the final weights, where those rows were the first of the model's own
+    output ``whole`` of that step (a loss given the output as it is); ``rows`` otherwise."""
+    tensors = all(isinstance(t, torch.Tensor) for t in (rows, whole, now))
+    if not tensors or now.shape != whole.shape or len(rows) > len(whole):
+        return rows
+    if not torch.equal(rows, whole[: len(rows)].detach()):
+        return rows
+    return now.detach()[: len(rows)]
+
+
 def _or(default: T, what: str, check: Callable[[], T]) -> T:
     """An end-of-run check's result, or ``default`` when it fails on this model (the rules
     that read it then stay silent; the rest of the report stands)."""
@@ -185,14 +197,16 @@ class Recording:
             _or(None, "end-of-run forward pass", forward.probe_forward)
             zs, out, probe_loss = forward.last_z, loss.last_output, math.nan
             targets, view = loss.last_target, loss.view
-            if view is not None and loss.last_input is not None:
-                # the last probed batch's view, redone with the final weights (kept as it was
-                # where the model takes more than that input: a hidden state, a mask)
-                view = _or(
-                    view,
-                    "the final view",
-                    lambda: refresh(view, loss.last_out, self._output_now(loss.last_input)) or view,
-                )
+            if loss.last_input is not None:
+                # the last probed batch's output and view, redone with the final weights (kept
+                # as they were where the model takes more than that input: a hidden state, a
+                # mask): the last probe may be hundreds of steps before the end
+                now = _or(None, "the final output", lambda: self._output_now(loss.last_input))
+                out = final_rows(out, loss.last_out, now)
+                if view is not None:
+                    view = _or(
+                        view, "the final view", lambda: refresh(view, loss.last_out, now) or view
+                    )
         acts = forward.activations
         states = [
             unit_states(
