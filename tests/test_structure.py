@@ -182,6 +182,21 @@ def test_minibatch_noise_is_not_oscillation_but_real_swings_are():
     assert curve.curve_noise(_noisy_probes(noisy, 1)).max() == 0.0
 
 
+def test_windows_after_a_stretch_of_easy_batches_are_not_spikes():
+    # a loop without epochs: 40 steps of batches the net has memorised (loss near 0) set the
+    # lowest window for good; the later windows at the run's usual level are no spikes of it
+    # (a loop's spikes are judged step by step, with their recovery, by the stability rules)
+    from test_doctor_rules import context
+
+    g = np.random.default_rng(1)
+    step_loss = np.abs(0.3 + g.normal(0, 0.1, size=480))
+    step_loss[120:160] = 0.002
+    assert curve.oscillating_loss(_noisy_probes(step_loss, 8, False), context()) == []
+    # the same numbers as the means of whole epochs: a loss five times the best epoch's
+    (f,) = curve.oscillating_loss(_noisy_probes(step_loss, 8, True), context())
+    assert f.evidence["spikes"] > 10
+
+
 def test_task_spec_defaults_to_one_target_per_sample():
     assert TaskSpec().per_sample and TaskSpec().scale == 1.0
     assert not TaskSpec(unit="token").per_sample

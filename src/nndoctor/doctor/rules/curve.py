@@ -111,6 +111,11 @@ def oscillating_loss(probes: Probes, ctx: Context) -> list[Finding]:
     prev = best[start - 1 : -1]
     above = curve[start:] - prev > NOISE_FACTOR * np.hypot(noise[start:], noise[start:])
     spikes = int(np.sum((prev > 0) & (curve[start:] > SPIKE_FACTOR * prev) & above))
+    if not probes.epochs_known:
+        # a loop without epochs: its points are means of a few steps, whose lowest is a low
+        # draw of the noise (and one stretch of easy batches sets it for good); its spikes are
+        # judged step by step, with their recovery, by loss-spike and spike-divergence
+        spikes = 0
     if not ((flips > OSC_SIGN_SHARE and amplitude > OSC_AMPLITUDE and beyond_noise) or spikes):
         return []
     point = curve_points(probes)
