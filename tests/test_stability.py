@@ -244,6 +244,26 @@ def test_no_host_sync_on_a_step_without_a_probe(torch, nn):
     assert len(w.probes().stability.grad_norm) == 30
 
 
+def test_a_forward_pass_that_raises_on_a_probed_step_raises_the_users_error(torch, nn):
+    # the attention capture's hooks run even when the forward pass raises (to leave its mode);
+    # they must not be removed from inside torch's loop over the module's hooks there, which
+    # would replace the user's error by "OrderedDict mutated during iteration" (the first
+    # pass a watch sees, whose capture hook was registered before the layers' hooks)
+    import nndoctor
+
+    model = nn.Linear(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(4, 3)
+    with nndoctor.watch(model, opt, alerts=False, every=1, budget=None) as w:
+        with pytest.raises(RuntimeError, match="dtype"):
+            model(x.float())  # the user's mistake: float32 inputs, a float64 model
+        for _ in range(2):  # the run goes on after the user handled it, still probed
+            opt.zero_grad()
+            model(x).pow(2).mean().backward()
+            opt.step()
+    assert w.failed is None and w.probes().steps.tolist() == [0, 1]
+
+
 def test_the_scaler_listener_counts_skipped_steps_and_reads_the_scale(torch, nn):
     import nndoctor
 

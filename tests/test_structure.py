@@ -203,6 +203,46 @@ def test_task_spec_defaults_to_one_target_per_sample():
     assert math.isnan(TaskSpec(scale=math.nan).scale)
 
 
+def _weighted_pixels(torch):
+    """Per-pixel class targets, 5% foreground, and a 1x1 conv that tells the two apart."""
+    g = torch.Generator().manual_seed(0)
+    masks = (torch.rand(64, 6, 6, generator=g) < 0.05).long()
+    images = masks.double() + 0.3 * torch.randn(64, 6, 6, generator=g, dtype=torch.float64)
+    return images[:, None], masks
+
+
+@pytest.mark.parametrize("way", ["module", "function"])
+def test_a_class_weighted_loss_gets_no_baseline_of_the_class_shares(torch, way):
+    # with weights (0.05, 0.95) the best constant prediction is not the class shares: its
+    # weighted loss is the entropy of the weighted shares, far above the shares' own entropy
+    # (0.2 here), so a healthy net's loss sits above the unweighted baseline. The doctor must
+    # not read that as "no better than a constant"
+    F, nn = torch.nn.functional, torch.nn
+    X, Y = _weighted_pixels(torch)
+    w = torch.tensor([0.05, 0.95], dtype=torch.float64)
+    share = Y.double().mean().item()
+    weighted = np.array([0.05 * (1 - share), 0.95 * share])
+    weighted /= weighted.sum()
+    unweighted = -(share * np.log(share) + (1 - share) * np.log(1 - share))
+    assert -(weighted * np.log(weighted)).sum() > 2 * unweighted
+    torch.manual_seed(0)
+    model = nn.Conv2d(1, 2, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    loss = nn.CrossEntropyLoss(weight=w) if way == "module" else None
+    with nndoctor.watch(model, opt, loss=loss, alerts=False) as doctor:
+        for step in range(120):
+            lo = (step * 16) % 64
+            opt.zero_grad()
+            out = model(X[lo : lo + 16])
+            value = loss(out, Y[lo : lo + 16]) if loss else F.cross_entropy(out, Y[lo : lo + 16], w)
+            value.backward()
+            opt.step()
+    report = doctor.report()
+    assert "baseline" not in report.bounds
+    assert "class weights" in report.bounds["baseline_error"]
+    assert not [f for f in report.findings if f.code in ("loss-at-baseline", "output-collapse")]
+
+
 def test_ids_whose_target_is_their_interaction_are_not_called_signal_free(torch):
     # a user likes an item when their hidden signs agree: no user and no item on its own says
     # anything (each likes half), so the test on a bag of the ids finds nothing, and the

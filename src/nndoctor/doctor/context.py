@@ -306,6 +306,12 @@ def compute_bounds(
     if loss is None:
         out["baseline_error"] = f"no bounds for the loss {spec.name or spec.kind}"
         return out
+    if spec.weighted:
+        out["baseline_error"] = (
+            f"no bounds for the loss {spec.name or spec.kind} with class weights or label "
+            "smoothing: its best constant prediction is not the class shares'"
+        )
+        return out
     if not per_sample and not math.isfinite(structure.scale):
         out["baseline_error"] = (
             f"the loss's value over the mean loss of its {structure.unit}s is not known"

@@ -500,6 +500,10 @@ class LossSpec:
     kind_read : bool
         ``kind`` was read from the loss's graph, not from the name (a ``focal`` function
         around ``F.cross_entropy``): reports then call the loss by its ``name``.
+    weighted : bool
+        The loss weighs its classes or positives (``weight``, ``pos_weight``) or smooths its
+        labels: its best constant prediction is not the one the class shares give, so the
+        bounds are skipped and say why.
     """
 
     kind: str
@@ -507,6 +511,7 @@ class LossSpec:
     from_logits: bool = False
     name: str = ""
     kind_read: bool = False
+    weighted: bool = False
 
     @property
     def words(self) -> str:

@@ -117,7 +117,14 @@ def loss_spec(loss: Any) -> LossSpec:
         "NLLLoss": "cross_entropy",
     }.get(name, name or "callable")
     reduction = getattr(loss, "reduction", "mean")
-    return LossSpec(kind, reduction, name == "BCEWithLogitsLoss", name or "callable")
+    weighted = (
+        getattr(loss, "weight", None) is not None
+        or getattr(loss, "pos_weight", None) is not None
+        or getattr(loss, "label_smoothing", 0.0) > 0
+    )
+    return LossSpec(
+        kind, reduction, name == "BCEWithLogitsLoss", name or "callable", weighted=weighted
+    )
 
 
 class LossTap:

@@ -94,6 +94,8 @@ class StabilityTap:
 
     def step(self) -> None:
         """This step's gradient norms per layer, kept on the device (no host sync)."""
+        if self.capture.taken:
+            self.capture.disarm()
         if self.watch.failed is not None or not self.weights:
             return
         try:
@@ -291,9 +293,12 @@ class AttentionCapture:
         self.handles: list[Any] = []
         self.mode: _AttentionMode | None = None
         self.seen_once = False
+        # this probe's pass was read: its hooks go at the next step (see _post)
+        self.taken = False
         self.names = {id(m): name for name, m in tap.model.named_modules()}
 
     def arm(self) -> None:
+        self.taken = False
         if self.handles:
             return
         model = self.tap.model
@@ -306,13 +311,14 @@ class AttentionCapture:
         for h in self.handles:
             h.remove()
         self.handles = []
+        self.taken = False
         self._leave()
 
     def _wanted(self) -> bool:
         """Whether this forward pass is the probe's: the fixed probe batch's pass when there
         is one, else a training pass (gradients on) of a probed step."""
         watch = self.tap.watch
-        if watch.failed is not None or self.mode is not None:
+        if watch.failed is not None or self.mode is not None or self.taken:
             return False
         if watch.forward.fixed_probe:
             return bool(watch.forward.in_probe)
@@ -332,7 +338,10 @@ class AttentionCapture:
             return
         self._leave()
         self.tap.watch.guard("attention", lambda: self._logits(output))
-        self.disarm()
+        # not disarmed here: a forward pass that raised calls this hook from inside torch's
+        # loop over the module's hooks, which removing one breaks ("OrderedDict mutated during
+        # iteration" in place of the user's own error); the next step removes them
+        self.taken = True
 
     def _leave(self) -> None:
         if self.mode is not None:

@@ -16,7 +16,7 @@ Reading it costs nothing on the steps between probes: the watch asks on probe st
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -88,6 +88,8 @@ class LossView:
         The scalar over the mean loss of those units (NaN when it cannot be told).
     from_logits : bool
         BCE computed from logits.
+    weighted : bool
+        The loss node weighs classes or positives (``weight``, ``pos_weight``).
     """
 
     kind: str
@@ -98,6 +100,7 @@ class LossView:
     units: int
     scale: float
     from_logits: bool = False
+    weighted: bool = False
     # softmax and log-softmax nodes in a row under the loss node (views between them skipped):
     # 2 is a softmax the loss applies again (softmax into F.cross_entropy)
     softmaxes: int = 0
@@ -189,6 +192,10 @@ def read_loss(loss: Any) -> LossView | None:
     from_logits = name == "BinaryCrossEntropyWithLogitsBackward0"
     view = _view(kind, s, t, reduction, ignore, from_logits, float(loss.detach()))
     view.softmaxes = _softmaxes_under(node)
+    view.weighted = any(
+        isinstance(getattr(node, a, None), torch.Tensor)
+        for a in ("_saved_weight", "_saved_pos_weight")
+    )
     return view
 
 
@@ -351,8 +358,11 @@ def loss_spec_of(view: LossView | None, spec: LossSpec) -> LossSpec:
     """``spec`` with the kind and reduction the graph shows, for a loss the module's name did
     not tell (a function around ``F.cross_entropy``)."""
     if view is None or spec.known:
-        return spec
-    return LossSpec(view.kind, view.reduction, view.from_logits, spec.name, kind_read=True)
+        return replace(spec, weighted=True) if view is not None and view.weighted else spec
+    return LossSpec(
+        view.kind, view.reduction, view.from_logits, spec.name, kind_read=True,
+        weighted=view.weighted,
+    )  # fmt: skip
 
 
 def view_arrays(view: LossView) -> tuple[np.ndarray, np.ndarray]:
