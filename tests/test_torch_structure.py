@@ -84,6 +84,32 @@ def test_the_numbers_say_unknown_where_two_candidates_fit(torch):
     assert infer_activation(h, torch.relu_(h), in_place=True) == "unknown"
 
 
+def test_a_layer_norm_over_two_axes_is_no_layer_of_identical_units(torch, nn):
+    # LayerNorm([nodes, channels]) has a 2-d weight of ones: a scale per element, not ten
+    # units that started identical (a healthy traffic-forecasting net got symmetric-units)
+    from nndoctor.backends.torch.model import weighted_modules
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 8)
+            self.norm = nn.LayerNorm([5, 8])
+            self.out = nn.Linear(8, 1)
+
+        def forward(self, x):  # (batch, nodes 5, features 3)
+            return self.out(self.norm(torch.relu(self.fc(x)))).squeeze(-1)
+
+    torch.manual_seed(0)
+    X = torch.randn(128, 5, 3)
+    Y = X.sum(-1) + 0.1 * torch.randn(128, 5)
+    assert [n for n, _ in weighted_modules(Net())] == ["fc", "out"]
+    report = nndoctor.diagnose(
+        Net(), X.numpy(), Y.numpy(), loss=nn.MSELoss(), epochs=20, batch_size=32,
+        optimizer=lambda p: torch.optim.Adam(p, lr=0.01), trials=False, progress=False,
+    )  # fmt: skip
+    assert "symmetric-units" not in [f.code for f in report.findings]
+
+
 @pytest.mark.parametrize("scale", [1.0, 6.0])
 def test_each_candidate_activation_is_read_off_its_own_numbers(torch, scale):
     # each candidate applied by torch, in float32 and float64, is read as itself and as no

@@ -37,12 +37,17 @@ _CANDIDATES: tuple[tuple[str, Any], ...] = (
     ("elu", nn.functional.elu),
 )
 _RECURRENT = (nn.RNNBase,)
+# norm layers: their weight is a scale per element (2-d under ``LayerNorm([nodes, channels])``),
+# not rows of units, and starts at 1 by design
+_NORMS = tuple(n for n in (nn.LayerNorm, nn.GroupNorm, getattr(nn, "RMSNorm", None)) if n)
 
 
 def weight_of(module: nn.Module) -> torch.Tensor | None:
     """The weight whose rows are the module's units, or None for a module without one."""
     if isinstance(module, _RECURRENT):
         return getattr(module, "weight_ih_l0", None)
+    if isinstance(module, _NORMS):
+        return None
     w = module._parameters.get("weight")
     return w if w is not None and w.dim() >= 2 else None
 
