@@ -171,6 +171,20 @@ def timed(work) -> tuple[str, str, float]:
     return "", reports, time.perf_counter() - start  # type: ignore[return-value]
 
 
+def cell(counts: dict[str, list[int]], way: str, expected: str | None, work) -> str:
+    """One table cell: ``work``'s reports with their verdict and time (a crash as such),
+    counted under ``way``."""
+    crash, reports, seconds = timed(work)
+    ok = counts.setdefault(way, [0, 0])
+    ok[1] += 1
+    if crash:
+        return f"CRASH: {reports}"
+    v = verdict(expected, reports)
+    ok[0] += v == "ok"
+    text = "; ".join(describe(r, way == "diagnose") for r in reports)
+    return f"{text} {v} ({seconds:.0f} s)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-trials", action="store_true")
@@ -183,22 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     for case in LM_CATALOG:
         if args.only and case.name not in args.only:
             continue
-        cells = []
-        for way, work in (
-            ("diagnose", lambda n=case.name: by_diagnose(n, not args.no_trials)),
-            ("watch", lambda n=case.name: by_watch(n)),
-            ("run", lambda n=case.name: by_run(n)),
-        ):
-            crash, reports, seconds = timed(work)
-            ok = counts.setdefault(way, [0, 0])
-            ok[1] += 1
-            if crash:
-                cells.append(f"CRASH: {reports}")
-                continue
-            v = verdict(case.expected, reports)
-            ok[0] += v == "ok"
-            text = "; ".join(describe(r, way == "diagnose") for r in reports)
-            cells.append(f"{text} {v} ({seconds:.0f} s)")
+        cells = [
+            cell(counts, way, case.expected, work)
+            for way, work in (
+                ("diagnose", lambda n=case.name: by_diagnose(n, not args.no_trials)),
+                ("watch", lambda n=case.name: by_watch(n)),
+                ("run", lambda n=case.name: by_run(n)),
+            )
+        ]
         print(f"| {case.name} | {case.expected or 'healthy'} | " + " | ".join(cells) + " |")
     print()
     print("| Hugging Face Trainer (GPT-2, random init) | expected | DoctorCallback |")
@@ -206,17 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, expected, lr, warmup in HF_CASES:
         if args.only and name not in args.only:
             continue
-        crash, reports, seconds = timed(lambda lr=lr, warmup=warmup: by_trainer(lr, warmup))
-        ok = counts.setdefault("trainer", [0, 0])
-        ok[1] += 1
-        if crash:
-            print(f"| {name} | {expected or 'healthy'} | CRASH: {reports} |")
-            continue
-        v = verdict(expected, reports)
-        ok[0] += v == "ok"
-        print(
-            f"| {name} | {expected or 'healthy'} | {describe(reports[0])} {v} ({seconds:.0f} s) |"
-        )
+        text = cell(counts, "trainer", expected, lambda lr=lr, w=warmup: by_trainer(lr, w))
+        print(f"| {name} | {expected or 'healthy'} | {text} |")
     print()
     print("| Lightning Trainer | expected | DoctorCallback |")
     print("|---|---|---|")
@@ -224,16 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and name not in args.only:
             continue
         expected = next(s for s in LM_CATALOG if s.name == name).expected
-        crash, reports, seconds = timed(lambda name=name: by_lightning(name))
-        ok = counts.setdefault("lightning", [0, 0])
-        ok[1] += 1
-        if crash:
-            print(f"| {name} | {expected or 'healthy'} | CRASH: {reports} |")
-            continue
-        v = verdict(expected, reports)
-        ok[0] += v == "ok"
-        label = expected or "healthy"
-        print(f"| {name} | {label} | {describe(reports[0])} {v} ({seconds:.0f} s) |")
+        text = cell(counts, "lightning", expected, lambda name=name: by_lightning(name))
+        print(f"| {name} | {expected or 'healthy'} | {text} |")
     print()
     for way, (good, total) in counts.items():
         print(f"{way}: {good}/{total} ok")
