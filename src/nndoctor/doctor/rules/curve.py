@@ -104,18 +104,10 @@ def oscillating_loss(probes: Probes, ctx: Context) -> list[Finding]:
     noise = curve_noise(probes)
     diff_noise = float(np.mean(np.hypot(noise[half:-1], noise[half + 1 :]))) if diff.size else 0.0
     beyond_noise = float(np.mean(np.abs(diff))) > NOISE_FACTOR * diff_noise if diff.size else False
-    start = max(1, curve.size // 10)
-    best = np.minimum.accumulate(curve)
-    # a multiple of the best so far means "far above" only for a positive loss (a negative
-    # BCE, from targets outside [0, 1], would make every epoch a spike)
-    prev = best[start - 1 : -1]
-    above = curve[start:] - prev > NOISE_FACTOR * np.hypot(noise[start:], noise[start:])
-    spikes = int(np.sum((prev > 0) & (curve[start:] > SPIKE_FACTOR * prev) & above))
-    if not probes.epochs_known:
-        # a loop without epochs: its points are means of a few steps, whose lowest is a low
-        # draw of the noise (and one stretch of easy batches sets it for good); its spikes are
-        # judged step by step, with their recovery, by loss-spike and spike-divergence
-        spikes = 0
+    # a loop without epochs: its points are means of a few steps, whose lowest is a low draw of
+    # the noise (and one stretch of easy batches sets it for good); its spikes are judged step
+    # by step, with their recovery, by loss-spike and spike-divergence
+    spikes = _epoch_spikes(curve, noise) if probes.epochs_known else 0
     if not ((flips > OSC_SIGN_SHARE and amplitude > OSC_AMPLITUDE and beyond_noise) or spikes):
         return []
     point = curve_points(probes)
@@ -135,6 +127,17 @@ def oscillating_loss(probes: Probes, ctx: Context) -> list[Finding]:
             score=min(1.0, amplitude * 5),
         )
     ]
+
+
+def _epoch_spikes(curve: np.ndarray, noise: np.ndarray) -> int:
+    """Epochs (after the first tenth) above ``SPIKE_FACTOR`` times the best so far, by more
+    than ``NOISE_FACTOR`` standard errors of their noise."""
+    start = max(1, curve.size // 10)
+    # a multiple of the best so far means "far above" only for a positive loss (a negative
+    # BCE, from targets outside [0, 1], would make every epoch a spike)
+    prev = np.minimum.accumulate(curve)[start - 1 : -1]
+    above = curve[start:] - prev > NOISE_FACTOR * np.hypot(noise[start:], noise[start:])
+    return int(np.sum((prev > 0) & (curve[start:] > SPIKE_FACTOR * prev) & above))
 
 
 def loss_plateau(probes: Probes, ctx: Context) -> list[Finding]:
