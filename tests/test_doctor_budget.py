@@ -131,3 +131,65 @@ def test_the_loss_at_initialisation_of_large_data_comes_from_a_sample_with_its_e
     small = engine_run(mlp([5, 16, 3], seed=0), X[:500], labels[:500], CrossEntropy(),
                        SGD(lr=0.1), 3, 64, True, 0)  # fmt: skip
     assert set(preflight.init_loss(small, ctx)) == {"loss", "ln_classes"}
+
+
+def _stop_index(curve: np.ndarray, level: float) -> int:
+    return int(np.flatnonzero(curve <= level)[0])
+
+
+def test_an_engine_fit_told_where_to_stop_is_the_full_fit_cut_after_the_first_epoch_there():
+    X, labels = _classes(n=120)
+    run = engine_run(mlp([5, 16, 3], seed=0), X, labels, CrossEntropy(), SGD(lr=0.5), 40, 20,
+                     True, 0)  # fmt: skip
+    full = ENGINE.fit(run, 40, 3).epoch_loss
+    level = float(np.median(full))
+    stopped = ENGINE.fit(run, 40, 3, stop_below=level).epoch_loss
+    k = _stop_index(full, level)
+    assert 0 < k < 39
+    np.testing.assert_array_equal(stopped, full[: k + 1])
+
+
+def test_a_torch_fit_told_where_to_stop_is_the_full_fit_cut_after_the_first_epoch_there(
+    torch, nn
+):
+    from nndoctor.backends.torch import TORCH
+
+    X, labels = _classes(n=120)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
+    run = TORCH.prepare(
+        model, X, labels, loss=nn.CrossEntropyLoss(), optimizer=lambda p: torch.optim.SGD(p, 0.5),
+        epochs=40, batch_size=20, shuffle=True, seed=0, options={},
+    )  # fmt: skip
+    full = TORCH.fit(run, 40, 3).epoch_loss
+    level = float(np.median(full))
+    stopped = TORCH.fit(run, 40, 3, stop_below=level).epoch_loss
+    k = _stop_index(full, level)
+    assert 0 < k < 39
+    np.testing.assert_array_equal(stopped, full[: k + 1])
+
+
+def test_the_tiny_batch_fit_stops_once_memorised_and_runs_out_its_steps_when_it_cannot():
+    from nndoctor.doctor import preflight
+    from nndoctor.nn import Dense, ReLU, Sequential
+
+    X, labels = _classes(n=200)
+    run = engine_run(mlp([5, 16, 3], seed=0), X, labels, CrossEntropy(), SGD(lr=0.1), 5, 20,
+                     True, 0)  # fmt: skip
+    ctx = context.build_context(run, fits=False)
+    out = preflight.tiny_batch(run, ctx)
+    # the constant baseline of the picked rows, independently: the entropy of their labels
+    pick = np.sort(np.random.default_rng(0).permutation(200)[: out["rows"]])
+    shares = np.bincount(labels[pick], minlength=3) / out["rows"]
+    entropy = -sum(p * np.log(p) for p in shares if p > 0)
+    assert out["baseline"] == pytest.approx(entropy, rel=1e-12)
+    assert out["steps"] < preflight.TINY_STEPS
+    assert out["loss"] <= preflight.TINY_MEMORISED * entropy
+    # every ReLU dead (biases of -100): no gradient reaches the first layer, nothing is
+    # memorised, and the fit runs all its steps
+    dead = Sequential(Dense(5, 16, seed=0), ReLU(), Dense(16, 3, seed=1))
+    dead.layers[0].params["b"][...] = -100.0
+    run = engine_run(dead, X, labels, CrossEntropy(), SGD(lr=0.1), 5, 20, True, 0)
+    out = preflight.tiny_batch(run, context.build_context(run, fits=False))
+    assert out["steps"] == preflight.TINY_STEPS
+    assert out["loss"] > preflight.TINY_MEMORISED * out["baseline"]

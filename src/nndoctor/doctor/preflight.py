@@ -7,6 +7,7 @@
   not using its inputs;
 - overfitting a tiny batch with Adam: any working model memorises a handful of samples, so a
   failure points at the model or its gradients, not at the data or the optimiser settings.
+  It stops once the rows are memorised (``TINY_MEMORISED`` of their constant baseline).
 
 Each check is a :class:`~nndoctor.doctor.schema.Run` changed and trained by its backend.
 """
@@ -33,6 +34,10 @@ ZEROED_FRACTION = 0.1
 TINY_ROWS = 8
 TINY_STEPS = 1000
 TINY_LR = 0.03
+# the tiny-batch fit stops once its loss is at most this share of the rows' constant baseline:
+# memorised, a tenth of what cannot-overfit asks (rules/curve.py OVERFIT_RATIO); most healthy
+# nets get there in tens of steps, and the rest of the 1000 cost more than a small run
+TINY_MEMORISED = 0.01
 
 
 def init_loss(run: Run, ctx: Context) -> dict[str, Any]:
@@ -94,14 +99,15 @@ def tiny_batch(run: Run, ctx: Context) -> dict[str, Any]:
     rows = int(min(TINY_ROWS, narrowest + 1, len(run.X)))
     pick = np.sort(np.random.default_rng(run.seed).permutation(len(run.X))[:rows])
     Xt, Yt = run.X[pick], run.Y[pick]
-    adam = run.backend.apply(run, SwitchOptimizer("adam", TINY_LR))
-    small = replace(adam, X=Xt, Y=Yt, batch_size=rows, shuffle=False)
-    fit = run.backend.fit(small, TINY_STEPS, 0)
     loss = ctx.loss.numpy_loss()
     try:
         base = bounds.constant_baseline(Yt, loss).loss if loss is not None else math.nan
     except ValueError:
         base = math.nan
+    adam = run.backend.apply(run, SwitchOptimizer("adam", TINY_LR))
+    small = replace(adam, X=Xt, Y=Yt, batch_size=rows, shuffle=False)
+    stop = TINY_MEMORISED * base if math.isfinite(base) and base > 0 else None
+    fit = run.backend.fit(small, TINY_STEPS, 0, stop_below=stop)
     return {"rows": rows, "steps": len(fit.epoch_loss), "loss": fit.final_loss, "baseline": base}
 
 

@@ -66,8 +66,9 @@ class Backend(Protocol):
     def record(self, run: Run, progress: bool | None) -> tuple[Probes, Fit]:
         """Train a copy of ``run`` for its full budget, watched; the probes and the fit."""
 
-    def fit(self, run: Run, epochs: int, seed: int) -> Fit:
-        """Train a copy of ``run`` for ``epochs`` (shuffling drawn from ``seed``)."""
+    def fit(self, run: Run, epochs: int, seed: int, *, stop_below: float | None = None) -> Fit:
+        """Train a copy of ``run`` for ``epochs`` (shuffling drawn from ``seed``); with
+        ``stop_below``, stop after the first epoch whose mean loss is at most that."""
 
     def predict(self, model: Any, X: np.ndarray) -> np.ndarray:
         """Predictions ``(n, ...)`` as float64, in the loss's input space."""

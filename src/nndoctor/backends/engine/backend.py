@@ -44,6 +44,7 @@ from nndoctor.nn import (
     MSE,
     SSE,
     Adam,
+    Callback,
     CrossEntropy,
     Dense,
     Identity,
@@ -53,6 +54,7 @@ from nndoctor.nn import (
     Sequential,
     Sigmoid,
     Tanh,
+    TrainState,
     get_activation,
     get_initializer,
     train,
@@ -152,6 +154,23 @@ def _body(layers: list[Layer]) -> list[Layer]:
     return layers[:-1] if not isinstance(layers[-1], Dense) else layers
 
 
+class _StopBelow(Callback):
+    """Ends training after the first epoch whose mean batch loss is at most ``level``."""
+
+    def __init__(self, level: float) -> None:
+        self.level = level
+        self._total, self._count = 0.0, 0
+
+    def on_gradients(self, state: TrainState) -> None:
+        self._total += state.batch_loss
+        self._count += 1
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        # set once the epoch is over: train() then ends without starting the next one
+        state.stop = self._total / max(self._count, 1) <= self.level
+        self._total, self._count = 0.0, 0
+
+
 class EngineBackend:
     """:class:`~nndoctor.doctor.protocol.Backend` for :mod:`nndoctor.nn` models."""
 
@@ -232,8 +251,9 @@ class EngineBackend:
         assert recorder.probes is not None
         return recorder.probes, fit
 
-    def fit(self, run: Run, epochs: int, seed: int) -> Fit:
-        return self._train(run, epochs, seed, [], False)
+    def fit(self, run: Run, epochs: int, seed: int, *, stop_below: float | None = None) -> Fit:
+        callbacks = [] if stop_below is None else [_StopBelow(stop_below)]
+        return self._train(run, epochs, seed, callbacks, False)
 
     def predict(self, model: Sequential, X: np.ndarray) -> np.ndarray:
         # on a copy, in chunks: no activations of all of X are held, on the model or at all

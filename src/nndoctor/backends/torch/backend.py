@@ -327,10 +327,12 @@ class TorchBackend:
         record: bool,
         progress: Any = None,
         inspect: tuple[int, Callable[[nn.Module, torch.Tensor, torch.Tensor], None]] | None = None,
+        stop_below: float | None = None,
     ) -> tuple[Fit, Watch | None]:
         """Train a copy of ``run``; ``record``: watched. ``inspect``: ``(step, fn)`` calls
         ``fn(model, inputs, targets)`` before that step and stops there (the run is seeded:
-        it is the same step as in any other run of the same seed)."""
+        it is the same step as in any other run of the same seed). ``stop_below``: stop after
+        the first epoch whose mean loss is at most that."""
         opts = run.options
         # the user's random state is theirs: every draw here happens in a forked one
         devices = [opts["device"].index or 0] if opts["device"].type == "cuda" else []
@@ -430,6 +432,8 @@ class TorchBackend:
                     epoch_loss.append(total / max(count, 1))
                     if diverged is not None:
                         break
+                    if stop_below is not None and epoch_loss[-1] <= stop_below:
+                        break
                     if watch is not None:
                         watch.end_epoch()
                     if sched is not None:
@@ -476,8 +480,8 @@ class TorchBackend:
                 for b, saved in zip(model.buffers(), buffers, strict=True):
                     b.copy_(saved)
 
-    def fit(self, run: Run, epochs: int, seed: int) -> Fit:
-        return self._train(run, epochs, seed, False)[0]
+    def fit(self, run: Run, epochs: int, seed: int, *, stop_below: float | None = None) -> Fit:
+        return self._train(run, epochs, seed, False, stop_below=stop_below)[0]
 
     def predict(self, model: nn.Module, X: np.ndarray) -> np.ndarray:
         dev, dtype = _parameter_device_dtype(model)
