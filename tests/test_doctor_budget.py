@@ -149,9 +149,7 @@ def test_an_engine_fit_told_where_to_stop_is_the_full_fit_cut_after_the_first_ep
     np.testing.assert_array_equal(stopped, full[: k + 1])
 
 
-def test_a_torch_fit_told_where_to_stop_is_the_full_fit_cut_after_the_first_epoch_there(
-    torch, nn
-):
+def test_a_torch_fit_told_where_to_stop_is_the_full_fit_cut_after_the_first_epoch_there(torch, nn):
     from nndoctor.backends.torch import TORCH
 
     X, labels = _classes(n=120)

@@ -325,3 +325,40 @@ def test_a_sequence_first_language_model_is_reported_without_batch_mixing(torch)
     assert w.loss_shapes == ((T * N, V), (T * N,))
     assert "batch-mixing" not in report.codes, report.codes
     assert report.summary["steps"] == 12
+
+
+def test_a_graph_net_scored_on_a_mask_of_its_nodes_is_not_told_it_mixes_samples(torch):
+    # the rows are the nodes of one graph, which message passing mixes by design; the
+    # functional loss scores the nodes of a training mask, fewer than the rows: the rows are
+    # not the loss's samples. Scored on every node, the same mixing is reported.
+    nn, F = torch.nn, torch.nn.functional
+    N, D, C = 40, 5, 3
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(N, D, generator=g)
+    y = torch.randint(0, C, (N,), generator=g)
+    mask = torch.arange(N) % 2 == 0
+    A = (torch.rand(N, N, generator=g) < 0.1).double() + torch.eye(N)
+    A = A / A.sum(1, keepdim=True)
+
+    class GraphNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin1, self.lin2 = nn.Linear(D, 16), nn.Linear(16, C)
+            self.register_buffer("adjacency", A)
+
+        def forward(self, h):
+            return self.lin2(torch.tanh(self.adjacency @ self.lin1(h)))
+
+    def codes(rows):
+        torch.manual_seed(0)
+        model = GraphNet()
+        opt = torch.optim.Adam(model.parameters(), lr=0.01)
+        with nndoctor.watch(model, opt, budget=None, alerts=False) as w:
+            for _ in range(30):
+                opt.zero_grad()
+                F.cross_entropy(model(x)[rows], y[rows]).backward()
+                opt.step()
+        return w.report().codes
+
+    assert "batch-mixing" not in codes(mask)
+    assert "batch-mixing" in codes(slice(None))

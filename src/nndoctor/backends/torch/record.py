@@ -274,11 +274,18 @@ class Recording:
         """Whether dim 0 of the loop's inputs is its samples, as the loss counts them: not
         when the loss's targets have another leading size (a sequence-first language model
         feeds (time, batch) and scores time * batch tokens: its rows are time steps, which a
-        causal model mixes by design)."""
-        first, shapes = self.watch.forward.first_x, self.watch.loss.shapes
-        if first is None or shapes is None or not shapes[1]:
+        causal model mixes by design; a graph net scores the nodes of a mask, a subset of the
+        rows it mixes by design). The targets' size comes from the loss module's call or, for
+        a functional loss, from its node in the graph."""
+        first, loss = self.watch.forward.first_x, self.watch.loss
+        shapes, view = loss.shapes, loss.view
+        if shapes is not None and shapes[1]:
+            rows = shapes[1][0]
+        elif view is not None and view.raw[1].dim() >= 1 and view.raw[1].numel():
+            rows = len(view.raw[1])
+        else:
             return True
-        return shapes[1][0] == len(first)
+        return first is None or rows == len(first)
 
     def _loop_facts(self) -> LoopFacts:
         watch, grads = self.watch, self.watch.grads
