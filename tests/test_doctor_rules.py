@@ -374,6 +374,22 @@ def test_missing_nonlinearity_finds_consecutive_dense():
 
 
 @pytest.mark.parametrize(
+    ("kinds", "fires"),
+    [
+        (("dense", "relu", "dense", "dense"), False),  # an embedding, then its classifier
+        (("embedding", "dense", "dense"), False),
+        (("dense", "dense", "dense", "sigmoid"), True),  # affine up to the output activation
+        (("dense", "dense", "relu", "dense"), True),  # the pair is not the head
+        (("dense", "relu", "dense", "dense", "dense"), True),  # two pairs
+    ],
+)
+def test_a_linear_head_on_non_linear_features_is_not_a_missing_nonlinearity(kinds, fires):
+    widths = (4,) * (kinds.count("dense") - 1) + (1,)
+    found = setup.missing_nonlinearity(probes(), context(kinds=kinds, widths=widths))
+    assert bool(found) is fires
+
+
+@pytest.mark.parametrize(
     ("least_squares", "final", "severity"),
     [
         (0.6, 0.62, "error"),  # stuck at the linear bound, which is a real limit

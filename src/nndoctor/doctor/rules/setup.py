@@ -58,6 +58,11 @@ def missing_nonlinearity(probes: Probes, ctx: Context) -> list[Finding]:
     if not pairs:
         return []
     dense_at = [i for i, k in enumerate(kinds) if k == "dense"]
+    if pairs == [dense_at[-2]] and any(k != "dense" for k in kinds[: pairs[0]]):
+        # the last two Dense layers only, after an activation, embedding or recurrent layer: a
+        # linear head on non-linear features, by design in an embedding model (the embedding,
+        # then its classifier); the net is not affine
+        return []
     # index of the Dense layers (counting Dense only) that are followed directly by Dense
     where = [dense_at.index(i) for i in pairs]
     n_dense = len(dense_at)
