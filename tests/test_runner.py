@@ -366,7 +366,18 @@ def test_a_script_whose_optimizer_never_steps_is_told_so(torch, tmp_path, capsys
             sched.step()
         """,
     )
-    assert execute(str(script), [], alerts=False) == 0
-    err = capsys.readouterr().err
-    assert "backward passes reached the parameters of Sequential" in err
-    assert "no optimizer ever stepped" in err
+    out = tmp_path / "report.json"
+    assert execute(str(script), [], alerts=False, json_path=str(out)) == 0
+    assert "no optimizer ever stepped" in " ".join(capsys.readouterr().err.split())
+    [section] = json.loads(out.read_text())
+    [finding] = section["report"]["findings"]
+    assert finding["title"].startswith(
+        "backward passes gave gradients to 4 parameter tensor(s) of Sequential"
+    )
+    assert section["model"] == "Sequential"
+    assert (finding["code"], finding["severity"], finding["kind"]) == (
+        "frozen-parameters",
+        "error",
+        "cause",
+    )
+    assert finding["evidence"]["frozen"] == ["0.weight", "0.bias", "2.weight", "2.bias"]

@@ -273,11 +273,32 @@ class GlobalWatcher:
             if id(m) not in watched and any(p.grad is not None for p in m.parameters())
         ]
 
-    def never_stepped(self) -> list[str]:
-        """The names (:meth:`_label`) of the modules :meth:`_orphans` finds at the end, when
-        no optimizer ever stepped on them (``scheduler.step()`` in place of
-        ``optimizer.step()``, a forgotten step)."""
-        return [self._label(m) for m in self._orphans()]
+    def never_stepped(self) -> list[tuple[str, Any]]:
+        """A report section per module :meth:`_orphans` finds when no optimizer stepped at
+        all (``scheduler.step()`` in place of ``optimizer.step()``, a forgotten step): its
+        parameters got gradients and never changed, one ``frozen-parameters`` cause."""
+        from nndoctor.doctor.finding import ERROR
+        from nndoctor.doctor.report import Report
+        from nndoctor.doctor.rules.torch_loop import FROZEN_PARAMETERS
+
+        out = []
+        for model in self._orphans():
+            label = self._label(model)
+            names = [n for n, p in model.named_parameters() if p.grad is not None]
+            finding = FROZEN_PARAMETERS.finding(
+                ERROR,
+                f"backward passes gave gradients to {len(names)} parameter tensor(s) of "
+                f"{label}, but no optimizer ever stepped: the weights never changed",
+                evidence={"frozen": names[:16], "with_gradients": len(names), "steps": 0},
+                why="loss.backward() only computes gradients; the weights change when an "
+                "optimizer's step() applies them, and none was called (a scheduler's step() "
+                "changes the learning rate, not the weights)",
+                fix="call optimizer.step() after loss.backward(), and scheduler.step() beside "
+                "it, not in its place",
+                score=1.0,
+            )
+            out.append((label, Report([finding], {"steps": 0})))
+        return out
 
     def _label(self, model: Any) -> str:
         """A report section's name: what the script calls the model (``generator
@@ -333,19 +354,6 @@ class GlobalWatcher:
 
 
 NOTHING_TO_REPORT = "nndoctor: no optimizer stepped on a module's parameters: nothing to report"
-
-
-def _nothing_stepped(watcher: GlobalWatcher) -> str:
-    """What to say when no model was watched: that gradients reached a model whose weights
-    no optimizer ever changed, when they did."""
-    names = watcher.never_stepped()
-    if not names:
-        return NOTHING_TO_REPORT
-    return (
-        f"nndoctor: backward passes reached the parameters of {', '.join(names)}, but no "
-        "optimizer ever stepped: the weights never changed. Call optimizer.step() after "
-        "loss.backward() (a scheduler's step() changes the learning rate, not the weights)"
-    )
 
 
 def name_in_script(obj: Any) -> str | None:
@@ -485,9 +493,11 @@ def execute(
     if sections is None:  # ranks other than 0: rank 0 alone reports
         return result.status
     failed = len(sections) < len(watcher.pairs)  # a report that could not be built (said)
+    if not watcher.pairs:  # no optimizer stepped: a model that got gradients is told so
+        sections = watcher.never_stepped()
     if sections or not watcher.pairs:
         print(file=sys.stderr)
-        print_reports(sections, sys.stderr, verbosity, _nothing_stepped(watcher))
+        print_reports(sections, sys.stderr, verbosity)
         for label, path, write in (
             ("JSON", json_path, write_json),
             ("HTML report", html, write_html),
