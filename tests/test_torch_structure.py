@@ -432,3 +432,50 @@ def test_an_lstm_reading_the_batch_as_time_mixes_samples_in_diagnose_and_watch(t
         f = r["batch-mixing"]
         assert f.kind == "cause" and f.evidence["changed_rows"] > 0.9 * f.evidence["kept_rows"]
         assert f.evidence["max_relative_change"] > 10 * f.evidence["tolerance"]
+
+
+def test_a_softmax_over_the_batch_axis_is_found_in_the_loss_graph(torch):
+    from nndoctor.backends.torch.checks import softmax_over_batch
+
+    x = torch.randn(6, 4, requires_grad=True)
+    over_batch = -torch.log_softmax(x * 2, 0).gather(1, torch.zeros(6, 1).long()).mean()
+    assert softmax_over_batch(over_batch, 6) == ("log_softmax", (6, 4))
+    assert softmax_over_batch(over_batch, 5) is None  # not the batch's rows
+    over_classes = -torch.log_softmax(x * 2, 1).gather(1, torch.zeros(6, 1).long()).mean()
+    assert softmax_over_batch(over_classes, 6) is None
+    # dim=-1 of a 3-d tensor is kept as 2**64 - 1, which is 0 modulo 3: read as -1
+    assert (
+        softmax_over_batch(torch.softmax(torch.randn(6, 5, 3, requires_grad=True), -1).sum(), 6)
+        is None
+    )
+    # a (batch, batch) matrix of pairs, normalised both ways by a contrastive loss: by design
+    pairs = x @ x.T
+    both = (
+        torch.log_softmax(pairs, 0).diagonal().mean()
+        + torch.log_softmax(pairs, 1).diagonal().mean()
+    )
+    assert softmax_over_batch(both, 6) is None
+
+
+def test_a_loss_that_softmaxes_over_the_batch_is_batch_mixing_in_a_watched_loop(torch, nn):
+    F = nn.functional
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(96, 5, generator=g), torch.randint(0, 3, (96,), generator=g)
+
+    def report(dim):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        with nndoctor.watch(model, opt, budget=None, alerts=False) as w:
+            for _ in range(4):
+                for lo in range(0, 96, 16):
+                    opt.zero_grad()
+                    logp = F.log_softmax(model(X[lo : lo + 16]), dim)
+                    (-logp.gather(1, y[lo : lo + 16, None]).mean()).backward()
+                    opt.step()
+        return w.report()
+
+    f = report(0)["batch-mixing"]
+    assert f.kind == "cause" and f.evidence["operation"] == "log_softmax"
+    assert f.evidence["shape"] == [16, 3] and f.evidence["samples"] == 16
+    assert "batch-mixing" not in report(1).codes

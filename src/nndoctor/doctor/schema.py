@@ -181,6 +181,11 @@ class LoopFacts:
         The end-of-run check of whether outputs mix samples; None when it could not run (no
         probe batch of one tensor, an output without a row per sample, a norm layer that
         uses the batch's statistics in eval mode).
+    softmax_over_batch : (str, tuple of int) or None
+        A softmax or log-softmax the loss's graph takes over dim 0 of a tensor of the batch's
+        rows (not a square ``(rows, rows)`` matrix of pairs, which a contrastive loss
+        normalises both ways by design), as ``(operation, shape)``: each sample's loss then
+        depends on the other samples of its batch.
     ranks, missing_ranks : int, list of int
         Processes merged into these facts, and those that sent nothing (distributed runs).
     adversarial : bool
@@ -206,6 +211,7 @@ class LoopFacts:
     optimizer_only: dict[str, int] = field(default_factory=dict)
     not_in_optimizer: dict[str, int] = field(default_factory=dict)
     batch_mixing: BatchMixing | None = None
+    softmax_over_batch: tuple[str, tuple[int, ...]] | None = None
     ranks: int = 1
     missing_ranks: list[int] = field(default_factory=list)
     adversarial: bool = False

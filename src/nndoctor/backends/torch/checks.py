@@ -4,6 +4,8 @@ modes restored).
 
 - :func:`batch_mixing`: whether a sample's output depends on the other samples of its batch
   (two passes: the probe batch, and the same batch with every other row replaced);
+- :func:`softmax_over_batch`: a softmax in the loss's graph taken over the batch's axis (read
+  off a probe step's graph, no pass);
 - :func:`unused_parameters`: why parameters that require a gradient never got one, when the
   loss does not use them (a pass per module, and only when such parameters exist): the module
   never ran, or changing its output changes no output the loss reads (else the graph is cut:
@@ -30,6 +32,10 @@ MIXING_TOL = 1e-3
 MIXING_EPS_FACTOR = 10
 # fewest probe rows the mixing check runs on (half of them are replaced)
 MIXING_MIN_ROWS = 4
+# graph nodes searched from the loss for a softmax over the batch: the loss's own operations
+# lie within a few dozen of it
+SOFTMAX_SEARCH_NODES = 64
+_SOFTMAXES = {"SoftmaxBackward0": "softmax", "LogSoftmaxBackward0": "log_softmax"}
 # at most this many modules get a pass of their own in the unused-parameter check
 MAX_UNUSED_MODULES = 32
 
@@ -130,6 +136,32 @@ def batch_mixing(model: nn.Module, x: Any) -> BatchMixing | None:
         row=2 * k + 1,
         tolerance=tol,
     )
+
+
+def softmax_over_batch(loss: torch.Tensor, rows: int) -> tuple[str, tuple[int, ...]] | None:
+    """The first softmax or log-softmax within :data:`SOFTMAX_SEARCH_NODES` nodes of ``loss``'s
+    graph that normalises over dim 0 of a tensor of at least two dims whose first holds the
+    batch's ``rows`` (> 1) samples and whose second does not (a ``(rows, rows)`` matrix of
+    pairs is normalised both ways by design), as ``(operation, shape)``; None when there is
+    none (``log_softmax(output, 0)`` on ``(batch, classes)`` logits is one)."""
+    if rows < 2 or loss.grad_fn is None:
+        return None
+    seen, queue = {id(loss.grad_fn)}, [loss.grad_fn]
+    while queue and len(seen) <= SOFTMAX_SEARCH_NODES:
+        node = queue.pop(0)
+        op = _SOFTMAXES.get(type(node).__name__)
+        if op is not None:
+            with contextlib.suppress(AttributeError, RuntimeError):
+                shape = tuple(node._saved_result.shape)
+                dim = int(node._saved_dim)  # -1 is kept as 2**64 - 1
+                dim = (dim - 2**64 if dim >= 2**63 else dim) % max(len(shape), 1)
+                if len(shape) >= 2 and dim == 0 and shape[0] == rows and shape[1] != rows:
+                    return op, shape
+        for parent, _ in node.next_functions:
+            if parent is not None and id(parent) not in seen:
+                seen.add(id(parent))
+                queue.append(parent)
+    return None
 
 
 def unused_parameters(

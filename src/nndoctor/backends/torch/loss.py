@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nndoctor.backends.torch.checks import softmax_over_batch
 from nndoctor.backends.torch.statistics import to_host
 from nndoctor.backends.torch.task import (
     LossView,
@@ -172,6 +173,10 @@ class LossTap:
         self.last_out: torch.Tensor | None = None
         # the leaves the probe steps' losses reached (another model's: a GAN)
         self.reached: set[int] = set()
+        # a softmax the loss takes over the batch's axis (checks.softmax_over_batch), read
+        # off the first probe step's graph that has a batch
+        self.softmax_over_batch: tuple[str, tuple[int, ...]] | None = None
+        self._softmax_read = False
         self.sample_x: list[np.ndarray] = []
         self.sample_y: list[np.ndarray] = []
         self.listener: BackwardListener | None = None
@@ -286,6 +291,9 @@ class LossTap:
             self.last_output = output.detach()[:PROBE_ROWS]
             self.last_target = target.detach()[:PROBE_ROWS]
         samples = len(root_in) if isinstance(root_in, torch.Tensor) else 0
+        if samples and not self._softmax_read:
+            self._softmax_read = True
+            self.softmax_over_batch = softmax_over_batch(loss, samples)
         outputs = self.watch.forward.step_numel
         if self.task is None and samples:
             self.task = task_spec(view, input_kind(root_in), samples, outputs or samples)

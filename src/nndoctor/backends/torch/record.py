@@ -292,6 +292,7 @@ class Recording:
         model, x = watch.model, watch.forward.probe_x
         optimizer_only, not_held = grads.out_of_step()
         missing = grads.without_gradient()
+        samples = self._rows_are_samples()
         unused = _or(
             {},
             "unused parameters",
@@ -314,8 +315,7 @@ class Recording:
             not_in_optimizer=not_held,
             adversarial=watch.adversarial,
             batch_mixing=(
-                _or(None, "batch mixing", lambda: batch_mixing(model, x))
-                if self._rows_are_samples()
-                else None
+                _or(None, "batch mixing", lambda: batch_mixing(model, x)) if samples else None
             ),
+            softmax_over_batch=watch.loss.softmax_over_batch if samples else None,
         )

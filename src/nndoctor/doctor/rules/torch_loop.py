@@ -383,9 +383,28 @@ def optimizer_model_mismatch(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+def _loss_mixing(op: str, shape: tuple[int, ...], probes: Probes, ctx: Context) -> Finding:
+    """batch-mixing in the loss: a softmax over the batch's axis (the model's own outputs do
+    not mix)."""
+    return BATCH_MIXING.finding(
+        ERROR if stuck(probes, ctx) else WARNING,
+        f"the loss takes a {op} over dim 0 of a {tuple(shape)} tensor: over the {shape[0]} "
+        "samples of the batch, so each sample's loss depends on the others",
+        evidence={"operation": op, "dim": 0, "shape": list(shape), "samples": shape[0]},
+        why="a softmax turns scores into probabilities over one axis; over dim 0 of a "
+        "(batch, classes) tensor they are shares of the batch, not of the classes, and the "
+        "loss pushes samples against each other instead of classes (softmax's implicit dim, "
+        "or dim=0 where dim=1 was meant)",
+        fix=f"take the {op} over the classes: {op}(output, dim=1) (or dim=-1)",
+        score=1.0,
+    )
+
+
 def batch_mixing(probes: Probes, ctx: Context) -> list[Finding]:
     x = probes.loop
     m = x.batch_mixing if x is not None else None
+    if (m is None or m.changed_rows == 0) and x is not None and x.softmax_over_batch:
+        return [_loss_mixing(*x.softmax_over_batch, probes, ctx)]
     if m is None or m.changed_rows == 0:
         return []
     share = m.changed_rows / max(m.rows, 1)
@@ -588,7 +607,9 @@ BATCH_MIXING = Rule(
     sentence=(
         "the output your model gives for one sample changes when the other samples of its batch "
         "change, by up to {max_relative_change} of its size: some layer runs across the batch "
-        "(swapped batch and time axes, a reshape where a transpose was meant)"
+        "(swapped batch and time axes, a reshape where a transpose was meant)|the loss your "
+        "model gets for one sample depends on the other samples of its batch: a softmax in the "
+        "loss runs across the batch instead of across the classes"
     ),
     detect=batch_mixing,
     fix="keep the batch on the axis each layer expects (`batch_first=True`, `transpose`)",
@@ -601,6 +622,9 @@ BATCH_MIXING = Rule(
         "max_relative_change": "largest change of a sample's output, relative to its size",
         "changed_row": "the sample where it is largest (row of the probe batch)",
         "tolerance": "change counted as rounding (tolerance)",
+        "operation": "the loss's operation that runs across the batch",
+        "shape": "the shape of the tensor it normalises over dim 0",
+        "samples": "samples of the batch it mixes",
     },
 )
 
