@@ -562,3 +562,33 @@ def test_a_watch_started_at_the_first_step_reads_step_1s_forward_for_activations
     assert probes.steps.tolist() == [0, 16]
     rms = np.array([layer.z_rms for layer in probes.layers])  # (layers, probes)
     assert np.all(np.isnan(rms[:, 0])) and np.all(np.isfinite(rms[:, 1]))
+
+
+def test_a_watched_loop_over_class_sorted_batches_is_told_its_data_is_unshuffled(torch, nn):
+    # the loop's own order, read off the rows its probed batches held: sorted by class, every
+    # batch one class; the run stays poor. The same loop over shuffled batches is not told.
+    g = torch.Generator().manual_seed(0)
+    C, K = 6, 60
+    y = torch.arange(C).repeat_interleave(K)
+    X = (torch.randn(C, 8, generator=g) * 2)[y] + torch.randn(C * K, 8, generator=g)
+
+    def report(shuffle):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, C))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        loss_fn = nn.CrossEntropyLoss()
+        with nndoctor.watch(model, opt, loss=loss_fn, budget=None, alerts=False) as w:
+            for _ in range(5):
+                order = torch.randperm(C * K, generator=g) if shuffle else torch.arange(C * K)
+                for lo in range(0, C * K, 30):
+                    i = order[lo : lo + 30]
+                    opt.zero_grad()
+                    loss_fn(model(X[i]), y[i]).backward()
+                    opt.step()
+                w.end_epoch()
+        return w.report()
+
+    f = report(shuffle=False)["unshuffled-data"]
+    assert f.kind == "cause" and f.evidence["target_order_correlation"] > 0.9
+    assert f.evidence["last_epoch_batch_loss"] >= 0.5 * f.evidence["baseline"]
+    assert "unshuffled-data" not in report(shuffle=True).codes

@@ -272,6 +272,11 @@ def unshuffled_data(probes: Probes, ctx: Context) -> list[Finding]:
     corr = ctx.data.y_order_corr
     L0 = baseline(ctx)
     held, seen = probes.probe_loss, probes.final_loss
+    # a watched loop: the order is that of the rows its probed batches held, and the end
+    # weights are not scored on the data; only a run that stays poor tells
+    watched = ctx.shuffle is None and not math.isfinite(held)
+    if watched:
+        held = seen
     if (
         ctx.shuffle
         or probes.steps_per_epoch < 2
@@ -280,14 +285,19 @@ def unshuffled_data(probes: Probes, ctx: Context) -> list[Finding]:
         or not (math.isfinite(L0) and L0 > 0 and math.isfinite(held))
     ):
         return []
-    gap = held > ORDER_GAP_RATIO * seen and held - seen > ORDER_GAP_BASELINE * L0
+    gap = not watched and held > ORDER_GAP_RATIO * seen and held - seen > ORDER_GAP_BASELINE * L0
     if not (gap or held >= ORDER_POOR * L0):
         return []
+    scored = (
+        f"the batches of the last stretch averaged {seen:.4g}"
+        if watched
+        else f"the end weights score {held:.4g} on the data"
+    )
     return [
         UNSHUFFLED_DATA.finding(
             ERROR if held >= 0.95 * L0 else WARNING,
             f"the samples come ordered by target (consecutive targets correlate {corr:.2f}) "
-            f"and are not shuffled: the end weights score {held:.4g} on the data"
+            f"and are not shuffled: {scored}"
             + (
                 f" while the batches of the last epoch averaged {seen:.4g}"
                 if gap
@@ -296,7 +306,7 @@ def unshuffled_data(probes: Probes, ctx: Context) -> list[Finding]:
             + f" (constant baseline {L0:.4g})",
             evidence={
                 "target_order_correlation": corr,
-                "loss_of_end_weights": held,
+                **({} if watched else {"loss_of_end_weights": held}),
                 "last_epoch_batch_loss": seen,
                 "baseline": L0,
                 "batches_per_epoch": probes.steps_per_epoch,
