@@ -1,4 +1,5 @@
-"""The doctor on the held-out set of real, non-MLP reports in ``benchmarks/heldout_real/``.
+"""The doctor on a held-out set of real, non-MLP reports (``benchmarks/heldout_real/``, or the
+second set ``benchmarks/heldout_real2/`` with ``--set heldout_real2``).
 
 Runs every case's sick and fixed script under ``nndoctor run --quiet --json OUT script.py``, in
 subprocesses (2 at a time, one BLAS / OpenMP thread each), reads the reports and prints one row
@@ -8,15 +9,17 @@ an accepted alternate anywhere in it), ``miss``, ``no report`` or ``crash``; for
 script, the codes of its error and warning findings. Then the totals: the share of sick cases
 with a code that are hits, fixed runs with an error, fixed runs with a warning, and the cases
 whose cause has no code. It measures and never fails (exit status 0); the numbers are quoted
-in ``benchmarks/heldout_real/README.md``.
+in each set's ``README.md``.
 
-Run: ``python benchmarks/bench_heldout_real.py [--case NAME ...] [--python PATH]``; without
+Run: ``python benchmarks/bench_heldout_real.py [--set FOLDER] [--case NAME ...] [--python
+PATH]``; without
 ``--python`` it runs the worktree's ``.venv/bin/nndoctor``, with it ``PATH -m nndoctor``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -29,11 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from heldout_real.cases import CASES, Case
+from heldout_real.cases import Case
 
 WORKERS = 2
 TIMEOUT_S = 600
-FOLDER = Path(__file__).resolve().parent / "heldout_real"
+HERE = Path(__file__).resolve().parent
+SETS = ("heldout_real", "heldout_real2")
 ROOT = Path(__file__).resolve().parent.parent
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -82,20 +86,20 @@ def command(python: str | None, out: Path, script: Path) -> list[str]:
     return [*runner, "run", "--quiet", "--json", str(out), str(script)]
 
 
-def run_script(job: tuple[str | None, str]) -> Run:
-    python, name = job
+def run_script(job: tuple[str | None, Path]) -> Run:
+    python, script = job
     env = {**os.environ, **dict.fromkeys(THREAD_VARS, "1")}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.json"
         start = time.perf_counter()
         try:
             proc = subprocess.run(
-                command(python, out, FOLDER / name),
+                command(python, out, script),
                 capture_output=True,
                 text=True,
                 timeout=TIMEOUT_S,
                 env=env,
-                cwd=FOLDER,
+                cwd=script.parent,
                 check=False,
             )
             status, stderr = proc.returncode, proc.stderr
@@ -103,7 +107,7 @@ def run_script(job: tuple[str | None, str]) -> Run:
             status, stderr = None, str(exc.stderr or "") + f"\n(killed after {TIMEOUT_S} s)"
         seconds = time.perf_counter() - start
         sections = json.loads(out.read_text()) if out.exists() else None
-    return Run(name, status, seconds, sections, stderr[-2000:])
+    return Run(script.name, status, seconds, sections, stderr[-2000:])
 
 
 def first_cause(run: Run, case: Case) -> tuple[str | None, str]:
@@ -200,14 +204,16 @@ def summarise(cases: Sequence[Case], runs: dict[str, Run], seconds: float) -> No
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", choices=SETS, default=SETS[0], help="the held-out set")
     parser.add_argument("--case", action="append", metavar="NAME", help="run only this case")
     parser.add_argument("--python", metavar="PATH", help="run PATH -m nndoctor instead")
     args = parser.parse_args(argv)
-    cases = [c for c in CASES if args.case is None or c.name in args.case]
-    unknown = set(args.case or ()) - {c.name for c in CASES}
+    every: tuple[Case, ...] = importlib.import_module(f"{args.set}.cases").CASES
+    cases = [c for c in every if args.case is None or c.name in args.case]
+    unknown = set(args.case or ()) - {c.name for c in every}
     if unknown:
         print(f"unknown case(s): {', '.join(sorted(unknown))}", file=sys.stderr)
-    jobs = [(args.python, script) for case in cases for script in case.scripts]
+    jobs = [(args.python, HERE / args.set / script) for case in cases for script in case.scripts]
     start = time.perf_counter()
     with ThreadPoolExecutor(WORKERS) as pool:
         runs = {run.script: run for run in pool.map(run_script, jobs)}

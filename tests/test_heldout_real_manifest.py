@@ -1,34 +1,38 @@
-"""The held-out set of real reports (benchmarks/heldout_real/cases.py) is well formed: every
-script it names exists, and every code it expects is a finding code (or one of the three codes
-issue 20 adds). The scripts themselves are run by benchmarks/bench_heldout_real.py, not here."""
+"""The held-out sets of real reports (benchmarks/heldout_real/cases.py and
+benchmarks/heldout_real2/cases.py) are well formed: every script they name exists, and every
+code they expect is a finding code. The scripts themselves are run by
+benchmarks/bench_heldout_real.py, not here."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 
+import pytest
+
 from nndoctor.doctor.codes import CODES
 
-FOLDER = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_real"
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SETS = ("heldout_real", "heldout_real2")
 
 
-def _manifest():
-    spec = importlib.util.spec_from_file_location("heldout_real_cases", FOLDER / "cases.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # (dataclasses look their module up there)
-    spec.loader.exec_module(module)
-    return module
+def _manifest(folder: str):
+    # the second set's manifest imports the first's Case: both from benchmarks/
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return importlib.import_module(f"{folder}.cases")
 
 
-def test_every_case_names_existing_scripts_and_known_codes():
-    manifest = _manifest()
-    known = set(CODES) | set(manifest.NEW_CODES)
-    names = [case.name for case in manifest.CASES]
+@pytest.mark.parametrize("folder", SETS)
+def test_every_case_names_existing_scripts_and_known_codes(folder):
+    cases = _manifest(folder).CASES
+    known = set(CODES)
+    names = [case.name for case in cases]
     assert len(names) == len(set(names)), "duplicate case names"
-    for case in manifest.CASES:
+    for case in cases:
         for script in case.scripts:
-            assert (FOLDER / script).is_file(), f"{case.name}: missing {script}"
+            assert (BENCHMARKS / folder / script).is_file(), f"{case.name}: missing {script}"
         assert case.expected is None or case.expected in known, f"{case.name}: {case.expected}"
         unknown = set(case.alternates) - known
         assert not unknown, f"{case.name}: unknown alternates {sorted(unknown)}"
@@ -37,13 +41,23 @@ def test_every_case_names_existing_scripts_and_known_codes():
             assert case.note, f"{case.name}: a case with no code says why in its note"
 
 
-def test_no_stray_scripts_and_enough_cases_per_new_code():
-    manifest = _manifest()
-    named = {script for case in manifest.CASES for script in case.scripts}
-    on_disk = {p.name for p in FOLDER.glob("*_sick.py")} | {
-        p.name for p in FOLDER.glob("*_fixed.py")
-    }
+@pytest.mark.parametrize("folder", SETS)
+def test_no_stray_scripts_and_at_least_24_cases(folder):
+    cases = _manifest(folder).CASES
+    named = {script for case in cases for script in case.scripts}
+    here = BENCHMARKS / folder
+    on_disk = {p.name for p in here.glob("*_sick.py")} | {p.name for p in here.glob("*_fixed.py")}
     assert on_disk == named, f"scripts not in the manifest: {sorted(on_disk - named)}"
-    assert len(manifest.CASES) >= 24
-    for code in manifest.NEW_CODES:
-        assert sum(case.expected == code for case in manifest.CASES) >= 4, code
+    assert len(cases) >= 24
+
+
+def test_the_second_set_reuses_no_report_of_the_first():
+    first = {case.url for case in _manifest("heldout_real").CASES}
+    second = {case.url for case in _manifest("heldout_real2").CASES}
+    assert not first & second
+
+
+def test_the_first_set_has_four_cases_per_code_issue_20_added():
+    cases = _manifest("heldout_real").CASES
+    for code in ("nan-source", "optimizer-model-mismatch", "batch-mixing"):
+        assert sum(case.expected == code for case in cases) >= 4, code

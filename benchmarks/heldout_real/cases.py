@@ -17,10 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# finding codes the maintainer is adding for issue 20 (not yet in src/nndoctor/doctor/codes.py)
-NEW_CODES = ("nan-source", "optimizer-model-mismatch", "batch-mixing")
-
-
 @dataclass(frozen=True)
 class Case:
     name: str
