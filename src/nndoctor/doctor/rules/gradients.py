@@ -360,7 +360,7 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
         title = f"the weights grew {weight_growth:.0f}-fold while the loss did not improve"
     return [
         LR_TOO_HIGH.finding(
-            ERROR if (blew_up or grew or blown or (sustained and no_progress)) else WARNING,
+            ERROR if (blew_up or grew or blown) else WARNING,
             title + f" (learning rate {ctx.lr:g})",
             evidence={
                 "lr": ctx.lr,
