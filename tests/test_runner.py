@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nndoctor.cli import main as cli_main
@@ -381,3 +382,53 @@ def test_a_script_whose_optimizer_never_steps_is_told_so(torch, tmp_path, capsys
         "cause",
     )
     assert finding["evidence"]["frozen"] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_a_loss_module_of_reduction_none_reduced_by_the_loop_is_read_as_the_loop_reduces_it(
+    torch, tmp_path
+):
+    # CrossEntropyLoss(reduction="none") summed (or averaged) before backward: the step's
+    # loss is the loop's scalar, which the script writes down, not the module's vector
+    baselines = {}
+    for reduce in ("sum", "mean"):
+        seen = tmp_path / f"losses_{reduce}.json"
+        script = _script(
+            tmp_path,
+            f"""
+            import json
+            import torch
+            from torch import nn
+
+            torch.manual_seed(0)
+            net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3))
+            opt = torch.optim.SGD(net.parameters(), lr=0.01)
+            loss = nn.CrossEntropyLoss(reduction="none")
+            x, y = torch.randn(96, 4), torch.randint(0, 3, (96,))
+            values = []
+            for _ in range(5):
+                for lo in range(0, 96, 16):
+                    opt.zero_grad()
+                    total = loss(net(x[lo : lo + 16]), y[lo : lo + 16]).{reduce}()
+                    total.backward()
+                    opt.step()
+                    values.append(total.item())
+            with open({str(seen)!r}, "w") as f:
+                json.dump(values, f)
+            """,
+            name=f"train_{reduce}.py",
+        )
+        out = tmp_path / f"report_{reduce}.json"
+        assert execute(str(script), [], alerts=False, json_path=str(out)) == 0
+        [section] = json.loads(out.read_text())
+        report = section["report"]
+        codes = [f["code"] for f in report["findings"]]
+        assert "diverged" not in codes and "non-finite-values" not in codes
+        values = json.loads(seen.read_text())
+        assert report["summary"]["steps"] == len(values) == 30
+        # the recorded curve is the loop's own scalars, in windows: its last is their mean
+        windows = np.array_split(np.asarray(values), len(report["probes"]["epoch_loss"]))
+        assert report["summary"]["final_loss"] == pytest.approx(float(np.mean(windows[-1])))
+        baselines[reduce] = report["bounds"]["baseline"]
+    # the constant baseline in the loop's units: per label at most ln 3, times 16 when summed
+    assert 0 < baselines["mean"] <= np.log(3)
+    assert baselines["sum"] == pytest.approx(16 * baselines["mean"], rel=1e-9)

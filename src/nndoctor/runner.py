@@ -315,6 +315,9 @@ class GlobalWatcher:
         loss = self._last_loss.value
         if self._loss_call is not None:
             loss_module, loss, output, target = self._loss_call
+            if callable(getattr(loss, "numel", None)) and loss.numel() != 1:
+                # reduction="none": the loop's own sum or mean of it is the step's loss
+                loss, output, target = self._last_loss.value, None, None
         label = self._label(model)
         watch = self.make_watch(model, optimizer, loss_module, self.every, self.alerts)
         if loss is not None:

@@ -217,6 +217,12 @@ class LossTap:
 
     def _loss_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
         if len(args) >= 2 and isinstance(output, torch.Tensor) and output.requires_grad:
+            if output.numel() != 1:
+                # per-unit losses (reduction="none") the loop reduces itself: the step's loss is
+                # the scalar its backward starts from, read as a functional loss's
+                if self.shapes is None and all(isinstance(a, torch.Tensor) for a in args[:2]):
+                    self.shapes = (tuple(args[0].shape), tuple(args[1].shape))
+                return
             self.seen_by_hook = True
             self.hooked = output
             self._on_loss(output, args[0], args[1])

@@ -166,6 +166,21 @@ def _loss_node(loss: torch.Tensor) -> Any:
     return None
 
 
+def _loop_reduction(loss: torch.Tensor, node: Any) -> str:
+    """How the loop reduced a loss node of ``reduction="none"`` to the scalar ``loss``: the
+    first sum or mean between them (``"mean"`` when there is none to read)."""
+    step = loss.grad_fn
+    while step is not None and step is not node:
+        name = type(step).__name__
+        if name.startswith("SumBackward"):
+            return "sum"
+        if name.startswith("MeanBackward"):
+            return "mean"
+        parents = [n for n, _ in step.next_functions if n is not None]
+        step = parents[0] if len(parents) == 1 else None
+    return "mean"
+
+
 def read_loss(loss: Any) -> LossView | None:
     """The loss's view of the batch from the scalar ``loss`` (see the module docstring); None for
     a loss the doctor cannot see into."""
@@ -190,6 +205,8 @@ def read_loss(loss: Any) -> LossView | None:
         return None
     ignore = _signed(int(node._saved_ignore_index)) if kind == "cross_entropy" else None
     from_logits = name == "BinaryCrossEntropyWithLogitsBackward0"
+    if reduction == "none":  # per-unit losses the loop reduces itself (.sum() or .mean())
+        reduction = _loop_reduction(loss, node)
     view = _view(kind, s, t, reduction, ignore, from_logits, float(loss.detach()))
     view.softmaxes = _softmaxes_under(node)
     view.weighted = any(
@@ -357,6 +374,12 @@ def task_spec(view: LossView | None, inputs: str, samples: int, outputs: int) ->
 def loss_spec_of(view: LossView | None, spec: LossSpec) -> LossSpec:
     """``spec`` with the kind and reduction the graph shows, for a loss the module's name did
     not tell (a function around ``F.cross_entropy``)."""
+    if spec.reduction not in ("mean", "sum"):
+        # a loss module of reduction="none" that the loop reduces itself: the graph says how;
+        # without the graph, a loss the doctor does not know (no bounds rather than a guess)
+        if view is None:
+            return replace(spec, kind=spec.name or "callable", reduction="mean")
+        spec = replace(spec, reduction=view.reduction)
     if view is None or spec.known:
         return replace(spec, weighted=True) if view is not None and view.weighted else spec
     return LossSpec(
