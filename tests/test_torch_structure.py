@@ -479,3 +479,25 @@ def test_a_loss_that_softmaxes_over_the_batch_is_batch_mixing_in_a_watched_loop(
     assert f.kind == "cause" and f.evidence["operation"] == "log_softmax"
     assert f.evidence["shape"] == [16, 3] and f.evidence["samples"] == 16
     assert "batch-mixing" not in report(1).codes
+
+
+def test_a_model_that_samples_in_its_forward_pass_is_not_told_it_mixes_samples(torch, nn):
+    from nndoctor.backends.torch.checks import batch_mixing
+
+    class Sampling(nn.Module):
+        """A VAE-like row-wise model: each row draws its own noise, even in eval mode."""
+
+        def __init__(self):
+            super().__init__()
+            self.mu, self.out = nn.Linear(5, 4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            z = self.mu(x)
+            return self.out(z + torch.randn_like(z))
+
+    torch.manual_seed(0)
+    x, model = torch.randn(16, 5), Sampling()
+    before = torch.random.get_rng_state()
+    m = batch_mixing(model, x)
+    assert m is not None and m.changed_rows == 0 and m.max_change == 0.0
+    assert torch.equal(torch.random.get_rng_state(), before)  # the run's draws are its own

@@ -30,6 +30,8 @@ from nndoctor.doctor.schema import NOT_REACHING_LOSS, NOT_RUN, BatchMixing
 # same operations whatever the other rows hold (bit for bit on the CPU)
 MIXING_TOL = 1e-3
 MIXING_EPS_FACTOR = 10
+# the seed both passes of the mixing check draw from (the run's random state is restored)
+MIXING_SEED = 0
 # fewest probe rows the mixing check runs on (half of them are replaced)
 MIXING_MIN_ROWS = 4
 # graph nodes searched from the loss for a softmax over the batch: the loss's own operations
@@ -117,7 +119,12 @@ def batch_mixing(model: nn.Module, x: Any) -> BatchMixing | None:
     if torch.equal(x2[even], x[even]) or _uses_batch_statistics(model):
         return None
     with evaluating(model, x.device):
-        o1, o2 = _rows(model(x), n), _rows(model(x2), n)
+        # the same random draws in both passes: a model that samples in its forward pass (a
+        # VAE's latent) would otherwise change every row, mixing or not
+        torch.manual_seed(MIXING_SEED)
+        o1 = _rows(model(x), n)
+        torch.manual_seed(MIXING_SEED)
+        o2 = _rows(model(x2), n)
     if o1 is None or o2 is None or o1.shape != o2.shape:
         return None
     kept1, kept2 = o1[odd], o2[odd]  # (pairs, outputs)
