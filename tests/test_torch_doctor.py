@@ -592,3 +592,31 @@ def test_a_watched_loop_over_class_sorted_batches_is_told_its_data_is_unshuffled
     assert f.kind == "cause" and f.evidence["target_order_correlation"] > 0.9
     assert f.evidence["last_epoch_batch_loss"] >= 0.5 * f.evidence["baseline"]
     assert "unshuffled-data" not in report(shuffle=True).codes
+
+
+def test_a_watched_loop_whose_first_batches_hold_one_class_is_not_told_its_targets_are_constant(
+    torch, nn
+):
+    # sorted by class and not shuffled: the rows the watch keeps (the first 1024, from the
+    # first probed batches) are all class 0, but the loop's later batches held the others
+    from nndoctor.backends.torch.loss import SAMPLE_ROWS
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.repeat_interleave(torch.arange(4), torch.tensor([1200, 400, 400, 400]))
+    X = torch.randn(4, 6, generator=g)[y] + torch.randn(2400, 6, generator=g)
+    assert SAMPLE_ROWS <= 1200  # the kept rows end inside class 0
+
+    def codes(labels):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4))
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        loss_fn = nn.CrossEntropyLoss()
+        with nndoctor.watch(model, opt, loss=loss_fn, every=1, alerts=False) as w:
+            for lo in range(0, 2400, 16):
+                opt.zero_grad()
+                loss_fn(model(X[lo : lo + 16]), labels[lo : lo + 16]).backward()
+                opt.step()
+        return w.report().codes
+
+    assert "constant-targets" not in codes(y)
+    assert "constant-targets" in codes(torch.zeros_like(y))  # every batch one class: told

@@ -186,6 +186,10 @@ class LoopFacts:
         rows (not a square ``(rows, rows)`` matrix of pairs, which a contrastive loss
         normalises both ways by design), as ``(operation, shape)``: each sample's loss then
         depends on the other samples of its batch.
+    target_range : (float, float) or None
+        The smallest and largest class label of all the probed batches (ignored labels left
+        out; None for float targets): the classes a watched loop trained on, where its kept
+        sample holds the first probed batches only.
     ranks, missing_ranks : int, list of int
         Processes merged into these facts, and those that sent nothing (distributed runs).
     adversarial : bool
@@ -212,6 +216,7 @@ class LoopFacts:
     not_in_optimizer: dict[str, int] = field(default_factory=dict)
     batch_mixing: BatchMixing | None = None
     softmax_over_batch: tuple[str, tuple[int, ...]] | None = None
+    target_range: tuple[float, float] | None = None
     ranks: int = 1
     missing_ranks: list[int] = field(default_factory=list)
     adversarial: bool = False

@@ -177,6 +177,8 @@ class LossTap:
         # off the first probe step's graph that has a batch
         self.softmax_over_batch: tuple[str, tuple[int, ...]] | None = None
         self._softmax_read = False
+        # the smallest and largest target of every probed batch (_widen_targets)
+        self.target_range: tuple[float, float] | None = None
         self.sample_x: list[np.ndarray] = []
         self.sample_y: list[np.ndarray] = []
         self.listener: BackwardListener | None = None
@@ -296,6 +298,9 @@ class LossTap:
         if isinstance(output, torch.Tensor) and have_target:
             self.last_output = output.detach()[:PROBE_ROWS]
             self.last_target = target.detach()[:PROBE_ROWS]
+        seen = target if have_target else view.targets if view is not None else None
+        if isinstance(seen, torch.Tensor) and seen.numel():
+            self._widen_targets(seen.detach())
         samples = len(root_in) if isinstance(root_in, torch.Tensor) else 0
         if samples and not self._softmax_read:
             self._softmax_read = True
@@ -323,6 +328,21 @@ class LossTap:
         self.sample_x.append(x.reshape(k, -1).numpy())
         y = y.numpy() if y.dtype in (torch.int64, torch.int32) else y.double().numpy()
         self.sample_y.append(y)
+
+    def _widen_targets(self, targets: torch.Tensor) -> None:
+        """Widen the range of the class labels every probed batch held (the kept sample holds
+        the first probed batches' rows only: a loop over sorted data shows one class there).
+        Class labels only: the columns of a regression's targets have ranges of their own."""
+        if targets.is_floating_point() or targets.is_complex():
+            return
+        t = targets[targets >= 0]
+        if not t.numel():  # every unit ignored (-100)
+            return
+        lo, hi = float(t.min()), float(t.max())
+        if self.target_range is None:
+            self.target_range = (lo, hi)
+        else:
+            self.target_range = (min(self.target_range[0], lo), max(self.target_range[1], hi))
 
     def samples(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The input and target rows kept from the probe steps, or None without targets."""

@@ -318,4 +318,5 @@ class Recording:
                 _or(None, "batch mixing", lambda: batch_mixing(model, x)) if samples else None
             ),
             softmax_over_batch=watch.loss.softmax_over_batch if samples else None,
+            target_range=watch.loss.target_range,
         )

@@ -321,6 +321,9 @@ def constant_targets(probes: Probes, ctx: Context) -> list[Finding]:
     # an autoencoder's targets are its inputs: constant-inputs speaks for them
     if ctx.task == AUTOENCODER or not np.all(d.y_max == d.y_min):
         return []
+    seen = probes.loop.target_range if probes.loop is not None else None
+    if seen is not None and seen[0] != seen[1]:
+        return []  # a watched loop's later batches held other targets than its kept sample
     value = np.round(d.y_min[:8], 6).tolist()
     return [
         CONSTANT_TARGETS.finding(
