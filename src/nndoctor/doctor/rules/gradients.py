@@ -39,10 +39,6 @@ LR_LOW_SLOW_UPDATE = 1e-4
 # ... or no layer's weights changed by more than this share of their norm over the whole run
 LR_LOW_TOTAL_MOVE = 0.1
 LR_HIGH_UPDATE = 0.3
-# ... or, whatever the loss did, the median probe (after the first) changed some layer by
-# this share of its norm: 20 times the healthy upper end, every step (the weights are redrawn
-# every few steps; the catalogs' healthy runs stay below 0.05)
-LR_HIGH_SUSTAINED = 0.2
 # the suggested learning rates aim the per-step update/weight ratio at these: the healthy
 # rule of thumb (1e-3) from below, its upper end (1e-2) from above so that the lowered rate
 # still trains within the budget
@@ -307,8 +303,6 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     # gradients already huge before the first update from an amplifying init: its fault
     born = exploding_init(probes)
     big = early_update > LR_HIGH_UPDATE and no_progress
-    sustained_update = sustained_update_ratio(probes)
-    sustained = sustained_update > LR_HIGH_SUSTAINED
     blown = weight_growth > LR_HIGH_WEIGHT_GROWTH and no_progress
     # ReLU units alive at the start and dead at the end, after steps of this size: the steps
     # threw them into the dead zone (the catalog of causes: "afterwards ReLU layers all zero")
@@ -317,9 +311,9 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
     # (momentum, or a rate too high for the batch size): the step size, not the units
     early_death = killed_early(probes)
     died = killed is not None and (early_update > LR_HIGH_UPDATE or early_death is not None)
-    if mismatch or born or not (blew_up or grew or big or blown or died or sustained):
+    if mismatch or born or not (blew_up or grew or big or blown or died):
         return []
-    if died and not (blew_up or grew or big or blown or sustained):
+    if died and not (blew_up or grew or big or blown):
         # the update ratio did not size this: cut as for dead units, so both name one trial
         suggested = ctx.lr / KILLED_LR_CUT
     implied = ctx.lr * LR_HIGH_TARGET_UPDATE / first_update if first_update > 0 else math.nan
@@ -339,11 +333,6 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
         )
     elif big:
         title = f"the first steps change the weights by {early_update:.0%} of their norm"
-    elif sustained and not died:
-        title = (
-            f"the steps keep changing the weights by {sustained_update:.0%} of a layer's norm "
-            "(the median probe's largest update)"
-        )
     elif died and early_death is not None:
         title = (
             f"{early_death[1]:.0%} of layer {early_death[0]}'s ReLU units, alive at the start, "
@@ -370,7 +359,6 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
                 "loss_grew": grew,
                 "units_died": killed[1] if killed is not None else 0.0,
                 "first_update_ratio": first_update,
-                "sustained_update_ratio": sustained_update,
                 "suggested_lr": suggested,
             },
             why="a step larger than the curvature allows overshoots the minimum: the loss "
@@ -382,18 +370,6 @@ def lr_too_high(probes: Probes, ctx: Context) -> list[Finding]:
             score=1.0 if blew_up else 0.8 if (grew or blown) else 0.5,
         )
     ]
-
-
-def sustained_update_ratio(probes: Probes) -> float:
-    """Median over the probes after the first of the largest layer update ratio
-    ``|dW| / |W|``: how far a typical step moves the weights (NaN without such probes)."""
-    ratios = [t.update_ratio[1:] for t in probes.layers if t.update_ratio.size > 1]
-    if not ratios:
-        return math.nan
-    width = min(len(r) for r in ratios)
-    table = np.stack([r[:width] for r in ratios])  # (layers, probes)
-    per_probe = [np.nanmax(c) for c in table.T if np.isfinite(c).any()]
-    return float(np.median(per_probe)) if per_probe else math.nan
 
 
 def total_move(probes: Probes) -> float:
