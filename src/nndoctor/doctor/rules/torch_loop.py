@@ -623,6 +623,7 @@ BATCH_MIXING = Rule(
         "changed_row": "the sample where it is largest (row of the probe batch)",
         "tolerance": "change counted as rounding (tolerance)",
         "operation": "the loss's operation that runs across the batch",
+        "dim": "the axis it normalises over (0: the batch)",
         "shape": "the shape of the tensor it normalises over dim 0",
         "samples": "samples of the batch it mixes",
     },
