@@ -151,10 +151,13 @@ def softmax_over_batch(loss: torch.Tensor, rows: int) -> tuple[str, tuple[int, .
     batch's ``rows`` (> 1) samples and whose second does not (a ``(rows, rows)`` matrix of
     pairs is normalised both ways by design), as ``(operation, shape)``; None when there is
     none (``log_softmax(output, 0)`` on ``(batch, classes)`` logits is one)."""
-    if rows < 2 or loss.grad_fn is None:
+    root = loss.grad_fn
+    if rows < 2 or root is None:
         return None
-    seen, queue = {id(loss.grad_fn)}, [loss.grad_fn]
-    while queue and len(seen) <= SOFTMAX_SEARCH_NODES:
+    # the nodes met are held (`kept`): older torch makes a new Python object for a node on
+    # each access, and the id of one let go can come back as another node's
+    kept, queue = {id(root): root}, [root]
+    while queue and len(kept) <= SOFTMAX_SEARCH_NODES:
         node = queue.pop(0)
         op = _SOFTMAXES.get(type(node).__name__)
         if op is not None:
@@ -165,8 +168,8 @@ def softmax_over_batch(loss: torch.Tensor, rows: int) -> tuple[str, tuple[int, .
                 if len(shape) >= 2 and dim == 0 and shape[0] == rows and shape[1] != rows:
                     return op, shape
         for parent, _ in node.next_functions:
-            if parent is not None and id(parent) not in seen:
-                seen.add(id(parent))
+            if parent is not None and id(parent) not in kept:
+                kept[id(parent)] = parent
                 queue.append(parent)
     return None
 

@@ -170,7 +170,8 @@ def _loop_reduction(loss: torch.Tensor, node: Any) -> str:
     """How the loop reduced a loss node of ``reduction="none"`` to the scalar ``loss``: the
     first sum or mean between them (``"mean"`` when there is none to read)."""
     step = loss.grad_fn
-    while step is not None and step is not node:
+    # (older torch makes a new Python object per access to a node: stop at its kind too)
+    while step is not None and step is not node and type(step).__name__ not in _LOSS_NODES:
         name = type(step).__name__
         if name.startswith("SumBackward"):
             return "sum"
