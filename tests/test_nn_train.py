@@ -392,3 +392,23 @@ def test_seed_case_xavier_init_reaches_the_rank_three_bound():
     model = _seed_autoencoder("xavier_uniform", np.random.default_rng(0))
     history = train(model, ROWS, loss=SSE(), optimizer=SGD(lr=0.05), epochs=1000, batch_size=8)
     assert history.final_loss == pytest.approx(bound, rel=0.015)
+
+
+def test_a_callback_reads_each_epochs_mean_batch_loss_at_its_end():
+    X, Y = _data(n=5)
+
+    class Means(Callback):
+        def __init__(self):
+            self.batch, self.epoch = [], []
+
+        def on_gradients(self, state):
+            self.batch.append(state.batch_loss)
+
+        def on_epoch_end(self, state):
+            self.epoch.append(state.epoch_loss)
+
+    seen = Means()
+    train(_linear(), X, Y, loss=SSE(), optimizer=SGD(lr=0.05), epochs=3, batch_size=2,
+          callbacks=[seen])  # fmt: skip
+    # 3 batches an epoch (2, 2, 1 rows): the mean of each epoch's three, as the callback saw them
+    np.testing.assert_allclose(seen.epoch, np.reshape(seen.batch, (3, 3)).mean(axis=1), rtol=1e-15)

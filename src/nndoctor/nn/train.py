@@ -46,6 +46,8 @@ class TrainState:
     Y_batch: np.ndarray | None = None
     output: np.ndarray | None = None
     batch_loss: float = math.nan
+    # the mean batch loss of the epoch just ended (set before on_epoch_end)
+    epoch_loss: float = math.nan
     stop: bool = False
 
 
@@ -228,6 +230,7 @@ def train(
                 if state.stop:
                     break
             epoch_loss.append(total / count)
+            state.epoch_loss = epoch_loss[-1]
             if diverged is None:
                 for cb in callbacks:
                     cb.on_epoch_end(state)

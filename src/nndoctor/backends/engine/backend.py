@@ -159,16 +159,10 @@ class _StopBelow(Callback):
 
     def __init__(self, level: float) -> None:
         self.level = level
-        self._total, self._count = 0.0, 0
-
-    def on_gradients(self, state: TrainState) -> None:
-        self._total += state.batch_loss
-        self._count += 1
 
     def on_epoch_end(self, state: TrainState) -> None:
         # set once the epoch is over: train() then ends without starting the next one
-        state.stop = self._total / max(self._count, 1) <= self.level
-        self._total, self._count = 0.0, 0
+        state.stop = state.epoch_loss <= self.level
 
 
 class EngineBackend:
