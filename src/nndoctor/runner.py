@@ -382,12 +382,12 @@ def print_reports(
     sections: list[tuple[str | None, Any]],
     stream: Any,
     verbosity: int = 1,
-    empty: str = NOTHING_TO_REPORT,
 ) -> None:
     """Print each ``(name, report)`` on ``stream`` (a heading per model when there are
-    several; ``empty`` when there is none); ``verbosity`` 0 = short, 1 = normal, 2 = long."""
+    several; :data:`NOTHING_TO_REPORT` when there is none); ``verbosity`` 0 = short, 1 =
+    normal, 2 = long."""
     if not sections:
-        print(empty, file=stream)
+        print(NOTHING_TO_REPORT, file=stream)
         return
     for i, (name, report) in enumerate(sections):
         if len(sections) > 1:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from nndoctor.backends.torch.model import untouched
+from nndoctor.backends.torch.task import as_signed
 from nndoctor.doctor.schema import NOT_REACHING_LOSS, NOT_RUN, BatchMixing
 
 # a relative change below this (or below MIXING_EPS_FACTOR machine epsilons of the weights'
@@ -163,8 +164,7 @@ def softmax_over_batch(loss: torch.Tensor, rows: int) -> tuple[str, tuple[int, .
         if op is not None:
             with contextlib.suppress(AttributeError, RuntimeError):
                 shape = tuple(node._saved_result.shape)
-                dim = int(node._saved_dim)  # -1 is kept as 2**64 - 1
-                dim = (dim - 2**64 if dim >= 2**63 else dim) % max(len(shape), 1)
+                dim = as_signed(int(node._saved_dim)) % max(len(shape), 1)
                 if len(shape) >= 2 and dim == 0 and shape[0] == rows and shape[1] != rows:
                     return op, shape
         for parent, _ in node.next_functions:

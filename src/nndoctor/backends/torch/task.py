@@ -140,8 +140,9 @@ def _picked_log_probs(node: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
         return None
 
 
-def _signed(index: int) -> int:
-    """The ``ignore_index`` a node keeps as an unsigned 64-bit integer, back as Python's int."""
+def as_signed(index: int) -> int:
+    """An integer a graph node keeps as an unsigned 64-bit one (``ignore_index=-100``, a
+    ``dim=-1``), back as Python's signed int."""
     return index - 2**64 if index >= 2**63 else index
 
 
@@ -204,7 +205,7 @@ def read_loss(loss: Any) -> LossView | None:
         reduction = _REDUCTIONS.get(int(node._saved_reduction), "mean")
     except (AttributeError, RuntimeError):  # saved tensors freed (backward already ran)
         return None
-    ignore = _signed(int(node._saved_ignore_index)) if kind == "cross_entropy" else None
+    ignore = as_signed(int(node._saved_ignore_index)) if kind == "cross_entropy" else None
     from_logits = name == "BinaryCrossEntropyWithLogitsBackward0"
     if reduction == "none":  # per-unit losses the loop reduces itself (.sum() or .mean())
         reduction = _loop_reduction(loss, node)

@@ -403,10 +403,10 @@ def _loss_mixing(op: str, shape: tuple[int, ...], probes: Probes, ctx: Context) 
 def batch_mixing(probes: Probes, ctx: Context) -> list[Finding]:
     x = probes.loop
     m = x.batch_mixing if x is not None else None
-    if (m is None or m.changed_rows == 0) and x is not None and x.softmax_over_batch:
-        return [_loss_mixing(*x.softmax_over_batch, probes, ctx)]
     if m is None or m.changed_rows == 0:
-        return []
+        # the model's outputs do not mix (or could not be checked): its loss still may
+        loss_side = x.softmax_over_batch if x is not None else None
+        return [_loss_mixing(*loss_side, probes, ctx)] if loss_side else []
     share = m.changed_rows / max(m.rows, 1)
     return [
         BATCH_MIXING.finding(
