@@ -1,5 +1,5 @@
 """The doctor on a held-out set of real, non-MLP reports (``benchmarks/heldout_real/``, or the
-second set ``benchmarks/heldout_real2/`` with ``--set heldout_real2``).
+second or third set with ``--set heldout_real2`` or ``--set heldout_real3``).
 
 Runs every case's sick and fixed script under ``nndoctor run --quiet --json OUT script.py``, in
 subprocesses (2 at a time, one BLAS / OpenMP thread each), reads the reports and prints one row
@@ -37,7 +37,7 @@ from heldout_real.cases import Case
 WORKERS = 2
 TIMEOUT_S = 600
 HERE = Path(__file__).resolve().parent
-SETS = ("heldout_real", "heldout_real2")
+SETS = ("heldout_real", "heldout_real2", "heldout_real3")
 ROOT = Path(__file__).resolve().parent.parent
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -115,11 +115,14 @@ def first_cause(run: Run, case: Case) -> tuple[str | None, str]:
     sections = run.sections or []
     if case.section is not None:
         # a report names its section "role (Class)" when a script trains several models
-        # ("discriminator (Sequential)"): the case's class name means the first of that class
+        # ("discriminator (Sequential)"): the case's class name means the first of that class,
+        # its variable's name that section
         chosen = [
             s
             for s in sections
-            if s["model"] == case.section or s["model"].endswith(f"({case.section})")
+            if s["model"] == case.section
+            or s["model"].endswith(f"({case.section})")
+            or s["model"].startswith(f"{case.section} (")
         ]
     else:
         chosen = sections if len(sections) == 1 else []

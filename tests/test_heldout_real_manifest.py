@@ -1,7 +1,6 @@
-"""The held-out sets of real reports (benchmarks/heldout_real/cases.py and
-benchmarks/heldout_real2/cases.py) are well formed: every script they name exists, and every
-code they expect is a finding code. The scripts themselves are run by
-benchmarks/bench_heldout_real.py, not here."""
+"""The held-out sets of real reports (benchmarks/heldout_real*/cases.py) are well formed:
+every script they name exists, and every code they expect is a finding code. The scripts
+themselves are run by benchmarks/bench_heldout_real.py, not here."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ import pytest
 from nndoctor.doctor.codes import CODES
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-SETS = ("heldout_real", "heldout_real2")
+SETS = ("heldout_real", "heldout_real2", "heldout_real3")
 
 
 def _manifest(folder: str):
@@ -51,10 +50,11 @@ def test_no_stray_scripts_and_at_least_24_cases(folder):
     assert len(cases) >= 24
 
 
-def test_the_second_set_reuses_no_report_of_the_first():
-    first = {case.url for case in _manifest("heldout_real").CASES}
-    second = {case.url for case in _manifest("heldout_real2").CASES}
-    assert not first & second
+def test_no_two_sets_share_a_report():
+    urls = [{case.url for case in _manifest(folder).CASES} for folder in SETS]
+    for i, first in enumerate(urls):
+        for later in urls[i + 1 :]:
+            assert not first & later
 
 
 def test_the_first_set_has_four_cases_per_code_issue_20_added():
