@@ -432,3 +432,49 @@ def test_a_loss_module_of_reduction_none_reduced_by_the_loop_is_read_as_the_loop
     # the constant baseline in the loop's units: per label at most ln 3, times 16 when summed
     assert 0 < baselines["mean"] <= np.log(3)
     assert baselines["sum"] == pytest.approx(16 * baselines["mean"], rel=1e-9)
+
+
+def test_a_model_whose_own_optimizer_never_steps_beside_one_that_does_is_told_so(
+    torch, tmp_path, capsys
+):
+    # a GAN's discriminator step forgotten: opt_d is built, its model gets gradients and never
+    # moves while opt_g steps; a feature net no optimizer holds gets gradients too, by design
+    script = _script(
+        tmp_path,
+        """
+        import torch
+        from torch import nn
+
+        def train():
+            torch.manual_seed(0)
+            features = nn.Linear(4, 4)  # frozen by design: in no optimizer
+            generator = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 4))
+            discriminator = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+            opt_g = torch.optim.Adam(generator.parameters(), lr=1e-3)
+            opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-3)
+            bce = nn.BCEWithLogitsLoss()
+            real = torch.randn(32, 4)
+            for _ in range(20):
+                fake = generator(torch.randn(32, 2))
+                opt_d.zero_grad()
+                d_loss = bce(discriminator(features(real)), torch.ones(32, 1)) + bce(
+                    discriminator(features(fake.detach())), torch.zeros(32, 1)
+                )
+                d_loss.backward()  # and no opt_d.step()
+                opt_g.zero_grad()
+                bce(discriminator(features(fake)), torch.ones(32, 1)).backward()
+                opt_g.step()
+
+        train()  # the optimizers are gone when the script ends
+        """,
+    )
+    out = tmp_path / "report.json"
+    assert execute(str(script), [], alerts=False, json_path=str(out)) == 0
+    sections = {s["model"]: s["report"] for s in json.loads(out.read_text())}
+    assert set(sections) == {"Sequential", "Sequential #2"}  # no section for the feature net
+    [finding] = sections["Sequential #2"]["findings"]
+    assert (finding["code"], finding["severity"]) == ("frozen-parameters", "error")
+    assert "the Adam optimizer built over them never stepped" in finding["title"]
+    assert finding["evidence"]["frozen"] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert "frozen-parameters" not in {f["code"] for f in sections["Sequential"]["findings"]}
+    capsys.readouterr()

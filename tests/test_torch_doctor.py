@@ -620,3 +620,35 @@ def test_a_watched_loop_whose_first_batches_hold_one_class_is_not_told_its_targe
 
     assert "constant-targets" not in codes(y)
     assert "constant-targets" in codes(torch.zeros_like(y))  # every batch one class: told
+
+
+def test_a_rate_cut_to_half_a_percent_while_the_loss_still_fell_is_a_collapse(torch, nn):
+    """Below 1% of the first rate (not the 0.1% the rule asks otherwise), a cut in the first
+    half of the run is a collapse when it froze a loss that was still falling, and nothing
+    when the loss had settled before it (a decay at the end of training)."""
+
+    def run(model, opt_fn, cut_at, steps=240):
+        X, y = (torch.as_tensor(a) for a in regression(200))
+        model = model.double()
+        opt = opt_fn(model.parameters())
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < cut_at else 0.005)
+        loss, curve = nn.MSELoss(), []
+        with nndoctor.watch(model, opt, loss=loss, alerts=False) as doctor:
+            for _ in range(steps):  # full batch: the curve has no minibatch noise
+                opt.zero_grad()
+                value = loss(model(X), y)
+                value.backward()
+                opt.step()
+                sched.step()
+                curve.append(value.item())
+        return doctor.report(), np.array(curve)
+
+    report, curve = run(mlp(torch, nn), lambda p: torch.optim.SGD(p, lr=0.05), 80)
+    assert curve[79] < 0.9 * curve[40] and curve[-1] > 0.95 * curve[80]  # falling, then frozen
+    f = report["lr-schedule-collapse"]
+    assert f.severity == "warning" and f.evidence["collapsed_at"] == 80
+    assert f.evidence["lr_start"] == pytest.approx(0.05)
+    torch.manual_seed(0)  # a least-squares fit: its loss settles at the floor, then stays
+    report, curve = run(nn.Linear(5, 1), lambda p: torch.optim.Adam(p, lr=0.1), 110)
+    assert curve[109] > 0.99 * curve[55]  # settled well before the cut
+    assert "lr-schedule-collapse" not in report.codes

@@ -501,3 +501,53 @@ def test_a_model_that_samples_in_its_forward_pass_is_not_told_it_mixes_samples(t
     m = batch_mixing(model, x)
     assert m is not None and m.changed_rows == 0 and m.max_change == 0.0
     assert torch.equal(torch.random.get_rng_state(), before)  # the run's draws are its own
+
+
+# --- an NLL given raw scores: the loss's input read off its graph ---
+
+
+def test_an_nll_of_raw_scores_is_found_and_log_probabilities_or_probabilities_are_not(torch, nn):
+    from nndoctor.backends.torch.task import nll_not_log_probs, read_loss
+
+    g = torch.Generator().manual_seed(0)
+    scores = 3 * torch.randn(8, 5, generator=g, requires_grad=True)
+    y = torch.randint(0, 5, (8,), generator=g)
+    F = nn.functional
+    found = nll_not_log_probs(read_loss(F.nll_loss(scores, y)))
+    rows = scores.detach().double().numpy()
+    lse = np.log(np.exp(rows).sum(1))  # independent of the code: NumPy on the same numbers
+    assert found == pytest.approx((np.median(lse), rows.max()))
+    # per-token scores (batch, classes, time): the rows are the tokens'
+    per_token = 3 * torch.randn(2, 5, 4, generator=g, requires_grad=True)
+    assert nll_not_log_probs(read_loss(F.nll_loss(per_token, torch.zeros(2, 4).long()))) is not None
+    for fine in (
+        F.nll_loss(F.log_softmax(scores, 1), y),  # the node's own log-softmax
+        F.nll_loss(torch.log(F.softmax(scores, 1)), y),  # log-probabilities made otherwise
+        F.nll_loss(F.softmax(scores, 1), y),  # probabilities: bounded by -1, it still learns
+        F.cross_entropy(scores, y),
+    ):
+        assert nll_not_log_probs(read_loss(fine)) is None
+
+
+def test_a_watched_nll_of_raw_logits_is_the_wrong_loss_first(torch, nn):
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(96, 5, generator=g), torch.randint(0, 3, (96,), generator=g)
+
+    def report(head):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3), *head)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        loss = nn.NLLLoss()
+        with nndoctor.watch(model, opt, loss=loss, budget=None, alerts=False) as w:
+            for _ in range(6):
+                for lo in range(0, 96, 16):
+                    opt.zero_grad()
+                    loss(model(X[lo : lo + 16]), y[lo : lo + 16]).backward()
+                    opt.step()
+        return w.report()
+
+    sick = report(())
+    assert sick.causes[0].code == "wrong-loss-for-targets"
+    assert sick.causes[0].evidence["case"] == "nll-on-scores"
+    assert sick.summary["final_loss"] < 0  # falls without bound: impossible on log-probabilities
+    assert "wrong-loss-for-targets" not in report((nn.LogSoftmax(dim=1),)).codes

@@ -104,6 +104,25 @@ def run_script(script: str, args: Sequence[str] = ()) -> ScriptResult:
 
 
 @dataclass
+class _Built:
+    """An optimizer the script built, until it steps: its class, the tensors it holds and the
+    top-level modules seen that own some of them (kept alive, so that one that never steps
+    can be named when the script ends, even after it is gone)."""
+
+    name: str
+    tensors: dict[int, Any]  # id -> tensor
+    models: list[Any] = field(default_factory=list)
+    stepped: bool = False
+
+    def attach(self, module: Any) -> None:
+        if not self.stepped and any(id(p) in self.tensors for p in module.parameters()):
+            self.models.append(module)
+
+    def step(self) -> None:
+        self.stepped, self.tensors, self.models = True, {}, []
+
+
+@dataclass
 class _Pair:
     """One trained model, its optimizer and the watch on them."""
 
@@ -178,6 +197,13 @@ class GlobalWatcher:
     _forward_handles: list[Any] = field(default_factory=list)
     _last_loss: _LastLoss = field(default_factory=_LastLoss)
     _last_paired: Any = None  # the optimizer of the last step, when it has its watch
+    # every optimizer the script built -> what it holds until it steps (one that never steps
+    # beside one that does: a GAN's forgotten discriminator step)
+    _built: weakref.WeakKeyDictionary[Any, _Built] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    _records: list[_Built] = field(default_factory=list)
+    _init: Any = None  # Optimizer.__init__ as torch defines it, while it is wrapped
 
     def install(self) -> None:
         import torch
@@ -187,6 +213,24 @@ class GlobalWatcher:
         self._listen()
         if self.pair_on_step:
             self._handles.append(register_optimizer_step_pre_hook(self._pre_step))
+        self._note_optimizers(torch.optim.Optimizer)
+
+    def _note_optimizers(self, base: Any) -> None:
+        """Wrap ``base.__init__`` (every optimizer class calls it) to note each optimizer built
+        and what it holds (:class:`_Built`)."""
+        init, records, built = base.__init__, self._records, self._built
+
+        def noted_init(optimizer: Any, *args: Any, **kwargs: Any) -> None:
+            init(optimizer, *args, **kwargs)
+            tensors = {id(p): p for g in optimizer.param_groups for p in g["params"]}
+            record = _Built(type(optimizer).__name__, tensors)
+            for module in list(self._roots.values()):
+                record.attach(module)
+            records.append(record)
+            built[optimizer] = record
+
+        self._init = (base, init)
+        base.__init__ = noted_init
 
     def _listen(self) -> None:
         """Note top-level module calls and the scalar ``.backward()`` is called on (until
@@ -224,6 +268,8 @@ class GlobalWatcher:
         key = id(module)
         if self._depth == 0 and key not in self._roots and not isinstance(module, self._loss_type):
             self._roots[key] = module
+            for record in self._records:
+                record.attach(module)
         self._depth += 1
 
     def _post_forward(self, module: Any, args: Any, output: Any) -> None:
@@ -243,6 +289,9 @@ class GlobalWatcher:
         its next step; the hooks stay until it has, whatever other optimizers step between)."""
         if optimizer is self._last_paired and self.settled:
             return  # every step of a paired run: as little as possible
+        record = self._built.get(optimizer)
+        if record is not None and not record.stepped:
+            record.step()
         if optimizer in self._seen:
             self._last_paired = optimizer
             if not self._waiting:  # (another optimizer's model is still to be seen)
@@ -274,31 +323,65 @@ class GlobalWatcher:
         ]
 
     def never_stepped(self) -> list[tuple[str, Any]]:
-        """A report section per module :meth:`_orphans` finds when no optimizer stepped at
-        all (``scheduler.step()`` in place of ``optimizer.step()``, a forgotten step): its
-        parameters got gradients and never changed, one ``frozen-parameters`` cause."""
+        """A report section with one ``frozen-parameters`` cause per model whose parameters
+        got gradients and never changed because no optimizer stepped on them: when no
+        optimizer stepped at all (``scheduler.step()`` in place of ``optimizer.step()``), each
+        module :meth:`_orphans` finds; when others did, each model held by an optimizer the
+        script built and never stepped (a frozen feature extractor that no optimizer holds
+        gets gradients too, by design)."""
+        if not self.pairs:
+            return [
+                self._frozen_section(model, "no optimizer ever stepped", None)
+                for model in self._orphans()
+            ]
+        stepped = ", ".join(sorted({type(p.optimizer).__name__ for p in self.pairs}))
+        out = []
+        watched = {id(p.model) for p in self.pairs}
+        for record in self._records:
+            for model in record.models:
+                if id(model) in watched or not any(
+                    id(p) in record.tensors and p.grad is not None for p in model.parameters()
+                ):
+                    continue
+                watched.add(id(model))
+                out.append(
+                    self._frozen_section(
+                        model,
+                        f"the {record.name} optimizer built over them never stepped, while "
+                        f"the script's other optimizers ({stepped}) did",
+                        record.name,
+                    )
+                )
+        return out
+
+    def _frozen_section(self, model: Any, what: str, optimizer: str | None) -> tuple[str, Any]:
+        """``(label, report)``: the one cause of ``model``, whose weights ``what`` left as they
+        were (``optimizer``: the class of the one built over them that never stepped)."""
         from nndoctor.doctor.finding import ERROR
         from nndoctor.doctor.report import Report
         from nndoctor.doctor.rules.torch_loop import FROZEN_PARAMETERS
 
-        out = []
-        for model in self._orphans():
-            label = self._label(model)
-            names = [n for n, p in model.named_parameters() if p.grad is not None]
-            finding = FROZEN_PARAMETERS.finding(
-                ERROR,
-                f"backward passes gave gradients to {len(names)} parameter tensor(s) of "
-                f"{label}, but no optimizer ever stepped: the weights never changed",
-                evidence={"frozen": names[:16], "with_gradients": len(names), "steps": 0},
-                why="loss.backward() only computes gradients; the weights change when an "
-                "optimizer's step() applies them, and none was called (a scheduler's step() "
-                "changes the learning rate, not the weights)",
-                fix="call optimizer.step() after loss.backward(), and scheduler.step() beside "
-                "it, not in its place",
-                score=1.0,
-            )
-            out.append((label, Report([finding], {"steps": 0})))
-        return out
+        label = self._label(model)
+        names = [n for n, p in model.named_parameters() if p.grad is not None]
+        fix = (
+            "call optimizer.step() after loss.backward(), and scheduler.step() beside it, not "
+            "in its place"
+            if optimizer is None
+            else f"call that {optimizer} optimizer's step() after each backward pass of "
+            f"{label}'s loss"
+        )
+        finding = FROZEN_PARAMETERS.finding(
+            ERROR,
+            f"backward passes gave gradients to {len(names)} parameter tensor(s) of "
+            f"{label}, but {what}: the weights never changed",
+            evidence={"frozen": names[:16], "with_gradients": len(names), "steps": 0},
+            why="loss.backward() only computes gradients; the weights change when an "
+            "optimizer's step() applies them, and none was called for these (a scheduler's "
+            "step() changes the learning rate, not the weights)",
+            fix=fix,
+            score=1.0,
+        )
+        return label, Report([finding], {"steps": 0})
 
     def _label(self, model: Any) -> str:
         """A report section's name: what the script calls the model (``generator
@@ -329,6 +412,10 @@ class GlobalWatcher:
             handle.remove()
         self._handles = []
         self._stop_listening()
+        if self._init is not None:
+            base, init = self._init
+            base.__init__ = init
+            self._init = None
 
     def _pair_adversaries(self) -> None:
         """Models one of whose losses runs through the other (a GAN's generator through its
@@ -496,8 +583,8 @@ def execute(
     if sections is None:  # ranks other than 0: rank 0 alone reports
         return result.status
     failed = len(sections) < len(watcher.pairs)  # a report that could not be built (said)
-    if not watcher.pairs:  # no optimizer stepped: a model that got gradients is told so
-        sections = watcher.never_stepped()
+    # models that got gradients and that no optimizer stepped on are told so
+    sections = sections + watcher.never_stepped()
     if sections or not watcher.pairs:
         print(file=sys.stderr)
         print_reports(sections, sys.stderr, verbosity)

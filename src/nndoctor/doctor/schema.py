@@ -186,6 +186,9 @@ class LoopFacts:
         rows (not a square ``(rows, rows)`` matrix of pairs, which a contrastive loss
         normalises both ways by design), as ``(operation, shape)``: each sample's loss then
         depends on the other samples of its batch.
+    nll_scores : (float, float) or None
+        An NLL loss given raw scores instead of log-probabilities, as ``(median logsumexp of
+        its input's rows, largest input)`` (0 and at most 0 for log-probabilities).
     target_range : (float, float) or None
         The smallest and largest class label of all the probed batches (ignored labels left
         out; None for float targets): the classes a watched loop trained on, where its kept
@@ -216,6 +219,7 @@ class LoopFacts:
     not_in_optimizer: dict[str, int] = field(default_factory=dict)
     batch_mixing: BatchMixing | None = None
     softmax_over_batch: tuple[str, tuple[int, ...]] | None = None
+    nll_scores: tuple[float, float] | None = None
     target_range: tuple[float, float] | None = None
     ranks: int = 1
     missing_ranks: list[int] = field(default_factory=list)

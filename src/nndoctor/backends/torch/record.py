@@ -24,7 +24,7 @@ from nndoctor.backends.torch.statistics import (
     to_host,
     unit_states,
 )
-from nndoctor.backends.torch.task import refresh, view_arrays
+from nndoctor.backends.torch.task import nll_not_log_probs, refresh, view_arrays
 from nndoctor.doctor.recorder import LayerInfo, RecorderCore, Schedule
 from nndoctor.doctor.schema import UNKNOWN, LoopFacts, Probes, effective_targets
 
@@ -319,4 +319,5 @@ class Recording:
             ),
             softmax_over_batch=watch.loss.softmax_over_batch if samples else None,
             target_range=watch.loss.target_range,
+            nll_scores=nll_not_log_probs(watch.loss.view),
         )

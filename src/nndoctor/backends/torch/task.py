@@ -66,6 +66,9 @@ _AGGREGATES = {
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
 # at most this many units are kept from one batch (a language model's batch holds thousands)
 MAX_UNITS = 4096
+# an NLL input whose rows' logsumexp (or, for probabilities, sum - 1) is this far from 0 is not
+# what the NLL expects: log-softmax leaves it within rounding of 0
+LOG_PROB_TOL = 0.1
 
 
 @dataclass
@@ -216,6 +219,29 @@ def read_loss(loss: Any) -> LossView | None:
         for a in ("_saved_weight", "_saved_pos_weight")
     )
     return view
+
+
+def nll_not_log_probs(view: LossView | None) -> tuple[float, float] | None:
+    """``(median logsumexp of the input's rows, largest input)`` when a cross-entropy's NLL node
+    was given scores that are neither log-probabilities (each row's logsumexp is 0) nor
+    probabilities (non-negative rows that sum to 1: an NLL bounded by -1, which still learns):
+    raw scores, on which the NLL falls without bound as the picked score grows; None otherwise
+    (no log-softmax check is needed when one sits right under the node)."""
+    if view is None or view.kind != "cross_entropy" or view.softmaxes:
+        return None
+    s = view.raw[0]
+    if s.dim() < 2 or s.shape[1] < 2:
+        return None
+    rows = s.detach().double().movedim(1, -1).reshape(-1, s.shape[1])[:MAX_UNITS]
+    rows = rows[torch.isfinite(rows).all(1)]
+    if not len(rows):
+        return None
+    if rows.min() >= 0 and float((rows.sum(1) - 1).abs().max()) < LOG_PROB_TOL:
+        return None  # probabilities
+    lse = float(torch.quantile(torch.logsumexp(rows, 1), 0.5))
+    if abs(lse) < LOG_PROB_TOL:
+        return None
+    return lse, float(rows.max())
 
 
 # nodes that move or reshape numbers without computing anything new

@@ -172,6 +172,22 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
             "so the loss and its gradient are meaningless",
             "end the net with a sigmoid before BCE",
         )
+    elif probes.loop is not None and probes.loop.nll_scores is not None:
+        lse, top = probes.loop.nll_scores
+        final = probes.final_loss
+        case, title, why, fix = (
+            "nll-on-scores",
+            "NLLLoss on scores that are not log-probabilities: the exponentials of a row sum "
+            f"to e^{lse:.3g}, not 1, and scores reach {top:.3g}"
+            + (f" (final loss {final:.4g}, below 0)" if final < 0 else ""),
+            "NLLLoss only takes -input[target]: it expects log-probabilities (log_softmax), "
+            "whose rows are tied together, so raising the true class lowers the others. Raw "
+            "scores are tied to nothing: the loss falls without bound as the picked score "
+            "grows, the other classes are never pushed down, and the scores drift instead of "
+            "separating the classes",
+            "apply log_softmax(dim=1) to the scores before NLLLoss, or use CrossEntropyLoss "
+            "on the raw scores (it applies log_softmax itself)",
+        )
     elif ctx.loss_name == "cross_entropy" and out_act == "softmax" and probes.loop is None:
         # (a loop whose facts were recorded names it double-activation, with the other
         # activations a loss applies itself)

@@ -29,6 +29,9 @@ EVAL_SHARE = 0.5
 LR_COLLAPSED = 1e-3
 # ... when it got there within this share of the run
 LR_EARLY = 0.5
+# ... or fell below this share of it there while the loss was still falling (by at least
+# FROZE_GAIN of itself over the stretch before: from half the steps until then)
+LR_CUT = 1e-2
 # ... and the loss fell by less than this share of itself afterwards
 FROZE_GAIN = 0.05
 
@@ -282,26 +285,39 @@ def lr_schedule_collapse(probes: Probes, ctx: Context) -> list[Finding]:
     steps = max(x.steps, 1)
     if not changes.size or not changes[0, 1] > 0 or steps < 3:
         return []
-    lr = changes[:, 1]
-    low = np.flatnonzero(lr < LR_COLLAPSED * lr[0])
-    if not low.size or changes[low[0], 0] > LR_EARLY * steps:
-        return []
-    at = int(changes[low[0], 0])
-    # the loss froze where the rate collapsed: it improved by less than FROZE_GAIN after
+    lr, early = changes[:, 1], changes[:, 0] <= LR_EARLY * steps
     curve = probes.step_loss[np.isfinite(probes.step_loss)]
-    after = curve[max(at, 0) :]
     spe = max(probes.steps_per_epoch, 1)
+
+    def gain(part: np.ndarray) -> float:
+        """How far the loss fell over ``part``, as a share of where it started (windows of
+        ``spe`` steps at both ends: a minibatch loss is noisy)."""
+        start, end = float(np.mean(part[:spe])), float(np.mean(part[-spe:]))
+        return (start - end) / start if start > 0 else math.nan
+
+    low = np.flatnonzero(early & (lr < LR_COLLAPSED * lr[0]))
+    if not low.size:
+        # a cut to 1% is no collapse when the loss had already settled (a decay at the end of
+        # training), but it is one that stopped a loss still falling
+        low = np.flatnonzero(early & (lr < LR_CUT * lr[0]))
+        at = int(changes[low[0], 0]) if low.size else 0
+        before = curve[at // 2 : at]
+        if not low.size or before.size < 2 * spe or not gain(before) >= FROZE_GAIN:
+            return []
+    k = int(low[0])
+    at = int(changes[k, 0])
+    # the loss froze where the rate collapsed: it improved by less than FROZE_GAIN after
+    after = curve[max(at, 0) :]
     if after.size < 2 * spe:
         return []
-    start, end = float(np.mean(after[:spe])), float(np.mean(after[-spe:]))
-    froze = start > 0 and (start - end) / start < FROZE_GAIN
+    froze = gain(after) < FROZE_GAIN
     is_stuck = stuck(probes, ctx)
     if not (froze or is_stuck):
         return []
     return [
         LR_SCHEDULE_COLLAPSE.finding(
             ERROR if is_stuck else WARNING,
-            f"the learning rate fell from {lr[0]:.3g} to {lr[low[0]]:.3g} by step {at} "
+            f"the learning rate fell from {lr[0]:.3g} to {lr[k]:.3g} by step {at} "
             f"({at / steps:.0%} of the run) and ended at {lr[-1]:.3g}",
             evidence={"lr_start": float(lr[0]), "lr_end": float(lr[-1]), "collapsed_at": at},
             why="the scheduler shrinks the step size so fast that the weights stop moving "
