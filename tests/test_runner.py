@@ -478,3 +478,73 @@ def test_a_model_whose_own_optimizer_never_steps_beside_one_that_does_is_told_so
     assert finding["evidence"]["frozen"] == ["0.weight", "0.bias", "2.weight", "2.bias"]
     assert "frozen-parameters" not in {f["code"] for f in sections["Sequential"]["findings"]}
     capsys.readouterr()
+
+
+def test_a_loop_that_updates_the_weights_by_hand_is_not_told_they_never_changed(
+    torch, tmp_path, capsys
+):
+    # the char-RNN tutorial's update: no optimizer, p.data.add_(p.grad, alpha=-lr)
+    script = _script(
+        tmp_path,
+        """
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+        x, y = torch.randn(32, 4), torch.randn(32, 1)
+        for _ in range(5):
+            net.zero_grad()
+            nn.functional.mse_loss(net(x), y).backward()
+            for p in net.parameters():
+                p.data.add_(p.grad.data, alpha=-0.1)
+        """,
+    )
+    out = tmp_path / "report.json"
+    assert execute(str(script), [], alerts=False, json_path=str(out)) == 0
+    assert json.loads(out.read_text()) == []
+    assert "nothing to report" in capsys.readouterr().err
+
+
+def test_a_model_called_through_its_forward_method_is_one_section(torch, tmp_path, capsys):
+    # model.forward(x) skips the module call hooks: the parts it calls are the top-level calls
+    script = _script(
+        tmp_path,
+        """
+        import torch
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+                self.head = nn.Linear(8, 1)
+
+            def forward(self, x):
+                return self.head(self.body(x))
+
+        torch.manual_seed(0)
+        model = Net()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        x, y = torch.randn(32, 4), torch.randn(32, 1)
+        for _ in range(5):
+            opt.zero_grad()
+            nn.functional.mse_loss(model.forward(x), y).backward()
+            opt.step()
+        """,
+    )
+    out = tmp_path / "report.json"
+    assert execute(str(script), [], alerts=False, json_path=str(out)) == 0
+    assert [s["model"] for s in json.loads(out.read_text())] == ["model (Net)"]
+    capsys.readouterr()
+
+
+def test_the_module_enclosing_the_parts_a_script_called_is_found(torch):
+    from nndoctor.runner import _enclosing
+
+    nn = torch.nn
+    net = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU(), nn.Linear(2, 2)))
+    assert _enclosing([net[0], net[1][1]]) == [net]
+    assert _enclosing([net[1][1]]) == [net[1][1]]  # one part: nothing to join
+    apart = [nn.Linear(2, 2), nn.Linear(2, 2)]  # two models one optimizer steps: kept apart
+    assert _enclosing(apart) == apart

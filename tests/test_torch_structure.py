@@ -290,6 +290,45 @@ def test_parameters_the_loss_does_not_use_are_information_not_a_cut_graph(torch,
         assert code not in report.codes
 
 
+def test_a_parameter_its_module_declares_and_never_reads_is_information(torch, nn):
+    class Sage(nn.Module):
+        """A graph layer of a public GraphSAGE: a bias declared and never added."""
+
+        def __init__(self):
+            super().__init__()
+            self.W = nn.Parameter(0.3 * torch.randn(5, 16))
+            self.bias = nn.Parameter(torch.zeros(16))
+
+        def forward(self, x, adj):  # two inputs: the end-of-run forward pass cannot run it
+            return torch.relu(adj @ x @ self.W)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.sage, self.out = Sage(), nn.Linear(16, 1)
+
+        def forward(self, x, adj):
+            return self.out(self.sage(x, adj))
+
+    torch.manual_seed(0)
+    model = Net().double()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    X, y = (torch.as_tensor(a) for a in regression())
+    adj = torch.eye(20, dtype=X.dtype)
+    loss = nn.MSELoss()
+    with nndoctor.watch(model, opt, loss=loss, alerts=False) as doctor:
+        for step in range(40):
+            lo = (step * 20) % len(X)
+            opt.zero_grad()
+            loss(model(X[lo : lo + 20], adj), y[lo : lo + 20]).backward()
+            opt.step()
+    report = doctor.report()
+    assert model.sage.bias.grad is None and model.sage.W.grad is not None
+    f = report["unused-parameters"]
+    assert f.evidence["not_read_by_module"] == ["sage.bias"]
+    assert "detached-graph" not in report.codes and "frozen-parameters" not in report.codes
+
+
 def test_a_graph_cut_inside_forward_or_before_the_loss_stays_a_detached_graph(torch, nn):
     class Cut(nn.Module):
         def __init__(self):

@@ -103,6 +103,14 @@ def run_script(script: str, args: Sequence[str] = ()) -> ScriptResult:
     return ScriptResult(0, names=names)
 
 
+# the values of a parameter compared to tell whether it changed (a few suffice: a step moves all)
+FIRST_VALUES = 64
+
+
+def _first(p: Any) -> Any:
+    return p.detach().reshape(-1)[:FIRST_VALUES].clone()
+
+
 @dataclass
 class _Built:
     """An optimizer the script built, until it steps: its class, the tensors it holds and the
@@ -138,6 +146,53 @@ def _unwrap(model: Any) -> Any:
 
     wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
     return model.module if isinstance(model, wrappers) else model
+
+
+# how many levels up from a part the module that holds all the parts is looked for
+MAX_ENCLOSING_DEPTH = 8
+
+
+def _parent(module: Any) -> Any:
+    """The module whose ``_modules`` holds ``module`` (found through the garbage collector's
+    referrers: a module does not know its parent), or None."""
+    import gc
+
+    from torch import nn
+
+    def holds(owner: Any, modules: dict) -> bool:
+        return isinstance(owner, nn.Module) and owner.__dict__.get("_modules") is modules
+
+    for modules in gc.get_referrers(module):  # the parent's _modules dict
+        if not isinstance(modules, dict):
+            continue
+        for referrer in gc.get_referrers(modules):
+            if holds(referrer, modules):  # (an instance whose attributes live inline)
+                return referrer
+            if isinstance(referrer, dict) and referrer.get("_modules") is modules:
+                # the parent's attribute dict, referred to by the parent
+                for owner in gc.get_referrers(referrer):
+                    if holds(owner, modules):
+                        return owner
+    return None
+
+
+def _enclosing(models: list[Any]) -> list[Any]:
+    """``[the module of which every one of models is a part]`` when there is one: a script that
+    calls ``model.forward(x)`` (or ``model.forward_train(...)``) skips the module call hooks,
+    so the parts the model calls are seen as the top-level modules, and the model they make up
+    is the one to watch (one section, not one per part); else ``models`` (separate models
+    stepped by one optimizer)."""
+    if len(models) < 2:
+        return models
+    ancestor = _parent(models[0])
+    for _ in range(MAX_ENCLOSING_DEPTH):
+        if ancestor is None:
+            return models
+        inside = {id(m) for m in ancestor.modules()}
+        if all(id(m) in inside for m in models):
+            return [ancestor]
+        ancestor = _parent(ancestor)
+    return models
 
 
 class _LastLoss:
@@ -203,6 +258,11 @@ class GlobalWatcher:
         default_factory=weakref.WeakKeyDictionary
     )
     _records: list[_Built] = field(default_factory=list)
+    # the first values of each top-level module's parameters (a few each), when first seen:
+    # a model whose weights a loop updates by hand has no optimizer, and yet changed
+    _first_values: weakref.WeakKeyDictionary[Any, list[Any]] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
     _init: Any = None  # Optimizer.__init__ as torch defines it, while it is wrapped
 
     def install(self) -> None:
@@ -268,6 +328,7 @@ class GlobalWatcher:
         key = id(module)
         if self._depth == 0 and key not in self._roots and not isinstance(module, self._loss_type):
             self._roots[key] = module
+            self._first_values[module] = [_first(p) for p in module.parameters()]
             for record in self._records:
                 record.attach(module)
         self._depth += 1
@@ -307,7 +368,7 @@ class GlobalWatcher:
             return
         self._waiting.discard(optimizer)
         self._seen.add(optimizer)
-        for model in models:
+        for model in _enclosing(models):
             self._start(_unwrap(model), optimizer)
 
     def _orphans(self) -> list[Any]:
@@ -333,14 +394,19 @@ class GlobalWatcher:
             return [
                 self._frozen_section(model, "no optimizer ever stepped", None)
                 for model in self._orphans()
+                if self._unchanged(model)
             ]
         stepped = ", ".join(sorted({type(p.optimizer).__name__ for p in self.pairs}))
         out = []
         watched = {id(p.model) for p in self.pairs}
         for record in self._records:
             for model in record.models:
-                if id(model) in watched or not any(
-                    id(p) in record.tensors and p.grad is not None for p in model.parameters()
+                if (
+                    id(model) in watched
+                    or not any(
+                        id(p) in record.tensors and p.grad is not None for p in model.parameters()
+                    )
+                    or not self._unchanged(model)
                 ):
                     continue
                 watched.add(id(model))
@@ -353,6 +419,19 @@ class GlobalWatcher:
                     )
                 )
         return out
+
+    def _unchanged(self, model: Any) -> bool:
+        """Whether ``model``'s parameters still hold the values they had when it first ran
+        (the first few of each)."""
+        first = self._first_values.get(model)
+        now = [_first(p) for p in model.parameters()]
+        return (
+            first is not None
+            and len(first) == len(now)
+            and all(
+                a.shape == b.shape and bool((a == b).all()) for a, b in zip(first, now, strict=True)
+            )
+        )
 
     def _frozen_section(self, model: Any, what: str, optimizer: str | None) -> tuple[str, Any]:
         """``(label, report)``: the one cause of ``model``, whose weights ``what`` left as they

@@ -104,9 +104,11 @@ class ParameterFacts:
 
 
 # why a parameter got no gradient though it requires one, when the loss does not use it:
-# its module never ran in the forward pass, or ran but its output never reached the loss
+# its module never ran in the forward pass, or ran but its output never reached the loss, or
+# its module's forward never reads it (its other parameters got gradients)
 NOT_RUN = "not-run"
 NOT_REACHING_LOSS = "not-reaching-loss"
+NOT_READ = "not-read"
 
 
 @dataclass
@@ -168,7 +170,9 @@ class LoopFacts:
         Parameters that require a gradient and never got one because the loss does not use
         them, by name: ``"not-run"`` (their module never ran in the forward pass) or
         ``"not-reaching-loss"`` (it ran, but changing its output changes no output the loss
-        reads). The others without a gradient are cut from the loss (a detached graph).
+        reads) or ``"not-read"`` (its module's forward never reads it: the module's other
+        parameters got gradients). The others without a gradient are cut from the loss (a
+        detached graph).
     optimizer_only : dict of str to int
         Tensors the optimizer holds that are no parameter of the model at the end and got no
         gradient (the model no longer uses them: layers replaced after the optimizer was

@@ -24,7 +24,7 @@ from torch import nn
 
 from nndoctor.backends.torch.model import untouched
 from nndoctor.backends.torch.task import as_signed
-from nndoctor.doctor.schema import NOT_REACHING_LOSS, NOT_RUN, BatchMixing
+from nndoctor.doctor.schema import NOT_REACHING_LOSS, NOT_READ, NOT_RUN, BatchMixing
 
 # a relative change below this (or below MIXING_EPS_FACTOR machine epsilons of the weights'
 # dtype, when larger) is rounding, not a change: a row-wise model computes each row with the
@@ -178,8 +178,11 @@ def unused_parameters(
     model: nn.Module, x: Any, names: list[str], used: list[bool] | None
 ) -> dict[str, str]:
     """Why each of the parameters ``names`` (they require a gradient and never got one) got
-    none, where the loss does not use them: ``{name: "not-run" | "not-reaching-loss"}``.
-    The others (left out) are cut from the loss.
+    none, where the loss does not use them: ``{name: "not-run" | "not-reaching-loss" |
+    "not-read"}``. The others (left out) are cut from the loss.
+
+    A parameter whose module has a trainable parameter that did get a gradient is
+    ``"not-read"``: the module ran and reached the loss, its forward does not read this one.
 
     In eval mode on the probe batch ``x``: a module that owns some of them and does not run
     is ``"not-run"``; one that runs is ``"not-reaching-loss"`` when a random change of its
@@ -188,19 +191,30 @@ def unused_parameters(
     outputs, the cut is between the model and the loss: every parameter is cut. Parameters
     of the model itself (not of a submodule) cannot be told apart: they stay cut.
     """
-    if not names or not isinstance(x, torch.Tensor) or (used is not None and not any(used)):
+    if not names or (used is not None and not any(used)):
         return {}
     owners: dict[str, list[str]] = {}
     for name in names:
         prefix = name.rpartition(".")[0]
         if prefix:
             owners.setdefault(prefix, []).append(name)
+    out: dict[str, str] = {}
     modules = {}
+    without = set(names)
     for prefix in list(owners)[:MAX_UNUSED_MODULES]:
         with contextlib.suppress(AttributeError):
-            modules[prefix] = model.get_submodule(prefix)
-    if not modules:
-        return {}
+            module = model.get_submodule(prefix)
+            # a trainable sibling that got a gradient: the module ran and reached the loss, so
+            # these are parameters its forward never reads (a bias declared and never added)
+            if any(
+                p.requires_grad and f"{prefix}.{n}" not in without
+                for n, p in module.named_parameters(recurse=False)
+            ):
+                out.update(dict.fromkeys(owners[prefix], NOT_READ))
+            else:
+                modules[prefix] = module
+    if not modules or not isinstance(x, torch.Tensor):
+        return out
     ran: set[str] = set()
 
     def seen(prefix: str) -> Any:
@@ -214,7 +228,6 @@ def unused_parameters(
         for h in handles:
             h.remove()
     read = [used is None or (k < len(used) and used[k]) for k in range(len(base))]
-    out: dict[str, str] = {}
     for prefix, module in modules.items():
         if prefix not in ran:
             reason = NOT_RUN

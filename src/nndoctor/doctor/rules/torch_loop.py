@@ -17,7 +17,14 @@ from nndoctor.doctor.changes import RemoveOutputActivation, SetOption
 from nndoctor.doctor.finding import CAUSE, ERROR, INFO, NOTE, WARNING, Finding
 from nndoctor.doctor.rule import LOOP, Rule
 from nndoctor.doctor.rules.common import stuck
-from nndoctor.doctor.schema import NOT_RUN, Context, ParameterFacts, Probes
+from nndoctor.doctor.schema import (
+    NOT_REACHING_LOSS,
+    NOT_READ,
+    NOT_RUN,
+    Context,
+    ParameterFacts,
+    Probes,
+)
 
 # share of the gradient checks at which a parameter had no gradient, to call it cut off
 NO_GRAD_SHARE = 1.0
@@ -334,7 +341,8 @@ def unused_parameters(probes: Probes, ctx: Context) -> list[Finding]:
     if x is None or not x.unused:
         return []
     not_run = sorted(n for n, why in x.unused.items() if why == NOT_RUN)
-    unread = sorted(n for n, why in x.unused.items() if why != NOT_RUN)
+    unread = sorted(n for n, why in x.unused.items() if why == NOT_REACHING_LOSS)
+    not_read = sorted(n for n, why in x.unused.items() if why == NOT_READ)
     params = x.parameters
     share = _numel(params, [n for n in x.unused if n in params]) / max(
         _numel(params, list(params)), 1
@@ -344,6 +352,11 @@ def unused_parameters(probes: Probes, ctx: Context) -> list[Finding]:
         parts.append(f"{len(not_run)} belong to modules that never ran in the forward pass")
     if unread:
         parts.append(f"{len(unread)} to modules whose output never reached the loss")
+    if not_read:
+        parts.append(
+            f"{len(not_read)} are never read by their module's forward(), whose other "
+            "parameters got gradients"
+        )
     return [
         UNUSED_PARAMETERS.finding(
             NOTE,
@@ -352,12 +365,14 @@ def unused_parameters(probes: Probes, ctx: Context) -> list[Finding]:
             evidence={
                 "module_not_run": not_run[:16],
                 "output_not_in_loss": unread[:16],
+                "not_read_by_module": not_read[:16],
                 "share_of_parameters": share,
             },
             why="autograd gives a gradient only to the parameters the loss depends on: a "
             "module that is not called, or whose output is left out of the loss (an "
-            "auxiliary head, a branch kept for later), gets none, which is harmless when it "
-            "is meant to be so",
+            "auxiliary head, a branch kept for later), or a parameter its module declares "
+            "and never reads (a bias never added), gets none, which is harmless when it is "
+            "meant to be so",
             fix="nothing, if these modules are unused by design (leave them out of the "
             "optimizer, or set requires_grad=False, to save its memory); else call them in "
             "forward() and put their output into the loss",
@@ -577,10 +592,11 @@ UNUSED_PARAMETERS = Rule(
     code="unused-parameters",
     kind=INFO,
     tier=0,
-    meaning="parameters the loss does not use (their module never ran or is left out)",
+    meaning="parameters the loss does not use (their module never ran, is left out, or never "
+    "reads them)",
     sentence=(
         "some of your parameters never get a gradient because the loss does not use them: their "
-        "module never runs, or its output never reaches the loss"
+        "module never runs, its output never reaches the loss, or its forward() never reads them"
     ),
     detect=unused_parameters,
     fix="nothing, if unused by design; else use them in the loss",
@@ -588,6 +604,7 @@ UNUSED_PARAMETERS = Rule(
     labels={
         "module_not_run": "parameters of modules that never ran in the forward pass",
         "output_not_in_loss": "parameters of modules whose output never reached the loss",
+        "not_read_by_module": "parameters their module's forward() never reads",
     },
 )
 
