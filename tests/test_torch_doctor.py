@@ -652,3 +652,65 @@ def test_a_rate_cut_to_half_a_percent_while_the_loss_still_fell_is_a_collapse(to
     report, curve = run(nn.Linear(5, 1), lambda p: torch.optim.Adam(p, lr=0.1), 110)
     assert curve[109] > 0.99 * curve[55]  # settled well before the cut
     assert "lr-schedule-collapse" not in report.codes
+
+
+def test_a_schedule_that_turns_the_rate_negative_is_named_with_the_step(torch, nn):
+    # a linear decay whose total steps are fewer than the loop runs: 1 - step / 40 past step 40
+    X, y = (torch.as_tensor(a) for a in regression(200))
+    model = mlp(torch, nn).double()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / 40)
+    loss, curve, rates = nn.MSELoss(), [], []
+    with nndoctor.watch(model, opt, loss=loss, alerts=False) as doctor:
+        for _ in range(80):
+            opt.zero_grad()
+            value = loss(model(X), y)
+            value.backward()
+            rates.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+            curve.append(value.item())
+    first = next(i for i, r in enumerate(rates) if r < 0)  # the step it went below 0
+    assert curve[-1] > curve[first]  # from there the loss climbs
+    f = doctor.report()["lr-schedule-collapse"]
+    assert f.severity == "error" and f.evidence["collapsed_at"] == first == 41
+    assert f.evidence["lr_min"] == pytest.approx(min(rates))
+    assert "negative" in f.title
+
+
+def test_an_evaluation_in_train_mode_is_named_and_a_pass_in_every_step_is_not(torch, nn):
+    X, y = (torch.as_tensor(a) for a in regression(200))
+
+    def run(evaluate):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 1))
+        model = model.double()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        loss = nn.MSELoss()
+        with nndoctor.watch(model, opt, loss=loss, alerts=False) as doctor:
+            for step in range(60):
+                opt.zero_grad()
+                lo = (step * 20) % len(X)
+                loss(model(X[lo : lo + 20]), y[lo : lo + 20]).backward()
+                opt.step()
+                evaluate(model, step)
+        return doctor.report()
+
+    def each_epoch(model, step, eval_mode=False):
+        if step % 10 == 9:
+            model.train(not eval_mode)
+            with torch.no_grad():
+                for i in range(5):  # small batches, as a batch-1 check of a CNN does
+                    model(X[2 * i : 2 * i + 2])
+            model.train()
+
+    f = run(each_epoch)["eval-mode-training"]
+    assert f.severity == "warning" and f.evidence["train_mode_evals"] == 30
+    assert f.evidence["gaps_with_one"] == 6
+    assert "eval-mode-training" not in run(lambda m, s: each_epoch(m, s, True)).codes
+
+    def every_step(model, step):  # a pass without gradients in every step, as a GAN's
+        with torch.no_grad():
+            model(X[:20])
+
+    assert "eval-mode-training" not in run(every_step).codes

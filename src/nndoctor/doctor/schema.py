@@ -160,6 +160,9 @@ class LoopFacts:
         ``(step, learning rate)`` where the rate changed, the first step included.
     eval_steps, steps : int
         Optimizer steps taken with the model in ``eval()`` mode, and in all.
+    train_mode_evals, train_mode_eval_gaps : int
+        Forward passes of the model without gradients (an evaluation) while it was in
+        ``train()`` mode, and the gaps between optimizer steps that held at least one.
     has_norm_or_dropout : bool
         Whether the model holds BatchNorm or Dropout (eval mode changes what they compute).
     loss_shapes : (tuple, tuple) or None
@@ -212,6 +215,8 @@ class LoopFacts:
     lr_steps: list[tuple[int, float]] = field(default_factory=list)
     eval_steps: int = 0
     steps: int = 0
+    train_mode_evals: int = 0
+    train_mode_eval_gaps: int = 0
     has_norm_or_dropout: bool = False
     loss_shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
     output_activation: str = UNKNOWN

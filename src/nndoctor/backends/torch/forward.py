@@ -23,6 +23,7 @@ from nndoctor.backends.torch.model import (
     infer_activation,
     kind_of,
     module_activation,
+    own_pass,
     untouched,
 )
 from nndoctor.backends.torch.statistics import layer_stats
@@ -287,3 +288,22 @@ class ForwardTap:
         self.order_seen = list(order)
         last = order[-1] if order else None
         self.output_activation = acts[last] if last is not None else UNKNOWN
+
+
+class TrainModeEvals:
+    """Forward passes of the model without gradients (an evaluation) while it is in train()
+    mode, the doctor's own passes left out, and the gaps between optimizer steps that held at
+    least one (a GAN's generator, run without gradients for its discriminator's step, holds
+    one in every gap). :meth:`pre` is a forward pre-hook on the model: it runs on every call."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.gaps = 0
+        self.gap_open = False  # the watch closes the gap at each optimizer step
+
+    def pre(self, module: nn.Module, args: tuple) -> None:
+        if module.training and not torch.is_grad_enabled() and not own_pass():
+            self.calls += 1
+            if not self.gap_open:
+                self.gap_open = True
+                self.gaps += 1

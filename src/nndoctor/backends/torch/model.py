@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -190,16 +191,27 @@ def _close(a: torch.Tensor, b: torch.Tensor, rtol: float, atol: float) -> bool:
     return bool(((a - b).abs() <= atol + rtol * b.abs()).all())
 
 
+_own = threading.local()
+
+
+def own_pass() -> bool:
+    """Whether a forward pass runs inside :func:`untouched` (the doctor's own, not the
+    script's)."""
+    return getattr(_own, "depth", 0) > 0
+
+
 @contextlib.contextmanager
 def untouched(model: nn.Module, device: torch.device) -> Iterator[None]:
     """A forward pass that leaves the run as it was: no gradient, the random state (Dropout)
     forked, the norm layers' running statistics restored afterwards."""
     buffers = [b.clone() for b in model.buffers()]
     devices = [device.index or 0] if device.type == "cuda" else []
+    _own.depth = getattr(_own, "depth", 0) + 1
     try:
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             yield
     finally:
+        _own.depth -= 1
         with torch.no_grad():
             for b, saved in zip(model.buffers(), buffers, strict=True):
                 b.copy_(saved)

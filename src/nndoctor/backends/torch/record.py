@@ -305,6 +305,8 @@ class Recording:
             decided_stale_checks=grads.stale[1],
             lr_steps=list(watch.lr_changes),
             eval_steps=watch.eval_steps,
+            train_mode_evals=watch.train_mode_evals.calls,
+            train_mode_eval_gaps=watch.train_mode_evals.gaps,
             steps=watch.step,
             has_norm_or_dropout=watch.has_norm,
             loss_shapes=watch.loss.shapes,

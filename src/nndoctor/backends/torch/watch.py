@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from nndoctor._validate import check_instance, check_positive_int
-from nndoctor.backends.torch.forward import ForwardTap
+from nndoctor.backends.torch.forward import ForwardTap, TrainModeEvals
 from nndoctor.backends.torch.gradients import GradientBook
 from nndoctor.backends.torch.loss import LossTap
 from nndoctor.backends.torch.model import kind_of, weight_of, weighted_modules
@@ -192,6 +192,7 @@ class Watch:
         self._handles: list[Any] = []
         self._layers = weighted_modules(model)
         self.eval_steps = 0
+        self.train_mode_evals = TrainModeEvals()
         # set by a runner that watches the model this one's loss runs through (a GAN's pair)
         self.paired_adversarially = False
         self.has_norm = any(isinstance(m, _NORM_MODULES) for m in model.modules())
@@ -208,6 +209,7 @@ class Watch:
         self.stability.arm()  # step 0 is probed
         self.nan = NanTap(self, model, loss)
         self.forward.hook()
+        self._handles.append(model.register_forward_pre_hook(self.train_mode_evals.pre))
         if self._step_pre_hook:
             self._handles.append(self.optimizer.register_step_pre_hook(self._pre_step))
         self.loss.install()
@@ -417,6 +419,7 @@ class Watch:
             self.nan.after_step_loss(self.step, loss.unsynced[-1])
         if not self.model.training:
             self.eval_steps += 1
+        self.train_mode_evals.gap_open = False
         lr = optimizer.param_groups[0]["lr"]
         if lr is not self._lr_seen:  # a scheduler sets a new float object when it changes it
             self._lr_changed(lr)

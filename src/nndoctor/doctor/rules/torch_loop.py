@@ -22,6 +22,7 @@ from nndoctor.doctor.schema import (
     NOT_READ,
     NOT_RUN,
     Context,
+    LoopFacts,
     ParameterFacts,
     Probes,
 )
@@ -234,6 +235,33 @@ def double_activation(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+def _evaluated_in_train_mode(x: LoopFacts) -> list[Finding]:
+    """Forward passes without gradients (an evaluation) in train() mode, in at most
+    ``EVAL_SHARE`` of the gaps between steps: an evaluation now and then, not a pass that is
+    part of every step (a GAN's generator run without gradients for its discriminator's step,
+    where BatchNorm in train mode is meant)."""
+    if not x.train_mode_evals or x.adversarial or x.train_mode_eval_gaps > EVAL_SHARE * x.steps:
+        return []
+    return [
+        EVAL_MODE_TRAINING.finding(
+            WARNING,
+            f"{x.train_mode_evals} forward pass(es) without gradients, an evaluation, ran with "
+            "the model in train() mode",
+            evidence={
+                "train_mode_evals": x.train_mode_evals,
+                "gaps_with_one": x.train_mode_eval_gaps,
+                "steps": x.steps,
+            },
+            why="in train() mode BatchNorm normalises each batch with its own statistics "
+            "(with a batch of one sample, over that sample alone) and Dropout drops units, so "
+            "the evaluation scores a different, noisier function than the trained one: "
+            "accuracy looks far worse than the network is",
+            fix="call model.eval() before evaluating (and model.train() before training again)",
+            score=0.5,
+        )
+    ]
+
+
 def stale_gradients(probes: Probes, ctx: Context) -> list[Finding]:
     x = probes.loop
     if x is None or x.decided_stale_checks < 2:
@@ -266,7 +294,7 @@ def eval_mode_training(probes: Probes, ctx: Context) -> list[Finding]:
         return []
     share = x.eval_steps / x.steps
     if share < EVAL_SHARE:
-        return []
+        return _evaluated_in_train_mode(x)
     return [
         EVAL_MODE_TRAINING.finding(
             ERROR if stuck(probes, ctx) else WARNING,
@@ -290,18 +318,16 @@ def lr_schedule_collapse(probes: Probes, ctx: Context) -> list[Finding]:
     # on how sparse the probes were
     changes = np.asarray(x.lr_steps, dtype=np.float64).reshape(-1, 2)
     steps = max(x.steps, 1)
+    curve = probes.step_loss[np.isfinite(probes.step_loss)]
+    spe = max(probes.steps_per_epoch, 1)
+    negative = np.flatnonzero(changes[:, 1] < 0) if changes.size else changes
+    if negative.size:
+        at = int(changes[negative[0], 0])
+        rose = _gain(curve[at:], spe) < 0
+        return [_negative_rate(changes, int(negative[0]), steps, rose or stuck(probes, ctx))]
     if not changes.size or not changes[0, 1] > 0 or steps < 3:
         return []
     lr, early = changes[:, 1], changes[:, 0] <= LR_EARLY * steps
-    curve = probes.step_loss[np.isfinite(probes.step_loss)]
-    spe = max(probes.steps_per_epoch, 1)
-
-    def gain(part: np.ndarray) -> float:
-        """How far the loss fell over ``part``, as a share of where it started (windows of
-        ``spe`` steps at both ends: a minibatch loss is noisy)."""
-        start, end = float(np.mean(part[:spe])), float(np.mean(part[-spe:]))
-        return (start - end) / start if start > 0 else math.nan
-
     low = np.flatnonzero(early & (lr < LR_COLLAPSED * lr[0]))
     if not low.size:
         # a cut to 1% is no collapse when the loss had already settled (a decay at the end of
@@ -309,7 +335,7 @@ def lr_schedule_collapse(probes: Probes, ctx: Context) -> list[Finding]:
         low = np.flatnonzero(early & (lr < LR_CUT * lr[0]))
         at = int(changes[low[0], 0]) if low.size else 0
         before = curve[at // 2 : at]
-        if not low.size or before.size < 2 * spe or not gain(before) >= FROZE_GAIN:
+        if not low.size or before.size < 2 * spe or not _gain(before, spe) >= FROZE_GAIN:
             return []
     k = int(low[0])
     at = int(changes[k, 0])
@@ -317,7 +343,7 @@ def lr_schedule_collapse(probes: Probes, ctx: Context) -> list[Finding]:
     after = curve[max(at, 0) :]
     if after.size < 2 * spe:
         return []
-    froze = gain(after) < FROZE_GAIN
+    froze = _gain(after, spe) < FROZE_GAIN
     is_stuck = stuck(probes, ctx)
     if not (froze or is_stuck):
         return []
@@ -334,6 +360,38 @@ def lr_schedule_collapse(probes: Probes, ctx: Context) -> list[Finding]:
             score=1.0,
         )
     ]
+
+
+def _gain(part: np.ndarray, spe: int) -> float:
+    """How far the loss fell over ``part``, as a share of where it started (windows of ``spe``
+    steps at both ends: a minibatch loss is noisy)."""
+    if not part.size:
+        return math.nan
+    start, end = float(np.mean(part[:spe])), float(np.mean(part[-spe:]))
+    return (start - end) / start if start > 0 else math.nan
+
+
+def _negative_rate(changes: np.ndarray, k: int, steps: int, harmed: bool) -> Finding:
+    """The finding for a learning rate that turned negative at ``changes[k]``: an error when
+    it ``harmed`` the run (the loss rose after, or training is stuck), a warning otherwise."""
+    at, lr = int(changes[k, 0]), changes[:, 1]
+    return LR_SCHEDULE_COLLAPSE.finding(
+        ERROR if harmed else WARNING,
+        f"the learning rate turned negative at step {at} ({at / steps:.0%} of the run) and "
+        f"reached {lr.min():.3g}",
+        evidence={
+            "lr_start": float(lr[0]),
+            "lr_end": float(lr[-1]),
+            "collapsed_at": at,
+            "lr_min": float(lr.min()),
+        },
+        why="a negative step size moves the weights up the gradient: from that step on every "
+        "update raises the loss (a linear decay computed with fewer total steps than the loop "
+        "runs goes past 0)",
+        fix="compute the schedule's total steps from the batches actually trained (epochs x "
+        "batches per epoch), or clamp its factor at 0",
+        score=1.0,
+    )
 
 
 def unused_parameters(probes: Probes, ctx: Context) -> list[Finding]:
@@ -562,30 +620,39 @@ EVAL_MODE_TRAINING = Rule(
     tier=1,
     meaning="trained in eval() mode (or evaluated in train() mode)",
     sentence=(
-        "your model trains in eval() mode (or is judged in train() mode), so dropout and batch "
-        "normalisation do not behave as they should"
+        "your model is evaluated in train() mode ({train_mode_evals} forward passes without "
+        "gradients), so dropout and batch normalisation score a noisier network than the one "
+        "trained|your model trains in eval() mode (or is judged in train() mode), so dropout and "
+        "batch normalisation do not behave as they should"
     ),
     detect=eval_mode_training,
     change=lambda f, ctx: SetOption("train_mode", True, "train in train() mode"),
     fix="`model.train()` before training",
     needs=frozenset({LOOP}),
     explains=("insufficient-capacity",),
+    labels={
+        "train_mode_evals": "forward passes without gradients in train() mode",
+        "gaps_with_one": "gaps between optimizer steps that held one",
+        "eval_steps": "optimizer steps taken in eval() mode",
+    },
 )
 
 LR_SCHEDULE_COLLAPSE = Rule(
     code="lr-schedule-collapse",
     kind=CAUSE,
     tier=1,
-    meaning="a scheduler drives the learning rate to about 0",
+    meaning="a scheduler drives the learning rate to about 0 (or below)",
     sentence=(
-        "your learning-rate schedule drives the learning rate to about 0, so training stops moving "
-        "long before the end"
+        "your learning-rate schedule turns the learning rate negative (down to {lr_min}), so from "
+        "then on every step climbs the loss|your learning-rate schedule drives the learning rate "
+        "to about 0, so training stops moving long before the end"
     ),
     detect=lr_schedule_collapse,
     change=lambda f, ctx: SetOption("scheduler", None, "no LR scheduler"),
     fix="a gentler schedule",
     needs=frozenset({LOOP}),
     explains=("lr-too-low", "insufficient-capacity"),
+    labels={"lr_min": "lowest learning rate"},
 )
 
 UNUSED_PARAMETERS = Rule(
