@@ -681,9 +681,9 @@ def test_a_schedule_that_turns_the_rate_negative_is_named_with_the_step(torch, n
 def test_an_evaluation_in_train_mode_is_named_and_a_pass_in_every_step_is_not(torch, nn):
     X, y = (torch.as_tensor(a) for a in regression(200))
 
-    def run(evaluate):
+    def run(evaluate, norm=nn.BatchNorm1d):
         torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 1))
+        model = nn.Sequential(nn.Linear(5, 16), norm(16), nn.ReLU(), nn.Linear(16, 1))
         model = model.double()
         opt = torch.optim.SGD(model.parameters(), lr=0.05)
         loss = nn.MSELoss()
@@ -708,6 +708,8 @@ def test_an_evaluation_in_train_mode_is_named_and_a_pass_in_every_step_is_not(to
     assert f.severity == "warning" and f.evidence["train_mode_evals"] == 30
     assert f.evidence["gaps_with_one"] == 6
     assert "eval-mode-training" not in run(lambda m, s: each_epoch(m, s, True)).codes
+    # Dropout alone only adds noise to an evaluation's scores: left alone
+    assert "eval-mode-training" not in run(each_epoch, lambda n: nn.Dropout(0.1)).codes
 
     def every_step(model, step):  # a pass without gradients in every step, as a GAN's
         with torch.no_grad():

@@ -294,7 +294,10 @@ class TrainModeEvals:
     """Forward passes of the model without gradients (an evaluation) while it is in train()
     mode, the doctor's own passes left out, and the gaps between optimizer steps that held at
     least one (a GAN's generator, run without gradients for its discriminator's step, holds
-    one in every gap). :meth:`pre` is a forward pre-hook on the model: it runs on every call."""
+    one in every gap). :meth:`pre` is a forward pre-hook on the model, put on a model with
+    BatchNorm only (in train mode it normalises with the batch's own statistics, a batch of
+    one sample's included: the scores change, where Dropout only adds noise to them); it runs
+    on every call."""
 
     def __init__(self) -> None:
         self.calls = 0

@@ -209,7 +209,8 @@ class Watch:
         self.stability.arm()  # step 0 is probed
         self.nan = NanTap(self, model, loss)
         self.forward.hook()
-        self._handles.append(model.register_forward_pre_hook(self.train_mode_evals.pre))
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            self._handles.append(model.register_forward_pre_hook(self.train_mode_evals.pre))
         if self._step_pre_hook:
             self._handles.append(self.optimizer.register_step_pre_hook(self._pre_step))
         self.loss.install()

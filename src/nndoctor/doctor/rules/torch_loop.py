@@ -253,9 +253,9 @@ def _evaluated_in_train_mode(x: LoopFacts) -> list[Finding]:
                 "steps": x.steps,
             },
             why="in train() mode BatchNorm normalises each batch with its own statistics "
-            "(with a batch of one sample, over that sample alone) and Dropout drops units, so "
-            "the evaluation scores a different, noisier function than the trained one: "
-            "accuracy looks far worse than the network is",
+            "(with a batch of one sample, over that sample alone) instead of the running "
+            "statistics gathered in training, so the evaluation scores a different function "
+            "than the trained one: accuracy looks far worse than the network is",
             fix="call model.eval() before evaluating (and model.train() before training again)",
             score=0.5,
         )
@@ -621,8 +621,8 @@ EVAL_MODE_TRAINING = Rule(
     meaning="trained in eval() mode (or evaluated in train() mode)",
     sentence=(
         "your model is evaluated in train() mode ({train_mode_evals} forward passes without "
-        "gradients), so dropout and batch normalisation score a noisier network than the one "
-        "trained|your model trains in eval() mode (or is judged in train() mode), so dropout and "
+        "gradients), so batch normalisation scores another network than the one trained|your "
+        "model trains in eval() mode (or is judged in train() mode), so dropout and "
         "batch normalisation do not behave as they should"
     ),
     detect=eval_mode_training,
