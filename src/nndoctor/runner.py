@@ -108,7 +108,9 @@ FIRST_VALUES = 64
 
 
 def _first(p: Any) -> Any:
-    return p.detach().reshape(-1)[:FIRST_VALUES].clone()
+    # a sharded parameter (a DTensor) is compared on this process's shard: no communication
+    local = p.to_local() if hasattr(p, "to_local") else p
+    return local.detach().reshape(-1)[:FIRST_VALUES].clone()
 
 
 @dataclass
