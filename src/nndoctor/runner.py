@@ -115,21 +115,20 @@ def _first(p: Any) -> Any:
 
 @dataclass
 class _Built:
-    """An optimizer the script built, until it steps: its class, the tensors it holds and the
-    top-level modules seen that own some of them (kept alive, so that one that never steps
+    """An optimizer the script built: its class and, until it steps, the tensors it holds and
+    the top-level modules seen that own some of them (kept alive, so that one that never steps
     can be named when the script ends, even after it is gone)."""
 
     name: str
-    tensors: dict[int, Any]  # id -> tensor
+    tensors: dict[int, Any]  # id -> tensor; emptied at the first step
     models: list[Any] = field(default_factory=list)
-    stepped: bool = False
 
     def attach(self, module: Any) -> None:
-        if not self.stepped and any(id(p) in self.tensors for p in module.parameters()):
+        if any(id(p) in self.tensors for p in module.parameters()):
             self.models.append(module)
 
     def step(self) -> None:
-        self.stepped, self.tensors, self.models = True, {}, []
+        self.tensors, self.models = {}, []
 
 
 @dataclass
@@ -353,7 +352,7 @@ class GlobalWatcher:
         if optimizer is self._last_paired and self.settled:
             return  # every step of a paired run: as little as possible
         record = self._built.get(optimizer)
-        if record is not None and not record.stepped:
+        if record is not None:
             record.step()
         if optimizer in self._seen:
             self._last_paired = optimizer

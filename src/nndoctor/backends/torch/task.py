@@ -221,6 +221,12 @@ def read_loss(loss: Any) -> LossView | None:
     return view
 
 
+def _class_rows(s: torch.Tensor) -> torch.Tensor:
+    """A cross-entropy node's input, ``(M, C)`` or ``(N, C, *)``, as one float64 row of class
+    scores per unit (a sample, a token, a pixel): ``(units, C)``."""
+    return s.double().movedim(1, -1).reshape(-1, s.shape[1])
+
+
 def nll_not_log_probs(view: LossView | None) -> tuple[float, float] | None:
     """``(median logsumexp of the input's rows, largest input)`` when a cross-entropy's NLL node
     was given scores that are neither log-probabilities (each row's logsumexp is 0) nor
@@ -232,7 +238,7 @@ def nll_not_log_probs(view: LossView | None) -> tuple[float, float] | None:
     s = view.raw[0]
     if s.dim() < 2 or s.shape[1] < 2:
         return None
-    rows = s.detach().double().movedim(1, -1).reshape(-1, s.shape[1])[:MAX_UNITS]
+    rows = _class_rows(s.detach())[:MAX_UNITS]
     rows = rows[torch.isfinite(rows).all(1)]
     if not len(rows):
         return None
@@ -290,7 +296,7 @@ def _view(
     cross-entropy, logits for BCE on logits, predictions otherwise) with targets ``t``."""
     if kind == "cross_entropy":
         # log-probabilities (M, C) or (N, C, *): classes last, one row per unit
-        logp = s.double().movedim(1, -1).reshape(-1, s.shape[1]) if s.dim() > 1 else s[None]
+        logp = _class_rows(s) if s.dim() > 1 else s[None]
         labels = t.reshape(-1)
         keep = labels != ignore if ignore is not None else torch.ones_like(labels, dtype=torch.bool)
         logp, labels = logp[keep], labels[keep]

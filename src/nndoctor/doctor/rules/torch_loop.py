@@ -320,11 +320,11 @@ def lr_schedule_collapse(probes: Probes, ctx: Context) -> list[Finding]:
     steps = max(x.steps, 1)
     curve = probes.step_loss[np.isfinite(probes.step_loss)]
     spe = max(probes.steps_per_epoch, 1)
-    negative = np.flatnonzero(changes[:, 1] < 0) if changes.size else changes
+    negative = np.flatnonzero(changes[:, 1] < 0)
     if negative.size:
-        at = int(changes[negative[0], 0])
-        rose = _gain(curve[at:], spe) < 0
-        return [_negative_rate(changes, int(negative[0]), steps, rose or stuck(probes, ctx))]
+        k = int(negative[0])
+        rose = _gain(curve[int(changes[k, 0]) :], spe) < 0
+        return [_negative_rate(changes, k, steps, rose or stuck(probes, ctx))]
     if not changes.size or not changes[0, 1] > 0 or steps < 3:
         return []
     lr, early = changes[:, 1], changes[:, 0] <= LR_EARLY * steps
@@ -333,9 +333,9 @@ def lr_schedule_collapse(probes: Probes, ctx: Context) -> list[Finding]:
         # a cut to 1% is no collapse when the loss had already settled (a decay at the end of
         # training), but it is one that stopped a loss still falling
         low = np.flatnonzero(early & (lr < LR_CUT * lr[0]))
-        at = int(changes[low[0], 0]) if low.size else 0
-        before = curve[at // 2 : at]
-        if not low.size or before.size < 2 * spe or not _gain(before, spe) >= FROZE_GAIN:
+        cut = int(changes[low[0], 0]) if low.size else 0
+        before = curve[cut // 2 : cut]  # empty without a cut
+        if before.size < 2 * spe or not _gain(before, spe) >= FROZE_GAIN:
             return []
     k = int(low[0])
     at = int(changes[k, 0])
