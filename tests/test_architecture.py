@@ -117,6 +117,21 @@ def test_listen_backward_handles_restore_tensor_backward(torch):
     assert torch.Tensor.backward is original
 
 
+def test_what_a_backward_listener_returns_runs_once_the_gradients_are_ready(torch):
+    from nndoctor.backends.torch import listen_backward
+
+    x = torch.tensor(2.0, requires_grad=True)
+    grads: list[object] = []
+    handle = listen_backward(
+        lambda t: lambda: grads.append(None if x.grad is None else x.grad.item())
+    )
+    try:
+        (x**3).backward()  # before the pass x has no gradient; after it 3 x^2 = 12
+    finally:
+        handle.remove()
+    assert grads == [12.0]
+
+
 @pytest.fixture(autouse=True)
 def _tools_on_path(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "tools"))

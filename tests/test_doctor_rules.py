@@ -389,6 +389,20 @@ def test_a_linear_head_on_non_linear_features_is_not_a_missing_nonlinearity(kind
     assert bool(found) is fires
 
 
+def test_a_linear_projected_into_a_convolution_is_not_a_missing_nonlinearity():
+    # a VAE's decoder: Conv-ReLU encoder, Linear latent projection, reshape, ConvTranspose
+    kinds = ("dense", "relu", "dense", "dense", "relu", "dense", "tanh")
+    ctx = context(kinds=kinds, widths=(8, 32, 8, 3))
+    dense = [spec for spec in ctx.layers if spec.kind == "dense"]
+    for spec, conv in zip(dense, (True, False, True, True), strict=True):
+        spec.conv = conv
+    assert setup.missing_nonlinearity(probes(), ctx) == []
+    # two convolutions in a row, with no activation between, still are
+    dense[1].conv = True
+    [f] = setup.missing_nonlinearity(probes(), ctx)
+    assert f.evidence["consecutive_dense_pairs"] == 1
+
+
 @pytest.mark.parametrize(
     ("least_squares", "final", "severity"),
     [

@@ -373,6 +373,28 @@ def test_a_healthy_run_has_no_nan_source(torch, nn):
         assert "nan-source" not in r.codes and "diverged" not in r.codes
 
 
+def test_a_nan_computed_in_the_step_is_not_blamed_on_the_data(torch, nn):
+    # a recurrent state fed back from the model's last call carries the NaN of an earlier
+    # computation of the step: not the batch, and not located by replaying this call
+    from nndoctor.backends.torch.nan_replay import check_data
+
+    w = torch.ones(3, requires_grad=True)
+    state = w * torch.tensor([1.0, math.nan, 2.0])
+    batch = torch.tensor([[1.0, math.nan]])
+    data = check_data((batch,), {}, None, 4)
+    assert (data.kind, data.values["argument"], data.values["count"]) == (
+        "non-finite-data",
+        "input 0",
+        1,
+    )
+    computed = check_data((torch.zeros(1, 2), state), {}, None, 4)
+    assert (computed.kind, computed.located, computed.values["argument"]) == (
+        "not-reproduced",
+        False,
+        "input 1",
+    )
+
+
 # --- the user's objects ----------------------------------------------------------------------
 
 

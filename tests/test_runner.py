@@ -480,30 +480,218 @@ def test_a_model_whose_own_optimizer_never_steps_beside_one_that_does_is_told_so
     capsys.readouterr()
 
 
-def test_a_loop_that_updates_the_weights_by_hand_is_not_told_they_never_changed(
-    torch, tmp_path, capsys
+@pytest.mark.parametrize("fixed", [False, True])
+def test_a_generator_loss_left_in_the_discriminator_gradients_is_named(
+    torch, tmp_path, capsys, fixed
 ):
-    # the char-RNN tutorial's update: no optimizer, p.data.add_(p.grad, alpha=-lr)
+    # each zero_grad() after its own step(): the generator's backward pass, run through the
+    # discriminator, stays in the discriminator's .grad and joins its next update
+    zero = "discriminator.zero_grad()" if fixed else "pass"
     script = _script(
         tmp_path,
-        """
+        f"""
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        generator = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 4))
+        discriminator = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1))
+        opt_g = torch.optim.Adam(generator.parameters(), lr=1e-3)
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-3)
+        bce = nn.BCEWithLogitsLoss()
+        ones, zeros = torch.ones(32, 1), torch.zeros(32, 1)
+        for _ in range(60):
+            real = torch.randn(32, 4) + 2
+            fake = generator(torch.randn(32, 2))
+            bce(discriminator(fake), ones).backward()
+            opt_g.step()
+            opt_g.zero_grad()
+            d_loss = (bce(discriminator(real), ones) + bce(discriminator(fake.detach()), zeros)) / 2
+            {zero}
+            d_loss.backward()
+            opt_d.step()
+            opt_d.zero_grad()
+        """,
+    )
+    out = tmp_path / "report.json"
+    assert execute(str(script), [], every=5, alerts=False, json_path=str(out)) == 0
+    sections = {s["model"]: s["report"] for s in json.loads(out.read_text())}
+    found = [f for f in sections["discriminator (Sequential)"]["findings"]
+             if f["code"] == "stale-gradients"]  # fmt: skip
+    if fixed:
+        assert found == []
+    else:
+        [finding] = found
+        assert finding["evidence"]["leaked_checks"] == finding["evidence"]["checks"] >= 2
+        assert "another model's loss leaks" in finding["title"]
+    generator_codes = {f["code"] for f in sections["generator (Sequential)"]["findings"]}
+    assert "stale-gradients" not in generator_codes
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_a_generator_term_on_a_detached_fake_is_named_as_cut_from_the_generator(
+    torch, tmp_path, capsys, fixed
+):
+    # an image-to-image GAN's generator loss adds an adversarial term and an L1 term; with the
+    # fake detached in the generator's own step, the adversarial term reaches the
+    # discriminator alone and only the L1 term trains the generator
+    fake_in_g_step = "fake" if fixed else "fake.detach()"
+    script = _script(
+        tmp_path,
+        f"""
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        generator = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 4))
+        discriminator = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1))
+        opt_g = torch.optim.Adam(generator.parameters(), lr=1e-3)
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-3)
+        mse = nn.functional.mse_loss
+        for _ in range(60):
+            x = torch.randn(32, 4)
+            y = 2 * x
+            fake = generator(x)
+            opt_g.zero_grad()
+            d_fake = discriminator({fake_in_g_step})
+            (mse(d_fake, torch.ones_like(d_fake)) + 10 * (fake - y).abs().mean()).backward()
+            opt_g.step()
+            opt_d.zero_grad()
+            d_real, d_fake = discriminator(y), discriminator(fake.detach())
+            loss_d = mse(d_real, torch.ones_like(d_real)) + mse(d_fake, torch.zeros_like(d_fake))
+            loss_d.backward()
+            opt_d.step()
+        """,
+    )
+    out = tmp_path / "report.json"
+    assert execute(str(script), [], every=5, alerts=False, json_path=str(out)) == 0
+    sections = {s["model"]: s["report"] for s in json.loads(out.read_text())}
+    cut = [f for f in sections["generator (Sequential)"]["findings"]
+           if f["code"] == "detached-graph"]  # fmt: skip
+    if fixed:
+        assert cut == []
+    else:
+        [finding] = cut
+        evidence = finding["evidence"]
+        assert evidence["cut_term_steps"] == evidence["steps_with_terms"] >= 2
+        assert evidence["tensors_reached"] == 4  # the discriminator's weights and biases
+    d_codes = {f["code"] for f in sections["discriminator (Sequential)"]["findings"]}
+    assert "detached-graph" not in d_codes
+    capsys.readouterr()
+
+
+def _hand_loop(tmp_path: Path, lr: float, steps: int, update: str, seen: Path) -> Path:
+    # the char-RNN tutorial's loop: no optimizer, the update written by hand after backward
+    return _script(
+        tmp_path,
+        f"""
+        import json
         import torch
         from torch import nn
 
         torch.manual_seed(0)
         net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
         x, y = torch.randn(32, 4), torch.randn(32, 1)
-        for _ in range(5):
+        losses = []
+        for _ in range({steps}):
             net.zero_grad()
-            nn.functional.mse_loss(net(x), y).backward()
+            loss = nn.functional.mse_loss(net(x), y)
+            loss.backward()
+            losses.append(loss.item())
             for p in net.parameters():
-                p.data.add_(p.grad.data, alpha=-0.1)
+                {update}
+        with open({str(seen)!r}, "w") as f:
+            json.dump(losses, f)
         """,
     )
+
+
+def test_a_loop_that_updates_the_weights_by_hand_is_watched_at_the_rate_it_applies(
+    torch, tmp_path, capsys
+):
+    seen = tmp_path / "losses.json"
+    script = _hand_loop(tmp_path, 0.1, 40, "p.data.add_(p.grad.data, alpha=-0.1)", seen)
     out = tmp_path / "report.json"
     assert execute(str(script), [], alerts=False, json_path=str(out)) == 0
-    assert json.loads(out.read_text()) == []
-    assert "nothing to report" in capsys.readouterr().err
+    [section] = json.loads(out.read_text())
+    report = section["report"]
+    optimizer = report["summary"]["optimizer"]
+    assert (optimizer["name"], optimizer["by_hand"]) == ("SGD", True)
+    # the rate is read off the first update: w_1 - w_0 = -0.1 g_0 (float32 weights)
+    assert optimizer["lr"] == pytest.approx(0.1, rel=1e-4)
+    # the update is found at the second backward pass: every later step is watched
+    losses = json.loads(seen.read_text())
+    assert report["summary"]["steps"] == len(losses) - 1
+    assert report["summary"]["final_loss"] == pytest.approx(
+        np.mean(np.array_split(losses[1:], len(report["probes"]["epoch_loss"]))[-1]), rel=1e-6
+    )
+    assert "with SGD by hand (lr 0.1)" in capsys.readouterr().err
+    assert not [f for f in report["findings"] if f["severity"] == "error"]
+
+
+def test_a_loop_blown_up_by_its_hand_written_update_is_told_it_diverged(torch, tmp_path, capsys):
+    seen = tmp_path / "losses.json"
+    script = _hand_loop(tmp_path, 50.0, 80, "p.data.add_(p.grad.data, alpha=-50.0)", seen)
+    out = tmp_path / "report.json"
+    assert execute(str(script), [], alerts=False, json_path=str(out)) == 0
+    [section] = json.loads(out.read_text())
+    losses = json.loads(seen.read_text())
+    assert not np.isfinite(losses[-1])  # (the run did blow up)
+    codes = {f["code"] for f in section["report"]["findings"]}
+    assert "diverged" in codes and "lr-too-high" in codes
+    capsys.readouterr()
+
+
+def test_the_rate_of_an_update_by_hand_is_read_along_the_gradient(torch):
+    from nndoctor.backends.torch.hand import UpdateTrace
+
+    net = torch.nn.Linear(4, 2)
+    net(torch.randn(8, 4)).square().sum().backward()
+    trace = UpdateTrace(net)
+    assert trace.moved() is None  # nothing moved yet
+    grads = [p.grad.clone() for p in net.parameters()]
+    with torch.no_grad():
+        for p, g in zip(net.parameters(), grads, strict=True):
+            p -= 0.03 * g
+    assert trace.moved() == pytest.approx(0.03, rel=1e-12)
+    trace.mark()
+    with torch.no_grad():
+        for p, g in zip(net.parameters(), grads, strict=True):
+            p += 0.03 * g  # up the gradient: no rate of descent
+    assert np.isnan(trace.moved())
+
+
+def test_an_optimizer_built_before_the_hooks_is_not_taken_for_updates_by_hand(torch):
+    # a framework builds its optimizer before the callback installs the hooks: the weights
+    # move between backward passes, and its steps say by what
+    nn = torch.nn
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    watcher = GlobalWatcher(_FakeWatch)
+    watcher.install()
+    try:
+        x = torch.randn(5, 3)
+        for _ in range(4):
+            opt.zero_grad()
+            nn.functional.mse_loss(net(x), torch.zeros(5, 1)).backward()
+            opt.step()
+    finally:
+        watcher.close()
+    assert [p.optimizer for p in watcher.pairs] == [opt]
+
+
+def test_backward_passes_with_no_update_are_not_read_as_updates_by_hand(torch, tmp_path, capsys):
+    # gradients and no update at all: the weights never changed, which is what is said
+    seen = tmp_path / "losses.json"
+    script = _hand_loop(tmp_path, 0.0, 5, "pass", seen)
+    out = tmp_path / "report.json"
+    assert execute(str(script), [], alerts=False, json_path=str(out)) == 0
+    [section] = json.loads(out.read_text())
+    [finding] = section["report"]["findings"]
+    assert finding["code"] == "frozen-parameters"
+    assert "no optimizer ever stepped" in finding["title"]
+    capsys.readouterr()
 
 
 def test_a_model_called_through_its_forward_method_is_one_section(torch, tmp_path, capsys):

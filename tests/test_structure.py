@@ -43,6 +43,73 @@ def test_read_loss_sees_pixels_ignored_targets_and_a_sum_per_sample(torch):
     assert read_loss((logits.softmax(1) - 0.5).pow(2).mean()) is None
 
 
+def test_a_loss_with_other_terms_added_is_read_through_its_one_known_term(torch):
+    from nndoctor.backends.torch.task import loss_spec_of, read_loss
+    from nndoctor.doctor.schema import LossSpec
+
+    F = torch.nn.functional
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(4, 1, 5, 5, generator=g, requires_grad=True)  # one logit per pixel
+    mask = (torch.rand(4, 1, 5, 5, generator=g) > 0.5).double() * 2 - 1  # {-1, 1}: a bug
+    p = torch.sigmoid(z)
+    dice = 1 - (2 * (p * mask).sum() + 1) / (p.sum() + mask.sum() + 1)
+    view = read_loss(0.5 * F.binary_cross_entropy_with_logits(z, mask) + 0.5 * dice)
+    assert (view.kind, view.added, view.from_logits) == ("bce", True, True)
+    assert math.isnan(view.scale)  # the scalar is not the BCE's mean
+    torch.testing.assert_close(view.targets, mask.reshape(4, -1))
+    torch.testing.assert_close(view.predictions, torch.sigmoid(z.detach()).reshape(4, -1))
+    spec = loss_spec_of(view, LossSpec("callable"))
+    assert (spec.kind, spec.added_terms, spec.words) == ("bce", True, "bce plus other terms")
+    # a weight penalty added to a cross-entropy
+    w = torch.randn(3, 6, generator=g, requires_grad=True)
+    x, y = torch.randn(8, 6, generator=g), torch.randint(0, 3, (8,), generator=g)
+    view = read_loss(F.cross_entropy(x @ w.T, y) + 1e-3 * w.pow(2).sum())
+    assert view.added and view.kind == "cross_entropy"
+    torch.testing.assert_close(view.targets, y)
+    # two loss terms (a discriminator's real and fake halves) are not one loss
+    a, b = z[:2].reshape(2, -1), z[2:].reshape(2, -1)
+    both = F.binary_cross_entropy_with_logits(a, torch.ones_like(a))
+    assert read_loss(both + F.binary_cross_entropy_with_logits(b, torch.zeros_like(b))) is None
+    assert not read_loss(both).added
+
+
+def test_a_watched_loss_with_other_terms_added_has_no_bounds_and_its_targets_checked(torch):
+    nn, F = torch.nn, torch.nn.functional
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(2)
+    X = torch.randn(64, 1, 6, 6, generator=g)
+    mask = (X > 0).double() * 2 - 1  # normalised like the image: {-1, 1}, not {0, 1}
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with nndoctor.watch(model, opt, alerts=False) as doctor:
+        for _ in range(4):
+            for lo in range(0, 64, 16):
+                out, m = model(X[lo : lo + 16]), mask[lo : lo + 16]
+                p = torch.sigmoid(out)
+                dice = 1 - (2 * (p * m).sum() + 1) / (p.sum() + m.sum() + 1)
+                opt.zero_grad()
+                (F.binary_cross_entropy_with_logits(out, m) + dice).backward()
+                opt.step()
+    report = doctor.report()
+    assert "adds other terms to bce" in report.bounds["baseline_error"]
+    assert "baseline" not in report.bounds
+    finding = report["wrong-loss-for-targets"]
+    assert finding.evidence["case"].startswith("bce-")
+    assert report.summary["loss"] == "bce plus other terms"
+
+
+def test_the_terms_a_loss_adds_are_told_apart(torch):
+    from nndoctor.backends.torch.task import loss_terms, reached_under
+
+    a, b, c = (torch.randn(3, requires_grad=True) for _ in range(3))
+    terms = loss_terms((a.square().sum() + 2 * b.sum() + c.exp().mean()) / 3)
+    assert sorted(len(reached_under(t)) for t in terms) == [1, 1, 1]
+    reached = set().union(*(reached_under(t) for t in terms))
+    assert reached == {id(a), id(b), id(c)}
+    assert loss_terms(a.square().sum() * 2) == []  # one term
+    assert loss_terms((a * b).sum()) == []  # a product is not a sum of terms
+
+
 class _Seg:
     @staticmethod
     def data(n=48):

@@ -265,24 +265,38 @@ class GlobalWatcher:
         default_factory=weakref.WeakKeyDictionary
     )
     _init: Any = None  # Optimizer.__init__ as torch defines it, while it is wrapped
+    # a loop that updates its weights by hand, with no optimizer (nndoctor.backends.torch.hand):
+    # the listener to every backward pass, each model's values after the last one, and the
+    # watches of the models found so updated (stepped once each backward pass is done)
+    _hand: Any = None
+    _traces: weakref.WeakKeyDictionary[Any, Any] = field(default_factory=weakref.WeakKeyDictionary)
+    _by_hand: list[Any] = field(default_factory=list)
+    _stepped: bool = False  # whether any optimizer stepped (then no update is by hand)
 
     def install(self) -> None:
         import torch
         from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+        from nndoctor.backends.torch import listen_backward
+
         self._loss_type = torch.nn.modules.loss._Loss
         self._listen()
         if self.pair_on_step:
             self._handles.append(register_optimizer_step_pre_hook(self._pre_step))
+            self._hand = listen_backward(self._on_backward)
         self._note_optimizers(torch.optim.Optimizer)
 
     def _note_optimizers(self, base: Any) -> None:
         """Wrap ``base.__init__`` (every optimizer class calls it) to note each optimizer built
         and what it holds (:class:`_Built`)."""
+        from nndoctor.backends.torch.hand import HandUpdates
+
         init, records, built = base.__init__, self._records, self._built
 
         def noted_init(optimizer: Any, *args: Any, **kwargs: Any) -> None:
             init(optimizer, *args, **kwargs)
+            if isinstance(optimizer, HandUpdates):  # the runner's own stand-in
+                return
             tensors = {id(p): p for g in optimizer.param_groups for p in g["params"]}
             record = _Built(type(optimizer).__name__, tensors)
             for module in list(self._roots.values()):
@@ -351,6 +365,7 @@ class GlobalWatcher:
         its next step; the hooks stay until it has, whatever other optimizers step between)."""
         if optimizer is self._last_paired and self.settled:
             return  # every step of a paired run: as little as possible
+        self._stepped = True
         record = self._built.get(optimizer)
         if record is not None:
             record.step()
@@ -371,6 +386,44 @@ class GlobalWatcher:
         self._seen.add(optimizer)
         for model in _enclosing(models):
             self._start(_unwrap(model), optimizer)
+
+    def _on_backward(self, loss: Any) -> Callable[[], None] | None:
+        """Before each backward pass: what to do once it is done, for a loop that updates its
+        weights by hand: step the watches of the models it so updates; while the script has
+        built no optimizer, look for such updates."""
+        if self._by_hand:
+            return self._step_by_hand
+        # (an optimizer built before the hooks, as a framework's, is known by its step)
+        return None if self._records or self._stepped else self._look_for_hand_updates
+
+    def _step_by_hand(self) -> None:
+        for watch in self._by_hand:
+            watch.before_step()  # gradients ready, the loop's own update to come
+
+    def _look_for_hand_updates(self) -> None:
+        """Watch each top-level module with gradients whose values moved since the last
+        backward pass while no optimizer exists (the rate of the move as its ``lr``)."""
+        from nndoctor.backends.torch.hand import HandUpdates, UpdateTrace
+
+        for model in list(self._roots.values()):
+            if not any(p.grad is not None for p in model.parameters()):
+                continue
+            trace = self._traces.get(model)
+            rate = None if trace is None else trace.moved()
+            if trace is None:
+                self._traces[model] = UpdateTrace(model)
+            elif rate is None:
+                trace.mark()
+            else:
+                del self._traces[model]
+                model = _unwrap(model)
+                self._start(
+                    model, HandUpdates([p for p in model.parameters() if p.requires_grad], rate)
+                )
+                self._by_hand.append(self.pairs[-1].watch)
+                self._by_hand[-1].before_step()
+        if self._by_hand:
+            self._stop_listening()
 
     def _orphans(self) -> list[Any]:
         """The top-level modules seen whose parameters got gradients and that no watch has:
@@ -492,6 +545,9 @@ class GlobalWatcher:
             handle.remove()
         self._handles = []
         self._stop_listening()
+        if self._hand is not None:
+            self._hand.remove()
+            self._hand = None
         if self._init is not None:
             base, init = self._init
             base.__init__ = init

@@ -312,6 +312,12 @@ def compute_bounds(
             "smoothing: its best constant prediction is not the class shares'"
         )
         return out
+    if spec.added_terms:
+        out["baseline_error"] = (
+            f"no bounds for a loss that adds other terms to {spec.kind}: its value is not "
+            f"{spec.kind}'s"
+        )
+        return out
     if not per_sample and not math.isfinite(structure.scale):
         out["baseline_error"] = (
             f"the loss's value over the mean loss of its {structure.unit}s is not known"

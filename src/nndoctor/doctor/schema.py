@@ -156,6 +156,16 @@ class LoopFacts:
     stale_checks, decided_stale_checks : int
         Checks that saw the previous steps' gradients still in ``.grad``, of those that could
         tell (the old gradient large enough).
+    leaked_checks, decided_leak_checks : int
+        Checks whose gradient still held what a backward pass put there before another
+        optimizer stepped (a GAN generator's loss, run through the discriminator, added to the
+        discriminator's next update), of those that could tell.
+    cut_terms : tuple of (int, int)
+        Probe steps whose loss added a term that reached parameters, none of them this
+        model's optimizer's (a generator's adversarial term on a detached fake reaches the
+        discriminator alone), of the probe steps whose loss added several terms.
+    cut_reached : int
+        The parameter tensors such a term reached.
     lr_steps : list of (int, float)
         ``(step, learning rate)`` where the rate changed, the first step included.
     eval_steps, steps : int
@@ -212,6 +222,10 @@ class LoopFacts:
     gradient_checks: int = 0
     stale_checks: int = 0
     decided_stale_checks: int = 0
+    leaked_checks: int = 0
+    decided_leak_checks: int = 0
+    cut_terms: tuple[int, int] = (0, 0)
+    cut_reached: int = 0
     lr_steps: list[tuple[int, float]] = field(default_factory=list)
     eval_steps: int = 0
     steps: int = 0
@@ -493,13 +507,15 @@ class Probes:
 @dataclass
 class LayerSpec:
     """One layer: ``kind`` is ``"dense"`` (any weighted layer) or an activation name
-    (``"sigmoid"``, ``"relu"``, ``"softmax"``, ``"unknown"``)."""
+    (``"sigmoid"``, ``"relu"``, ``"softmax"``, ``"unknown"``); ``conv``: a convolution (a
+    Linear and a convolution in a row meet through a reshape)."""
 
     kind: str
     in_features: int | None = None
     out_features: int | None = None
     init: str | None = None
     name: str | None = None
+    conv: bool = False
 
 
 # loss kinds the bounds and rules know
@@ -528,6 +544,10 @@ class LossSpec:
         The loss weighs its classes or positives (``weight``, ``pos_weight``) or smooths its
         labels: its best constant prediction is not the one the class shares give, so the
         bounds are skipped and say why.
+    added_terms : bool
+        The loss the user wrote adds other terms to this one (a Dice term, a weight penalty):
+        ``kind`` is the term the doctor knows, whose targets and outputs the rules read; the
+        value is not that loss's, so the bounds are skipped and say why.
     """
 
     kind: str
@@ -536,11 +556,13 @@ class LossSpec:
     name: str = ""
     kind_read: bool = False
     weighted: bool = False
+    added_terms: bool = False
 
     @property
     def words(self) -> str:
-        """What a report calls the loss."""
-        return self.name if self.kind_read and self.name else self.kind
+        """What a report calls the loss (``bce plus other terms`` when it adds some)."""
+        words = self.name if self.kind_read and self.name else self.kind
+        return f"{words} plus other terms" if self.added_terms else words
 
     @property
     def known(self) -> bool:

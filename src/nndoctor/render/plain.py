@@ -136,6 +136,10 @@ LABELS: dict[str, str] = {
     "target_shape": "shape of the targets",
     "broadcast_shape": "shape the loss compared (broadcast)",
     "stale_checks": "checks that found last step's gradients still there (stale)",
+    "leaked_checks": "checks that found gradients of another model's backward pass still there",
+    "cut_term_steps": "probed steps whose loss added a term cut from this model",
+    "steps_with_terms": "probed steps whose loss added several terms",
+    "tensors_reached": "parameter tensors the cut term reached (another model's)",
     "eval_steps": "steps in eval() mode",
     "lr_start": "learning rate at the start",
     "lr_end": "learning rate at the end",
@@ -495,7 +499,8 @@ def t_short(trial: dict[str, Any]) -> str:
 def summary_line(report: Any) -> str:
     """``trained 1000 epochs (10000 steps) with SGD (lr 0.05) on sse loss: final loss 2.282``.
 
-    A warm-up shows both rates (``lr 0.003 peak, 7.50e-05 at step 0``); a run whose loss
+    A warm-up shows both rates (``lr 0.003 peak, 7.50e-05 at step 0``); updates a loop makes
+    itself read ``with SGD by hand (lr 0.05)``, at the rate they imply; a run whose loss
     became NaN or inf ends ``final loss NaN (last finite 1.40e+31)``."""
     s = report.summary
     if not s:
@@ -510,7 +515,8 @@ def summary_line(report: Any) -> str:
     opt = s.get("optimizer")
     if isinstance(opt, dict) and opt.get("name"):
         rate = _rate_words(opt)
-        parts.append(f"with {opt['name']}" + (f" ({rate})" if rate else ""))
+        name = f"{opt['name']} by hand" if opt.get("by_hand") else opt["name"]
+        parts.append(f"with {name}" + (f" ({rate})" if rate else ""))
     if s.get("loss"):
         parts.append(f"on {_loss_words(str(s['loss']))}")
     text = " ".join(parts)
@@ -535,6 +541,8 @@ def _loss_words(kind: str) -> str:
         return "a function loss"
     if kind.startswith("function calling "):
         return f"a {kind}"
+    if kind.endswith(" plus other terms"):  # (a Dice term or a penalty added to it)
+        return f"{_loss_words(kind.removesuffix(' plus other terms'))} plus other terms"
     return kind if kind.lower().endswith("loss") else f"{kind} loss"
 
 

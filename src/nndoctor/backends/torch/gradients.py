@@ -10,7 +10,10 @@ zeroed between steps, which parameters training changed, and the size of a probe
   holds: an optimizer out of step with its model;
 - one tensor hook on one small parameter, only on the step before a probe (and on steps 1 and
   2): it sees the fresh gradient, so the probe can tell accumulated (never zeroed) gradients
-  from fresh ones;
+  from fresh ones; with it, a global step pre-hook splits the fresh gradient where another
+  optimizer steps, so the probe can tell a gradient that still holds what another model's
+  backward pass put there (a GAN generator's loss, run through the discriminator) from one
+  zeroed since;
 - each parameter's L1 and L2 norms at the start and the end tell which ones training changed.
 """
 
@@ -47,12 +50,16 @@ class GradientBook:
         self.missing = False
         self.used_outputs: list[bool] | None = None
         self.stale = [0, 0]  # (stale, decided) checks
+        self.leaked = [0, 0]  # (another optimizer's backward kept, decided) checks
         self._spy_param: torch.Tensor | None = None
         self._spy_old: torch.Tensor | None = None
         self._spy_fresh: torch.Tensor | None = None
+        # the fresh gradient that came before another optimizer's last step, and that hook
+        self._spy_before_other: torch.Tensor | None = None
+        self._other_handle: Any = None
         self._spy_handle: Any = None
         self._spy_had_hooks = False
-        self._pending_stale: list[torch.Tensor] = []  # (5,) norms of deferred checks
+        self._pending_stale: list[torch.Tensor] = []  # (9,) norms of deferred checks
         # a probed step's weights before its update, and their norms (read by the probe)
         self.before: list[torch.Tensor] | None = None
         self.before_norms: list[float] = []
@@ -132,19 +139,29 @@ class GradientBook:
                 return
             p = self._spy_param = min(cands, key=lambda q: q.numel())
         self._spy_old = None if p.grad is None else p.grad.detach().clone()
-        self._spy_fresh = None
+        self._spy_fresh = self._spy_before_other = None
 
         def keep(grad: torch.Tensor) -> None:
             g = grad.detach()
             self._spy_fresh = g.clone() if self._spy_fresh is None else self._spy_fresh + g
 
+        def other_step(optimizer: Any, args: Any, kwargs: Any) -> None:
+            fresh, before = self._spy_fresh, self._spy_before_other
+            if optimizer is not self.optimizer and fresh is not None:
+                self._spy_before_other = fresh if before is None else before + fresh
+                self._spy_fresh = None
+
+        from torch.optim.optimizer import register_optimizer_step_pre_hook
+
         self._spy_had_hooks = getattr(p, "_backward_hooks", None) is not None
         self._spy_handle = p.register_hook(keep)
+        self._other_handle = register_optimizer_step_pre_hook(other_step)
 
     def disarm_spy(self) -> None:
         if self._spy_handle is not None:
             self._spy_handle.remove()
-            self._spy_handle = None
+            self._other_handle.remove()
+            self._spy_handle = self._other_handle = None
             p = self._spy_param
             empty = getattr(p, "_backward_hooks", None) == {}
             if empty and not self._spy_had_hooks:
@@ -154,17 +171,26 @@ class GradientBook:
                 p._backward_hooks = None  # type: ignore[union-attr]
 
     def check_stale(self, defer: bool = False) -> None:
-        """Zeroed gradients hold only the fresh gradient; never-zeroed ones also the old.
+        """Zeroed gradients hold only the fresh gradient; never-zeroed ones also the old; and
+        ones zeroed only before another optimizer's step also what came before it.
 
         ``defer``: a step without a probe; the check's norms stay on the device and are judged
         at the next probe (no wait for the device on that step)."""
-        p, old, fresh = self._spy_param, self._spy_old, self._spy_fresh
+        p, old, after, before = (
+            self._spy_param, self._spy_old, self._spy_fresh, self._spy_before_other
+        )  # fmt: skip
         self.disarm_spy()
-        if p is not None and p.grad is not None and old is not None and fresh is not None:
+        fresh = after if before is None else before if after is None else before + after
+        if p is not None and p.grad is not None and fresh is not None:
             # float32 at least: the tolerance is a thousandth, far above float32's rounding
             # (this rank's shard of a sharded parameter: the check compares norms of one tensor)
-            g, old, fresh = wide(local(p.grad).detach()), wide(local(old)), wide(local(fresh))
-            norms = torch._foreach_norm([fresh, old, g, g - fresh, g - old - fresh])
+            g, fresh = wide(local(p.grad).detach()), wide(local(fresh))
+            old = torch.zeros_like(g) if old is None else wide(local(old))
+            split = before is not None and after is not None
+            after = wide(local(after)) if split else torch.zeros_like(g)
+            norms = torch._foreach_norm(
+                [fresh, old, g, g - fresh, g - old - fresh, fresh - after, after, g - after]
+            )
             self._pending_stale.append(torch.stack(norms))
         if not defer:
             self.settle_stale()
@@ -173,10 +199,11 @@ class GradientBook:
         """Judge the stale-gradient checks waiting on the device (one transfer)."""
         if not self._pending_stale:
             return
-        values = to_host(self._pending_stale).reshape(-1, 5)
+        values = to_host(self._pending_stale).reshape(-1, 8)
         self._pending_stale = []
         for row in values:
-            self._judge_stale(*row)
+            self._judge_stale(*row[:5])
+            self._judge_leak(row[2], row[3], *row[5:])
 
     def _judge_stale(
         self, n_fresh: float, n_old: float, n_g: float, n_zeroed: float, n_kept: float
@@ -190,6 +217,22 @@ class GradientBook:
         elif n_kept <= tol:
             self.stale[0] += 1
             self.stale[1] += 1
+
+    def _judge_leak(
+        self, n_g: float, n_both: float, n_before: float, n_after: float, n_own: float
+    ) -> None:
+        """The fresh gradient came in two parts, before and after another optimizer's step:
+        a gradient of the part after alone (``n_own``: the norm of the gradient less that part)
+        was zeroed in between; one of both (``n_both``: less both) kept what the other model's
+        backward pass put there."""
+        if n_after == 0 or n_before < 0.1 * n_after:
+            return  # nothing after the other step, or too little before it to tell
+        tol = 1e-3 * (n_g + n_after)
+        if n_own <= tol:
+            self.leaked[1] += 1
+        elif n_both <= tol:
+            self.leaked[0] += 1
+            self.leaked[1] += 1
 
     def keep_before(self, weights: list[torch.Tensor], norms: list[float]) -> None:
         """A probed step's weights (this rank's shards) and their whole norms, before its

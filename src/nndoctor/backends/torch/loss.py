@@ -26,7 +26,9 @@ from nndoctor.backends.torch.statistics import to_host
 from nndoctor.backends.torch.task import (
     LossView,
     input_kind,
+    loss_terms,
     reached_parameters,
+    reached_under,
     read_loss,
     task_spec,
 )
@@ -41,7 +43,7 @@ SAMPLE_UNITS = 16384
 # functions told of every scalar ``.backward()`` while a watch is open; ``torch.Tensor.backward``
 # is wrapped while there is one (a tuple, replaced on add and remove: the wrapper runs on every
 # step and iterates it as it is, without a copy)
-_listeners: tuple[Callable[[torch.Tensor], None], ...] = ()
+_listeners: tuple[Callable[[torch.Tensor], Any], ...] = ()
 _original_backward: Callable[..., Any] | None = None
 
 
@@ -49,7 +51,7 @@ class BackwardListener:
     """The handle of one :func:`listen_backward` registration: :meth:`remove` undoes it (the
     last one restores ``torch.Tensor.backward`` itself); removing twice does nothing."""
 
-    def __init__(self, fn: Callable[[torch.Tensor], None]) -> None:
+    def __init__(self, fn: Callable[[torch.Tensor], Any]) -> None:
         self.fn = fn
 
     def remove(self) -> None:
@@ -60,18 +62,23 @@ class BackwardListener:
             _original_backward = None
 
 
-def listen_backward(fn: Callable[[torch.Tensor], None]) -> BackwardListener:
+def listen_backward(fn: Callable[[torch.Tensor], Any]) -> BackwardListener:
     """Call ``fn(loss)`` with every 0-d tensor ``.backward()`` is called on (the loss of a loop
-    that uses a functional loss), until the handle's ``remove()``."""
+    that uses a functional loss), until the handle's ``remove()``. What ``fn`` returns, when
+    not None, is called with no argument once that backward pass is done (the gradients of a
+    loop that updates its weights by hand are ready then, and only then)."""
     global _listeners, _original_backward
     if _original_backward is None:
         original = _original_backward = torch.Tensor.backward
 
         def backward(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            if tensor.dim() == 0:
-                for listener in _listeners:
-                    listener(tensor)
-            return original(tensor, *args, **kwargs)
+            if tensor.dim() != 0:
+                return original(tensor, *args, **kwargs)
+            after = [done for listener in _listeners if (done := listener(tensor)) is not None]
+            result = original(tensor, *args, **kwargs)
+            for done in after:
+                done()
+            return result
 
         torch.Tensor.backward = backward  # type: ignore[method-assign]
     _listeners = (*_listeners, fn)
@@ -185,6 +192,14 @@ class LossTap:
         # the first loss of a probed step as an autograd edge (whose graph reaches which of
         # the model's outputs: GradientBook.trace_loss); taken by the probe
         self.loss_edge: tuple[Any, int] | None = None
+        # probe steps: per backward pass since another optimizer last stepped, whether its
+        # loss adds a term that reaches parameters and none this watch's optimizer trains (a
+        # generator's adversarial term on a detached fake reaches the discriminator alone);
+        # judged at this optimizer's step, with the global step hook that clears it
+        self._terms: list[bool] = []
+        self._terms_hook: Any = None
+        self.cut_terms = [0, 0]  # (probes with a cut term, probes whose loss adds terms)
+        self.cut_reached = 0  # the tensors a cut term reached, the last time one was seen
 
     def install(self) -> None:
         self.hook()
@@ -193,6 +208,9 @@ class LossTap:
     def close(self) -> None:
         self.every_step = False
         self.unhook()
+        if self._terms_hook is not None:
+            self._terms_hook.remove()
+            self._terms_hook = None
         if self.listener is not None:
             self.listener.remove()
 
@@ -207,7 +225,48 @@ class LossTap:
             self.handle = None
 
     def new_step(self) -> None:
+        """At the optimizer's step (its pre-hook): the step's backward passes are done."""
         self.seen_by_hook = self.backward_seen = False
+        self.judge_terms()
+
+    def arm_terms(self) -> None:
+        """Before a probed step: note the terms of its backward passes' losses. (Not at the
+        watch's start: a runner starts it from a global step hook, whose dict a new global
+        hook would change while torch iterates it.)"""
+        from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+        self._terms = []
+        if self._terms_hook is None:
+            self._terms_hook = register_optimizer_step_pre_hook(self._other_step)
+
+    def _other_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if optimizer is not self.watch.optimizer:
+            self._terms.clear()  # those backward passes were that optimizer's
+
+    def _check_terms(self, loss: torch.Tensor) -> None:
+        terms = loss_terms(loss)
+        if not terms:
+            return
+        trained = {id(p) for g in self.watch.optimizer.param_groups for p in g["params"]}
+        reached = [reached_under(t) for t in terms]
+        if not any(r & trained for r in reached):
+            return  # another model's backward pass
+        cut = [r for r in reached if r and not r & trained]
+        self._terms.append(bool(cut))
+        if cut:
+            self.cut_reached = max(len(r) for r in cut)
+
+    def judge_terms(self) -> None:
+        """At this optimizer's step: whether a backward pass of the probed step added a cut
+        term (runs every step; does nothing but on a probed one)."""
+        if self._terms_hook is None:
+            return
+        self._terms_hook.remove()
+        self._terms_hook = None
+        if self._terms:
+            self.cut_terms[1] += 1
+            self.cut_terms[0] += any(self._terms)
+        self._terms = []
 
     def probe_step_began(self) -> None:
         """A probed step is over: the loss module's hook goes until the next probe step, or
@@ -235,6 +294,8 @@ class LossTap:
         self.backward_seen = True
         if self.watch.due and self.loss_edge is None:
             self.loss_edge = (tensor.grad_fn, tensor.output_nr)
+        if self._terms_hook is not None:
+            self.watch.guard("loss", lambda: self._check_terms(tensor))
         if self.anchor is not None and self.anchor.grad is None and self.pending:
             self.pending.clear()  # zeroed since: those were the losses of another model's step
         if self.parts:  # the losses the hook or log() saw, summed into this backward

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from nndoctor.backends.torch.sharded import full
-from nndoctor.doctor.schema import UNKNOWN
+from nndoctor.doctor.schema import UNKNOWN, LayerSpec
 
 # candidate activations, tried in this order on (z, h) pairs
 _CANDIDATES: tuple[tuple[str, Any], ...] = (
@@ -68,6 +68,14 @@ def kind_of(module: nn.Module) -> str:
     if isinstance(module, nn.Embedding | nn.EmbeddingBag):
         return "embedding"
     return "dense"
+
+
+def layer_spec(name: str, module: nn.Module) -> LayerSpec:
+    """The spec of a weighted layer (``"dense"``, ``"embedding"``, ``"recurrent"``): its units
+    are the weight's first axis, its inputs the rest."""
+    W = weight_of(module)
+    conv = isinstance(module, nn.modules.conv._ConvNd)
+    return LayerSpec(kind_of(module), math.prod(W.shape[1:]), W.shape[0], None, name, conv)
 
 
 def weighted_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -41,6 +41,7 @@ from nndoctor.doctor.schema import (
     MASKED_SOFTMAX,
     NON_FINITE_DATA,
     NON_FINITE_WEIGHTS,
+    NOT_REPRODUCED,
     OVERFLOW,
     SQRT_OF_NEGATIVE,
     NanSource,
@@ -395,12 +396,20 @@ def _owner(name: str) -> str:
 
 def check_data(args: tuple, kwargs: dict[str, Any], target: Any, step: int) -> NanSource | None:
     """A NaN in the batch (any floating input, the target), or an inf in its first input (a
-    float mask's ``-inf`` elsewhere is meant)."""
+    float mask's ``-inf`` elsewhere is meant); ``not-reproduced`` when that input was computed
+    in the step itself (it has a ``grad_fn``)."""
     named: list[tuple[str, Any]] = [(f"input {i}", a) for i, a in enumerate(args)]
     named += [(f"input {k}", v) for k, v in kwargs.items()] + [("target", target)]
     for i, (name, value) in enumerate(named):
         for t in _floats(value):
             if bool(torch.isnan(t).any()) or (i == 0 and bool(torch.isinf(t).any())):
+                if t.grad_fn is not None:
+                    # computed in this step (a recurrent state fed back from the model's last
+                    # call, another model's output): not the batch, and its first NaN came
+                    # from a computation a replay of this call cannot see
+                    return NanSource(
+                        NOT_REPRODUCED, step, values={"argument": name, "computed": True}
+                    )
                 return NanSource(
                     NON_FINITE_DATA,
                     step,

@@ -63,6 +63,8 @@ _AGGREGATES = {
     "SqueezeBackward1",
     "UnsqueezeBackward0",
 }
+# the nodes that add terms: a loss and a penalty, or two loss terms (BCE + Dice)
+_SUMS = {"AddBackward0", "SubBackward0"}
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
 # at most this many units are kept from one batch (a language model's batch holds thousands)
 MAX_UNITS = 4096
@@ -109,6 +111,9 @@ class LossView:
     softmaxes: int = 0
     # the node's own input and targets, whole (to redo the view on new weights: refresh)
     raw: tuple[torch.Tensor, torch.Tensor] = field(default=(torch.zeros(0), torch.zeros(0)))
+    # the scalar adds other terms to this loss (a Dice term, a weight penalty): what it
+    # compared is read, its value is not the scalar's (scale NaN)
+    added: bool = False
 
 
 def _picked_log_probs(node: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -149,25 +154,27 @@ def as_signed(index: int) -> int:
     return index - 2**64 if index >= 2**63 else index
 
 
-def _loss_node(loss: torch.Tensor) -> Any:
-    """The loss node under the scalar ``loss``, through at most ``MAX_DEPTH`` aggregating nodes:
+def _loss_node(node: Any) -> tuple[Any, bool]:
+    """``(the loss node under node, added)``, through at most ``MAX_DEPTH`` aggregating nodes:
     a loss function's, or the gather of log-probabilities of a hand-written cross-entropy
-    (``-log_softmax(z).gather(1, y).mean()``, ``-log_p[range(n), y]``); None when there is none
-    (another hand-written loss)."""
-    node = loss.grad_fn
+    (``-log_softmax(z).gather(1, y).mean()``, ``-log_p[range(n), y]``). Through a sum too, when
+    exactly one of its branches leads to a loss node: ``added`` then says the scalar adds other
+    terms to that loss (a Dice term, a weight penalty). ``(None, False)`` when there is none
+    (another hand-written loss) or more than one (a GAN's real and fake terms: not one loss)."""
     for _ in range(MAX_DEPTH):
         if node is None:
-            return None
+            return None, False
         name = type(node).__name__
         if name in _LOSS_NODES or _picked_log_probs(node) is not None:
-            return node
-        if name not in _AGGREGATES:
-            return None
+            return node, False
         parents = [n for n, _ in node.next_functions if n is not None]
-        if len(parents) != 1:  # two branches (a penalty added): not one loss
-            return None
+        if name in _SUMS and len(parents) > 1:
+            found = [n for n, _ in map(_loss_node, parents) if n is not None]
+            return (found[0], True) if len(found) == 1 else (None, False)
+        if name not in _AGGREGATES or len(parents) != 1:
+            return None, False
         node = parents[0]
-    return None
+    return None, False
 
 
 def _loop_reduction(loss: torch.Tensor, node: Any) -> str:
@@ -191,14 +198,17 @@ def read_loss(loss: Any) -> LossView | None:
     a loss the doctor cannot see into."""
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or loss.grad_fn is None:
         return None
-    node = _loss_node(loss)
+    node, added = _loss_node(loss.grad_fn)
     if node is None:
         return None
+    # with other terms added, the scalar is not this loss: no scale relates the two
+    value = math.nan if added else float(loss.detach())
     picked = _picked_log_probs(node)
     if picked is not None:  # a hand-written cross-entropy: the log-probabilities it picked
         log_p, labels = picked
-        view = _view("cross_entropy", log_p, labels, "mean", None, False, float(loss.detach()))
+        view = _view("cross_entropy", log_p, labels, "mean", None, False, value)
         view.softmaxes = _softmaxes_under(node)
+        view.added = added
         return view
     name = type(node).__name__
     kind = _LOSS_NODES[name]
@@ -212,8 +222,9 @@ def read_loss(loss: Any) -> LossView | None:
     from_logits = name == "BinaryCrossEntropyWithLogitsBackward0"
     if reduction == "none":  # per-unit losses the loop reduces itself (.sum() or .mean())
         reduction = _loop_reduction(loss, node)
-    view = _view(kind, s, t, reduction, ignore, from_logits, float(loss.detach()))
+    view = _view(kind, s, t, reduction, ignore, from_logits, value)
     view.softmaxes = _softmaxes_under(node)
+    view.added = added
     view.weighted = any(
         isinstance(getattr(node, a, None), torch.Tensor)
         for a in ("_saved_weight", "_saved_pos_weight")
@@ -418,7 +429,7 @@ def loss_spec_of(view: LossView | None, spec: LossSpec) -> LossSpec:
         return replace(spec, weighted=True) if view is not None and view.weighted else spec
     return LossSpec(
         view.kind, view.reduction, view.from_logits, spec.name, kind_read=True,
-        weighted=view.weighted,
+        weighted=view.weighted, added_terms=view.added,
     )  # fmt: skip
 
 
@@ -438,8 +449,43 @@ def view_arrays(view: LossView) -> tuple[np.ndarray, np.ndarray]:
 def reached_parameters(loss: Any, limit: int = 20_000) -> set[int]:
     """The ids of the tensors a backward of ``loss`` would reach (its graph's leaves that
     accumulate a gradient), at most ``limit`` nodes visited."""
-    out: set[int] = set()
+    return reached_under(getattr(loss, "grad_fn", None), limit)
+
+
+# at most this many terms of a loss are told apart
+MAX_TERMS = 16
+
+
+def loss_terms(loss: Any) -> list[Any]:
+    """The graph nodes of the terms the scalar ``loss`` adds (the branches of the first sum
+    under it, through aggregating nodes; nested sums flattened, at most ``MAX_TERMS``): ``[]``
+    when it is one term."""
     node = getattr(loss, "grad_fn", None)
+    for _ in range(MAX_DEPTH):
+        if node is None:
+            return []
+        parents = [n for n, _ in node.next_functions if n is not None]
+        if type(node).__name__ in _SUMS and len(parents) > 1:
+            break
+        if type(node).__name__ not in _AGGREGATES or len(parents) != 1:
+            return []
+        node = parents[0]
+    else:
+        return []
+    terms, stack = [], [node]
+    while stack:
+        node = stack.pop()
+        parents = [n for n, _ in node.next_functions if n is not None]
+        if type(node).__name__ in _SUMS and len(parents) > 1 and len(terms) < MAX_TERMS:
+            stack.extend(parents)
+        else:
+            terms.append(node)
+    return terms
+
+
+def reached_under(node: Any, limit: int = 20_000) -> set[int]:
+    """The ids of the leaves that accumulate a gradient under the graph node ``node``."""
+    out: set[int] = set()
     stack, seen = [node], set()
     while stack and len(seen) < limit:
         node = stack.pop()

@@ -47,7 +47,7 @@ from nndoctor._validate import check_instance, check_positive_int
 from nndoctor.backends.torch.forward import ForwardTap, TrainModeEvals
 from nndoctor.backends.torch.gradients import GradientBook
 from nndoctor.backends.torch.loss import LossTap
-from nndoctor.backends.torch.model import kind_of, weight_of, weighted_modules
+from nndoctor.backends.torch.model import layer_spec, weight_of, weighted_modules
 from nndoctor.backends.torch.nan_tap import NanTap
 from nndoctor.backends.torch.record import Recording
 from nndoctor.backends.torch.stability import StabilityTap
@@ -81,7 +81,8 @@ def optimizer_spec(
     """
     group = opt.param_groups[0]
     plain = {k: v for k, v in group.items() if k != "params" and isinstance(v, int | float | bool)}
-    spec = {"name": type(opt).__name__, **plain}
+    # (a stand-in for updates a loop makes by hand says which optimizer they act as)
+    spec = {"name": getattr(opt, "acts_as", type(opt).__name__), **plain}
     first = lr_steps[0][1] if lr_steps else _rate(group.get("lr"))
     base = [_rate(group.get("initial_lr")), _rate(group.get("max_lr"))]
     rates = [first, *(lr for _, lr in lr_steps or ()), *base]
@@ -308,8 +309,7 @@ class Watch:
         acts = self.forward.activations
         for i in self.layer_order:
             name, m = self._layers[i]
-            W = weight_of(m)
-            specs.append(LayerSpec(kind_of(m), math.prod(W.shape[1:]), W.shape[0], None, name))
+            specs.append(layer_spec(name, m))
             act = acts[i] if i < len(acts) else UNKNOWN
             if act != "identity":
                 specs.append(LayerSpec(act, name=name))
@@ -443,6 +443,7 @@ class Watch:
             self.forward.arm()
             self.stability.arm()
             loss.hook()
+            loss.arm_terms()
             self.guard("step", self.grads.arm_spy)
         elif self.step in STALE_STEPS:
             self.guard("step", self.grads.arm_spy)

@@ -53,8 +53,15 @@ _BOUNDED = ("sigmoid", "tanh", "softmax")
 
 
 def missing_nonlinearity(probes: Probes, ctx: Context) -> list[Finding]:
-    kinds = [s.kind for s in ctx.layers if s.kind not in _AFFINE]
-    pairs = [i for i, (a, b) in enumerate(itertools.pairwise(kinds)) if a == b == "dense"]
+    specs = [s for s in ctx.layers if s.kind not in _AFFINE]
+    kinds = [s.kind for s in specs]
+    # (a Linear projected into a feature map, then a convolution, as a VAE's decoder or a
+    # GAN's generator starts, or the reverse: a projection by design, not a missing activation)
+    pairs = [
+        i
+        for i, (a, b) in enumerate(itertools.pairwise(specs))
+        if a.kind == b.kind == "dense" and a.conv == b.conv
+    ]
     if not pairs:
         return []
     dense_at = [i for i, k in enumerate(kinds) if k == "dense"]

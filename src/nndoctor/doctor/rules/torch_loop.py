@@ -29,6 +29,8 @@ from nndoctor.doctor.schema import (
 
 # share of the gradient checks at which a parameter had no gradient, to call it cut off
 NO_GRAD_SHARE = 1.0
+# a term cut from the model at this share of the probed steps whose loss adds terms
+CUT_TERM_SHARE = 0.5
 # share of the decided checks that saw gradients pile up, to call them never zeroed
 STALE_SHARE = 0.5
 # share of the steps taken in eval() mode
@@ -78,7 +80,7 @@ def detached_graph(probes: Probes, ctx: Context) -> list[Finding]:
         and not _all_dead(_layer_of(n, probes), probes)
     )
     if not cut:
-        return []
+        return _cut_term(x)
     n_cut = sum(params[n].numel for n in cut)
     n_all = sum(p.numel for p in learnable.values()) or 1
     return [
@@ -97,6 +99,35 @@ def detached_graph(probes: Probes, ctx: Context) -> list[Finding]:
             ".detach(), .data, .item(), .numpy() or torch.tensor(...) between the "
             "parameters and the loss",
             score=n_cut / n_all,
+        )
+    ]
+
+
+def _cut_term(x: LoopFacts) -> list[Finding]:
+    """A term of the loss that reaches no parameter this model's optimizer trains, at most
+    probe steps whose loss adds terms: its gradient never trains the model."""
+    cut, checked = x.cut_terms
+    if checked < 2 or cut < CUT_TERM_SHARE * checked:
+        return []
+    return [
+        DETACHED_GRAPH.finding(
+            ERROR,
+            f"a term of the loss reaches none of this model's trained parameters (only "
+            f"{x.cut_reached} tensor(s) no optimizer of it holds) at {cut} of {checked} "
+            "probed steps",
+            evidence={
+                "cut_term_steps": cut,
+                "steps_with_terms": checked,
+                "tensors_reached": x.cut_reached,
+            },
+            why="the loss adds that term, but its graph was cut from this model (a "
+            ".detach() on the model's output before it, as on a generator's fake passed to "
+            "the discriminator in the generator's own step): its gradient reaches only "
+            "another model's parameters, so it never trains this one, and only the other "
+            "terms do",
+            fix="remove the .detach() between this model's output and that term (detach the "
+            "fake only in the discriminator's step)",
+            score=cut / checked,
         )
     ]
 
@@ -264,28 +295,50 @@ def _evaluated_in_train_mode(x: LoopFacts) -> list[Finding]:
 
 def stale_gradients(probes: Probes, ctx: Context) -> list[Finding]:
     x = probes.loop
-    if x is None or x.decided_stale_checks < 2:
+    if x is None:
         return []
-    share = x.stale_checks / x.decided_stale_checks
-    if share < STALE_SHARE:
-        return []
-    return [
-        STALE_GRADIENTS.finding(
-            ERROR,
-            f"gradients were never zeroed: at {x.stale_checks} of "
-            f"{x.decided_stale_checks} checks the gradient held the previous steps' too",
-            evidence={
-                "stale_checks": x.stale_checks,
-                "checks": x.decided_stale_checks,
-                "share": share,
-            },
-            why="PyTorch adds each backward's gradient to .grad: without zero_grad() every "
-            "step moves along the sum of all past gradients, which grows and points "
-            "wherever the early batches pointed, so the loss stops improving or blows up",
-            fix="call optimizer.zero_grad() once per step, before loss.backward()",
-            score=share,
-        )
-    ]
+    if x.decided_stale_checks >= 2 and x.stale_checks / x.decided_stale_checks >= STALE_SHARE:
+        share = x.stale_checks / x.decided_stale_checks
+        return [
+            STALE_GRADIENTS.finding(
+                ERROR,
+                f"gradients were never zeroed: at {x.stale_checks} of "
+                f"{x.decided_stale_checks} checks the gradient held the previous steps' too",
+                evidence={
+                    "stale_checks": x.stale_checks,
+                    "checks": x.decided_stale_checks,
+                    "share": share,
+                },
+                why="PyTorch adds each backward's gradient to .grad: without zero_grad() every "
+                "step moves along the sum of all past gradients, which grows and points "
+                "wherever the early batches pointed, so the loss stops improving or blows up",
+                fix="call optimizer.zero_grad() once per step, before loss.backward()",
+                score=share,
+            )
+        ]
+    if x.decided_leak_checks >= 2 and x.leaked_checks / x.decided_leak_checks >= STALE_SHARE:
+        share = x.leaked_checks / x.decided_leak_checks
+        return [
+            STALE_GRADIENTS.finding(
+                ERROR,
+                f"another model's loss leaks into this model's updates: at {x.leaked_checks} "
+                f"of {x.decided_leak_checks} checks its gradient still held what a backward "
+                "pass put there before another optimizer stepped",
+                evidence={
+                    "leaked_checks": x.leaked_checks,
+                    "checks": x.decided_leak_checks,
+                    "share": share,
+                },
+                why="a loss that runs through this model (a generator's, through its "
+                "discriminator) leaves gradients in its .grad; zeroed only after this model's "
+                "own step, they are added to that step, which then also follows the other "
+                "model's objective (a discriminator pushed to call fakes real)",
+                fix="zero this model's gradients before its own backward pass (or detach its "
+                "input in the other model's loss); zero_grad() after step() leaves them in",
+                score=share,
+            )
+        ]
+    return []
 
 
 def eval_mode_training(probes: Probes, ctx: Context) -> list[Finding]:
@@ -533,8 +586,10 @@ DETACHED_GRAPH = Rule(
     code="detached-graph",
     kind=CAUSE,
     tier=0,
-    meaning="parameters get no gradient: the loss was cut from them",
+    meaning="parameters, or a term of the loss, cut from the graph: no gradient reaches them",
     sentence=(
+        "a term your loss adds never reaches this model ({cut_term_steps} of {steps_with_terms} "
+        "probed steps): the graph was cut before it (a .detach()), so that term never trains it|"
         "some of your parameters never get a gradient: the loss was cut off from them (a .detach(),"
         " .item() or a tensor rebuilt from numbers), so they never learn"
     ),
@@ -602,10 +657,12 @@ STALE_GRADIENTS = Rule(
     code="stale-gradients",
     kind=CAUSE,
     tier=0,
-    meaning="gradients never zeroed: they pile up step after step",
+    meaning="gradients never zeroed, or kept from another model's loss: they pile up",
     sentence=(
-        "your gradients are never set back to zero, so every step adds the old gradients again and "
-        "the steps grow and point the wrong way"
+        "your gradients are never set back to zero ({stale_checks} of {checks} checks), so every "
+        "step adds the old gradients again and the steps grow and point the wrong way|another "
+        "model's loss leaks into your model's gradients, zeroed after its step instead of before "
+        "its backward pass, so each update also follows the other model's objective"
     ),
     detect=stale_gradients,
     change=lambda f, ctx: SetOption("zero_grad", True, "zero the gradients every step"),
