@@ -211,12 +211,7 @@ class GradientBook:
         scale = n_fresh + 1e-30
         if n_old < 0.1 * scale:
             return  # the old gradient is too small to tell the two apart
-        tol = 1e-3 * (n_g + scale)
-        if n_zeroed <= tol:
-            self.stale[1] += 1
-        elif n_kept <= tol:
-            self.stale[0] += 1
-            self.stale[1] += 1
+        _tally(self.stale, n_zeroed, n_kept, 1e-3 * (n_g + scale))
 
     def _judge_leak(
         self, n_g: float, n_both: float, n_before: float, n_after: float, n_own: float
@@ -227,12 +222,7 @@ class GradientBook:
         backward pass put there."""
         if n_after == 0 or n_before < 0.1 * n_after:
             return  # nothing after the other step, or too little before it to tell
-        tol = 1e-3 * (n_g + n_after)
-        if n_own <= tol:
-            self.leaked[1] += 1
-        elif n_both <= tol:
-            self.leaked[0] += 1
-            self.leaked[1] += 1
+        _tally(self.leaked, n_own, n_both, 1e-3 * (n_g + n_after))
 
     def keep_before(self, weights: list[torch.Tensor], norms: list[float]) -> None:
         """A probed step's weights (this rank's shards) and their whole norms, before its
@@ -330,3 +320,14 @@ def reached(root: tuple[Any, int] | None, targets: list[Any]) -> list[bool]:
             if id(nxt) not in seen:
                 stack.append(nxt)
     return found
+
+
+def _tally(counts: list[int], n_zeroed: float, n_kept: float, tol: float) -> None:
+    """One check into ``counts`` (kept, decided): decided when the gradient is, within
+    ``tol``, what zeroing would leave (``n_zeroed``: the norm of their difference) or what
+    keeping would (``n_kept``); kept in the second case."""
+    if n_zeroed <= tol:
+        counts[1] += 1
+    elif n_kept <= tol:
+        counts[0] += 1
+        counts[1] += 1

@@ -297,48 +297,49 @@ def stale_gradients(probes: Probes, ctx: Context) -> list[Finding]:
     x = probes.loop
     if x is None:
         return []
-    if x.decided_stale_checks >= 2 and x.stale_checks / x.decided_stale_checks >= STALE_SHARE:
-        share = x.stale_checks / x.decided_stale_checks
-        return [
-            STALE_GRADIENTS.finding(
-                ERROR,
-                f"gradients were never zeroed: at {x.stale_checks} of "
-                f"{x.decided_stale_checks} checks the gradient held the previous steps' too",
-                evidence={
-                    "stale_checks": x.stale_checks,
-                    "checks": x.decided_stale_checks,
-                    "share": share,
-                },
-                why="PyTorch adds each backward's gradient to .grad: without zero_grad() every "
-                "step moves along the sum of all past gradients, which grows and points "
-                "wherever the early batches pointed, so the loss stops improving or blows up",
-                fix="call optimizer.zero_grad() once per step, before loss.backward()",
-                score=share,
-            )
-        ]
-    if x.decided_leak_checks >= 2 and x.leaked_checks / x.decided_leak_checks >= STALE_SHARE:
-        share = x.leaked_checks / x.decided_leak_checks
-        return [
-            STALE_GRADIENTS.finding(
-                ERROR,
-                f"another model's loss leaks into this model's updates: at {x.leaked_checks} "
-                f"of {x.decided_leak_checks} checks its gradient still held what a backward "
-                "pass put there before another optimizer stepped",
-                evidence={
-                    "leaked_checks": x.leaked_checks,
-                    "checks": x.decided_leak_checks,
-                    "share": share,
-                },
-                why="a loss that runs through this model (a generator's, through its "
-                "discriminator) leaves gradients in its .grad; zeroed only after this model's "
-                "own step, they are added to that step, which then also follows the other "
-                "model's objective (a discriminator pushed to call fakes real)",
-                fix="zero this model's gradients before its own backward pass (or detach its "
-                "input in the other model's loss); zero_grad() after step() leaves them in",
-                score=share,
-            )
-        ]
+    for kept, checks, leaked in (
+        (x.stale_checks, x.decided_stale_checks, False),
+        (x.leaked_checks, x.decided_leak_checks, True),
+    ):
+        if checks >= 2 and kept / checks >= STALE_SHARE:
+            return [_stale(kept, checks, leaked)]
     return []
+
+
+def _stale(kept: int, checks: int, leaked: bool) -> Finding:
+    """Gradients kept at ``kept`` of ``checks`` checks: the previous steps' (never zeroed), or
+    (``leaked``) what another model's backward pass put there."""
+    if leaked:
+        title = (
+            f"another model's loss leaks into this model's updates: at {kept} of {checks} "
+            "checks its gradient still held what a backward pass put there before another "
+            "optimizer stepped"
+        )
+        why = (
+            "a loss that runs through this model (a generator's, through its discriminator) "
+            "leaves gradients in its .grad; zeroed only after this model's own step, they are "
+            "added to that step, which then also follows the other model's objective (a "
+            "discriminator pushed to call fakes real)"
+        )
+        fix = (
+            "zero this model's gradients before its own backward pass (or detach its input in "
+            "the other model's loss); zero_grad() after step() leaves them in"
+        )
+    else:
+        title = (
+            f"gradients were never zeroed: at {kept} of {checks} checks the gradient held the "
+            "previous steps' too"
+        )
+        why = (
+            "PyTorch adds each backward's gradient to .grad: without zero_grad() every step "
+            "moves along the sum of all past gradients, which grows and points wherever the "
+            "early batches pointed, so the loss stops improving or blows up"
+        )
+        fix = "call optimizer.zero_grad() once per step, before loss.backward()"
+    share = kept / checks
+    counted = "leaked_checks" if leaked else "stale_checks"
+    evidence = {counted: kept, "checks": checks, "share": share}
+    return STALE_GRADIENTS.finding(ERROR, title, evidence=evidence, why=why, fix=fix, score=share)
 
 
 def eval_mode_training(probes: Probes, ctx: Context) -> list[Finding]:
