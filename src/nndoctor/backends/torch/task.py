@@ -486,12 +486,14 @@ def loss_terms(loss: Any) -> list[Any]:
 def reached_under(node: Any, limit: int = 20_000) -> set[int]:
     """The ids of the leaves that accumulate a gradient under the graph node ``node``."""
     out: set[int] = set()
-    stack, seen = [node], set()
+    # the nodes seen are kept alive: older torch (2.6) makes a new Python object per access
+    # to a node, and a freed one's id, reused by the next, would read as seen
+    stack, seen = [node], {}
     while stack and len(seen) < limit:
         node = stack.pop()
         if node is None or id(node) in seen:
             continue
-        seen.add(id(node))
+        seen[id(node)] = node
         variable = getattr(node, "variable", None)  # an AccumulateGrad node: a leaf
         if isinstance(variable, torch.Tensor):
             out.add(id(variable))
