@@ -103,16 +103,6 @@ def run_script(script: str, args: Sequence[str] = ()) -> ScriptResult:
     return ScriptResult(0, names=names)
 
 
-# the values of a parameter compared to tell whether it changed (a few suffice: a step moves all)
-FIRST_VALUES = 64
-
-
-def _first(p: Any) -> Any:
-    # a sharded parameter (a DTensor) is compared on this process's shard: no communication
-    local = p.to_local() if hasattr(p, "to_local") else p
-    return local.detach().reshape(-1)[:FIRST_VALUES].clone()
-
-
 @dataclass
 class _Built:
     """An optimizer the script built: its class and, until it steps, the tensors it holds and
@@ -342,8 +332,10 @@ class GlobalWatcher:
     def _pre_forward(self, module: Any, args: Any) -> None:
         key = id(module)
         if self._depth == 0 and key not in self._roots and not isinstance(module, self._loss_type):
+            from nndoctor.backends.torch.hand import first_values
+
             self._roots[key] = module
-            self._first_values[module] = [_first(p) for p in module.parameters()]
+            self._first_values[module] = [first_values(p) for p in module.parameters()]
             for record in self._records:
                 record.attach(module)
         self._depth += 1
@@ -374,7 +366,9 @@ class GlobalWatcher:
             if not self._waiting:  # (another optimizer's model is still to be seen)
                 self._stop_listening()
             return
-        params = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        from nndoctor.backends.torch.model import held
+
+        params = held(optimizer)
         models = [m for m in self._roots.values() if any(id(p) in params for p in m.parameters())]
         if not models and optimizer in self._waiting:  # a whole step seen: nothing it holds ran
             models = self._orphans()
@@ -409,19 +403,20 @@ class GlobalWatcher:
             if not any(p.grad is not None for p in model.parameters()):
                 continue
             trace = self._traces.get(model)
-            rate = None if trace is None else trace.moved()
             if trace is None:
                 self._traces[model] = UpdateTrace(model)
-            elif rate is None:
+                continue
+            rate = trace.moved()
+            if rate is None:  # not moved (yet)
                 trace.mark()
-            else:
-                del self._traces[model]
-                model = _unwrap(model)
-                self._start(
-                    model, HandUpdates([p for p in model.parameters() if p.requires_grad], rate)
-                )
-                self._by_hand.append(self.pairs[-1].watch)
-                self._by_hand[-1].before_step()
+                continue
+            del self._traces[model]
+            model = _unwrap(model)
+            self._start(
+                model, HandUpdates([p for p in model.parameters() if p.requires_grad], rate)
+            )
+            self._by_hand.append(self.pairs[-1].watch)
+            self._by_hand[-1].before_step()
         if self._by_hand:
             self._stop_listening()
 
@@ -477,14 +472,16 @@ class GlobalWatcher:
     def _unchanged(self, model: Any) -> bool:
         """Whether ``model``'s parameters still hold the values they had when it first ran
         (the first few of each)."""
+        import torch
+
+        from nndoctor.backends.torch.hand import first_values
+
         first = self._first_values.get(model)
-        now = [_first(p) for p in model.parameters()]
+        now = [first_values(p) for p in model.parameters()]
         return (
             first is not None
             and len(first) == len(now)
-            and all(
-                a.shape == b.shape and bool((a == b).all()) for a, b in zip(first, now, strict=True)
-            )
+            and all(torch.equal(a, b) for a, b in zip(first, now, strict=True))
         )
 
     def _frozen_section(self, model: Any, what: str, optimizer: str | None) -> tuple[str, Any]:

@@ -31,6 +31,7 @@ from nndoctor.backends.torch.fixes import (
 )
 from nndoctor.backends.torch.loss import loss_spec
 from nndoctor.backends.torch.model import (
+    held,
     hidden_init,
     insert_activation,
     is_constant_init,
@@ -303,8 +304,8 @@ class TorchBackend:
             ]
             opt = type(opt)(groups, **opt.defaults)
         if run.options.get("unfreeze"):
-            held = {id(p) for g in opt.param_groups for p in g["params"]}
-            missing = [p for p in model.parameters() if id(p) not in held]
+            stepped = held(opt)
+            missing = [p for p in model.parameters() if id(p) not in stepped]
             if missing:
                 opt.add_param_group({"params": missing})
         lr = run.options.get("lr")

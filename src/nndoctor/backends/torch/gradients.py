@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nndoctor.backends.torch.model import held, when_others_step
 from nndoctor.backends.torch.sharded import combine, local, norms, shard_group
 from nndoctor.backends.torch.statistics import to_host, wide
 from nndoctor.doctor.schema import ParameterFacts
@@ -37,7 +38,7 @@ class GradientBook:
         self.model = model
         self.optimizer = optimizer
         self.params = dict(model.named_parameters())
-        in_opt = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        in_opt = held(optimizer)
         self.in_optimizer = {n: id(p) in in_opt for n, p in self.params.items()}
         self.requires_grad = {n: p.requires_grad for n, p in self.params.items()}
         self.checksum0 = self.checksums()
@@ -59,7 +60,7 @@ class GradientBook:
         self._other_handle: Any = None
         self._spy_handle: Any = None
         self._spy_had_hooks = False
-        self._pending_stale: list[torch.Tensor] = []  # (9,) norms of deferred checks
+        self._pending_stale: list[torch.Tensor] = []  # (8,) norms of deferred checks
         # a probed step's weights before its update, and their norms (read by the probe)
         self.before: list[torch.Tensor] | None = None
         self.before_norms: list[float] = []
@@ -145,17 +146,15 @@ class GradientBook:
             g = grad.detach()
             self._spy_fresh = g.clone() if self._spy_fresh is None else self._spy_fresh + g
 
-        def other_step(optimizer: Any, args: Any, kwargs: Any) -> None:
+        def other_step() -> None:
             fresh, before = self._spy_fresh, self._spy_before_other
-            if optimizer is not self.optimizer and fresh is not None:
+            if fresh is not None:
                 self._spy_before_other = fresh if before is None else before + fresh
                 self._spy_fresh = None
 
-        from torch.optim.optimizer import register_optimizer_step_pre_hook
-
         self._spy_had_hooks = getattr(p, "_backward_hooks", None) is not None
         self._spy_handle = p.register_hook(keep)
-        self._other_handle = register_optimizer_step_pre_hook(other_step)
+        self._other_handle = when_others_step(self.optimizer, other_step)
 
     def disarm_spy(self) -> None:
         if self._spy_handle is not None:

@@ -40,10 +40,15 @@ class HandUpdates(torch.optim.Optimizer):
         raise RuntimeError("HandUpdates stands in for updates a loop makes itself: no step()")
 
 
-def _head(t: torch.Tensor) -> torch.Tensor:
+def first_values(t: torch.Tensor) -> torch.Tensor:
+    """A copy of the first ``TRACED_VALUES`` values of ``t``, flat, in its dtype and on its
+    device (a sharded parameter's from this process's shard: no communication)."""
     local = t.to_local() if hasattr(t, "to_local") else t
-    # a copy, whatever the dtype and device (a view would move with the weights)
-    return local.detach().reshape(-1)[:TRACED_VALUES].to("cpu", torch.float64, copy=True)
+    return local.detach().reshape(-1)[:TRACED_VALUES].clone()
+
+
+def _wide(t: torch.Tensor) -> torch.Tensor:
+    return t.to("cpu", torch.float64)  # (float64 on the host: an MPS device has none)
 
 
 class UpdateTrace:
@@ -58,8 +63,8 @@ class UpdateTrace:
 
     def mark(self) -> None:
         params = list(self.model.parameters())
-        self.values = [_head(p) for p in params]
-        self.grads = [None if p.grad is None else _head(p.grad) for p in params]
+        self.values = [first_values(p) for p in params]
+        self.grads = [None if p.grad is None else first_values(p.grad) for p in params]
 
     def moved(self) -> float | None:
         """The rate of the update since :meth:`mark` (``-<dw, g> / <g, g>`` over the traced
@@ -71,14 +76,15 @@ class UpdateTrace:
         along = norm = 0.0
         moved = False
         for p, before, grad in zip(params, self.values, self.grads, strict=True):
-            now = _head(p)
+            now = first_values(p)
             if now.shape != before.shape:
                 return None
-            step = now - before
+            step = _wide(now) - _wide(before)
             moved = moved or bool((step != 0).any())
             if grad is not None:
-                along -= float(step @ grad)
-                norm += float(grad @ grad)
+                g = _wide(grad)
+                along -= float(step @ g)
+                norm += float(g @ g)
         if not moved:
             return None
         rate = along / norm if norm > 0 else math.nan

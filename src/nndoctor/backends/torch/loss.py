@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from nndoctor.backends.torch.checks import softmax_over_batch
+from nndoctor.backends.torch.model import held, when_others_step
 from nndoctor.backends.torch.statistics import to_host
 from nndoctor.backends.torch.task import (
     LossView,
@@ -233,21 +234,16 @@ class LossTap:
         """Before a probed step: note the terms of its backward passes' losses. (Not at the
         watch's start: a runner starts it from a global step hook, whose dict a new global
         hook would change while torch iterates it.)"""
-        from torch.optim.optimizer import register_optimizer_step_pre_hook
-
         self._terms = []
         if self._terms_hook is None:
-            self._terms_hook = register_optimizer_step_pre_hook(self._other_step)
-
-    def _other_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        if optimizer is not self.watch.optimizer:
-            self._terms.clear()  # those backward passes were that optimizer's
+            # (the backward passes before another optimizer's step were that optimizer's)
+            self._terms_hook = when_others_step(self.watch.optimizer, lambda: self._terms.clear())
 
     def _check_terms(self, loss: torch.Tensor) -> None:
         terms = loss_terms(loss)
         if not terms:
             return
-        trained = {id(p) for g in self.watch.optimizer.param_groups for p in g["params"]}
+        trained = held(self.watch.optimizer)
         reached = [reached_under(t) for t in terms]
         if not any(r & trained for r in reached):
             return  # another model's backward pass

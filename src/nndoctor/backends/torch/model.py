@@ -78,6 +78,24 @@ def layer_spec(name: str, module: nn.Module) -> LayerSpec:
     return LayerSpec(kind_of(module), math.prod(W.shape[1:]), W.shape[0], None, name, conv)
 
 
+def held(optimizer: torch.optim.Optimizer) -> set[int]:
+    """The ids of the tensors ``optimizer`` steps (its parameter groups')."""
+    return {id(p) for g in optimizer.param_groups for p in g["params"]}
+
+
+def when_others_step(own: torch.optim.Optimizer, fn: Any) -> Any:
+    """A global optimizer step pre-hook that calls ``fn()`` when an optimizer other than
+    ``own`` steps (its backward passes so far were that one's); returns its handle. Not to
+    be registered from inside a global step hook: torch iterates their dict."""
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    def other_step(optimizer: Any, args: Any, kwargs: Any) -> None:
+        if optimizer is not own:
+            fn()
+
+    return register_optimizer_step_pre_hook(other_step)
+
+
 def weighted_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """``(qualified name, module)`` of every weighted layer, in registration order."""
     return [(name, m) for name, m in model.named_modules() if weight_of(m) is not None]

@@ -116,6 +116,11 @@ class LossView:
     added: bool = False
 
 
+def _parents(node: Any) -> list[Any]:
+    """The nodes ``node`` passes its gradient on to (its inputs' ``grad_fn``), in order."""
+    return [n for n, _ in node.next_functions if n is not None]
+
+
 def _picked_log_probs(node: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
     """``(log-probabilities (M, C), labels (M,))`` when ``node`` picks each row's label out of
     a log-softmax over its classes (a gather along that axis, or an index by ``(rows,
@@ -123,7 +128,7 @@ def _picked_log_probs(node: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
     name = type(node).__name__
     if name not in ("GatherBackward0", "IndexBackward0"):
         return None
-    parents = [n for n, _ in node.next_functions if n is not None]
+    parents = _parents(node)
     if len(parents) != 1 or type(parents[0]).__name__ != "LogSoftmaxBackward0":
         return None
     try:
@@ -154,6 +159,28 @@ def as_signed(index: int) -> int:
     return index - 2**64 if index >= 2**63 else index
 
 
+def _under_aggregates(node: Any) -> Any:
+    """The first node from ``node`` down that is not an aggregating node of one input (a sum,
+    a mean, a constant factor, a view: what a user's reduction adds), within ``MAX_DEPTH``;
+    None past it."""
+    for _ in range(MAX_DEPTH):
+        if node is None or type(node).__name__ not in _AGGREGATES:
+            return node
+        parents = _parents(node)
+        if len(parents) != 1:
+            return node
+        node = parents[0]
+    return None
+
+
+def _sum_of_terms(node: Any) -> list[Any] | None:
+    """The nodes ``node`` adds, when it is a sum of several terms; else None."""
+    if node is None or type(node).__name__ not in _SUMS:
+        return None
+    parents = _parents(node)
+    return parents if len(parents) > 1 else None
+
+
 def _loss_node(node: Any) -> tuple[Any, bool]:
     """``(the loss node under node, added)``, through at most ``MAX_DEPTH`` aggregating nodes:
     a loss function's, or the gather of log-probabilities of a hand-written cross-entropy
@@ -161,20 +188,16 @@ def _loss_node(node: Any) -> tuple[Any, bool]:
     exactly one of its branches leads to a loss node: ``added`` then says the scalar adds other
     terms to that loss (a Dice term, a weight penalty). ``(None, False)`` when there is none
     (another hand-written loss) or more than one (a GAN's real and fake terms: not one loss)."""
-    for _ in range(MAX_DEPTH):
-        if node is None:
-            return None, False
-        name = type(node).__name__
-        if name in _LOSS_NODES or _picked_log_probs(node) is not None:
-            return node, False
-        parents = [n for n, _ in node.next_functions if n is not None]
-        if name in _SUMS and len(parents) > 1:
-            found = [n for n, _ in map(_loss_node, parents) if n is not None]
-            return (found[0], True) if len(found) == 1 else (None, False)
-        if name not in _AGGREGATES or len(parents) != 1:
-            return None, False
-        node = parents[0]
-    return None, False
+    node = _under_aggregates(node)
+    if node is None:
+        return None, False
+    if type(node).__name__ in _LOSS_NODES or _picked_log_probs(node) is not None:
+        return node, False
+    terms = _sum_of_terms(node)
+    if terms is None:
+        return None, False
+    found = [n for n, _ in map(_loss_node, terms) if n is not None]
+    return (found[0], True) if len(found) == 1 else (None, False)
 
 
 def _loop_reduction(loss: torch.Tensor, node: Any) -> str:
@@ -188,7 +211,7 @@ def _loop_reduction(loss: torch.Tensor, node: Any) -> str:
             return "sum"
         if name.startswith("MeanBackward"):
             return "mean"
-        parents = [n for n, _ in step.next_functions if n is not None]
+        parents = _parents(step)
         step = parents[0] if len(parents) == 1 else None
     return "mean"
 
@@ -282,7 +305,7 @@ def _softmaxes_under(node: Any) -> int:
     """Softmax and log-softmax nodes in a row under ``node``'s first input, views skipped."""
     count = 0
     for _ in range(MAX_DEPTH * 3):
-        parents = [n for n, _ in node.next_functions if n is not None]
+        parents = _parents(node)
         if not parents:
             break
         node = parents[0]
@@ -460,26 +483,15 @@ def loss_terms(loss: Any) -> list[Any]:
     """The graph nodes of the terms the scalar ``loss`` adds (the branches of the first sum
     under it, through aggregating nodes; nested sums flattened, at most ``MAX_TERMS``): ``[]``
     when it is one term."""
-    node = getattr(loss, "grad_fn", None)
-    for _ in range(MAX_DEPTH):
-        if node is None:
-            return []
-        parents = [n for n, _ in node.next_functions if n is not None]
-        if type(node).__name__ in _SUMS and len(parents) > 1:
-            break
-        if type(node).__name__ not in _AGGREGATES or len(parents) != 1:
-            return []
-        node = parents[0]
-    else:
-        return []
-    terms, stack = [], [node]
+    stack = _sum_of_terms(_under_aggregates(getattr(loss, "grad_fn", None)))
+    terms: list[Any] = []
     while stack:
         node = stack.pop()
-        parents = [n for n, _ in node.next_functions if n is not None]
-        if type(node).__name__ in _SUMS and len(parents) > 1 and len(terms) < MAX_TERMS:
-            stack.extend(parents)
-        else:
+        inner = _sum_of_terms(node) if len(terms) < MAX_TERMS else None
+        if inner is None:
             terms.append(node)
+        else:
+            stack.extend(inner)
     return terms
 
 

@@ -47,7 +47,7 @@ from nndoctor._validate import check_instance, check_positive_int
 from nndoctor.backends.torch.forward import ForwardTap, TrainModeEvals
 from nndoctor.backends.torch.gradients import GradientBook
 from nndoctor.backends.torch.loss import LossTap
-from nndoctor.backends.torch.model import layer_spec, weight_of, weighted_modules
+from nndoctor.backends.torch.model import held, layer_spec, weight_of, weighted_modules
 from nndoctor.backends.torch.nan_tap import NanTap
 from nndoctor.backends.torch.record import Recording
 from nndoctor.backends.torch.stability import StabilityTap
@@ -289,8 +289,7 @@ class Watch:
         the loop made up, not data."""
         own = {id(p) for p in self.model.parameters()}
         foreign = self.loss.reached - own
-        trained = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
-        return self.paired_adversarially or bool(foreign - trained)
+        return self.paired_adversarially or bool(foreign - held(self.optimizer))
 
     @property
     def epochs_known(self) -> bool:

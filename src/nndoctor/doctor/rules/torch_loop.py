@@ -104,8 +104,9 @@ def detached_graph(probes: Probes, ctx: Context) -> list[Finding]:
 
 
 def _cut_term(x: LoopFacts) -> list[Finding]:
-    """A term of the loss that reaches no parameter this model's optimizer trains, at most
-    probe steps whose loss adds terms: its gradient never trains the model."""
+    """A term of the loss that reaches no parameter this model's optimizer trains, at
+    ``CUT_TERM_SHARE`` or more of the probed steps whose loss adds terms: its gradient never
+    trains the model."""
     cut, checked = x.cut_terms
     if checked < 2 or cut < CUT_TERM_SHARE * checked:
         return []
