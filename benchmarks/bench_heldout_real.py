@@ -1,5 +1,5 @@
 """The doctor on a held-out set of real, non-MLP reports (``benchmarks/heldout_real/``, or the
-second or third set with ``--set heldout_real2`` or ``--set heldout_real3``).
+second, third or fourth set with ``--set heldout_real2``, ``heldout_real3`` or ``heldout_real4``).
 
 Runs every case's sick and fixed script under ``nndoctor run --quiet --json OUT script.py``, in
 subprocesses (2 at a time, one BLAS / OpenMP thread each), reads the reports and prints one row
@@ -37,7 +37,7 @@ from heldout_real.cases import Case
 WORKERS = 2
 TIMEOUT_S = 600
 HERE = Path(__file__).resolve().parent
-SETS = ("heldout_real", "heldout_real2", "heldout_real3")
+SETS = ("heldout_real", "heldout_real2", "heldout_real3", "heldout_real4")
 ROOT = Path(__file__).resolve().parent.parent
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 

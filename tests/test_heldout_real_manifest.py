@@ -13,7 +13,7 @@ import pytest
 from nndoctor.doctor.codes import CODES
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-SETS = ("heldout_real", "heldout_real2", "heldout_real3")
+SETS = ("heldout_real", "heldout_real2", "heldout_real3", "heldout_real4")
 
 
 def _manifest(folder: str):
