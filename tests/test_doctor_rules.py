@@ -176,6 +176,44 @@ def test_vanishing_gradients_ratio_of_rms_at_first_probe():
     assert f.severity == "error"
 
 
+def test_vanishing_gradients_compares_convolutions_apart_from_linear_layers():
+    import dataclasses
+
+    # a decoder: Linear(2 -> 4096) projection, then three convolutions. Per weight the
+    # projection's RMS gradient is 1e-5 / sqrt(8192) over the last conv's 1 / 4, but a
+    # conv weight's gradient sums over its feature map: only the convolutions compare
+    linear = trace(4096, 2, "identity", grad_norm=np.full(10, 1e-5))
+    convs = [trace(16, 144, "relu", grad_norm=np.full(10, 0.5)) for _ in range(2)]
+    out = trace(1, 16, "identity", grad_norm=np.ones(10))
+    p = probes([linear, *convs, out])
+    specs = [LayerSpec("dense", t.in_features, t.out_features, None, t.name, i > 0)
+             for i, t in enumerate(p.layers)]  # fmt: skip
+    mixed = dataclasses.replace(context(), layers=specs)
+    assert gradients.vanishing_gradients(p, mixed) == []
+    # the conv weights 1e-5 of the last one's at the first conv: that kind's ratio is judged
+    convs[0].grad_norm = np.full(10, 1e-5 * 48)  # RMS 1e-5 over the last's 1 / 4
+    [f] = gradients.vanishing_gradients(p, mixed)
+    assert f.evidence["first_to_last_rms_ratio"] == pytest.approx(1e-5 / (1.0 / 4))
+    # all of one kind (no conv flag): the projection's ratio is read, as before
+    same = dataclasses.replace(mixed, layers=[dataclasses.replace(s, conv=False) for s in specs])
+    [f] = gradients.vanishing_gradients(p, same)
+    projection_rms = 1e-5 / math.sqrt(8192)
+    assert f.evidence["first_to_last_rms_ratio"] == pytest.approx(projection_rms / (1.0 / 4))
+
+
+def test_exploding_gradients_counts_growth_from_the_first_gradient_that_is_felt():
+    # a generator whose first gradient is 1e-12 of its weights, then about 2x them: healthy
+    felt = np.r_[1e-12, np.full(9, 2.0)]
+    layers = [trace(4, 2, "relu", grad_norm=felt * 4.0, weight_norm=np.full(10, 4.0)),
+              trace(1, 4, "identity", grad_norm=felt, weight_norm=np.ones(10))]  # fmt: skip
+    assert gradients.exploding_gradients(probes(layers), context()) == []
+    # growth 1e5-fold after the gradient is felt (1e-4 of the weights at first) still counts
+    grows = np.r_[1e-12, 1e-4, np.full(8, 10.0)]
+    layers[0].grad_norm, layers[1].grad_norm = grows * 4.0, grows
+    [f] = gradients.exploding_gradients(probes(layers), context())
+    assert f.evidence["gradient_growth"] == pytest.approx(1e5)
+
+
 def test_exploding_gradients_at_init_blames_init_not_lr():
     # the second layer's pre-activations are 50 times the first's: the init amplifies
     big = trace(

@@ -590,3 +590,72 @@ def test_a_watched_nll_of_raw_logits_is_the_wrong_loss_first(torch, nn):
     assert sick.causes[0].evidence["case"] == "nll-on-scores"
     assert sick.summary["final_loss"] < 0  # falls without bound: impossible on log-probabilities
     assert "wrong-loss-for-targets" not in report((nn.LogSoftmax(dim=1),)).codes
+
+
+def test_a_log_softmax_before_cross_entropy_changes_nothing_and_is_no_double_activation(torch, nn):
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(96, 5, generator=g), torch.randint(0, 3, (96,), generator=g)
+    F = nn.functional
+    # independent of the rule: the same loss and the same gradient, to rounding
+    z = torch.randn(8, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    t = y[:8]
+    (g_raw,) = torch.autograd.grad(F.cross_entropy(z, t), z)
+    (g_log,) = torch.autograd.grad(F.cross_entropy(F.log_softmax(z, 1), t), z)
+    assert torch.allclose(g_raw, g_log, rtol=0, atol=1e-15)
+
+    def codes(head, loss):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3), *head)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        with nndoctor.watch(model, opt, loss=loss, budget=None, alerts=False) as w:
+            for _ in range(6):
+                for lo in range(0, 96, 16):
+                    opt.zero_grad()
+                    loss(model(X[lo : lo + 16]), y[lo : lo + 16]).backward()
+                    opt.step()
+        return w.report().codes
+
+    assert "double-activation" not in codes((nn.LogSoftmax(dim=1),), nn.CrossEntropyLoss())
+    # the same log-softmax, the loss a function the watch reads off the graph alone
+    assert "double-activation" not in codes((nn.LogSoftmax(dim=1),), F.cross_entropy)
+    assert "double-activation" in codes((nn.Softmax(dim=1),), nn.CrossEntropyLoss())
+    assert "double-activation" in codes((nn.Softmax(dim=1), nn.LogSoftmax(dim=1)), F.cross_entropy)
+
+
+def test_a_sequence_first_model_with_a_custom_loss_is_not_told_it_mixes_samples(torch, nn):
+    from nndoctor.backends.torch.checks import batch_mixing, sample_mixing
+
+    torch.manual_seed(0)
+
+    class Seq(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru, self.out = nn.GRU(3, 8), nn.Linear(8, 3)  # (time, batch, features)
+
+        def forward(self, x):
+            return self.out(self.gru(x)[0])
+
+    model = Seq()
+    x = torch.randn(6, 8, 3, generator=torch.Generator().manual_seed(1))
+    # by hand: a later time step reads the earlier ones; a sample never reads another
+    with torch.no_grad():
+        x2 = x.clone()
+        x2[0] = 0.0
+        assert not torch.allclose(model(x2)[1], model(x)[1])
+        x2 = x.clone()
+        x2[:, 0] = 0.0
+        assert torch.equal(model(x2)[:, 1], model(x)[:, 1])
+    assert batch_mixing(model, x).changed_rows > 0
+    assert batch_mixing(model, x, axis=1).changed_rows == 0
+    assert sample_mixing(model, x, targets_say=False) is None  # which axis is the batch? untold
+    assert sample_mixing(model, x, targets_say=True).changed_rows > 0  # the targets said axis 0
+
+    # in a watched loop with a custom loss (a next-step prediction error summed by hand)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with nndoctor.watch(model, opt, budget=None, alerts=False) as w:
+        for _ in range(30):
+            opt.zero_grad()
+            pred = model(x[:-1])
+            ((pred - x[1:]) ** 2).sum().backward()
+            opt.step()
+    assert "batch-mixing" not in w.report().codes

@@ -84,19 +84,20 @@ def _uses_batch_statistics(model: nn.Module) -> bool:
     )
 
 
-def _rows(out: Any, n: int) -> torch.Tensor | None:
-    """The model's output as ``(n, k)`` float64 (every output tensor with a row per sample,
-    side by side), or None when none has one."""
+def _rows(out: Any, n: int, axis: int = 0) -> torch.Tensor | None:
+    """The model's output as ``(n, k)`` float64 (every output tensor with a row per sample on
+    ``axis``, side by side), or None when none has one."""
     parts = [
-        t.detach().double().reshape(n, -1)
+        t.detach().double().movedim(axis, 0).reshape(n, -1)
         for t in flat_tensors(out)
-        if t.dim() >= 1 and t.shape[0] == n and t.is_floating_point()
+        if t.dim() > axis and t.shape[axis] == n and t.is_floating_point()
     ]
     return torch.cat(parts, dim=1) if parts else None
 
 
-def batch_mixing(model: nn.Module, x: Any) -> BatchMixing | None:
-    """Whether the outputs of the probe batch ``x`` ``(n, ...)`` depend on other rows.
+def batch_mixing(model: nn.Module, x: Any, axis: int = 0) -> BatchMixing | None:
+    """Whether the outputs of the probe batch ``x`` ``(n, ...)`` depend on other rows (the
+    slices of ``x`` along ``axis``, and of the outputs along the same axis).
 
     In eval mode, ``model(x)`` and ``model(x2)`` where ``x2`` is ``x`` with each even row
     ``2k`` replaced by the odd row after it (``2k + 1``), up to ``2 * (n // 2)``: the odd rows
@@ -110,22 +111,24 @@ def batch_mixing(model: nn.Module, x: Any) -> BatchMixing | None:
     with a row per sample, a norm layer that uses the batch's statistics in eval mode (mixing
     by design), non-finite outputs.
     """
-    if not isinstance(x, torch.Tensor) or x.dim() < 1 or len(x) < MIXING_MIN_ROWS:
+    if not isinstance(x, torch.Tensor) or x.dim() <= axis or x.shape[axis] < MIXING_MIN_ROWS:
         return None
-    n = len(x)
+    n = x.shape[axis]
     pairs = n // 2
     even, odd = slice(0, 2 * pairs, 2), slice(1, 2 * pairs, 2)
     x2 = x.clone()
-    x2[even] = x[odd]
-    if torch.equal(x2[even], x[even]) or _uses_batch_statistics(model):
+    x2.movedim(axis, 0)[even] = x.movedim(axis, 0)[odd]
+    if torch.equal(x2.movedim(axis, 0)[even], x.movedim(axis, 0)[even]):
+        return None
+    if _uses_batch_statistics(model):
         return None
     with evaluating(model, x.device):
         # the same random draws in both passes: a model that samples in its forward pass (a
         # VAE's latent) would otherwise change every row, mixing or not
         torch.manual_seed(MIXING_SEED)
-        o1 = _rows(model(x), n)
+        o1 = _rows(model(x), n, axis)
         torch.manual_seed(MIXING_SEED)
-        o2 = _rows(model(x2), n)
+        o2 = _rows(model(x2), n, axis)
     if o1 is None or o2 is None or o1.shape != o2.shape:
         return None
     kept1, kept2 = o1[odd], o2[odd]  # (pairs, outputs)
@@ -144,6 +147,19 @@ def batch_mixing(model: nn.Module, x: Any) -> BatchMixing | None:
         row=2 * k + 1,
         tolerance=tol,
     )
+
+
+def sample_mixing(model: nn.Module, x: Any, targets_say: bool) -> BatchMixing | None:
+    """:func:`batch_mixing` along dim 0, the samples' axis. Where the loss's targets do not
+    say that dim 0 holds the samples (``targets_say`` False: a custom loss), mixing along it
+    is left untold when the model keeps the slices along dim 1 apart: a sequence-first model
+    fed ``(time, batch, ...)`` mixes its time steps by design, and nothing tells it from a
+    batch-first input fed to it by mistake."""
+    found = batch_mixing(model, x)
+    if found is None or not found.changed_rows or targets_say or x.dim() < 3:
+        return found
+    across = batch_mixing(model, x, axis=1)
+    return None if across is not None and not across.changed_rows else found
 
 
 def softmax_over_batch(loss: torch.Tensor, rows: int) -> tuple[str, tuple[int, ...]] | None:

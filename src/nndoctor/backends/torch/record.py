@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nndoctor.backends.torch.checks import batch_mixing, unused_parameters
+from nndoctor.backends.torch.checks import sample_mixing, unused_parameters
 from nndoctor.backends.torch.model import kind_of, untouched, weight_of
 from nndoctor.backends.torch.sharded import local, norms
 from nndoctor.backends.torch.statistics import (
@@ -270,8 +270,9 @@ class Recording:
             P, T = P[keep], T[keep]
         return P, effective_targets(T, P.shape[1], labels)
 
-    def _rows_are_samples(self) -> bool:
-        """Whether dim 0 of the loop's inputs is its samples, as the loss counts them: not
+    def _rows_are_samples(self) -> bool | None:
+        """Whether dim 0 of the loop's inputs is its samples, as the loss counts them (None
+        when the loss's targets are unknown): not
         when the loss's targets have another leading size (a sequence-first language model
         feeds (time, batch) and scores time * batch tokens: its rows are time steps, which a
         causal model mixes by design; a graph net scores the nodes of a mask, a subset of the
@@ -284,7 +285,7 @@ class Recording:
         elif view is not None and view.raw[1].dim() >= 1 and view.raw[1].numel():
             rows = len(view.raw[1])
         else:
-            return True
+            return None
         return first is None or rows == len(first)
 
     def _loop_facts(self) -> LoopFacts:
@@ -321,9 +322,11 @@ class Recording:
             not_in_optimizer=not_held,
             adversarial=watch.adversarial,
             batch_mixing=(
-                _or(None, "batch mixing", lambda: batch_mixing(model, x)) if samples else None
+                _or(None, "batch mixing", lambda: sample_mixing(model, x, samples is True))
+                if samples is not False
+                else None
             ),
-            softmax_over_batch=watch.loss.softmax_over_batch if samples else None,
+            softmax_over_batch=watch.loss.softmax_over_batch if samples is not False else None,
             target_range=watch.loss.target_range,
             nll_scores=nll_not_log_probs(watch.loss.view),
         )

@@ -302,8 +302,10 @@ _VIEWS = (
 
 
 def _softmaxes_under(node: Any) -> int:
-    """Softmax and log-softmax nodes in a row under ``node``'s first input, views skipped."""
-    count = 0
+    """Softmax and log-softmax nodes in a row under ``node``'s first input, views skipped. A
+    log-softmax right under another counts once: the log-softmax of log-probabilities
+    changes nothing."""
+    count, last = 0, None
     for _ in range(MAX_DEPTH * 3):
         parents = _parents(node)
         if not parents:
@@ -311,7 +313,8 @@ def _softmaxes_under(node: Any) -> int:
         node = parents[0]
         name = type(node).__name__
         if name in ("SoftmaxBackward0", "LogSoftmaxBackward0"):
-            count += 1
+            count += not (name == last == "LogSoftmaxBackward0")
+            last = name
         elif not name.startswith(_VIEWS):
             break
     return count

@@ -23,6 +23,9 @@ VANISHING_ERROR = 1e-5
 VANISHING_FORWARD = 0.05
 # growth of the gradient (or weight) norm from the first probe to its maximum
 EXPLODING_GROWTH = 1e4
+# a gradient below this share of its weights' norm is about nothing: growth is not counted
+# from it (a healthy GAN's generator, against a confident discriminator, starts at 1e-12)
+FELT_GRADIENT = 1e-8
 # gradient norm over weight norm of a layer before any update (healthy inits: below about 3)
 EXPLODING_AT_INIT = 1e3
 # ... blamed on the init only when a later layer's RMS pre-activation is this many times the
@@ -103,15 +106,33 @@ def forward_shrink(probes: Probes) -> float:
     return float(min(z[1:]) / z[0])
 
 
+def _first_to_last(probes: Probes, ctx: Context) -> tuple[float, int, float, float]:
+    """The smallest ratio of a first layer's RMS gradient to a last layer's, over the layers
+    of one kind (convolutions apart from the rest), with the probe index and both RMS values
+    (NaN and -1 where no kind has two layers with a gradient). A convolution's weight is used
+    at every position of its feature map and its gradient sums over them, so per weight it is
+    larger than a Linear layer's by about the map's size: a decoder's Linear projection is not
+    a vanishing first layer beside its last convolution."""
+    conv = {s.name: s.conv for s in ctx.layers if s.kind == "dense"}
+    g = _layer_rms(probes)
+    best = (math.nan, -1, math.nan, math.nan)
+    for kind in (False, True):
+        same = [x for t, x in zip(probes.layers, g, strict=True) if conv.get(t.name, False) == kind]
+        if len(same) < 2:
+            continue
+        first, last = same[0], same[-1]
+        # judged at the first probe where the last layer has a gradient: once the output has
+        # collapsed to a constant every gradient is small, which says nothing about depth
+        ok = np.flatnonzero((first > 0) & (last > 0) & np.isfinite(first) & np.isfinite(last))
+        if ok.size and not first[ok[0]] / last[ok[0]] >= best[0]:
+            best = (float(first[ok[0]] / last[ok[0]]), int(ok[0]), first[ok[0]], last[ok[0]])
+    return best
+
+
 def vanishing_gradients(probes: Probes, ctx: Context) -> list[Finding]:
     if len(probes.layers) < 2:
         return []
-    g = _layer_rms(probes)
-    first, last = g[0], g[-1]
-    # judged at the first probe where the last layer has a gradient: once the output has
-    # collapsed to a constant every gradient is small, which says nothing about depth
-    ok = np.flatnonzero((first > 0) & (last > 0) & np.isfinite(first) & np.isfinite(last))
-    ratio = float(first[ok[0]] / last[ok[0]]) if ok.size else math.nan
+    ratio, at, first, last = _first_to_last(probes, ctx)
     shrink = forward_shrink(probes)
     depth = len(probes.layers)
     evidence = {
@@ -127,9 +148,9 @@ def vanishing_gradients(probes: Probes, ctx: Context) -> list[Finding]:
                 evidence={
                     **evidence,
                     "small_init": False,
-                    "step": int(probes.steps[ok[0]]),
-                    "first_layer_rms_grad": float(first[ok[0]]),
-                    "last_layer_rms_grad": float(last[ok[0]]),
+                    "step": int(probes.steps[at]),
+                    "first_layer_rms_grad": float(first),
+                    "last_layer_rms_grad": float(last),
                 },
                 why="each sigmoid/tanh layer multiplies the backward signal by its derivative "
                 "(at most 0.25 for sigmoid); through many layers the early layers get almost "
@@ -172,6 +193,21 @@ def initial_gradient_ratio(probes: Probes) -> float:
     return max(ratios, default=math.nan)
 
 
+def _felt_from(probes: Probes) -> int:
+    """The first probe at which some layer's gradient is at least :data:`FELT_GRADIENT` of its
+    weights (0 when none is). A gradient that starts at about nothing, a loss saturated at
+    initialisation (a GAN's generator against a confident discriminator: 1e-12 of its weights),
+    grows from there without exploding, so the growth counts from this probe."""
+    m = len(probes.layers[0].grad_norm) if probes.layers else 0
+    for i in range(m):
+        if any(
+            t.weight_norm[i] > 0 and t.grad_norm[i] >= FELT_GRADIENT * t.weight_norm[i]
+            for t in probes.layers
+        ):
+            return i
+    return 0
+
+
 def forward_growth(probes: Probes) -> float:
     """Largest RMS pre-activation of a later layer over the first layer's, before any update.
 
@@ -202,8 +238,9 @@ def exploding_gradients(probes: Probes, ctx: Context) -> list[Finding]:
     if not g or not g[0].size:
         return []
     total = np.sqrt(np.sum([x**2 for x in g], axis=0))
-    later = total[1:][np.isfinite(total[1:])]
-    growth = float(later.max() / total[0]) if later.size and total[0] > 0 else math.nan
+    start = _felt_from(probes)
+    later = total[start + 1 :][np.isfinite(total[start + 1 :])]
+    growth = float(later.max() / total[start]) if later.size and total[start] > 0 else math.nan
     at_init = initial_gradient_ratio(probes)
     w0 = np.array([t.weight_norm[0] for t in probes.layers])
     w1 = np.array([t.W_final.size and np.linalg.norm(t.W_final) for t in probes.layers])

@@ -229,8 +229,10 @@ def loss_shape_broadcast(probes: Probes, ctx: Context) -> list[Finding]:
 
 def doubled_activation(out_act: str, loss_name: str, from_logits: bool, width: int) -> str | None:
     """What the loss applies a second time after the model's output activation ``out_act``
-    (read off the first forward pass, so the live alerts say it then), or None."""
-    if loss_name == "CrossEntropyLoss" and out_act in ("softmax", "log_softmax") and width > 1:
+    (read off the first forward pass, so the live alerts say it then), or None. A log-softmax
+    before CrossEntropyLoss is not one: the log-softmax of log-probabilities is the same
+    log-probabilities, so loss and gradients are exactly those of the raw scores."""
+    if loss_name == "CrossEntropyLoss" and out_act == "softmax" and width > 1:
         return f"{out_act} before CrossEntropyLoss (which applies log-softmax itself)"
     if from_logits and out_act == "sigmoid":
         return "sigmoid before BCEWithLogitsLoss (which applies a sigmoid itself)"
@@ -248,8 +250,8 @@ def double_activation(probes: Probes, ctx: Context) -> list[Finding]:
         # read off the loss's graph: a softmax the model applied, then the loss's own
         # log-softmax (F.cross_entropy inside a function, after a softmax the numbers did not
         # show: an output reshaped per token, say)
-        out_act = out_act if out_act in ("softmax", "log_softmax") else "softmax"
-        what = f"{out_act} before a cross-entropy (which applies log-softmax itself)"
+        what = "softmax before a cross-entropy (which applies log-softmax itself)"
+        out_act = "softmax"
     if what is None:
         return []
     return [
