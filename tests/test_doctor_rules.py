@@ -481,6 +481,51 @@ def test_wrong_loss_for_targets_cases(kinds, widths, loss, Y, case):
     assert f.evidence["case"] == case
 
 
+def test_bce_targets_outside_0_1_are_out_of_range_unless_they_are_class_labels():
+    def codes(T):
+        ctx = context(kinds=("dense", "sigmoid"), widths=(1,), loss="bce", Y=T, task="other")
+        p = probes(T=T, P=np.full_like(T, 0.5))
+        return setup.targets_out_of_range(p, ctx), setup.wrong_loss_for_targets(p, ctx)
+
+    mask = np.r_[np.zeros(15), np.full(5, 255.0)][:, None]  # a 0/255 mask: rescale it
+    [f], wrong = codes(mask)
+    assert f.evidence["case"] == "bce-two-labels-outside-unit-interval" and not wrong
+    assert f.evidence["share_outside"] == 0.25 and "(y - 0) / 255" in f.fix
+    pixels = (np.linspace(0.0, 1.0, 20)[:, None] - 0.13) / 0.31  # normalised by mean and std
+    [f], wrong = codes(pixels)
+    assert f.evidence["case"] == "bce-targets-outside-unit-interval" and not wrong
+    assert f.evidence["share_outside"] == pytest.approx(np.mean((pixels < 0) | (pixels > 1)))
+    labels = (np.arange(20) % 3.0)[:, None]  # three classes: the loss is wrong, not the scale
+    out, [f] = codes(labels)
+    assert not out and f.code == "wrong-loss-for-targets" and "CrossEntropy with 3" in f.fix
+
+
+def test_class_imbalance_per_pixel_counts_pixels_and_needs_the_minority_lost():
+    import dataclasses
+
+    from nndoctor.doctor.context import data_stats
+    from nndoctor.doctor.schema import TaskSpec
+
+    rng = np.random.default_rng(0)
+    masks = (rng.random((20, 64)) < 0.01).astype(float)  # 1% foreground pixels
+    pixel = TaskSpec(inputs="images", unit="pixel", units_per_sample=64.0)
+    d = data_stats(rng.normal(size=(20, 64)), masks, "binary", pixel)
+    assert d.class_counts.tolist() == [int((masks == 0).sum()), int((masks == 1).sum())]
+    base = context(task="binary", loss="bce", Y=np.zeros((50, 1)))
+    ctx = dataclasses.replace(base, data=d, structure=pixel)
+    # background predicted everywhere: collapsed onto the majority
+    [f] = setup.class_imbalance(probes(T=masks, P=np.full_like(masks, 0.01)), ctx)
+    assert f.severity == "error" and f.evidence["minority_found_share"] == 0.0
+    assert "of the pixels" in f.title
+    # a net that finds the foreground, with a few false positives, is not collapsed though it
+    # predicts background for more than 98% of the pixels
+    P = np.where(masks == 1, 0.9, 0.01)
+    P[0, :3] = 0.9
+    [f] = setup.class_imbalance(probes(T=masks, P=P), ctx)
+    assert f.evidence["predicted_majority_share"] >= 0.98
+    assert f.severity != "error" and f.evidence["minority_found_share"] == 1.0
+
+
 def test_targets_out_of_range_share():
     T = np.r_[np.full(15, 0.5), np.full(5, 40.0)][:, None]  # 25% above a sigmoid's 1
     ctx = context(kinds=("dense", "sigmoid"), widths=(1,), Y=T)

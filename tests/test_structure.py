@@ -93,8 +93,12 @@ def test_a_watched_loss_with_other_terms_added_has_no_bounds_and_its_targets_che
     report = doctor.report()
     assert "adds other terms to bce" in report.bounds["baseline_error"]
     assert "baseline" not in report.bounds
-    finding = report["wrong-loss-for-targets"]
-    assert finding.evidence["case"].startswith("bce-")
+    # two labels on the wrong scale: the targets need mapping to {0, 1}, the loss may stay
+    finding = report["targets-out-of-range"]
+    assert finding.evidence["case"] == "bce-two-labels-outside-unit-interval"
+    assert (finding.evidence["target_min"], finding.evidence["target_max"]) == (-1.0, 1.0)
+    assert 0.3 < finding.evidence["share_outside"] < 0.7  # the -1s of the rows kept (half)
+    assert "wrong-loss-for-targets" not in report.codes
     assert report.summary["loss"] == "bce plus other terms"
 
 

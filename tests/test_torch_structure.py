@@ -619,6 +619,10 @@ def test_a_log_softmax_before_cross_entropy_changes_nothing_and_is_no_double_act
     # the same log-softmax, the loss a function the watch reads off the graph alone
     assert "double-activation" not in codes((nn.LogSoftmax(dim=1),), F.cross_entropy)
     assert "double-activation" in codes((nn.Softmax(dim=1),), nn.CrossEntropyLoss())
+    # a sigmoid squashes the scores too: on 3 classes the loss cannot go below log(1 + 2 / e)
+    best = F.cross_entropy(torch.tensor([[1.0, 0.0, 0.0]]), torch.tensor([0]))
+    assert float(best) == pytest.approx(np.log(1 + 2 / np.e))
+    assert "double-activation" in codes((nn.Sigmoid(),), nn.CrossEntropyLoss())
     assert "double-activation" in codes((nn.Softmax(dim=1), nn.LogSoftmax(dim=1)), F.cross_entropy)
 
 

@@ -230,6 +230,9 @@ def data_stats(
         # class counts only for valid 0/1 labels: targets such as {-1, 1} are a wrong-loss
         # finding, not classes
         counts = np.bincount(Y2[:, 0].astype(np.intp), minlength=2)
+    elif task == BINARY and integer and not structure.per_sample and np.all((Y2 == 0) | (Y2 == 1)):
+        # a 0/1 target per pixel (a mask) or per label: each element is one of the loss's units
+        counts = np.bincount(Y2.ravel().astype(np.intp), minlength=2)
     if not structure.per_sample:
         # the order of samples says nothing about the order of the tokens in them
         order = math.nan

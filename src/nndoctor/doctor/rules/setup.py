@@ -43,6 +43,9 @@ FIRST_LAYER_SATURATION = 0.5
 IMBALANCE_SHARE = 0.8
 # share of probe predictions on the majority class that counts as collapsed onto it
 MAJORITY_PREDICTED = 0.98
+# ... and collapsed onto it only when at most this share of the other classes' units is
+# predicted as anything else
+MINORITY_FOUND = 0.1
 # target elements outside the output's range, tolerance for round-off
 RANGE_TOL = 1e-9
 
@@ -142,31 +145,23 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
             "gradient is 0",
             "use a sigmoid for one output, or one output per class",
         )
-    elif ctx.loss_name == "bce" and (
-        np.any(d.y_min < -RANGE_TOL) or np.any(d.y_max > 1 + RANGE_TOL)
+    elif (
+        ctx.loss_name == "bce"
+        and _bce_outside(ctx)
+        and not _bce_two_labels(probes, ctx)
+        and (classes := label_classes(ctx))
     ):
-        lo, hi = float(np.min(d.y_min)), float(np.max(d.y_max))
-        labels = np.unique(probes.probe_target)
-        two = labels.size == 2 and labels[0] == lo and labels[1] == hi
+        # labels 0..K are K + 1 classes, not a quantity: the loss is wrong, not the targets'
+        # scale (two labels or real values outside [0, 1] are targets-out-of-range)
+        hi = float(np.max(d.y_max))
         case, title, why, fix = (
             "bce-targets-outside-unit-interval",
-            f"BCE on targets in [{lo:.3g}, {hi:.3g}], outside [0, 1]"
+            f"BCE on {classes} class labels 0..{hi:g}, outside [0, 1]"
             + (f" (final loss {probes.final_loss:.4g}, below 0)" if probes.final_loss < 0 else ""),
-            "BCE, -t log p - (1 - t) log(1 - p), is a loss for targets in [0, 1]: outside it "
-            "one of the two weights is negative, the loss has no minimum inside (0, 1) and "
-            "falls without bound (a negative BCE is impossible with valid targets) as the "
-            "output is pushed to 0 or 1, so the prediction is pinned at an edge",
-            f"the targets look like class labels {{{lo:g}, {hi:g}}}: map them to {{0, 1}} "
-            f"with (y - {lo:g}) / {hi - lo:g} and keep BCE"
-            if two
-            else f"the targets look like {int(hi) + 1} class labels 0..{int(hi)}: use "
-            f"CrossEntropy with {int(hi) + 1} outputs and the labels as class indices"
-            if d.y_integer and d.y_min.size == 1 and lo >= 0 and hi >= 2
-            else "use MSE with an identity output for real-valued targets, or rescale the "
-            "targets into [0, 1]",
+            _BCE_OUTSIDE_WHY,
+            f"the targets look like {classes} class labels 0..{int(hi)}: use CrossEntropy "
+            f"with {classes} outputs and the labels as class indices",
         )
-        if two:
-            case = "bce-two-labels-outside-unit-interval"
     elif (
         ctx.loss_name == "bce"
         and out_act not in ("sigmoid", "softmax", UNKNOWN)
@@ -233,9 +228,69 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+_BCE_OUTSIDE_WHY = (
+    "BCE, -t log p - (1 - t) log(1 - p), is a loss for targets in [0, 1]: outside it one of the "
+    "two weights is negative, the loss has no minimum inside (0, 1) and falls without bound (a "
+    "negative BCE is impossible with valid targets) as the output is pushed to 0 or 1, so the "
+    "prediction is pinned at an edge"
+)
+
+
+def _bce_outside(ctx: Context) -> bool:
+    d = ctx.data
+    return bool(np.any(d.y_min < -RANGE_TOL) or np.any(d.y_max > 1 + RANGE_TOL))
+
+
+def _bce_two_labels(probes: Probes, ctx: Context) -> bool:
+    """Exactly two target values, the smallest and the largest: a binary label (a mask of 0
+    and 255) on the wrong scale."""
+    labels = np.unique(probes.probe_target)
+    d = ctx.data
+    return bool(labels.size == 2 and labels[0] == np.min(d.y_min) and labels[1] == np.max(d.y_max))
+
+
+def _bce_out_of_range(probes: Probes, ctx: Context) -> list[Finding]:
+    """BCE on targets outside [0, 1] that are not class labels 0..K: two labels on another
+    scale (a mask of 0 and 255), or real values (pixels normalised by a mean and std). The
+    targets need rescaling; the loss may stay (class labels are wrong-loss-for-targets)."""
+    if not _bce_outside(ctx) or (label_classes(ctx) and not _bce_two_labels(probes, ctx)):
+        return []
+    d = ctx.data
+    lo, hi = float(np.min(d.y_min)), float(np.max(d.y_max))
+    two = _bce_two_labels(probes, ctx)
+    T = probes.probe_target
+    share = float(np.mean((T < -RANGE_TOL) | (T > 1 + RANGE_TOL))) if T.size else math.nan
+    return [
+        TARGETS_OUT_OF_RANGE.finding(
+            ERROR,
+            f"BCE on {'two labels' if two else 'targets'} in [{lo:.3g}, {hi:.3g}], outside "
+            "[0, 1]"
+            + (f" (final loss {probes.final_loss:.4g}, below 0)" if probes.final_loss < 0 else ""),
+            evidence={
+                "case": "bce-two-labels-outside-unit-interval"
+                if two
+                else "bce-targets-outside-unit-interval",
+                "share_outside": share,
+                "target_min": lo,
+                "target_max": hi,
+                "loss": ctx.loss_name,
+            },
+            why=_BCE_OUTSIDE_WHY,
+            fix=f"the targets look like binary labels {{{lo:g}, {hi:g}}}: map them to {{0, 1}} "
+            f"with (y - {lo:g}) / {hi - lo:g} and keep BCE"
+            if two
+            else "rescale the targets into [0, 1] (undo a normalisation by mean and std), or "
+            "use MSE with an identity output for real-valued targets",
+            score=1.0,
+        )
+    ]
+
+
 def targets_out_of_range(probes: Probes, ctx: Context) -> list[Finding]:
+    if ctx.loss_name == "bce":
+        return _bce_out_of_range(probes, ctx)
     act = ctx.output_activation
-    if act not in _RANGES or ctx.task in (CLASSIFICATION,) or ctx.loss_name == "bce":
+    if act not in _RANGES or ctx.task in (CLASSIFICATION,):
         return []
     lo, hi = _RANGES[act]
     T = probes.probe_target
@@ -396,6 +451,17 @@ def unscaled_targets(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+def _classes(probes: Probes, ctx: Context) -> tuple[np.ndarray, np.ndarray | None]:
+    """The predicted and the true class of each unit of the loss on the probe rows (a sample;
+    each element of a 0/1 target row: a pixel, a label); the true classes are None where the
+    targets do not line up with the predictions."""
+    P, T = probes.probe_output, probes.probe_target
+    aligned = T.shape == P.shape
+    if ctx.task == BINARY or P.shape[1] == 1:
+        return (P > 0.5).astype(int).ravel(), np.round(T).astype(int).ravel() if aligned else None
+    return P.argmax(axis=1), T.argmax(axis=1) if aligned else None
+
+
 def class_imbalance(probes: Probes, ctx: Context) -> list[Finding]:
     counts = ctx.data.class_counts
     if counts is None or counts.sum() == 0 or ctx.task not in (CLASSIFICATION, BINARY):
@@ -404,19 +470,24 @@ def class_imbalance(probes: Probes, ctx: Context) -> list[Finding]:
     if share < IMBALANCE_SHARE or np.count_nonzero(counts) < 2:
         return []
     majority = int(np.argmax(counts))
-    P = probes.probe_output
-    predicted = P.argmax(axis=1) if P.shape[1] > 1 else (P[:, 0] > 0.5).astype(int)
+    predicted, true = _classes(probes, ctx)
     on_majority = float(np.mean(predicted == majority))
-    collapsed = on_majority >= MAJORITY_PREDICTED
+    # the minority's units the net does not put in the majority class: a healthy net on a
+    # mask with 1% foreground predicts background for 99% of pixels, and still finds the rest
+    minority = predicted[true != majority] if true is not None else predicted[:0]
+    escaped = float(np.mean(minority != majority)) if minority.size else math.nan
+    collapsed = on_majority >= MAJORITY_PREDICTED and not escaped > MINORITY_FOUND
+    units = f"{ctx.structure.unit}s"
     return [
         CLASS_IMBALANCE.finding(
             ERROR if collapsed else NOTE,
-            f"class {majority} holds {share:.0%} of the samples"
+            f"class {majority} holds {share:.0%} of the {units}"
             + (f" and the net predicts it for {on_majority:.0%} of them" if collapsed else ""),
             evidence={
                 "majority_class": majority,
                 "majority_share": share,
                 "predicted_majority_share": on_majority,
+                "minority_found_share": escaped,
                 "class_counts": counts.tolist(),
             },
             why="predicting the majority class for everything already scores "
@@ -435,7 +506,9 @@ def class_imbalance(probes: Probes, ctx: Context) -> list[Finding]:
 MAX_CLASSES = 1000
 
 
-def _identity_output_change(f: Finding, ctx: Context) -> Change | None:
+def _range_change(f: Finding, ctx: Context) -> Change | None:
+    if f is not None and str(f.evidence.get("case", "")).startswith("bce-"):
+        return _loss_change(f, ctx)  # the labels mapped to {0, 1}, or MSE on real values
     out = ctx.output_activation
     return None if out == "identity" else ReplaceOutput("identity", replaced=out)
 
@@ -514,7 +587,7 @@ TARGETS_OUT_OF_RANGE = Rule(
         "produce, so the network can never reach them"
     ),
     detect=targets_out_of_range,
-    change=_identity_output_change,
+    change=_range_change,
     fix="identity output",
     needs=frozenset({TARGETS}),
     explains=("insufficient-capacity",),
@@ -592,8 +665,9 @@ CLASS_IMBALANCE = Rule(
     tier=1,
     meaning="one class dominates and the net predicts only it",
     sentence=(
-        "one class makes up {majority_share} of your data and the network simply predicts it every "
-        "time|one class dominates your data and the network simply predicts it every time"
+        "one class makes up {majority_share} of your data; the network predicts it for "
+        "{predicted_majority_share} of it and finds {minority_found_share} of the rest|one class "
+        "dominates your data"
     ),
     detect=class_imbalance,
     needs=frozenset({TARGETS}),

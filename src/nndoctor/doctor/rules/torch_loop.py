@@ -227,12 +227,17 @@ def loss_shape_broadcast(probes: Probes, ctx: Context) -> list[Finding]:
     ]
 
 
+# output activations whose range caps the logits a cross-entropy reads
+_SQUASHING = ("softmax", "sigmoid", "tanh")
+
+
 def doubled_activation(out_act: str, loss_name: str, from_logits: bool, width: int) -> str | None:
     """What the loss applies a second time after the model's output activation ``out_act``
     (read off the first forward pass, so the live alerts say it then), or None. A log-softmax
     before CrossEntropyLoss is not one: the log-softmax of log-probabilities is the same
-    log-probabilities, so loss and gradients are exactly those of the raw scores."""
-    if loss_name == "CrossEntropyLoss" and out_act == "softmax" and width > 1:
+    log-probabilities, so loss and gradients are exactly those of the raw scores. A sigmoid or
+    tanh before it is one: the loss's log-softmax then reads scores squashed into a unit range."""
+    if loss_name == "CrossEntropyLoss" and out_act in _SQUASHING and width > 1:
         return f"{out_act} before CrossEntropyLoss (which applies log-softmax itself)"
     if from_logits and out_act == "sigmoid":
         return "sigmoid before BCEWithLogitsLoss (which applies a sigmoid itself)"
@@ -645,8 +650,8 @@ DOUBLE_ACTIVATION = Rule(
     tier=0,
     meaning="an activation the loss applies itself, applied twice",
     sentence=(
-        "you apply an activation that the loss applies itself (a sigmoid before BCEWithLogitsLoss, "
-        "a softmax before CrossEntropyLoss), so it is applied twice"
+        "you squash your scores before a loss that applies its own activation to raw scores (a "
+        "sigmoid before BCEWithLogitsLoss, a softmax or sigmoid before CrossEntropyLoss)"
     ),
     detect=double_activation,
     change=lambda f, ctx: RemoveOutputActivation(
