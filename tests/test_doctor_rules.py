@@ -481,23 +481,31 @@ def test_wrong_loss_for_targets_cases(kinds, widths, loss, Y, case):
     assert f.evidence["case"] == case
 
 
-def test_bce_targets_outside_0_1_are_out_of_range_unless_they_are_class_labels():
-    def codes(T):
+def test_bce_targets_outside_0_1_per_pixel_are_out_of_range_unless_they_are_class_labels():
+    import dataclasses
+
+    from nndoctor.doctor.schema import TaskSpec
+
+    def findings(T, unit="pixel"):
         ctx = context(kinds=("dense", "sigmoid"), widths=(1,), loss="bce", Y=T, task="other")
+        ctx = dataclasses.replace(ctx, structure=TaskSpec(inputs="images", unit=unit))
         p = probes(T=T, P=np.full_like(T, 0.5))
         return setup.targets_out_of_range(p, ctx), setup.wrong_loss_for_targets(p, ctx)
 
     mask = np.r_[np.zeros(15), np.full(5, 255.0)][:, None]  # a 0/255 mask: rescale it
-    [f], wrong = codes(mask)
+    [f], wrong = findings(mask)
     assert f.evidence["case"] == "bce-two-labels-outside-unit-interval" and not wrong
     assert f.evidence["share_outside"] == 0.25 and "(y - 0) / 255" in f.fix
     pixels = (np.linspace(0.0, 1.0, 20)[:, None] - 0.13) / 0.31  # normalised by mean and std
-    [f], wrong = codes(pixels)
+    [f], wrong = findings(pixels)
     assert f.evidence["case"] == "bce-targets-outside-unit-interval" and not wrong
     assert f.evidence["share_outside"] == pytest.approx(np.mean((pixels < 0) | (pixels > 1)))
     labels = (np.arange(20) % 3.0)[:, None]  # three classes: the loss is wrong, not the scale
-    out, [f] = codes(labels)
+    out, [f] = findings(labels)
     assert not out and f.code == "wrong-loss-for-targets" and "CrossEntropy with 3" in f.fix
+    # one label per sample: {-1, 1} is a label encoding BCE does not take, as before
+    out, [f] = findings(np.where(mask > 0, 1.0, -1.0), unit="sample")
+    assert not out and f.evidence["case"] == "bce-two-labels-outside-unit-interval"
 
 
 def test_class_imbalance_per_pixel_counts_pixels_and_needs_the_minority_lost():

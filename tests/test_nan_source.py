@@ -395,6 +395,30 @@ def test_a_nan_computed_in_the_step_is_not_blamed_on_the_data(torch, nn):
     )
 
 
+def test_a_nan_another_module_computed_is_read_off_its_graph_not_the_model(torch, nn):
+    # a graph learner computes the model's input in the step: its pow(degree, -0.5) of a
+    # degree of 0 is the source; a state that ran through the model itself is left alone
+    from nndoctor.backends.torch.nan_replay import check_data
+
+    learner, model = nn.Linear(3, 3, bias=False), nn.Linear(3, 2)
+    x = torch.tensor([[1.0, 2.0, 0.5], [0.0, 0.0, 0.0]])
+    h = learner(x)
+    degree = h.abs().sum(1)
+    adj = degree.pow(-0.5)[:, None] * h  # the second row: inf * 0
+    assert bool(torch.isnan(adj[1]).all()) and bool(torch.isfinite(adj[0]).all())
+    own = frozenset(id(p) for p in model.parameters())
+    found = check_data((adj,), {}, None, 0, own)
+    assert (found.kind, found.phase, found.op, found.module) == (
+        "division-by-zero",
+        "input",
+        "pow",
+        "input 0",
+    )
+    assert found.values["zero_divisors"] == int((degree == 0).sum()) == 1
+    state = model(adj)
+    assert check_data((x, state), {}, None, 0, own).kind == "not-reproduced"
+
+
 # --- the user's objects ----------------------------------------------------------------------
 
 

@@ -373,9 +373,9 @@ def test_a_script_whose_optimizer_never_steps_is_told_so(torch, tmp_path, capsys
     [section] = json.loads(out.read_text())
     [finding] = section["report"]["findings"]
     assert finding["title"].startswith(
-        "backward passes gave gradients to 4 parameter tensor(s) of Sequential"
+        "backward passes gave gradients to 4 parameter tensor(s) of net (Sequential)"
     )
-    assert section["model"] == "Sequential"
+    assert section["model"] == "net (Sequential)"  # the script's name for it
     assert (finding["code"], finding["severity"], finding["kind"]) == (
         "frozen-parameters",
         "error",
@@ -477,6 +477,86 @@ def test_a_model_whose_own_optimizer_never_steps_beside_one_that_does_is_told_so
     assert "the Adam optimizer built over them never stepped" in finding["title"]
     assert finding["evidence"]["frozen"] == ["0.weight", "0.bias", "2.weight", "2.bias"]
     assert "frozen-parameters" not in {f["code"] for f in sections["Sequential"]["findings"]}
+    capsys.readouterr()
+
+
+def test_a_nan_at_the_first_step_outside_the_model_is_located_from_the_graph(
+    torch, tmp_path, capsys
+):
+    # the watch starts at the first step, after its forward and backward passes: where that
+    # step's NaN came from is read off the loss's graph before its backward pass
+    script = _script(
+        tmp_path,
+        """
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        learner = nn.Linear(4, 4, bias=False)  # builds the model's input (a graph learner)
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        opt = torch.optim.Adam([*model.parameters(), *learner.parameters()], lr=1e-2)
+        x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+        x[3] = 0.0  # a node with no features: degree 0
+        for _ in range(5):
+            h = learner(x)
+            adj = h.abs().sum(1).pow(-0.5)[:, None] * h  # 0 * inf on row 3
+            loss = nn.functional.cross_entropy(model(adj), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        """,
+    )
+    out = tmp_path / "report.json"
+    assert execute(str(script), [], alerts=False, json_path=str(out)) == 0
+    [section] = [s for s in json.loads(out.read_text()) if s["model"].startswith("model")]
+    found = {f["code"]: f for f in section["report"]["findings"]}["nan-source"]
+    assert (found["evidence"]["kind"], found["evidence"]["operation"]) == (
+        "division-by-zero",
+        "pow",
+    )
+    assert found["evidence"]["zero_divisors"] == 1  # the one row of zeros
+    assert "outside the model" in found["evidence"]["where"]
+    capsys.readouterr()
+
+
+def test_a_never_stepped_model_that_is_a_global_of_the_script_is_named_by_it(
+    torch, tmp_path, capsys
+):
+    # its section is made after the script ended, when runpy has put the old __main__ back:
+    # the name comes from the globals the script ended with
+    script = _script(
+        tmp_path,
+        """
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        g_model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 4))
+        d_model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+        g_optimizer = torch.optim.Adam(g_model.parameters(), lr=1e-3)
+        d_optimizer = torch.optim.Adam(d_model.parameters(), lr=1e-3)
+        optimizer_g, optimizer_d = g_optimizer, g_optimizer  # the typo: d_optimizer unused
+        bce = nn.BCEWithLogitsLoss()
+        real = torch.randn(32, 4)
+        for _ in range(20):
+            fake = g_model(torch.randn(32, 2))
+            optimizer_g.zero_grad()
+            bce(d_model(fake), torch.ones(32, 1)).backward()
+            optimizer_g.step()
+            d_model.zero_grad()
+            d_loss = bce(d_model(real), torch.ones(32, 1)) + bce(
+                d_model(fake.detach()), torch.zeros(32, 1)
+            )
+            d_loss.backward()
+            optimizer_d.step()
+        """,
+    )
+    out = tmp_path / "report.json"
+    assert execute(str(script), [], alerts=False, json_path=str(out)) == 0
+    sections = {s["model"]: s["report"] for s in json.loads(out.read_text())}
+    assert set(sections) == {"g_model (Sequential)", "d_model (Sequential)"}
+    [finding] = sections["d_model (Sequential)"]["findings"]
+    assert finding["code"] == "frozen-parameters"
     capsys.readouterr()
 
 

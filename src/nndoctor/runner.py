@@ -193,11 +193,33 @@ class _LastLoss:
     def __init__(self) -> None:
         self.value: Any = None
         self.listener: Any = None  # the registration's handle while listening
+        # until the first watch starts: where a non-finite loss came from, read off its graph
+        # before the backward pass frees it (the step a watch starts at cannot be replayed)
+        self.early = True
+        self.source: Any = None
+        self.reached: set[int] = set()  # the parameters the source's operation depends on
 
     def on_backward(self, tensor: Any) -> None:
         # no detach here (a few microseconds on every step of the run): the watch detaches
         # what it is handed, once
         self.value = tensor
+        if self.early and tensor.numel() == 1 and not bool(tensor.detach().isfinite()):
+            from nndoctor.backends.torch.nan_replay import graph_fault
+            from nndoctor.backends.torch.task import reached_under
+
+            found = graph_fault(tensor, 0)
+            if found is not None:
+                self.source, self.reached = found[0], reached_under(found[1])
+
+    def source_for(self, model: Any) -> Any:
+        """The source read before the first watch, as ``model``'s watch tells it: an operation
+        that depends on none of its parameters ran outside it (on its inputs: a graph
+        learner's adjacency), not in the loss."""
+        from dataclasses import replace
+
+        if self.source is None or self.reached & {id(p) for p in model.parameters()}:
+            return self.source
+        return replace(self.source, phase="input", module="")
 
 
 @dataclass
@@ -255,6 +277,9 @@ class GlobalWatcher:
         default_factory=weakref.WeakKeyDictionary
     )
     _init: Any = None  # Optimizer.__init__ as torch defines it, while it is wrapped
+    # the script's globals once it ran to its end: the sections made after it (never_stepped)
+    # name its models by them
+    script_names: dict[str, Any] | None = None
     # a loop that updates its weights by hand, with no optimizer (nndoctor.backends.torch.hand):
     # the listener to every backward pass, each model's values after the last one, and the
     # watches of the models found so updated (stepped once each backward pass is done)
@@ -517,7 +542,7 @@ class GlobalWatcher:
         """A report section's name: what the script calls the model (``generator
         (Sequential)``), else its class, numbered after the first of that class."""
         name = type(model).__name__
-        given = name_in_script(model)
+        given = name_in_script(model, self.script_names)
         if given is not None:
             return f"{given} ({name})"
         same = sum(p.name.split(" ")[0] == name for p in self.pairs)
@@ -533,6 +558,9 @@ class GlobalWatcher:
                 loss, output, target = self._last_loss.value, None, None
         label = self._label(model)
         watch = self.make_watch(model, optimizer, loss_module, self.every, self.alerts)
+        if self._last_loss.source is not None and hasattr(watch, "nan"):
+            watch.nan.before_start = self._last_loss.source_for(model)  # this step's NaN
+        self._last_loss.early = False
         if loss is not None:
             watch.log(loss, output, target)  # this step's loss ran before the watch existed
         self.pairs.append(_Pair(label, model, optimizer, watch))
@@ -579,12 +607,15 @@ class GlobalWatcher:
 NOTHING_TO_REPORT = "nndoctor: no optimizer stepped on a module's parameters: nothing to report"
 
 
-def name_in_script(obj: Any) -> str | None:
+def name_in_script(obj: Any, names: dict[str, Any] | None = None) -> str | None:
     """The name the running script gives ``obj``: a global of its ``__main__`` (``D``,
     ``generator``), or an attribute or child module of one (``gan.generator``); None when it
-    has none (a model built inside a function)."""
-    main = sys.modules.get("__main__")
-    names = dict(vars(main)) if main is not None else {}
+    has none (a model built inside a function). ``names``: the script's globals, once it has
+    ended (runpy has put the old ``__main__`` back by then)."""
+    if names is None:
+        main = sys.modules.get("__main__")
+        names = vars(main) if main is not None else {}
+    names = dict(names)
     for key, value in names.items():
         if value is obj and not key.startswith("_"):
             return key
@@ -717,6 +748,7 @@ def execute(
         return result.status
     failed = len(sections) < len(watcher.pairs)  # a report that could not be built (said)
     # models that got gradients and that no optimizer stepped on are told so
+    watcher.script_names = result.names
     sections = sections + watcher.never_stepped()
     if sections or not watcher.pairs:
         print(file=sys.stderr)

@@ -299,7 +299,9 @@ class NanSource:
     step : int
         The step whose loss (or gradient) was not finite.
     phase : str
-        ``"forward"`` (the model), ``"loss"``, ``"backward"`` or ``"data"`` (the batch itself).
+        ``"forward"`` (the model), ``"loss"``, ``"backward"``, ``"data"`` (the batch itself) or
+        ``"input"`` (an input computed in the step by something else than the model: ``module``
+        then names the argument, ``"input 1"``, or is ``""`` when not known).
     op : str
         The operation: a torch function (``"log"``, ``"div"``, ``"softmax"``, ``"linear"``,
         ``"multi_head_attention_forward"``) or a backward node (``"SqrtBackward0"``).

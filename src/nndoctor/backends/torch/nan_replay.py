@@ -10,7 +10,7 @@ numbers around it, found by replaying the step on copies.
   pass and the loss are finite, the backward pass is replayed with a hook on every node of
   its graph: the first node fed finite gradients that passes on non-finite ones
   (``SqrtBackward0`` of a distance at 0) is the source.
-- :func:`loss_graph_source`: for a loss that cannot be called again (a functional loss in the
+- :func:`graph_source`: for a loss that cannot be called again (a functional loss in the
   user's loop), the loss's own autograd graph just before ``.backward()``, read through the
   inputs its nodes saved.
 - :func:`characterise`: what an operation's inputs say: a log of 0, a division by 0, a softmax
@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from nndoctor.backends.torch.task import reached_parameters
 from nndoctor.doctor.schema import (
     BACKWARD,
     DIVISION_BY_ZERO,
@@ -394,10 +395,19 @@ def _owner(name: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else ""
 
 
-def check_data(args: tuple, kwargs: dict[str, Any], target: Any, step: int) -> NanSource | None:
+def check_data(
+    args: tuple,
+    kwargs: dict[str, Any],
+    target: Any,
+    step: int,
+    own: frozenset[int] = frozenset(),
+) -> NanSource | None:
     """A NaN in the batch (any floating input, the target), or an inf in its first input (a
-    float mask's ``-inf`` elsewhere is meant); ``not-reproduced`` when that input was computed
-    in the step itself (it has a ``grad_fn``)."""
+    float mask's ``-inf`` elsewhere is meant). An input computed in the step itself (it has a
+    ``grad_fn``) is not the batch: where its graph reaches none of the model's parameters
+    (``own``, their ids: another module made it, a graph learner's adjacency) that graph is
+    read (:func:`graph_source`; after the backward pass has freed it, the loss's graph read
+    before it says, see ``NanTap.locate``); else ``not-reproduced``."""
     named: list[tuple[str, Any]] = [(f"input {i}", a) for i, a in enumerate(args)]
     named += [(f"input {k}", v) for k, v in kwargs.items()] + [("target", target)]
     for i, (name, value) in enumerate(named):
@@ -406,9 +416,15 @@ def check_data(args: tuple, kwargs: dict[str, Any], target: Any, step: int) -> N
                 if t.grad_fn is not None:
                     # computed in this step (a recurrent state fed back from the model's last
                     # call, another model's output): not the batch, and its first NaN came
-                    # from a computation a replay of this call cannot see
-                    return NanSource(
-                        NOT_REPRODUCED, step, values={"argument": name, "computed": True}
+                    # from a computation a replay of this call cannot see. A state that ran
+                    # through this model is left to the growth rules (its weights grew into
+                    # it); another module's computation is read off its graph
+                    foreign = not reached_parameters(t) & own
+                    found = graph_source(t, step, phase="input", module=name) if foreign else None
+                    return found or NanSource(
+                        NOT_REPRODUCED,
+                        step,
+                        values={"argument": name, "computed": True, "foreign": foreign},
                     )
                 return NanSource(
                     NON_FINITE_DATA,
@@ -641,16 +657,28 @@ def backward_source(
 _NODE_INPUTS = ("self", "other")
 
 
-def loss_graph_source(loss: torch.Tensor, step: int) -> NanSource | None:
-    """Where a non-finite loss came from, read off its autograd graph before ``.backward()``
-    frees it: the node farthest from the loss whose saved inputs hold no NaN and whose
-    operation :func:`characterise` finds at fault (a log of 0, a division by 0, a softmax
-    over masked rows, an exp overflow). None when no node says (the graph does not keep
-    what it would need)."""
-    if loss.grad_fn is None:
+def graph_source(
+    root: torch.Tensor, step: int, *, phase: str = "loss", module: str = "loss"
+) -> NanSource | None:
+    """Where a non-finite tensor came from, read off its autograd graph (a loss's before
+    ``.backward()`` frees it; a model's input computed in the step, ``phase="input"``): the
+    node farthest from ``root`` whose saved inputs hold no NaN and whose operation
+    :func:`characterise` finds at fault (a log of 0, a division by 0, a softmax over masked
+    rows, an exp overflow), said to be in ``module``. None when no node says (the graph does
+    not keep what it would need)."""
+    found = graph_fault(root, step, phase=phase, module=module)
+    return found[0] if found is not None else None
+
+
+def graph_fault(
+    root: torch.Tensor, step: int, *, phase: str = "loss", module: str = "loss"
+) -> tuple[NanSource, Any] | None:
+    """:func:`graph_source` and the graph node it names (what it reaches tells whether it
+    ran in a model or outside it)."""
+    if root.grad_fn is None:
         return None
-    best: tuple[int, NanSource] | None = None
-    for node, depth, _ in _graph(loss.grad_fn):
+    best: tuple[int, NanSource, Any] | None = None
+    for node, depth, _ in _graph(root.grad_fn):
         name = _node_name(node)
         op = op_name(name.split("Backward")[0].lower())
         saved = _saved(node)
@@ -692,14 +720,15 @@ def loss_graph_source(loss: torch.Tensor, step: int) -> NanSource | None:
                 NanSource(
                     kind,
                     step,
-                    phase="loss",
+                    phase=phase,
                     op=op,
-                    module="loss",
+                    module=module,
                     dtype=str(out.dtype).removeprefix("torch."),
                     values=values,
                 ),
+                node,
             )
-    return best[1] if best is not None else None
+    return (best[1], best[2]) if best is not None else None
 
 
 # the operations a saved input is enough to compute again

@@ -11,7 +11,7 @@ finite:
   copy (:func:`~nndoctor.backends.torch.nan_replay.replay`) with the weights it ran with (the
   optimizer's step pre-hook runs after the backward pass and before the update);
 - a loss that cannot be called again (a functional loss): its autograd graph is read just
-  before ``.backward()`` frees it (:func:`~nndoctor.backends.torch.nan_replay.loss_graph_source`);
+  before ``.backward()`` frees it (:func:`~nndoctor.backends.torch.nan_replay.graph_source`);
 - a probe step whose gradients are not finite while its loss is: the backward pass is replayed.
 
 ``diagnose`` calls :meth:`NanTap.locate` itself, with the loss and the target of the step.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from nndoctor.backends.torch.nan_replay import (
     autocast_state,
     check_data,
     check_weights,
-    loss_graph_source,
+    graph_source,
     replay,
     twin,
 )
@@ -115,7 +116,8 @@ def locate_step(
     the loss (without the hooks of ``owners``), in a forked random state, its backward pass
     too when ``backward`` (a gradient was not finite). Also the model's output when it was
     finite."""
-    found = check_data(args, kwargs, target, step) or check_weights(model, step)
+    own = frozenset(id(p) for p in model.parameters())
+    found = check_data(args, kwargs, target, step, own) or check_weights(model, step)
     if found is not None:
         return found, None
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -161,6 +163,9 @@ class NanTap:
         self.source: NanSource | None = None
         self.tried = False  # one replay per run: the first non-finite step is the one
         self.graph_hint: NanSource | None = None
+        # the source of a first step that ran before the watch, read by the runner off that
+        # step's loss graph (``nndoctor run`` starts a watch at the first step)
+        self.before_start: NanSource | None = None
         self.handle = listen_calls(model, self._keep)
 
     def close(self) -> None:
@@ -181,7 +186,7 @@ class NanTap:
     def read_graph(self, loss: torch.Tensor, step: int) -> None:
         """Before ``.backward()`` of a loss that is not finite: what its graph says."""
         if self.graph_hint is None and not self.tried:
-            self.graph_hint = loss_graph_source(loss, step)
+            self.graph_hint = graph_source(loss, step)
 
     def locate(
         self,
@@ -196,6 +201,11 @@ class NanTap:
         them the model alone is replayed, and the loss's graph read before its backward
         pass, if any, says the rest). ``backward``: a gradient was not finite, replay the
         backward pass too (from the sum of the outputs without a loss)."""
+        if not self.tried and self.before_start is not None and step == 0 and not self.args:
+            # the step ran before this watch (its first, under ``nndoctor run``): what its
+            # loss's graph said before the backward pass is all there is
+            self.tried = True
+            self.source = self.before_start if self.before_start.located else None
         if self.tried or not self.args:
             return self.source
         self.tried = True
@@ -214,6 +224,16 @@ class NanTap:
         )
         if found is None and loss_fn is None and not backward:
             found = self._loss_side(step, output)
+        if (
+            found is not None
+            and found.values.get("foreign")
+            and self.graph_hint is not None
+            and self.graph_hint.located
+        ):
+            # an input another module computed held the NaN, and the backward pass has freed
+            # its graph: the loss's graph, read before it, saw its source (the model's own
+            # operations downstream read a NaN, so none of them is the one at fault)
+            found = replace(self.graph_hint, phase="input", module=found.values["argument"])
         if found is not None:
             found.weight_growth = weight_growth(watch.layers, [w for w, _ in watch.recording.init])
         self.source = found

@@ -148,6 +148,9 @@ def _probe_weight_growth(probes: Probes, stop: int) -> float:
 
 
 def where(source: NanSource) -> str:
+    if source.phase == "input":
+        what = f"the model's {source.module}" if source.module else "the model's inputs"
+        return f"the computation of {what}, outside the model"
     if source.module == "loss":
         return "the loss"
     if source.module == "":

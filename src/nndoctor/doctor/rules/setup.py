@@ -145,22 +145,23 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
             "gradient is 0",
             "use a sigmoid for one output, or one output per class",
         )
-    elif (
-        ctx.loss_name == "bce"
-        and _bce_outside(ctx)
-        and not _bce_two_labels(probes, ctx)
-        and (classes := label_classes(ctx))
-    ):
-        # labels 0..K are K + 1 classes, not a quantity: the loss is wrong, not the targets'
-        # scale (two labels or real values outside [0, 1] are targets-out-of-range)
-        hi = float(np.max(d.y_max))
+    elif ctx.loss_name == "bce" and _bce_outside(ctx) and not _rescaled(probes, ctx):
+        lo, hi = float(np.min(d.y_min)), float(np.max(d.y_max))
+        two = _bce_two_labels(probes, ctx)
+        classes = label_classes(ctx)
         case, title, why, fix = (
-            "bce-targets-outside-unit-interval",
-            f"BCE on {classes} class labels 0..{hi:g}, outside [0, 1]"
+            "bce-two-labels-outside-unit-interval" if two else "bce-targets-outside-unit-interval",
+            f"BCE on targets in [{lo:.3g}, {hi:.3g}], outside [0, 1]"
             + (f" (final loss {probes.final_loss:.4g}, below 0)" if probes.final_loss < 0 else ""),
             _BCE_OUTSIDE_WHY,
-            f"the targets look like {classes} class labels 0..{int(hi)}: use CrossEntropy "
-            f"with {classes} outputs and the labels as class indices",
+            f"the targets look like class labels {{{lo:g}, {hi:g}}}: map them to {{0, 1}} "
+            f"with (y - {lo:g}) / {hi - lo:g} and keep BCE"
+            if two
+            else f"the targets look like {classes} class labels 0..{int(hi)}: use "
+            f"CrossEntropy with {classes} outputs and the labels as class indices"
+            if classes
+            else "use MSE with an identity output for real-valued targets, or rescale the "
+            "targets into [0, 1]",
         )
     elif (
         ctx.loss_name == "bce"
@@ -249,11 +250,20 @@ def _bce_two_labels(probes: Probes, ctx: Context) -> bool:
     return bool(labels.size == 2 and labels[0] == np.min(d.y_min) and labels[1] == np.max(d.y_max))
 
 
+def _rescaled(probes: Probes, ctx: Context) -> bool:
+    """Targets of a per-element BCE (a pixel's, a label's) that are a 0/1 target on another
+    scale: two values (a mask of 0 and 255) or real values (pixels normalised by a mean and
+    std), not class labels 0..K. One target per sample outside [0, 1] reads as a label
+    encoding the loss does not take ({-1, 1}, classes 0..9): wrong-loss-for-targets."""
+    if ctx.structure.per_sample:
+        return False
+    return _bce_two_labels(probes, ctx) or not label_classes(ctx)
+
+
 def _bce_out_of_range(probes: Probes, ctx: Context) -> list[Finding]:
-    """BCE on targets outside [0, 1] that are not class labels 0..K: two labels on another
-    scale (a mask of 0 and 255), or real values (pixels normalised by a mean and std). The
-    targets need rescaling; the loss may stay (class labels are wrong-loss-for-targets)."""
-    if not _bce_outside(ctx) or (label_classes(ctx) and not _bce_two_labels(probes, ctx)):
+    """BCE per element on targets outside [0, 1] that want rescaling (:func:`_rescaled`); the
+    loss may stay."""
+    if not (_bce_outside(ctx) and _rescaled(probes, ctx)):
         return []
     d = ctx.data
     lo, hi = float(np.min(d.y_min)), float(np.max(d.y_max))
