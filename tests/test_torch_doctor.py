@@ -251,6 +251,39 @@ def test_the_end_state_is_the_final_models_output_not_the_last_probes(torch, nn,
     np.testing.assert_allclose(P, final, rtol=1e-6, atol=1e-9)
 
 
+def test_the_end_state_of_a_model_returning_a_tuple_is_the_final_models_output(torch, nn):
+    from nndoctor.backends.torch.record import final_rows
+
+    # the rows the loss read are redone through whichever tensor of the output held them
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randn(4, 3, generator=g)
+    whole = (torch.cat([rows, torch.randn(2, 3, generator=g)]), torch.randn(6, 5, generator=g))
+    now = (torch.randn(6, 3, generator=g), torch.randn(6, 5, generator=g))
+    assert torch.equal(final_rows(rows, whole, now), now[0][:4])
+    assert final_rows(rows, whole[1:], now[1:]) is rows  # not that tensor's rows: as they were
+
+    class Pair(nn.Module):  # logits, then features (a retrieval net's forward)
+        def __init__(self):
+            super().__init__()
+            self.net = mlp(torch, nn)
+
+        def forward(self, x):
+            out = self.net(x)
+            return out, torch.tanh(out)
+
+    model, opt, loss, Xt, yt = _loop_parts(torch, nn, Pair())
+    with nndoctor.watch(model, opt, loss=loss, every=1000) as doctor:
+        for step in range(300):
+            lo = (step * 20) % len(Xt)
+            opt.zero_grad()
+            loss(model(Xt[lo : lo + 20])[0], yt[lo : lo + 20]).backward()
+            opt.step()
+    with torch.no_grad():
+        final = model(Xt[:20])[0].numpy()
+    assert doctor.probes().steps.tolist() == [0]  # the only probe: the untrained net
+    np.testing.assert_allclose(doctor.probes().probe_output, final, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize(
     ("transform", "functional"),
     [(None, False), (lambda v: 4.0 * v, False), (None, True)],

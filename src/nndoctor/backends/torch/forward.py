@@ -88,7 +88,7 @@ class ForwardTap:
         self.last_stats: list[dict[str, float]] | None = None
         self.last_z: list[torch.Tensor | None] = []
         self.probe_out: torch.Tensor | None = None
-        self.step_out: torch.Tensor | None = None
+        self.step_out: torch.Tensor | tuple[torch.Tensor, ...] | None = None
         self.step_numel = 0  # numbers in that output (kept or not)
         # the last captured training pass's outputs as autograd edges, ``(grad_fn,
         # output_nr)`` per output tensor: which of them the loss reads (GradientBook)
@@ -241,6 +241,11 @@ class ForwardTap:
             # on the final weights (task.refresh)
             self.step_out = out.detach() if out.numel() <= MAX_KEPT_OUTPUT else None
             self.step_numel = out.numel()
+        elif not self.in_probe and self.watch.due and (parts := flat_tensors(out)):
+            # a model that returns several tensors (logits, then features): each kept, so the
+            # end state can redo the one the loss read
+            small = sum(t.numel() for t in parts) <= MAX_KEPT_OUTPUT
+            self.step_out = tuple(t.detach() for t in parts) if small else None
         if not self.in_probe and (self.fixed_probe or not self.watch.due):
             # the statistics come from the probe batch's forward pass, or no probe reads them
             # (the first forward pass a watch sees is captured for the activations even when

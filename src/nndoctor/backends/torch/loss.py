@@ -179,6 +179,10 @@ class LossTap:
         self.task: TaskSpec | None = None
         self.last_input: torch.Tensor | None = None
         self.last_out: torch.Tensor | None = None
+        # the batch and the model's output of the step ``last_output`` was kept at: a loss
+        # module's hook is not on every probe step, so it may be an earlier one than
+        # ``last_input``'s
+        self.output_from: tuple[Any, Any] = (None, None)
         # the leaves the probe steps' losses reached (another model's: a GAN)
         self.reached: set[int] = set()
         # a softmax the loss takes over the batch's axis (checks.softmax_over_batch), read
@@ -355,6 +359,7 @@ class LossTap:
         if isinstance(output, torch.Tensor) and have_target:
             self.last_output = output.detach()[:PROBE_ROWS]
             self.last_target = target.detach()[:PROBE_ROWS]
+            self.output_from = (self.last_input, self.last_out)
         seen = target if have_target else view.targets if view is not None else None
         if isinstance(seen, torch.Tensor) and seen.numel():
             self._widen_targets(seen.detach())

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nndoctor.backends.torch.checks import sample_mixing, unused_parameters
+from nndoctor.backends.torch.checks import flat_tensors, sample_mixing, unused_parameters
 from nndoctor.backends.torch.model import kind_of, untouched, weight_of
 from nndoctor.backends.torch.sharded import local, norms
 from nndoctor.backends.torch.statistics import (
@@ -38,13 +38,30 @@ T = TypeVar("T")
 def final_rows(rows: Any, whole: Any, now: Any) -> Any:
     """The loss's input ``rows`` of a probed step redone on ``now``, the model's output for the
     same batch with the final weights, where those rows were the first of the model's own
-    output ``whole`` of that step (a loss given the output as it is); ``rows`` otherwise."""
-    tensors = all(isinstance(t, torch.Tensor) for t in (rows, whole, now))
-    if not tensors or now.shape != whole.shape or len(rows) > len(whole):
+    output ``whole`` of that step, or of one tensor of it (a model that returns a tuple: the
+    logits, then features); ``rows`` otherwise."""
+    if not isinstance(rows, torch.Tensor):
         return rows
-    if not torch.equal(rows, whole[: len(rows)].detach()):
+    wholes, nows = flat_tensors(whole), flat_tensors(now)
+    if len(wholes) != len(nows):
         return rows
-    return now.detach()[: len(rows)]
+    for w, n in zip(wholes, nows, strict=True):
+        if (
+            n.shape == w.shape
+            and len(rows) <= len(w)
+            and torch.equal(rows, w[: len(rows)].detach())
+        ):
+            return n.detach()[: len(rows)]
+    return rows
+
+
+def _refreshed(view: Any, whole: Any, now: Any) -> Any:
+    """``view`` redone on ``now`` (:func:`task.refresh`), through whichever tensor of the
+    model's output ``whole`` (one, or a tuple's) the loss read; ``view`` as it was otherwise."""
+    for old, new in zip(flat_tensors(whole), flat_tensors(now), strict=False):
+        if (again := refresh(view, old, new)) is not None:
+            return again
+    return view
 
 
 def _or(default: T, what: str, check: Callable[[], T]) -> T:
@@ -202,11 +219,15 @@ class Recording:
                 # as they were where the model takes more than that input: a hidden state, a
                 # mask): the last probe may be hundreds of steps before the end
                 now = _or(None, "the final output", lambda: self._output_now(loss.last_input))
-                out = final_rows(out, loss.last_out, now)
+                batch, whole = loss.output_from
+                if batch is not None and batch is not loss.last_input:
+                    # the rows were kept at an earlier probe step: redone on its own batch
+                    again = _or(None, "the final output", lambda: self._output_now(batch))
+                    out = final_rows(out, whole, again)
+                else:
+                    out = final_rows(out, loss.last_out, now)
                 if view is not None:
-                    view = _or(
-                        view, "the final view", lambda: refresh(view, loss.last_out, now) or view
-                    )
+                    view = _or(view, "the final view", lambda: _refreshed(view, loss.last_out, now))
         acts = forward.activations
         states = [
             unit_states(
