@@ -749,3 +749,21 @@ def test_an_evaluation_in_train_mode_is_named_and_a_pass_in_every_step_is_not(to
             model(X[:20])
 
     assert "eval-mode-training" not in run(every_step).codes
+
+
+def test_a_kept_output_is_a_copy_that_the_loss_cannot_change_in_place(torch, nn):
+    # CenterNet's loss applies hm.sigmoid_() to the model's output: the output kept for the end
+    # state must stay the model's, or the end state would be redone as if the loss read it
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(8, 3), torch.rand(8, 2)
+    with nndoctor.watch(model, opt, every=1, alerts=False) as doctor:
+        out = model(x)
+        raw = out.detach().clone()
+        loss = ((out.sigmoid_() - y) ** 2).mean()  # in place, after the model ran
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        kept = doctor.forward.step_out
+    assert torch.equal(kept, raw) and not torch.equal(kept, out.detach())

@@ -239,13 +239,14 @@ class ForwardTap:
             # the whole output of a probed training step (when not huge): the loss's view of
             # it tells the data's structure, and a watched loop's end state redoes that view
             # on the final weights (task.refresh)
-            self.step_out = out.detach() if out.numel() <= MAX_KEPT_OUTPUT else None
+            # (a copy: a loss may change the output in place, CenterNet's ``hm.sigmoid_()``)
+            self.step_out = out.detach().clone() if out.numel() <= MAX_KEPT_OUTPUT else None
             self.step_numel = out.numel()
         elif not self.in_probe and self.watch.due and (parts := flat_tensors(out)):
             # a model that returns several tensors (logits, then features): each kept, so the
             # end state can redo the one the loss read
             small = sum(t.numel() for t in parts) <= MAX_KEPT_OUTPUT
-            self.step_out = tuple(t.detach() for t in parts) if small else None
+            self.step_out = tuple(t.detach().clone() for t in parts) if small else None
         if not self.in_probe and (self.fixed_probe or not self.watch.due):
             # the statistics come from the probe batch's forward pass, or no probe reads them
             # (the first forward pass a watch sees is captured for the activations even when
