@@ -545,6 +545,21 @@ def test_a_model_that_samples_in_its_forward_pass_is_not_told_it_mixes_samples(t
 # --- an NLL given raw scores: the loss's input read off its graph ---
 
 
+def _watched_classifier(torch, nn, X, y, head, loss):
+    """The report of a 5-16-3 ReLU classifier ending in the modules ``head``, trained on the
+    96 rows ``X``, labels ``y`` for 6 epochs of batch 16 under ``watch`` with ``loss``."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3), *head)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with nndoctor.watch(model, opt, loss=loss, budget=None, alerts=False) as w:
+        for _ in range(6):
+            for lo in range(0, 96, 16):
+                opt.zero_grad()
+                loss(model(X[lo : lo + 16]), y[lo : lo + 16]).backward()
+                opt.step()
+    return w.report()
+
+
 def test_an_nll_of_raw_scores_is_found_and_log_probabilities_or_probabilities_are_not(torch, nn):
     from nndoctor.backends.torch.task import nll_not_log_probs, read_loss
 
@@ -573,17 +588,7 @@ def test_a_watched_nll_of_raw_logits_is_the_wrong_loss_first(torch, nn):
     X, y = torch.randn(96, 5, generator=g), torch.randint(0, 3, (96,), generator=g)
 
     def report(head):
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3), *head)
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        loss = nn.NLLLoss()
-        with nndoctor.watch(model, opt, loss=loss, budget=None, alerts=False) as w:
-            for _ in range(6):
-                for lo in range(0, 96, 16):
-                    opt.zero_grad()
-                    loss(model(X[lo : lo + 16]), y[lo : lo + 16]).backward()
-                    opt.step()
-        return w.report()
+        return _watched_classifier(torch, nn, X, y, head, nn.NLLLoss())
 
     sick = report(())
     assert sick.causes[0].code == "wrong-loss-for-targets"
@@ -604,16 +609,7 @@ def test_a_log_softmax_before_cross_entropy_changes_nothing_and_is_no_double_act
     assert torch.allclose(g_raw, g_log, rtol=0, atol=1e-15)
 
     def codes(head, loss):
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3), *head)
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        with nndoctor.watch(model, opt, loss=loss, budget=None, alerts=False) as w:
-            for _ in range(6):
-                for lo in range(0, 96, 16):
-                    opt.zero_grad()
-                    loss(model(X[lo : lo + 16]), y[lo : lo + 16]).backward()
-                    opt.step()
-        return w.report().codes
+        return _watched_classifier(torch, nn, X, y, head, loss).codes
 
     assert "double-activation" not in codes((nn.LogSoftmax(dim=1),), nn.CrossEntropyLoss())
     # the same log-softmax, the loss a function the watch reads off the graph alone
