@@ -25,7 +25,7 @@ import types
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nndoctor._files import write_text_atomic
@@ -215,8 +215,6 @@ class _LastLoss:
         """The source read before the first watch, as ``model``'s watch tells it: an operation
         that depends on none of its parameters ran outside it (on its inputs: a graph
         learner's adjacency), not in the loss."""
-        from dataclasses import replace
-
         if self.source is None or self.reached & {id(p) for p in model.parameters()}:
             return self.source
         return replace(self.source, phase="input", module="")

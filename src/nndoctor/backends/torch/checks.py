@@ -117,8 +117,9 @@ def batch_mixing(model: nn.Module, x: Any, axis: int = 0) -> BatchMixing | None:
     pairs = n // 2
     even, odd = slice(0, 2 * pairs, 2), slice(1, 2 * pairs, 2)
     x2 = x.clone()
-    x2.movedim(axis, 0)[even] = x.movedim(axis, 0)[odd]
-    if torch.equal(x2.movedim(axis, 0)[even], x.movedim(axis, 0)[even]):
+    rows, rows2 = x.movedim(axis, 0), x2.movedim(axis, 0)  # views: writing rows2 writes x2
+    rows2[even] = rows[odd]
+    if torch.equal(rows2[even], rows[even]):
         return None
     if _uses_batch_statistics(model):
         return None

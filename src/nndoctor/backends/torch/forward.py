@@ -235,18 +235,18 @@ class ForwardTap:
         if not self.activations_read:
             self._infer_activations(order)
         out = self.root_out
-        if not self.in_probe and self.watch.due and isinstance(out, torch.Tensor):
-            # the whole output of a probed training step (when not huge): the loss's view of
-            # it tells the data's structure, and a watched loop's end state redoes that view
-            # on the final weights (task.refresh)
-            # (a copy: a loss may change the output in place, CenterNet's ``hm.sigmoid_()``)
-            self.step_out = out.detach().clone() if out.numel() <= MAX_KEPT_OUTPUT else None
-            self.step_numel = out.numel()
-        elif not self.in_probe and self.watch.due and (parts := flat_tensors(out)):
-            # a model that returns several tensors (logits, then features): each kept, so the
-            # end state can redo the one the loss read
+        if not self.in_probe and self.watch.due and (parts := flat_tensors(out)):
+            # the whole output of a probed training step (when not huge), each of its tensors
+            # (a model may return logits, then features): the loss's view of it tells the
+            # data's structure, and a watched loop's end state redoes that view on the final
+            # weights (task.refresh). A copy: a loss may change the output in place
+            # (CenterNet's ``hm.sigmoid_()``)
             small = sum(t.numel() for t in parts) <= MAX_KEPT_OUTPUT
-            self.step_out = tuple(t.detach().clone() for t in parts) if small else None
+            kept = tuple(t.detach().clone() for t in parts) if small else None
+            one = isinstance(out, torch.Tensor)
+            self.step_out = kept[0] if one and kept else kept
+            if one:
+                self.step_numel = out.numel()
         if not self.in_probe and (self.fixed_probe or not self.watch.due):
             # the statistics come from the probe batch's forward pass, or no probe reads them
             # (the first forward pass a watch sees is captured for the activations even when

@@ -220,12 +220,14 @@ class Recording:
                 # mask): the last probe may be hundreds of steps before the end
                 now = _or(None, "the final output", lambda: self._output_now(loss.last_input))
                 batch, whole = loss.output_from
-                if batch is not None and batch is not loss.last_input:
-                    # the rows were kept at an earlier probe step: redone on its own batch
-                    again = _or(None, "the final output", lambda: self._output_now(batch))
+                if batch is not None:
+                    # (rows kept at an earlier probe step are redone on that step's own batch)
+                    again = (
+                        now
+                        if batch is loss.last_input
+                        else _or(None, "the final output", lambda: self._output_now(batch))
+                    )
                     out = final_rows(out, whole, again)
-                else:
-                    out = final_rows(out, loss.last_out, now)
                 if view is not None:
                     view = _or(view, "the final view", lambda: _refreshed(view, loss.last_out, now))
         acts = forward.activations

@@ -152,8 +152,7 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
         classes = label_classes(ctx)
         case, title, why, fix = (
             "bce-two-labels-outside-unit-interval" if two else "bce-targets-outside-unit-interval",
-            f"BCE on targets in [{lo:.3g}, {hi:.3g}], outside [0, 1]"
-            + (f" (final loss {probes.final_loss:.4g}, below 0)" if probes.final_loss < 0 else ""),
+            f"BCE on targets in [{lo:.3g}, {hi:.3g}], outside [0, 1]" + _below_zero(probes),
             _BCE_OUTSIDE_WHY,
             f"the targets look like class labels {{{lo:g}, {hi:g}}}: map them to {{0, 1}} "
             f"with (y - {lo:g}) / {hi - lo:g} and keep BCE"
@@ -178,12 +177,10 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
         )
     elif probes.loop is not None and probes.loop.nll_scores is not None:
         lse, top = probes.loop.nll_scores
-        final = probes.final_loss
         case, title, why, fix = (
             "nll-on-scores",
             "NLLLoss on scores that are not log-probabilities: the exponentials of a row sum "
-            f"to e^{lse:.3g}, not 1, and scores reach {top:.3g}"
-            + (f" (final loss {final:.4g}, below 0)" if final < 0 else ""),
+            f"to e^{lse:.3g}, not 1, and scores reach {top:.3g}" + _below_zero(probes),
             "NLLLoss only takes -input[target]: it expects log-probabilities (log_softmax), "
             "whose rows are tied together, so raising the true class lowers the others. Raw "
             "scores are tied to nothing: the loss falls without bound as the picked score "
@@ -228,6 +225,12 @@ def wrong_loss_for_targets(probes: Probes, ctx: Context) -> list[Finding]:
             score=1.0,
         )
     ]
+
+
+def _below_zero(probes: Probes) -> str:
+    """A title's note of a final loss below 0 (impossible for a loss on valid inputs)."""
+    final = probes.final_loss
+    return f" (final loss {final:.4g}, below 0)" if final < 0 else ""
 
 
 _BCE_OUTSIDE_WHY = (
@@ -275,8 +278,7 @@ def _bce_out_of_range(probes: Probes, ctx: Context) -> list[Finding]:
         TARGETS_OUT_OF_RANGE.finding(
             ERROR,
             f"BCE on {'two labels' if two else 'targets'} in [{lo:.3g}, {hi:.3g}], outside "
-            "[0, 1]"
-            + (f" (final loss {probes.final_loss:.4g}, below 0)" if probes.final_loss < 0 else ""),
+            "[0, 1]" + _below_zero(probes),
             evidence={
                 "case": "bce-two-labels-outside-unit-interval"
                 if two
